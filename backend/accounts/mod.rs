@@ -1,0 +1,297 @@
+//! Members: who they are, how they prove it, and what they may do.
+//!
+//! - this module: the [`Member`] record, its validation rules and its SQL;
+//! - [`passwords`]: argon2id hashing (off the async threads) and the strength check;
+//! - [`credentials`]: sign-in sessions and personal access tokens, and turning either
+//!   into an [`Identity`];
+//! - [`throttle`]: slowing down, then refusing, repeated failed sign-ins;
+//! - [`graphql`]: the `Member` and `AccessToken` types, `viewer`, and the account
+//!   mutations.
+
+pub mod credentials;
+pub mod graphql;
+pub mod passwords;
+pub mod throttle;
+
+use std::collections::HashMap;
+
+use sqlx::{any::AnyRow, Row};
+
+use crate::{
+    db::{self, Db},
+    error::AppResult,
+    graphql::{UserError, UserErrorCode},
+};
+
+pub use credentials::Identity;
+
+pub const EMAIL_MAX: usize = 254;
+pub const DISPLAY_NAME_MAX: usize = 80;
+pub const BIO_MAX: usize = 500;
+pub const TIME_ZONE_MAX: usize = 64;
+pub const DEFAULT_TIME_ZONE: &str = "Europe/London";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum Role {
+    Member,
+    Moderator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Moderator => "moderator",
+            Role::Admin => "admin",
+        }
+    }
+
+    fn parse(text: &str) -> Role {
+        match text {
+            "admin" => Role::Admin,
+            "moderator" => Role::Moderator,
+            // The CHECK constraint allows nothing else.
+            _ => Role::Member,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub bio: String,
+    pub time_zone: String,
+    pub role: Role,
+    pub created_at: i64,
+    pub suspended_at: Option<i64>,
+}
+
+const MEMBER_COLUMNS: &str = "id, email, display_name, bio, time_zone, role, created_at, suspended_at";
+
+impl Member {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Member> {
+        Ok(Member {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            display_name: row.try_get("display_name")?,
+            bio: row.try_get("bio")?,
+            time_zone: row.try_get("time_zone")?,
+            role: Role::parse(&row.try_get::<String, _>("role")?),
+            created_at: row.try_get("created_at")?,
+            suspended_at: row.try_get("suspended_at")?,
+        })
+    }
+}
+
+/// Loads members by id in one statement (what the GraphQL DataLoader calls).
+pub async fn members_by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Member>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id IN ({})", db::placeholders(1, ids.len()));
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    rows.iter().map(|row| Member::from_row(row).map(|m| (m.id, m))).collect::<sqlx::Result<_>>().map_err(Into::into)
+}
+
+pub async fn member_by_id(db: &Db, id: i64) -> AppResult<Option<Member>> {
+    Ok(members_by_ids(db, &[id]).await?.remove(&id))
+}
+
+/// The member with this email (compared without case) and their password hash.
+pub async fn member_with_password(db: &Db, email: &str) -> AppResult<Option<(Member, Option<String>)>> {
+    let sql = format!("SELECT {MEMBER_COLUMNS}, password_hash FROM members WHERE email_normalized = $1");
+    let row = sqlx::query(&sql).bind(normalize_email(email)).fetch_optional(&db.pool).await?;
+    match row {
+        Some(row) => Ok(Some((Member::from_row(&row)?, row.try_get("password_hash")?))),
+        None => Ok(None),
+    }
+}
+
+pub struct NewMember<'a> {
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub role: Role,
+}
+
+/// Inserts a member; `Ok(None)` when the email is already taken (by any case variant).
+pub async fn insert_member(db: &Db, new: NewMember<'_>) -> AppResult<Option<Member>> {
+    let now = db::now_millis();
+    let sql = format!(
+        "INSERT INTO members (email, email_normalized, password_hash, display_name, role, time_zone, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {MEMBER_COLUMNS}"
+    );
+    let result = sqlx::query(&sql)
+        .bind(new.email.trim())
+        .bind(normalize_email(new.email))
+        .bind(new.password_hash)
+        .bind(new.display_name.trim())
+        .bind(new.role.as_str())
+        .bind(DEFAULT_TIME_ZONE)
+        .bind(now)
+        .fetch_one(&db.pool)
+        .await;
+    match result {
+        Ok(row) => Ok(Some(Member::from_row(&row)?)),
+        Err(err) if db::is_unique_violation(&err, "members", "email_normalized") => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub struct ProfileChanges {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+pub async fn update_profile(db: &Db, member_id: i64, changes: &ProfileChanges) -> AppResult<Member> {
+    let sql = format!(
+        "UPDATE members SET display_name = COALESCE($1, display_name), bio = COALESCE($2, bio), \
+         time_zone = COALESCE($3, time_zone), updated_at = $4 WHERE id = $5 RETURNING {MEMBER_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(changes.display_name.as_deref().map(str::trim))
+        .bind(changes.bio.as_deref().map(str::trim))
+        .bind(changes.time_zone.as_deref().map(str::trim))
+        .bind(db::now_millis())
+        .bind(member_id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(Member::from_row(&row)?)
+}
+
+pub async fn set_role(db: &Db, email: &str, role: Role) -> AppResult<Option<Member>> {
+    let sql =
+        format!("UPDATE members SET role = $1, updated_at = $2 WHERE email_normalized = $3 RETURNING {MEMBER_COLUMNS}");
+    let row = sqlx::query(&sql)
+        .bind(role.as_str())
+        .bind(db::now_millis())
+        .bind(normalize_email(email))
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|r| Member::from_row(&r)).transpose()?)
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation: each check returns the user error to show beside its field.
+
+pub fn check_email(field: &str, email: &str) -> Option<UserError> {
+    let email = email.trim();
+    if email.is_empty() {
+        return Some(UserError::new(field, UserErrorCode::Blank, "Enter your email address."));
+    }
+    if email.chars().count() > EMAIL_MAX {
+        return Some(UserError::new(
+            field,
+            UserErrorCode::TooLong,
+            format!("Email address must be {EMAIL_MAX} characters or fewer."),
+        ));
+    }
+    let well_formed = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if !well_formed {
+        return Some(UserError::new(
+            field,
+            UserErrorCode::Invalid,
+            "Enter an email address in the correct format, like name@example.org.",
+        ));
+    }
+    None
+}
+
+/// Rejects text that is blank, too long, or carries control characters (which would
+/// let a name break layouts or impersonate someone with invisible text).
+pub fn check_text(field: &str, label: &str, value: &str, max: usize, required: bool) -> Option<UserError> {
+    let value = value.trim();
+    if required && value.is_empty() {
+        return Some(UserError::new(field, UserErrorCode::Blank, format!("Enter your {}.", label.to_lowercase())));
+    }
+    if value.chars().count() > max {
+        return Some(UserError::new(
+            field,
+            UserErrorCode::TooLong,
+            format!("{label} must be {max} characters or fewer."),
+        ));
+    }
+    let allowed_control = |c: char| c == '\n' || c == '\r' || c == '\t';
+    if value.chars().any(|c| c.is_control() && !allowed_control(c)) {
+        return Some(UserError::new(
+            field,
+            UserErrorCode::Invalid,
+            format!("{label} must not contain control characters."),
+        ));
+    }
+    None
+}
+
+pub fn check_display_name(field: &str, name: &str) -> Option<UserError> {
+    check_text(field, "Display name", name, DISPLAY_NAME_MAX, true).or_else(|| {
+        name.contains('\n').then(|| UserError::new(field, UserErrorCode::Invalid, "Display name must be on one line."))
+    })
+}
+
+pub fn check_time_zone(field: &str, zone: &str) -> Option<UserError> {
+    let zone = zone.trim();
+    if zone.is_empty() || zone.len() > TIME_ZONE_MAX || jiff::tz::TimeZone::get(zone).is_err() {
+        return Some(UserError::new(
+            field,
+            UserErrorCode::Invalid,
+            "Choose a time zone from the list, such as Europe/London.",
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(check_email("email", "ada@example.org").is_none());
+        assert!(check_email("email", "  Ada@Example.ORG ").is_none());
+        for bad in ["", "ada", "ada@", "@example.org", "ada@example", "a b@example.org", "a@b@example.org", "ada@.org"]
+        {
+            assert!(check_email("email", bad).is_some(), "{bad:?} accepted");
+        }
+        assert_eq!(normalize_email("  Ada@Example.ORG "), "ada@example.org");
+    }
+
+    #[test]
+    fn time_zones() {
+        assert!(check_time_zone("timeZone", "Europe/London").is_none());
+        assert!(check_time_zone("timeZone", "America/Argentina/Buenos_Aires").is_none());
+        assert!(check_time_zone("timeZone", "Mars/Olympus_Mons").is_some());
+        assert!(check_time_zone("timeZone", "").is_some());
+    }
+
+    #[test]
+    fn display_names() {
+        assert!(check_display_name("displayName", "Ada Lovelace").is_none());
+        assert!(check_display_name("displayName", "   ").is_some());
+        assert!(check_display_name("displayName", &"x".repeat(81)).is_some());
+        assert!(check_display_name("displayName", "Ada\u{0007}").is_some());
+        assert!(check_display_name("displayName", "Ada\nLovelace").is_some());
+    }
+}

@@ -1,0 +1,153 @@
+//! The application: shared state, and a server that binds, runs and drains.
+//!
+//! [`Application::build`] does everything that can fail at start-up — connect, migrate,
+//! bind — so that a bad setting stops the process with one sentence before it serves
+//! anything. Tests build it with `KETTLE_LISTEN=127.0.0.1:0` and read the port back.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::anyhow;
+use poem::{
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    Server,
+};
+use secrecy::ExposeSecret;
+
+use crate::{
+    accounts::{
+        credentials,
+        throttle::{InProcessAttempts, SignInThrottle},
+    },
+    config::{redact_url, Config},
+    db::Db,
+    graphql::{self, KettleSchema},
+    http,
+    metrics::Metrics,
+};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub redis: Option<redis::Client>,
+    pub sign_in_throttle: Arc<SignInThrottle>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(&config).await?;
+        db.migrate().await?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(
+                redis::Client::open(url.expose_secret())
+                    .map_err(|e| anyhow!("KETTLE_REDIS_URL {} is not usable: {e}", redact_url(url.expose_secret())))?,
+            ),
+            None => None,
+        };
+        Ok(AppState {
+            db,
+            config: Arc::new(config),
+            redis,
+            sign_in_throttle: Arc::new(SignInThrottle::new(Box::new(InProcessAttempts::new(100_000)))),
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    local_addr: SocketAddr,
+    state: AppState,
+    schema: KettleSchema,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let listen = config.listen;
+        let state = AppState::new(config).await?;
+        let acceptor = TcpListener::bind(listen)
+            .into_acceptor()
+            .await
+            .map_err(|e| anyhow!("could not listen on {listen}: {}", describe_bind_error(&e)))?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| anyhow!("could not tell which address {listen} is bound to"))?;
+        let schema = graphql::build_schema(state.clone());
+        Ok(Application { acceptor, local_addr, state, schema })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections and lets
+    /// in-flight requests finish (for up to 20 seconds).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let housekeeping = tokio::spawn(housekeeping(self.state.db.clone()));
+        let endpoint = http::routes(self.state.clone(), self.schema);
+        tracing::info!(address = %self.local_addr, database = self.state.db.dialect.name(), "kettle is serving");
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(DRAIN_TIMEOUT))
+            .await;
+        housekeeping.abort();
+        self.state.db.pool.close().await;
+        tracing::info!("kettle has stopped");
+        result.map_err(|e| anyhow!("the server stopped with an error: {e}"))
+    }
+}
+
+fn describe_bind_error(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::AddrInUse => "the address is already in use by another program".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".into(),
+        std::io::ErrorKind::AddrNotAvailable => "that address does not belong to this machine".into(),
+        _ => err.to_string(),
+    }
+}
+
+/// Periodic clean-up that needs no coordination (deleting twice is harmless).
+async fn housekeeping(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60 * 60));
+    loop {
+        tick.tick().await;
+        match credentials::delete_expired_sessions(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "deleted expired sessions"),
+            Err(err) => tracing::warn!(error = ?err, "could not delete expired sessions"),
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

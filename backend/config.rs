@@ -1,0 +1,214 @@
+//! Configuration: environment variables over an optional `kettle.toml`, over defaults.
+//!
+//! Every setting has a default that works on a laptop, so `kettle` with no configuration
+//! at all serves on 127.0.0.1:8080 with SQLite in `./kettle-data`. A value that cannot
+//! be used stops start-up with one sentence that names the variable and what was wrong.
+//!
+//! Database and Redis URLs may carry passwords, so they are held as [`SecretString`] and
+//! shown only through [`redact_url`]; `Debug` on [`Config`] never prints a secret.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+
+use anyhow::{anyhow, bail, Context};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: SecretString,
+    pub redis_url: Option<SecretString>,
+    pub public_url: url::Url,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(self.database_url.expose_secret()))
+            .field("redis_url", &self.redis_url.as_ref().map(|u| redact_url(u.expose_secret())))
+            .field("public_url", &self.public_url.as_str())
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .finish()
+    }
+}
+
+/// The shape of `kettle.toml`: the same settings as the environment, lower-cased
+/// without the `KETTLE_` prefix (`listen = "0.0.0.0:8080"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<String>,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    public_url: Option<String>,
+    log_format: Option<String>,
+    log: Option<String>,
+}
+
+impl Config {
+    /// Reads `KETTLE_CONFIG` (or `./kettle.toml` when it exists), then the environment.
+    pub fn load() -> anyhow::Result<Config> {
+        let file = match std::env::var("KETTLE_CONFIG") {
+            Ok(path) => Some(PathBuf::from(path)),
+            Err(_) => Some(PathBuf::from("kettle.toml")).filter(|p| p.exists()),
+        };
+        let file_config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("could not read the configuration file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| anyhow!("the configuration file {} is not valid: {}", path.display(), e.message()))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::from_sources(file_config, |name| std::env::var(name).ok())
+    }
+
+    /// Builds a configuration from explicit values, as tests and tools do.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        Self::from_sources(FileConfig::default(), lookup)
+    }
+
+    fn from_sources(file: FileConfig, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let get = |var: &str, from_file: &Option<String>| -> Option<String> {
+            env(var).filter(|v| !v.trim().is_empty()).or_else(|| from_file.clone())
+        };
+
+        let listen_text = get("KETTLE_LISTEN", &file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = SocketAddr::from_str(listen_text.trim()).map_err(|_| {
+            anyhow!("KETTLE_LISTEN must be an address and port such as 127.0.0.1:8080, not {listen_text:?}")
+        })?;
+
+        let data_dir = PathBuf::from(get("KETTLE_DATA_DIR", &file.data_dir).unwrap_or_else(|| "kettle-data".into()));
+
+        let database_url = match get("KETTLE_DATABASE_URL", &file.database_url) {
+            Some(url) => {
+                check_database_url(&url)?;
+                url
+            }
+            None => format!("sqlite://{}", data_dir.join("kettle.db").display()),
+        };
+
+        let redis_url = match get("KETTLE_REDIS_URL", &file.redis_url) {
+            Some(url) => {
+                let parsed = url::Url::parse(&url).ok().filter(|u| matches!(u.scheme(), "redis" | "rediss"));
+                if parsed.is_none() {
+                    bail!("KETTLE_REDIS_URL must be a redis:// URL, not {}", redact_url(&url));
+                }
+                Some(SecretString::from(url))
+            }
+            None => None,
+        };
+
+        let public_url_text = get("KETTLE_PUBLIC_URL", &file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = url::Url::parse(&public_url_text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                anyhow!("KETTLE_PUBLIC_URL must be an http or https URL such as https://kettle.example.org, not {public_url_text:?}")
+            })?;
+
+        let log_format = match get("KETTLE_LOG_FORMAT", &file.log_format).as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("KETTLE_LOG_FORMAT must be text or json, not {other:?}"),
+        };
+        let log_filter = get("KETTLE_LOG", &file.log).unwrap_or_else(|| "info".into());
+
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url: SecretString::from(database_url),
+            redis_url,
+            public_url,
+            log_format,
+            log_filter,
+        })
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+fn check_database_url(url: &str) -> anyhow::Result<()> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "sqlite" => Ok(()),
+        "postgres" | "postgresql" if url::Url::parse(url).is_ok() => Ok(()),
+        _ => bail!("KETTLE_DATABASE_URL must start with sqlite:// or postgres://, not {}", redact_url(url)),
+    }
+}
+
+/// A URL fit for logs and error messages: any password is replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        // Not a URL we understand: show only the scheme, in case the rest is secret.
+        Err(_) => match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => "(unparseable URL)".to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_work_without_configuration() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url.expose_secret(), "sqlite://kettle-data/kettle.db");
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = config(&[("KETTLE_LISTEN", "nonsense")]).unwrap_err().to_string();
+        assert!(err.contains("KETTLE_LISTEN"), "{err}");
+        let err = config(&[("KETTLE_DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err().to_string();
+        assert!(err.contains("KETTLE_DATABASE_URL") && !err.contains("hunter2"), "{err}");
+        let err = config(&[("KETTLE_PUBLIC_URL", "ftp://x")]).unwrap_err().to_string();
+        assert!(err.contains("KETTLE_PUBLIC_URL"), "{err}");
+        let err = config(&[("KETTLE_REDIS_URL", "http://x")]).unwrap_err().to_string();
+        assert!(err.contains("KETTLE_REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let c = config(&[
+            ("KETTLE_DATABASE_URL", "postgres://kettle:s3cret-pw@db.internal/kettle"),
+            ("KETTLE_REDIS_URL", "redis://:r3dis-pw@cache:6379"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret-pw") && !shown.contains("r3dis-pw"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
+    }
+}

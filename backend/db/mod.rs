@@ -1,0 +1,173 @@
+//! Storage: one SQL layer for SQLite and PostgreSQL.
+//!
+//! We use sqlx's `Any` driver rather than two typed pools behind a trait. Every query is
+//! written once, with `$1` placeholders, and runs on both databases; the few things that
+//! truly differ (how a write transaction begins, full-text search, claiming jobs) live in
+//! [`Dialect`]. The price is that columns stay within the types `Any` maps — integers,
+//! floats, text and blobs — so ids are `BIGINT`, instants are `BIGINT` Unix milliseconds
+//! (see [`now_millis`]), enums are `TEXT` with `CHECK` constraints and flags are nullable
+//! timestamps. Measured on this machine, keyset pages through `Any` cost the same as
+//! through the native drivers (see DESIGN.md, "Data"); if a hot path ever shows otherwise,
+//! that path can take the native pool out of [`Db`] without changing the rest.
+//!
+//! SQLite runs in WAL mode with foreign keys on and a busy timeout, and write transactions
+//! begin `IMMEDIATE` ([`Db::begin_write`]) so that two writers queue for the lock instead
+//! of failing when a read transaction tries to upgrade.
+
+use std::{borrow::Cow, str::FromStr, time::Duration};
+
+use anyhow::{anyhow, Context};
+use secrecy::ExposeSecret;
+use sqlx::{
+    any::AnyPoolOptions,
+    migrate::{Migration, MigrationType, Migrator},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode},
+    AnyPool, ConnectOptions, Connection, Executor, Transaction,
+};
+
+use crate::config::{redact_url, Config};
+
+mod migrations {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
+pub type Tx = Transaction<'static, sqlx::Any>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// The statement that opens a transaction which will write.
+    fn begin_write(self) -> &'static str {
+        match self {
+            // Take the write lock up front: a deferred transaction that reads and then
+            // writes fails with SQLITE_BUSY when another writer got there first.
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+}
+
+/// The shared connection pool and the dialect it speaks.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub dialect: Dialect,
+}
+
+impl Db {
+    /// Connects to the configured database, creating the SQLite file (and the data
+    /// directory) when they do not exist yet.
+    pub async fn connect(config: &Config) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let url = config.database_url.expose_secret();
+        let shown = redact_url(url);
+        let dialect = if url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::Postgres };
+
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        if dialect == Dialect::Sqlite {
+            prepare_sqlite_file(url).await.with_context(|| format!("could not open the SQLite database {shown}"))?;
+            options = options.max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL is a property of the file (set in prepare_sqlite_file); these two
+                    // are per connection. NORMAL sync is durable across crashes under WAL.
+                    conn.execute("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            });
+        } else {
+            options = options.max_connections(16);
+        }
+
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|e| anyhow!("could not connect to the database at {shown}: {}", describe(&e)))?;
+        Ok(Db { pool, dialect })
+    }
+
+    /// Applies every migration not yet applied. Safe to run from several instances at once:
+    /// PostgreSQL takes an advisory lock, SQLite its write lock.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrations: Vec<Migration> = migrations::MIGRATIONS
+            .iter()
+            .map(|&(version, description, sqlite, postgres)| {
+                let sql = match self.dialect {
+                    Dialect::Sqlite => sqlite,
+                    Dialect::Postgres => postgres,
+                };
+                Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
+            })
+            .collect();
+        let migrator = Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT };
+        migrator.run(&self.pool).await.map_err(|e| anyhow!("could not migrate the database: {e}"))?;
+        Ok(())
+    }
+
+    /// Opens a transaction for work that writes.
+    pub async fn begin_write(&self) -> sqlx::Result<Tx> {
+        self.pool.begin_with(self.dialect.begin_write()).await
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+}
+
+async fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
+    if let Some(parent) = options.get_filename().parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
+        }
+    }
+    let conn = options.connect().await.map_err(|e| anyhow!(describe(&e)))?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// A short description of a connection failure, without the URL (which may hold secrets).
+fn describe(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::PoolTimedOut => "no connection within 5 seconds".into(),
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// True when `err` is a unique-constraint violation on `table.column`.
+///
+/// PostgreSQL reports the constraint's name, which our migrations keep at PostgreSQL's
+/// default `<table>_<column>_key`; SQLite reports `table.column` in its message.
+pub fn is_unique_violation(err: &sqlx::Error, table: &str, column: &str) -> bool {
+    let sqlx::Error::Database(db) = err else { return false };
+    if !db.is_unique_violation() {
+        return false;
+    }
+    match db.constraint() {
+        Some(name) => name == format!("{table}_{column}_key"),
+        None => db.message().contains(&format!("{table}.{column}")),
+    }
+}
+
+/// Milliseconds since the Unix epoch, UTC: how every instant is stored.
+pub fn now_millis() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Builds `$start, $start+1, …` for an `IN (…)` list of `count` values.
+pub fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,101 @@
+//! The one error type for everything that is *not* an expected, per-field failure.
+//!
+//! Which error to use where:
+//! - A form-shaped failure the user can fix (a field too long, an email already taken, a
+//!   version conflict) is a [`crate::graphql::UserError`] in the mutation's payload, not
+//!   an `AppError`: the operation worked, and its answer tells the user what to change.
+//! - Everything else — not signed in, not allowed, no such thing, too many attempts, a
+//!   malformed argument, or a fault of ours — is an `AppError`. Each variant carries a
+//!   stable `extensions.code` for GraphQL clients.
+//!
+//! `Internal` never shows its cause to the client: it is logged inside the request's span
+//! (so with its request id), and the client sees a short apology; the HTTP layer adds the
+//! request id to that error so a member can quote it.
+//!
+//! `AppError` deliberately does not implement `Display`: async-graphql converts anything
+//! displayable into an error by its text alone, which would drop the code. Without
+//! `Display`, `?` goes through our own conversion below.
+
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::ErrorExtensions;
+
+#[derive(Debug, Clone)]
+pub enum AppError {
+    Unauthenticated,
+    Forbidden,
+    NotFound(&'static str),
+    BadUserInput(String),
+    RateLimited { retry_after: Duration },
+    Internal(Arc<anyhow::Error>),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated => "UNAUTHENTICATED",
+            AppError::Forbidden => "FORBIDDEN",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::BadUserInput(_) => "BAD_USER_INPUT",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(&self) -> String {
+        match self {
+            AppError::Unauthenticated => "You need to sign in to do that.".into(),
+            AppError::Forbidden => "You do not have permission to do that.".into(),
+            AppError::NotFound(what) => format!("{what} was not found."),
+            AppError::BadUserInput(message) => message.clone(),
+            AppError::RateLimited { retry_after } => {
+                format!("Too many attempts. Try again in {} seconds.", retry_after.as_secs().max(1))
+            }
+            AppError::Internal(_) => INTERNAL_MESSAGE.into(),
+        }
+    }
+
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        AppError::BadUserInput(message.into())
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(Arc::new(err.into()))
+    }
+}
+
+pub const INTERNAL_MESSAGE: &str = "Sorry, something went wrong on our side. It has been logged.";
+
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> Self {
+        AppError::Internal(Arc::new(err))
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        AppError::internal(anyhow::Error::new(err).context("database query failed"))
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        if let AppError::Internal(cause) = &err {
+            tracing::error!(error = %format!("{cause:#}"), "internal error");
+        }
+        let code = err.code();
+        let retry_after = match &err {
+            AppError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            _ => None,
+        };
+        async_graphql::Error::new(err.message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(seconds) = retry_after {
+                ext.set("retryAfterSeconds", seconds);
+            }
+        })
+    }
+}

@@ -1,0 +1,225 @@
+//! The GraphQL schema: its roots, the conventions every module's types follow, and the
+//! per-request context.
+//!
+//! Each domain module owns its GraphQL types and resolvers (`accounts::graphql`, …) and
+//! contributes a query and a mutation object; the roots here merge them. Conventions:
+//! - objects implement [`Node`] with a global id from [`relay::global_id`];
+//! - lists are Relay connections paged with [`relay::Page`];
+//! - a mutation takes one `input` and returns a payload whose `userErrors` list
+//!   field-level problems ([`UserError`]); anything else is an [`AppError`] with a code;
+//! - related objects load through the request's DataLoaders ([`Loaders`]), so the number
+//!   of SQL statements depends on a query's shape, not on its page size.
+
+pub mod relay;
+
+use std::{collections::HashMap, net::IpAddr};
+
+use async_graphql::{
+    dataloader::{DataLoader, Loader},
+    Context, EmptySubscription, Enum, InputValueError, InputValueResult, Interface, MergedObject, Object, Scalar,
+    ScalarType, Schema, SchemaBuilder, SimpleObject, Value, ID,
+};
+
+use crate::{
+    accounts::{
+        self,
+        credentials::{self, AccessToken},
+        graphql::{AccountMutation, AccountQuery},
+        Identity, Member,
+    },
+    app::AppState,
+    db::Db,
+    error::{AppError, AppResult},
+};
+
+/// Nesting deeper than this is refused before execution.
+pub const MAX_DEPTH: usize = 12;
+/// The sum of field costs (a connection's cost multiplies by its page size).
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+pub type KettleSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(NodeQuery, AccountQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(AccountMutation);
+
+/// The schema without runtime data: enough to print the SDL or validate documents.
+pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(32)
+        .limit_directives(16)
+}
+
+pub fn build_schema(state: AppState) -> KettleSchema {
+    schema_builder().data(state).finish()
+}
+
+/// The schema in SDL, as `kettle schema` prints it and `schema.graphql` holds it.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}
+
+/// What a resolver knows about the request it serves.
+pub struct RequestContext {
+    pub viewer: Option<Identity>,
+    pub client_ip: Option<IpAddr>,
+    pub request_id: String,
+}
+
+/// Per-request batch loaders; build a fresh set for every request so nothing is cached
+/// across viewers.
+pub struct Loaders {
+    pub members: DataLoader<MemberLoader>,
+}
+
+impl Loaders {
+    pub fn new(db: &Db) -> Loaders {
+        Loaders { members: DataLoader::new(MemberLoader(db.clone()), tokio::spawn).max_batch_size(500) }
+    }
+}
+
+pub struct MemberLoader(Db);
+
+impl Loader<i64> for MemberLoader {
+    type Value = Member;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Member>, AppError> {
+        accounts::members_by_ids(&self.0, keys).await
+    }
+}
+
+/// Shortcuts resolvers use to reach the state and the request.
+pub trait ContextExt {
+    fn state(&self) -> &AppState;
+    fn request(&self) -> &RequestContext;
+    fn loaders(&self) -> &Loaders;
+    fn viewer(&self) -> Option<&Identity> {
+        self.request().viewer.as_ref()
+    }
+    fn require_viewer(&self) -> AppResult<&Identity> {
+        self.viewer().ok_or(AppError::Unauthenticated)
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> &AppState {
+        self.data_unchecked::<AppState>()
+    }
+    fn request(&self) -> &RequestContext {
+        self.data_unchecked::<RequestContext>()
+    }
+    fn loaders(&self) -> &Loaders {
+        self.data_unchecked::<Loaders>()
+    }
+}
+
+/// Anything with a global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "An opaque, globally unique id."))]
+pub enum Node {
+    Member(Member),
+    AccessToken(AccessToken),
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Fetches any object by its global id; null when it does not exist or is not yours
+    /// to see.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        Ok(load_node(ctx, &id).await?)
+    }
+
+    /// Fetches up to 100 objects by global id, in order; null for each one not found.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<Node>>> {
+        if ids.len() > relay::PAGE_SIZE_MAX {
+            return Err(AppError::bad_input(format!("Ask for at most {} ids at once.", relay::PAGE_SIZE_MAX)).into());
+        }
+        let mut nodes = Vec::with_capacity(ids.len());
+        for id in &ids {
+            nodes.push(load_node(ctx, id).await?);
+        }
+        Ok(nodes)
+    }
+}
+
+async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
+    let (type_name, number) = relay::parse_global_id(id)?;
+    Ok(match type_name.as_str() {
+        "Member" => ctx.loaders().members.load_one(number).await?.map(Node::Member),
+        "AccessToken" => {
+            let viewer_id = ctx.viewer().map(|v| v.member.id);
+            credentials::access_token_by_id(&ctx.state().db, number)
+                .await?
+                .filter(|t| Some(t.member_id) == viewer_id && t.revoked_at.is_none())
+                .map(Node::AccessToken)
+        }
+        _ => None,
+    })
+}
+
+/// A problem with one field of a mutation's input, shown beside that field in a form.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct UserError {
+    /// The input field at fault, by its GraphQL name; null when the whole input is.
+    pub field: Option<String>,
+    /// A sentence that tells the user what to do.
+    pub message: String,
+    pub code: UserErrorCode,
+}
+
+impl UserError {
+    pub fn new(field: &str, code: UserErrorCode, message: impl Into<String>) -> UserError {
+        UserError { field: Some(field.to_string()), message: message.into(), code }
+    }
+
+    pub fn general(code: UserErrorCode, message: impl Into<String>) -> UserError {
+        UserError { field: None, message: message.into(), code }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum UserErrorCode {
+    Blank,
+    TooShort,
+    TooLong,
+    Invalid,
+    Taken,
+    WeakPassword,
+    InvalidCredentials,
+    LimitReached,
+    NotFound,
+}
+
+/// An instant, as an RFC 3339 string in UTC (`2026-11-29T16:00:00Z`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DateTime(pub i64);
+
+#[Scalar(name = "DateTime")]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(text) => text
+                .parse::<jiff::Timestamp>()
+                .map(|t| DateTime(t.as_millisecond()))
+                .map_err(|_| InputValueError::custom("expected an RFC 3339 date and time, like 2026-11-29T16:00:00Z")),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        match jiff::Timestamp::from_millisecond(self.0) {
+            Ok(t) => Value::String(t.to_string()),
+            Err(_) => Value::Null,
+        }
+    }
+}

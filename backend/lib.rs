@@ -1,0 +1,27 @@
+//! Kettle, a knowledge-sharing forum for public-sector digital practitioners.
+//!
+//! A guided tour, from the outside in:
+//! - [`cli`] — the `kettle` command and its subcommands; [`config`] — settings from the
+//!   environment or `kettle.toml`, with defaults that work on a laptop.
+//! - [`app`] — the shared [`app::AppState`] and the [`app::Application`] that binds,
+//!   serves and drains on shutdown.
+//! - [`http`] — routes and the middleware every request passes (request id, metrics,
+//!   security headers); [`http::graphql`] speaks GraphQL over HTTP.
+//! - [`graphql`] — the schema's roots and conventions (Relay ids and connections,
+//!   `userErrors`, DataLoaders); each domain module contributes its own types to it.
+//! - Domain modules own their types, SQL and GraphQL: [`accounts`] (members, passwords,
+//!   sessions, access tokens, sign-in throttling).
+//! - [`db`] — one SQL layer over SQLite and PostgreSQL, and the migrations.
+//! - [`error`] — the one error type, and when to use a `userError` instead.
+//! - [`metrics`] and [`telemetry`] — Prometheus metrics and logs.
+
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod telemetry;

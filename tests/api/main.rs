@@ -1,1 +1,71 @@
-fn main() {}
+//! Integration tests: each scenario starts the real server on port 0 and talks HTTP to
+//! it, on every configured database (see `support`).
+
+mod accounts;
+mod cli;
+mod protocol;
+mod service;
+mod support;
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use libtest_mimic::{Arguments, Failed, Trial};
+use support::{Backend, Scenario, TestApp};
+
+fn main() {
+    let args = Arguments::from_args();
+    let scenarios: Vec<(&str, Scenario)> =
+        [accounts::scenarios(), protocol::scenarios(), service::scenarios(), cli::scenarios()].concat();
+
+    let backends = support::backends();
+    for backend in backends.iter().flatten() {
+        if let Backend::Postgres { admin_url, .. } = backend {
+            runtime().block_on(support::drop_stale_databases(admin_url));
+        }
+    }
+
+    let mut trials = Vec::new();
+    for backend in &backends {
+        for &(name, scenario) in &scenarios {
+            let name = name.replace("::", "/");
+            match backend {
+                Ok(backend) => {
+                    let backend = backend.clone();
+                    trials.push(Trial::test(format!("{}/{name}", backend.name()), move || run(&backend, scenario)));
+                }
+                Err((backend, reason)) => {
+                    let reason = reason.clone();
+                    trials.push(
+                        Trial::test(format!("{backend}/{name}"), move || Err(Failed::from(reason)))
+                            .with_ignored_flag(true),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(Err((_, reason))) = backends.iter().find(|b| b.is_err()) {
+        eprintln!("note: {reason}; set it to run them (the README's test command does).");
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime")
+}
+
+fn run(backend: &Backend, scenario: Scenario) -> Result<(), Failed> {
+    runtime().block_on(async {
+        let app = TestApp::spawn(backend).await;
+        let outcome = AssertUnwindSafe(scenario(app.clone())).catch_unwind().await;
+        app.finish().await;
+        outcome.map_err(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the test panicked".into());
+            Failed::from(message)
+        })
+    })
+}

@@ -1,0 +1,216 @@
+//! The `kettle` binary: help, configuration errors, `schema`, `admin`, and shutdown.
+
+use std::{process::Stdio, time::Duration};
+
+use serde_json::json;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    process::Command,
+};
+
+use crate::{
+    scenarios,
+    support::{Scenario, TestApp, PASSWORD},
+};
+
+pub fn scenarios() -> Vec<(&'static str, Scenario)> {
+    scenarios![
+        every_command_has_help,
+        bad_configuration_stops_start_up_with_one_sentence,
+        schema_command_prints_the_sdl,
+        admin_create_reads_the_password_from_stdin,
+        sigterm_lets_requests_in_flight_finish,
+    ]
+}
+
+fn kettle(app: &TestApp) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kettle"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KETTLE_DATA_DIR", app.data_dir())
+        .env("KETTLE_DATABASE_URL", app.database_url())
+        .current_dir(app.data_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn run(mut command: Command, stdin: Option<&str>) -> Output {
+    if stdin.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command.spawn().expect("kettle starts");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(text.as_bytes()).await.unwrap();
+        drop(pipe);
+    }
+    let output =
+        tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.expect("kettle exits").unwrap();
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+async fn every_command_has_help(app: TestApp) {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["schema", "--help"],
+        &["admin", "create", "--help"],
+    ] {
+        let mut command = kettle(&app);
+        command.args(args);
+        let out = run(command, None).await;
+        assert_eq!(out.code, Some(0), "{args:?}: {}", out.stderr);
+        assert!(out.stdout.contains("Usage: kettle"), "{args:?}: {}", out.stdout);
+    }
+    let mut command = kettle(&app);
+    command.arg("--help");
+    assert!(run(command, None).await.stdout.contains("KETTLE_DATABASE_URL"));
+}
+
+async fn bad_configuration_stops_start_up_with_one_sentence(app: TestApp) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_address = taken.local_addr().unwrap().to_string();
+    let cases: [(&str, &str, &str); 6] = [
+        ("KETTLE_LISTEN", "nonsense", "KETTLE_LISTEN must be an address and port"),
+        ("KETTLE_LISTEN", &taken_address, "already in use"),
+        (
+            "KETTLE_DATABASE_URL",
+            "postgres://kettle:topsecret@127.0.0.1:1/kettle",
+            "could not connect to the database at postgres://kettle:***@127.0.0.1:1/kettle",
+        ),
+        (
+            "KETTLE_DATABASE_URL",
+            "mysql://localhost/kettle",
+            "KETTLE_DATABASE_URL must start with sqlite:// or postgres://",
+        ),
+        ("KETTLE_PUBLIC_URL", "kettle.example.org", "KETTLE_PUBLIC_URL must be an http or https URL"),
+        ("KETTLE_LOG_FORMAT", "xml", "KETTLE_LOG_FORMAT must be text or json"),
+    ];
+    for (name, value, expected) in cases {
+        let mut command = kettle(&app);
+        command
+            .env(name, value)
+            .env("KETTLE_LISTEN", if name == "KETTLE_LISTEN" { value } else { "127.0.0.1:0" })
+            .arg("serve");
+        let out = run(command, None).await;
+        assert_eq!(out.code, Some(1), "{name}={value}: {}", out.stderr);
+        let lines: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("kettle: ")).collect();
+        assert_eq!(lines.len(), 1, "one sentence for {name}={value}: {}", out.stderr);
+        assert!(lines[0].contains(expected), "{name}={value}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked") && !out.stderr.contains("topsecret"), "{}", out.stderr);
+    }
+    drop(taken);
+}
+
+async fn schema_command_prints_the_sdl(app: TestApp) {
+    let mut command = kettle(&app);
+    command.arg("schema");
+    let out = run(command, None).await;
+    assert_eq!(out.code, Some(0));
+    assert_eq!(out.stdout, kettle::graphql::sdl());
+}
+
+async fn admin_create_reads_the_password_from_stdin(app: TestApp) {
+    let create = |email: &'static str| {
+        let mut command = kettle(&app);
+        command.args(["admin", "create", "--email", email, "--display-name", "Site Admin"]);
+        command
+    };
+    let out = run(create("root@example.org"), Some("password123\n")).await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("harder to guess"), "{}", out.stderr);
+    assert_eq!(app.count("SELECT COUNT(*) FROM members").await, 0);
+
+    let out = run(create("root@example.org"), Some(&format!("{PASSWORD}\n"))).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("Created the administrator"));
+    let signed_in = app
+        .anonymous()
+        .data(
+            "mutation($input: SignInInput!) { signIn(input: $input) { member { role } } }",
+            json!({ "input": { "email": "root@example.org", "password": PASSWORD } }),
+        )
+        .await;
+    assert_eq!(signed_in["signIn"]["member"]["role"], "ADMIN");
+
+    let out = run(create("ROOT@example.org"), Some(&format!("{PASSWORD}\n"))).await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("already exists") && out.stderr.contains("kettle admin promote"), "{}", out.stderr);
+
+    // An admin sees other members' emails; promotion makes one.
+    let ada = app.member("ada@example.org", "Ada").await;
+    let mut promote = kettle(&app);
+    promote.args(["admin", "promote", "--email", "Ada@example.org"]);
+    assert_eq!(run(promote, None).await.code, Some(0));
+    assert_eq!(ada.data("{ viewer { role } }", json!({})).await["viewer"]["role"], "ADMIN");
+    let mut promote = kettle(&app);
+    promote.args(["admin", "promote", "--email", "nobody@example.org"]);
+    let out = run(promote, None).await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("no member"), "{}", out.stderr);
+}
+
+async fn sigterm_lets_requests_in_flight_finish(app: TestApp) {
+    let mut command = kettle(&app);
+    command.env("KETTLE_LISTEN", "127.0.0.1:0").env("KETTLE_LOG_FORMAT", "json").arg("serve");
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a log line");
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("JSON logs: {line}"));
+        if event["message"] == "kettle is serving" {
+            break event["address"].as_str().unwrap().to_string();
+        }
+    };
+    let graphql = format!("http://{address}/graphql");
+    let http = reqwest::Client::new();
+    let sign_in = json!({ "query": "mutation($input: SignInInput!) { signIn(input: $input) { userErrors { code } } }", "variables": { "input": { "email": "ada@example.org", "password": "wrong wrong wrong" } } });
+    // Build up failures so that the next attempt is held back for a while on the server.
+    for _ in 0..8 {
+        http.post(&graphql).json(&sign_in).send().await.unwrap();
+    }
+    let slow = tokio::spawn({
+        let http = http.clone();
+        let graphql = graphql.clone();
+        let sign_in = sign_in.clone();
+        async move { http.post(&graphql).json(&sign_in).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+
+    let response = slow.await.unwrap().expect("the request in flight is answered");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["signIn"]["userErrors"][0]["code"], "INVALID_CREDENTIALS", "{body}");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let rest: Vec<String> = {
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = stderr.next_line().await {
+            lines.push(line);
+        }
+        lines
+    };
+    assert!(rest.iter().any(|l| l.contains("kettle has stopped")), "{rest:?}");
+    // New connections are refused once it has stopped.
+    assert!(http.post(&graphql).json(&sign_in).send().await.is_err());
+}

@@ -1,0 +1,307 @@
+//! The test harness: a real Kettle server on port 0, on a fresh database, for each test.
+//!
+//! Every scenario runs once per backend: SQLite always, and PostgreSQL (with Redis) when
+//! `KETTLE_TEST_DATABASE_URL` (and `KETTLE_TEST_REDIS_URL`) are set. A backend that is not
+//! configured shows as *ignored* with the reason, never as a pass; with
+//! `KETTLE_TEST_REQUIRE_ALL=1` (what the README's test command sets) a missing backend
+//! fails the run instead.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use kettle::{
+    app::{AppState, Application},
+    config::Config,
+};
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor, PgConnection};
+
+pub type Scenario = fn(TestApp) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Lists scenarios by function name: `scenarios![module::a, module::b]`.
+#[macro_export]
+macro_rules! scenarios {
+    ($($name:path),* $(,)?) => {
+        vec![$((stringify!($name), (|app| Box::pin($name(app))) as $crate::support::Scenario)),*]
+    };
+}
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres { admin_url: String, redis_url: Option<String> },
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+/// The backends to run on, and for those that cannot run, why.
+pub fn backends() -> Vec<Result<Backend, (&'static str, String)>> {
+    let require_all = std::env::var("KETTLE_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1");
+    let postgres = match std::env::var("KETTLE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Ok(Backend::Postgres {
+            admin_url: url,
+            redis_url: std::env::var("KETTLE_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()),
+        }),
+        _ => {
+            let reason = "KETTLE_TEST_DATABASE_URL is not set, so PostgreSQL and Redis were skipped".to_string();
+            if require_all {
+                panic!("KETTLE_TEST_REQUIRE_ALL=1 but {reason}");
+            }
+            Err(("postgres", reason))
+        }
+    };
+    if let Ok(Backend::Postgres { redis_url: None, .. }) = &postgres {
+        if require_all {
+            panic!("KETTLE_TEST_REQUIRE_ALL=1 but KETTLE_TEST_REDIS_URL is not set");
+        }
+    }
+    vec![Ok(Backend::Sqlite), postgres]
+}
+
+static DATABASE_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Drops test databases left behind by earlier runs whose process is gone.
+pub async fn drop_stale_databases(admin_url: &str) {
+    let Ok(mut conn) = PgConnection::connect(admin_url).await else { return };
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'kettle_test_%'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+    for name in names {
+        let pid = name.trim_start_matches("kettle_test_").split('_').next().unwrap_or("");
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TestApp {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pub address: String,
+    pub backend: Backend,
+    pub database_url: String,
+    pub data_dir: tempfile::TempDir,
+    state: AppState,
+    postgres_database: Option<String>,
+    shutdown: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    server: Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: &Backend) -> TestApp {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts a server; `extra` adds or overrides configuration variables.
+    pub async fn spawn_with(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let (database_url, postgres_database, redis_url) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", data_dir.path().join("kettle.db").display()), None, None),
+            Backend::Postgres { admin_url, redis_url } => {
+                let name =
+                    format!("kettle_test_{}_{}", std::process::id(), DATABASE_COUNTER.fetch_add(1, Ordering::SeqCst));
+                let mut conn = PgConnection::connect(admin_url).await.expect("connect to KETTLE_TEST_DATABASE_URL");
+                conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await.expect("create a test database");
+                conn.close().await.ok();
+                let mut url = url::Url::parse(admin_url).expect("KETTLE_TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                (url.to_string(), Some(name), redis_url.clone())
+            }
+        };
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("KETTLE_LISTEN".into(), "127.0.0.1:0".into()),
+            ("KETTLE_DATA_DIR".into(), data_dir.path().display().to_string()),
+            ("KETTLE_DATABASE_URL".into(), database_url.clone()),
+        ]);
+        if let Some(redis) = redis_url {
+            vars.insert("KETTLE_REDIS_URL".into(), redis);
+        }
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("a valid test configuration");
+        let application = Application::build(config).await.expect("the application starts");
+        let address = format!("http://{}", application.local_addr());
+        let state = application.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            inner: Arc::new(Inner {
+                address,
+                backend: backend.clone(),
+                database_url,
+                data_dir,
+                state,
+                postgres_database,
+                shutdown: Mutex::new(Some(tx)),
+                server: Mutex::new(Some(server)),
+                http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            }),
+        }
+    }
+
+    /// Stops the server and drops the PostgreSQL database.
+    pub async fn finish(&self) {
+        if let Some(tx) = self.inner.shutdown.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        let server = self.inner.server.lock().unwrap().take();
+        if let Some(server) = server {
+            let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
+        }
+        self.inner.state.db.pool.close().await;
+        if let (Backend::Postgres { admin_url, .. }, Some(name)) = (&self.inner.backend, &self.inner.postgres_database)
+        {
+            if let Ok(mut conn) = PgConnection::connect(admin_url).await {
+                let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.address)
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    pub fn database_url(&self) -> &str {
+        &self.inner.database_url
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.inner.data_dir.path()
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.inner.state
+    }
+
+    /// Runs a SQL statement that returns one integer, straight against the database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.inner.state.db.pool).await.expect("count query")
+    }
+
+    pub async fn execute_sql(&self, sql: &str) {
+        sqlx::query(sql).execute(&self.inner.state.db.pool).await.expect("statement");
+    }
+
+    /// A client without credentials.
+    pub fn anonymous(&self) -> Client {
+        Client { app: self.clone(), token: None, cookie: None }
+    }
+
+    /// Registers a member and returns a client signed in as them.
+    pub async fn member(&self, email: &str, display_name: &str) -> Client {
+        let body = self
+            .anonymous()
+            .gql(
+                "mutation($input: RegisterInput!) { register(input: $input) { token member { id } userErrors { field message } } }",
+                json!({ "input": { "email": email, "password": PASSWORD, "displayName": display_name } }),
+            )
+            .await;
+        let payload = &body["data"]["register"];
+        assert_eq!(payload["userErrors"], json!([]), "registration failed: {body}");
+        Client { app: self.clone(), token: Some(payload["token"].as_str().unwrap().to_string()), cookie: None }
+    }
+}
+
+/// A password that passes the strength check.
+pub const PASSWORD: &str = "kettle whistles over marmalade";
+
+/// A GraphQL client: anonymous, with a bearer token, or with a session cookie.
+#[derive(Clone)]
+pub struct Client {
+    pub app: TestApp,
+    pub token: Option<String>,
+    pub cookie: Option<String>,
+}
+
+impl Client {
+    pub fn with_token(&self, token: &str) -> Client {
+        Client { app: self.app.clone(), token: Some(token.to_string()), cookie: None }
+    }
+
+    pub fn with_cookie(&self, cookie: &str) -> Client {
+        Client { app: self.app.clone(), token: None, cookie: Some(cookie.to_string()) }
+    }
+
+    pub fn token(&self) -> &str {
+        self.token.as_deref().expect("a signed-in client")
+    }
+
+    pub async fn post(&self, query: &str, variables: Value) -> reqwest::Response {
+        let mut request =
+            self.app.http().post(self.app.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", format!("kettle_session={cookie}"));
+        }
+        request.send().await.expect("the server answers")
+    }
+
+    /// Sends a GraphQL request and returns the whole JSON body, expecting HTTP 200.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let response = self.post(query, variables).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(status, 200, "unexpected status, body: {body}");
+        body
+    }
+
+    /// Sends a GraphQL request that must succeed without errors, returning `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn viewer_id(&self) -> Option<String> {
+        let data = self.data("{ viewer { id } }", json!({})).await;
+        data["viewer"]["id"].as_str().map(str::to_string)
+    }
+}
+
+/// The `extensions.code` of the first error in a GraphQL response body.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// The codes of a payload's `userErrors`, as (field, code) pairs.
+pub fn user_errors(payload: &Value) -> Vec<(String, String)> {
+    payload["userErrors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no userErrors in {payload}"))
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap_or("").to_string(), e["code"].as_str().unwrap_or("").to_string()))
+        .collect()
+}

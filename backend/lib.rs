@@ -7,6 +7,8 @@
 //!   serves and drains on shutdown.
 //! - [`http`] — routes and the middleware every request passes (request id, metrics,
 //!   security headers); [`http::graphql`] speaks GraphQL over HTTP.
+//! - [`site`] — the server-rendered pages, each a template plus a GraphQL document run
+//!   in-process against the same schema as the API.
 //! - [`graphql`] — the schema's roots and conventions (Relay ids and connections,
 //!   `userErrors`, DataLoaders); each domain module contributes its own types to it.
 //! - Domain modules own their types, SQL and GraphQL: [`accounts`] (members, passwords,
@@ -24,4 +26,5 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod site;
 pub mod telemetry;

@@ -8,9 +8,9 @@ use std::{sync::Arc, time::Instant};
 use poem::{
     get, handler,
     http::{header, HeaderValue, StatusCode},
-    middleware::{CatchPanic, CookieJarManager},
+    middleware::{CatchPanic, Compression, CookieJarManager},
     web::Data,
-    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route,
+    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
 };
 use rand::RngCore;
 use tracing::Instrument;
@@ -18,7 +18,6 @@ use tracing::Instrument;
 use crate::{
     accounts::{credentials, Identity},
     app::AppState,
-    error::INTERNAL_MESSAGE,
     graphql::KettleSchema,
     metrics::Metrics,
 };
@@ -29,7 +28,7 @@ pub struct RequestId(pub String);
 
 pub fn routes(state: AppState, schema: KettleSchema) -> impl Endpoint {
     let metrics = state.metrics.clone();
-    Route::new()
+    crate::site::routes()
         .at("/graphql", get(graphql::get).post(graphql::post))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
@@ -37,6 +36,7 @@ pub fn routes(state: AppState, schema: KettleSchema) -> impl Endpoint {
         .data(state)
         .data(schema)
         .with(CookieJarManager::new())
+        .with(Compression::new())
         .with(CatchPanic::new().with_handler(|panic: Box<dyn std::any::Any + Send>| {
             let detail = panic
                 .downcast_ref::<&str>()
@@ -44,7 +44,7 @@ pub fn routes(state: AppState, schema: KettleSchema) -> impl Endpoint {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(panic = %detail, "a request handler panicked");
-            (StatusCode::INTERNAL_SERVER_ERROR, format!("{INTERNAL_MESSAGE}\n")).into_response()
+            crate::site::visit::static_error_page(StatusCode::INTERNAL_SERVER_ERROR, "")
         }))
         .around(move |endpoint, request| observe(endpoint, request, metrics.clone()))
         .into_endpoint()
@@ -58,6 +58,13 @@ fn route_label(path: &str) -> &'static str {
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        "/" => "/",
+        "/register" => "/register",
+        "/sign-in" => "/sign-in",
+        "/sign-out" => "/sign-out",
+        "/settings" | "/settings/profile" | "/settings/tokens" | "/settings/tokens/revoke" => "/settings",
+        _ if path.starts_with("/members/") => "/members/:id",
+        _ if path.starts_with("/static/") => "/static",
         _ => "other",
     }
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod cli;
 mod protocol;
 mod service;
+mod site;
 mod support;
 
 use std::panic::AssertUnwindSafe;
@@ -16,7 +17,8 @@ use support::{Backend, Scenario, TestApp};
 fn main() {
     let args = Arguments::from_args();
     let scenarios: Vec<(&str, Scenario)> =
-        [accounts::scenarios(), protocol::scenarios(), service::scenarios(), cli::scenarios()].concat();
+        [accounts::scenarios(), protocol::scenarios(), service::scenarios(), site::scenarios(), cli::scenarios()]
+            .concat();
 
     let backends = support::backends();
     for backend in backends.iter().flatten() {

@@ -1,0 +1,407 @@
+//! One visit to a page: who is asking, running the page's GraphQL documents in-process
+//! with their identity, and rendering the answer through a template.
+//!
+//! A page handler builds a [`Visit`], calls [`Visit::query`] or [`Visit::mutate`] with a
+//! document from `web/queries/`, and hands the data to [`Visit::render`]. The documents go
+//! through the same schema, resolvers and authorisation as the public API, so the site
+//! can never do something the API does not allow, nor fall behind it.
+
+use std::{net::IpAddr, sync::LazyLock};
+
+use minijinja::Environment;
+use poem::{
+    http::{header, HeaderValue, StatusCode},
+    web::cookie::CookieJar,
+    Request, Response,
+};
+use serde_json::{json, Value};
+
+use super::{assets, csrf};
+use crate::{
+    accounts::Identity,
+    app::AppState,
+    graphql::{KettleSchema, Loaders, RequestContext},
+    http::{identify, IdentifyError, RequestId},
+};
+
+/// The largest form body a page accepts.
+pub const FORM_LIMIT: usize = 64 * 1024;
+
+/// Strict by default: our own scripts and styles only, no inline code, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+pub struct Visit {
+    state: AppState,
+    schema: KettleSchema,
+    viewer: Option<Identity>,
+    client_ip: Option<IpAddr>,
+    request_id: String,
+    path: String,
+    csrf_cookie: Option<String>,
+    csrf_token: String,
+    set_cookies: Vec<String>,
+}
+
+/// What stops a page: an error page or a redirect, ready to send.
+pub type Stop = Box<Response>;
+
+impl Visit {
+    pub async fn new(request: &Request) -> Result<Visit, Stop> {
+        let state = request.data::<AppState>().expect("AppState is attached to the site's routes").clone();
+        let schema = request.data::<KettleSchema>().expect("the schema is attached to the site's routes").clone();
+        let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let viewer = match identify(&state, request).await {
+            Ok(viewer) => viewer,
+            // Pages never carry bearer tokens; treat a bad one as signed out.
+            Err(IdentifyError::InvalidBearer) => None,
+            Err(IdentifyError::Internal(err)) => {
+                let _: async_graphql::Error = err.into();
+                return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &request_id)));
+            }
+        };
+        let jar: &CookieJar = request.cookie();
+        let csrf_cookie = jar.get(csrf::COOKIE).map(|c| c.value_str().to_string()).filter(|t| csrf::is_well_formed(t));
+        let (csrf_token, set_cookies) = match &csrf_cookie {
+            Some(token) => (token.clone(), vec![]),
+            None => {
+                let token = csrf::new_token();
+                let cookie = csrf::cookie(&token, state.config.is_https());
+                (token, vec![cookie])
+            }
+        };
+        Ok(Visit {
+            client_ip: request.remote_addr().as_socket_addr().map(|a| a.ip()),
+            path: request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into()),
+            state,
+            schema,
+            viewer,
+            request_id,
+            csrf_cookie,
+            csrf_token,
+            set_cookies,
+        })
+    }
+
+    pub fn signed_in(&self) -> bool {
+        self.viewer.is_some()
+    }
+
+    /// The page's own path and query, to come back to after signing in.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Refuses a form post whose token does not match the visitor's cookie.
+    pub async fn check_csrf(&self, form: &Form) -> Result<(), Stop> {
+        let submitted = form.get(csrf::FIELD).unwrap_or("");
+        match &self.csrf_cookie {
+            Some(cookie) if csrf::matches(cookie, submitted) => Ok(()),
+            _ => Err(Box::new(
+                self.error_page(
+                    StatusCode::FORBIDDEN,
+                    "This form has expired",
+                    "The page you sent the form from was too old, or came from another site. Go back, reload the page and try again.",
+                )
+                .await,
+            )),
+        }
+    }
+
+    async fn run(&self, document: &str, variables: Value) -> Result<async_graphql::Response, Stop> {
+        let Some(source) = assets::text(&format!("queries/{document}.graphql")) else {
+            tracing::error!(document, "a page's GraphQL document is missing");
+            return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)));
+        };
+        let request = async_graphql::Request::new(source)
+            .variables(async_graphql::Variables::from_json(variables))
+            .data(RequestContext {
+                viewer: self.viewer.clone(),
+                client_ip: self.client_ip,
+                request_id: self.request_id.clone(),
+            })
+            .data(Loaders::new(&self.state.db));
+        Ok(self.schema.execute(request).await)
+    }
+
+    /// Runs a query document; errors become the matching error page.
+    pub async fn query(&self, document: &str, variables: Value) -> Result<Value, Stop> {
+        let response = self.run(document, variables).await?;
+        if let Some(error) = response.errors.first() {
+            let code = error.extensions.as_ref().and_then(|e| e.get("code")).map(|c| c.to_string()).unwrap_or_default();
+            return Err(Box::new(match code.trim_matches('"') {
+                // A malformed id in a URL is just a page that does not exist.
+                "NOT_FOUND" | "BAD_USER_INPUT" => self.not_found().await,
+                "FORBIDDEN" => {
+                    self.error_page(StatusCode::FORBIDDEN, "You cannot see this page", "It belongs to someone else.")
+                        .await
+                }
+                "UNAUTHENTICATED" => self.sign_in_first(),
+                _ => {
+                    tracing::error!(document, error = %error.message, "a page's query failed");
+                    static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)
+                }
+            }));
+        }
+        Ok(response.data.into_json().unwrap_or(Value::Null))
+    }
+
+    /// Runs a mutation document and returns its payload (the root field's value). Cookies
+    /// the mutation sets (signing in or out) go out with whatever this visit sends next.
+    pub async fn mutate(&mut self, document: &str, field: &str, variables: Value) -> Result<Mutation, Stop> {
+        let response = self.run(document, variables).await?;
+        for value in response.http_headers.get_all(header::SET_COOKIE) {
+            if let Ok(text) = value.to_str() {
+                self.set_cookies.push(text.to_string());
+            }
+        }
+        if let Some(error) = response.errors.first() {
+            let code = error.extensions.as_ref().and_then(|e| e.get("code")).map(|c| c.to_string()).unwrap_or_default();
+            return match code.trim_matches('"') {
+                "UNAUTHENTICATED" => Err(Box::new(self.sign_in_first())),
+                "FORBIDDEN" => Err(Box::new(
+                    self.error_page(StatusCode::FORBIDDEN, "You cannot do that", "Your account does not allow it.")
+                        .await,
+                )),
+                "RATE_LIMITED" | "BAD_USER_INPUT" => Ok(Mutation::Refused(error.message.clone())),
+                _ => {
+                    tracing::error!(document, error = %error.message, "a page's mutation failed");
+                    Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)))
+                }
+            };
+        }
+        let data = response.data.into_json().unwrap_or(Value::Null);
+        let payload = data.get(field).cloned().unwrap_or(Value::Null);
+        let errors = payload.get("userErrors").and_then(|e| e.as_array()).cloned().unwrap_or_default();
+        if errors.is_empty() {
+            Ok(Mutation::Done(payload))
+        } else {
+            Ok(Mutation::Invalid(errors))
+        }
+    }
+
+    /// Renders `template` with `data` (a page document's result) and `extra` values.
+    pub fn render(&self, status: StatusCode, template: &str, data: &Value, extra: Value) -> Response {
+        let time_zone =
+            data.pointer("/viewer/timeZone").and_then(|z| z.as_str()).unwrap_or(crate::accounts::DEFAULT_TIME_ZONE);
+        let mut context = json!({
+            "data": data,
+            "csrf_token": self.csrf_token,
+            "path": self.path,
+            "time_zone": time_zone,
+            "request_id": self.request_id,
+        });
+        if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
+            object.extend(more);
+        }
+        match render_template(template, &context) {
+            Ok(html) => self.respond(status, html),
+            Err(err) => {
+                tracing::error!(template, error = %format!("{err:#}"), "a template failed to render");
+                static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)
+            }
+        }
+    }
+
+    fn respond(&self, status: StatusCode, html: String) -> Response {
+        let mut response = Response::builder().status(status).content_type("text/html; charset=utf-8").body(html);
+        page_headers(&mut response);
+        self.add_cookies(&mut response);
+        response
+    }
+
+    fn add_cookies(&self, response: &mut Response) {
+        for cookie in &self.set_cookies {
+            if let Ok(value) = HeaderValue::from_str(cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+    }
+
+    /// A 303 to `location` (always a path inside the site), with any cookies set so far.
+    pub fn redirect(&self, location: &str) -> Response {
+        let mut response = Response::builder()
+            .status(StatusCode::SEE_OTHER)
+            .header(header::LOCATION, location)
+            .header(header::CACHE_CONTROL, "no-store")
+            .finish();
+        self.add_cookies(&mut response);
+        response
+    }
+
+    pub fn sign_in_first(&self) -> Response {
+        self.redirect(&format!(
+            "/sign-in?return_to={}",
+            url::form_urlencoded::byte_serialize(self.path.as_bytes()).collect::<String>()
+        ))
+    }
+
+    pub async fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        let data = match self.run("viewer", json!({})).await {
+            Ok(response) => response.data.into_json().unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        self.render(
+            status,
+            "error.html",
+            &data,
+            json!({ "status": status.as_u16(), "title": title, "message": message }),
+        )
+    }
+
+    pub async fn not_found(&self) -> Response {
+        self.error_page(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "If you typed the web address, check it is correct. If you pasted it, check you copied the entire address.",
+        )
+        .await
+    }
+}
+
+/// The outcome of a form's mutation.
+pub enum Mutation {
+    /// It worked; here is the payload.
+    Done(Value),
+    /// The input had problems: `userErrors`, each naming its field.
+    Invalid(Vec<Value>),
+    /// Refused as a whole (too many attempts, malformed input): one message.
+    Refused(String),
+}
+
+/// A submitted form's fields.
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub async fn read(body: poem::Body) -> Result<Form, Stop> {
+        let bytes = body.into_bytes_limit(FORM_LIMIT).await.map_err(|_| {
+            Box::new(
+                Response::builder()
+                    .status(StatusCode::PAYLOAD_TOO_LARGE)
+                    .content_type("text/plain; charset=utf-8")
+                    .body("The form was too large to send.\n"),
+            )
+        })?;
+        Ok(Form(url::form_urlencoded::parse(&bytes).into_owned().collect()))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A field's value, or "" when it was not sent.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or("").to_string()
+    }
+}
+
+/// Only paths inside this site: `/settings`, never `//evil.example` or `https://…`.
+pub fn safe_return_to(candidate: Option<&str>) -> Option<String> {
+    let path = candidate?.trim();
+    let inside = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 512
+        && !path.chars().any(|c| c.is_control() || c == '\\');
+    inside.then(|| path.to_string())
+}
+
+fn page_headers(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The last resort when something of ours is broken: no query, no template variables
+/// that could fail, just the apology and the request id to quote.
+pub fn static_error_page(status: StatusCode, request_id: &str) -> Response {
+    let context =
+        json!({ "status": status.as_u16(), "request_id": request_id, "data": {}, "time_zone": "Europe/London" });
+    let html = render_template("problem.html", &context).unwrap_or_else(|_| {
+        format!("<!doctype html><html lang=\"en\"><title>Sorry, there is a problem</title><h1>Sorry, there is a problem with the service</h1><p>Request id {request_id}</p></html>")
+    });
+    let mut response = Response::builder().status(status).content_type("text/html; charset=utf-8").body(html);
+    page_headers(&mut response);
+    response
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_loader(|name| Ok(assets::text(&format!("templates/{name}"))));
+    // Our own URL, built from a file name in a template: safe to leave unescaped.
+    env.add_function("asset", |name: &str| minijinja::Value::from_safe_string(assets::url(name)));
+    env.add_filter("datetime", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y at %-I:%M%P"));
+    env.add_filter("date", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y"));
+    env.add_filter("urlencode_path", |value: &str| {
+        url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+    });
+    env
+}
+
+fn render_template(name: &str, context: &Value) -> Result<String, minijinja::Error> {
+    // Release builds keep one environment with its parsed templates; debug builds start
+    // afresh each time so edits to web/templates show on reload.
+    static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(environment);
+    if cfg!(debug_assertions) {
+        environment().get_template(name)?.render(context)
+    } else {
+        ENVIRONMENT.get_template(name)?.render(context)
+    }
+}
+
+/// Formats an RFC 3339 instant in a time zone, GOV.UK style ("4 March 2026 at 4:00pm").
+fn format_instant(value: &str, zone: &str, format: &str) -> String {
+    let Ok(timestamp) = value.parse::<jiff::Timestamp>() else { return value.to_string() };
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    timestamp.to_zoned(zone).strftime(format).to_string()
+}
+
+/// Every IANA time zone name, for the settings page's list.
+pub fn time_zone_names() -> Vec<String> {
+    let mut names: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|name| name.as_str().to_string())
+        .filter(|n| n.contains('/') && !n.starts_with("Etc/"))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_stays_inside_the_site() {
+        assert_eq!(safe_return_to(Some("/settings?tab=tokens")).as_deref(), Some("/settings?tab=tokens"));
+        for bad in [
+            "//evil.example",
+            "https://evil.example/",
+            "/\\evil.example",
+            "settings",
+            "/a\nb",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_return_to(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(safe_return_to(None), None);
+    }
+
+    #[test]
+    fn instants_are_shown_in_the_viewers_zone() {
+        assert_eq!(
+            format_instant("2026-07-01T15:00:00Z", "Europe/London", "%-d %B %Y at %-I:%M%P"),
+            "1 July 2026 at 4:00pm"
+        );
+        assert_eq!(format_instant("2026-01-01T15:00:00Z", "Europe/London", "%-d %B %Y"), "1 January 2026");
+        assert_eq!(format_instant("garbage", "Europe/London", "%Y"), "garbage");
+    }
+
+    #[test]
+    fn time_zones_are_listed() {
+        let names = time_zone_names();
+        assert!(names.contains(&"Europe/London".to_string()) && names.len() > 300, "{}", names.len());
+    }
+}

@@ -1,0 +1,354 @@
+//! The site: pages, forms, CSRF, security headers, assets, and the page documents.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use reqwest::{header::HeaderMap, redirect::Policy, StatusCode};
+
+use crate::{
+    scenarios,
+    support::{Scenario, TestApp, PASSWORD},
+};
+
+pub fn scenarios() -> Vec<(&'static str, Scenario)> {
+    scenarios![
+        page_documents_match_the_schema,
+        pages_carry_security_headers_and_a_csrf_cookie,
+        forms_without_the_csrf_token_are_refused,
+        registering_through_the_form,
+        signing_in_returns_only_inside_the_site,
+        settings_need_signing_in_and_save_the_profile,
+        tokens_are_shown_once_and_revoked_through_the_site,
+        member_profiles_escape_what_members_write,
+        static_assets_are_hashed_cached_and_compressed,
+        cookies_are_secure_behind_https,
+    ]
+}
+
+/// A browser without JavaScript: keeps cookies, does not follow redirects.
+struct Browser {
+    app: TestApp,
+    http: reqwest::Client,
+    csrf: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get("location").map(|l| l.to_str().unwrap()).unwrap_or("")
+    }
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
+    }
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
+        Browser { app: app.clone(), http, csrf: None }
+    }
+
+    async fn page(&mut self, response: reqwest::Response) -> Page {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap();
+        if let Some(start) = body.find("name=\"csrf_token\" value=\"") {
+            let rest = &body[start + 25..];
+            self.csrf = Some(rest[..rest.find('"').unwrap()].to_string());
+        }
+        Page { status, headers, body }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self.http.get(self.app.url(path)).send().await.unwrap();
+        self.page(response).await
+    }
+
+    /// Posts a form with the CSRF token of the last page seen.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf.clone().expect("a page with a form was seen first");
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        form.extend_from_slice(fields);
+        let response = self.http.post(self.app.url(path)).form(&form).send().await.unwrap();
+        self.page(response).await
+    }
+
+    async fn register(&mut self, email: &str, name: &str) {
+        self.get("/register").await;
+        let page = self.post("/register", &[("email", email), ("displayName", name), ("password", PASSWORD)]).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
+}
+
+struct ValidateOnly;
+
+impl ExtensionFactory for ValidateOnly {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ValidateOnly)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ValidateOnly {
+    // Validation has passed by the time execution starts: stop there.
+    async fn execute(&self, _: &ExtensionContext<'_>, _: Option<&str>, _: NextExecute<'_>) -> async_graphql::Response {
+        async_graphql::Response::new(async_graphql::Value::Null)
+    }
+}
+
+async fn page_documents_match_the_schema(_app: TestApp) {
+    let schema = kettle::graphql::schema_builder().extension(ValidateOnly).finish();
+    let documents = kettle::site::page_documents();
+    assert!(documents.len() >= 8, "{documents:?}");
+    for (path, source) in documents {
+        let response = schema.execute(async_graphql::Request::new(source)).await;
+        assert!(response.errors.is_empty(), "{path} no longer matches the schema: {:?}", response.errors);
+    }
+    // The check can fail: a document asking for a field that does not exist.
+    let response = schema.execute("query { viewer { noSuchField } }").await;
+    assert!(!response.errors.is_empty());
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+async fn pages_carry_security_headers_and_a_csrf_cookie(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    for (path, status) in
+        [("/", 200), ("/register", 200), ("/sign-in", 200), ("/no/such/page", 404), ("/members/garbage", 404)]
+    {
+        let page = browser.get(path).await;
+        assert_eq!(page.status.as_u16(), status, "{path}");
+        assert_eq!(page.headers["content-security-policy"], CSP, "{path}");
+        assert_eq!(page.headers["x-frame-options"], "DENY");
+        assert_eq!(page.headers["x-content-type-options"], "nosniff");
+        assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+        assert!(page.body.contains("<html lang=\"en-GB\">") && page.body.contains("Skip to main content"), "{path}");
+        assert!(
+            !page.body.contains("<script>") && !page.body.contains(" style="),
+            "no inline script or style on {path}"
+        );
+    }
+    // The CSRF cookie is set once and then kept.
+    let mut fresh = Browser::new(&app);
+    let first = fresh.get("/").await;
+    let cookie = first.set_cookies().into_iter().find(|c| c.starts_with("kettle_csrf=")).expect("a CSRF cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Secure"), "{cookie}");
+    assert!(fresh.get("/").await.set_cookies().is_empty());
+}
+
+async fn forms_without_the_csrf_token_are_refused(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    browser.get("/register").await;
+    let fields = [("email", "ada@example.org"), ("displayName", "Ada"), ("password", PASSWORD)];
+    let response = browser.http.post(app.url("/register")).form(&fields).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("This form has expired"));
+    let mut forged = fields.to_vec();
+    forged.push(("csrf_token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+    let response = browser.http.post(app.url("/register")).form(&forged).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Another browser's token does not work with this browser's cookie.
+    let mut other = Browser::new(&app);
+    other.get("/register").await;
+    browser.csrf = other.csrf.clone();
+    let page = browser.post("/register", &fields).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // Nor does a large form get through.
+    browser.get("/register").await;
+    let huge = "x".repeat(100 * 1024);
+    let page = browser
+        .post("/register", &[("email", "ada@example.org"), ("displayName", &huge), ("password", PASSWORD)])
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.count("SELECT COUNT(*) FROM members").await, 0);
+}
+
+async fn registering_through_the_form(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    browser.get("/register").await;
+    let page = browser
+        .post(
+            "/register",
+            &[("email", "not an email"), ("displayName", "Ada <b>"), ("password", "secret-password-echo")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("<title>Error: Create an account – Kettle</title>"), "{}", page.body);
+    assert!(page.body.contains("There is a problem"));
+    assert!(page.body.contains("<a href=\"#email\">Enter an email address in the correct format"), "{}", page.body);
+    assert!(page.body.contains("id=\"email-error\""));
+    // What was typed is kept (escaped), except the password.
+    assert!(page.body.contains("value=\"Ada &lt;b&gt;\""), "{}", page.body);
+    assert!(!page.body.contains("secret-password-echo"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM members").await, 0);
+
+    let page = browser
+        .post("/register", &[("email", "ada@example.org"), ("displayName", "Ada"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/?welcome=1");
+    let session = page.set_cookies().into_iter().find(|c| c.starts_with("kettle_session=")).expect("signed in");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"));
+    let home = browser.get("/?welcome=1").await;
+    assert!(home.body.contains("Welcome, Ada"), "{}", home.body);
+    // Signing out through the header's button.
+    let page = browser.post("/sign-out", &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let home = browser.get(page.location()).await;
+    assert!(home.body.contains("You have signed out"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+}
+
+async fn signing_in_returns_only_inside_the_site(app: TestApp) {
+    app.member("ada@example.org", "Ada").await;
+    let mut browser = Browser::new(&app);
+    let page = browser.get("/settings").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/sign-in?return_to=%2Fsettings");
+    let form = browser.get(page.location()).await;
+    assert!(form.body.contains("name=\"return_to\" value=\"&#x2f;settings\""), "{}", form.body);
+
+    let wrong = browser
+        .post("/sign-in", &[("email", "ada@example.org"), ("password", "not it at all"), ("return_to", "/settings")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("Email address or password is incorrect."));
+
+    let page = browser
+        .post("/sign-in", &[("email", "ada@example.org"), ("password", PASSWORD), ("return_to", "/settings")])
+        .await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/settings"));
+    for evil in ["//evil.example/x", "https://evil.example/", "/\\evil.example"] {
+        let mut other = Browser::new(&app);
+        other.get("/sign-in").await;
+        let page =
+            other.post("/sign-in", &[("email", "ada@example.org"), ("password", PASSWORD), ("return_to", evil)]).await;
+        assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/"), "{evil}");
+    }
+    // Signed in, the sign-in page sends you on.
+    assert_eq!(browser.get("/sign-in?return_to=/settings").await.location(), "/settings");
+}
+
+async fn settings_need_signing_in_and_save_the_profile(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    browser.register("ada@example.org", "Ada").await;
+    let page = browser.get("/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Signed in as ada@example.org."));
+    assert!(page.body.contains("<option value=\"Europe&#x2f;London\" selected>"), "the current zone is selected");
+
+    let page = browser
+        .post("/settings/profile", &[("displayName", ""), ("bio", &"b".repeat(600)), ("timeZone", "Mars/Base")])
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for anchor in ["#displayName", "#bio", "#timeZone"] {
+        assert!(page.body.contains(&format!("<a href=\"{anchor}\">")), "{anchor}");
+    }
+    let page = browser
+        .post("/settings/profile", &[("displayName", "Ada L."), ("bio", "Researcher."), ("timeZone", "Asia/Tokyo")])
+        .await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/settings?saved=profile"));
+    let page = browser.get(page.location()).await;
+    assert!(page.body.contains("Your profile has been saved."));
+    assert!(page.body.contains("<option value=\"Asia&#x2f;Tokyo\" selected>"));
+    assert!(page.body.contains(">Ada L.</a>"), "the header shows the new name");
+}
+
+async fn tokens_are_shown_once_and_revoked_through_the_site(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    browser.register("ada@example.org", "Ada").await;
+    browser.get("/settings").await;
+    let page = browser.post("/settings/tokens", &[("name", ""), ("expiresInDays", "90")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("<a href=\"#name\">"));
+
+    let page = browser.post("/settings/tokens", &[("name", "report script"), ("expiresInDays", "30")]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let start = page.body.find("value=\"kpat_").expect("the new token is shown") + 7;
+    let secret = page.body[start..start + 48].to_string();
+    // It works against the API, and the settings page never shows it again.
+    let client = app.anonymous().with_token(&secret);
+    assert!(client.viewer_id().await.is_some());
+    let again = browser.get("/settings").await;
+    assert!(!again.body.contains(&secret) && again.body.contains("report script"));
+
+    let id_start = again.body.find("name=\"id\" value=\"").unwrap() + 17;
+    let id = again.body[id_start..].split('"').next().unwrap().to_string();
+    let page = browser.post("/settings/tokens/revoke", &[("id", &id)]).await;
+    assert_eq!(page.location(), "/settings?saved=revoked");
+    assert_eq!(client.post("{ viewer { id } }", serde_json::json!({})).await.status(), 401);
+    assert!(browser.get("/settings?saved=revoked").await.body.contains("You have no access tokens."));
+}
+
+async fn member_profiles_escape_what_members_write(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    browser.register("ada@example.org", "<script>alert(1)</script>").await;
+    let id = app.anonymous().with_token(&{
+        let signed_in = app
+            .anonymous()
+            .data(
+                "mutation($input: SignInInput!) { signIn(input: $input) { token } }",
+                serde_json::json!({ "input": { "email": "ada@example.org", "password": PASSWORD } }),
+            )
+            .await;
+        signed_in["signIn"]["token"].as_str().unwrap().to_string()
+    });
+    let member_id = id.viewer_id().await.unwrap();
+    let page = Browser::new(&app).get(&format!("/members/{member_id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{}", page.body);
+    assert!(!page.body.contains("<script>alert(1)"));
+    assert_eq!(Browser::new(&app).get("/members/TWVtYmVyOjk5OTk").await.status, StatusCode::NOT_FOUND);
+}
+
+async fn static_assets_are_hashed_cached_and_compressed(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    let home = browser.get("/").await;
+    let start = home.body.find("/static/app.").unwrap();
+    let css = home.body[start..].split('"').next().unwrap().to_string();
+    assert!(css.ends_with(".css"), "{css}");
+    let response = app.http().get(app.url(&css)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(response.headers()["content-type"], "text/css");
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let stale = app.http().get(app.url("/static/app.00000000.css")).send().await.unwrap();
+    assert_eq!(stale.status(), 200);
+    assert_eq!(stale.headers()["cache-control"], "public, max-age=60");
+    for missing in ["/static/nope.00000000.css", "/static/app.css", "/static/..%2f..%2fCargo.toml"] {
+        assert_eq!(app.http().get(app.url(missing)).send().await.unwrap().status(), 404, "{missing}");
+    }
+}
+
+async fn cookies_are_secure_behind_https(app: TestApp) {
+    let secure = TestApp::spawn_with(app.backend(), &[("KETTLE_PUBLIC_URL", "https://kettle.example.org")]).await;
+    let mut browser = Browser::new(&secure);
+    let page = browser.get("/register").await;
+    assert!(page.set_cookies().iter().any(|c| c.starts_with("kettle_csrf=") && c.contains("; Secure")));
+    // reqwest keeps Secure cookies for https only, so send the token by hand.
+    let token = browser.csrf.clone().unwrap();
+    let cookie = page.set_cookies()[0].split(';').next().unwrap().to_string();
+    let response = browser
+        .http
+        .post(secure.url("/register"))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "ada@example.org"),
+            ("displayName", "Ada"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let session: Vec<String> =
+        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert!(session.iter().any(|c| c.starts_with("kettle_session=") && c.contains("; Secure")), "{session:?}");
+    secure.finish().await;
+}

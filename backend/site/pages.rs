@@ -5,7 +5,7 @@
 use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::visit::{safe_return_to, time_zone_names, Form, Mutation, Stop, Visit};
+use super::visit::{safe_return_to, time_zone_names, Mutation, Stop, Visit};
 
 fn respond(result: Result<Response, Stop>) -> Response {
     result.unwrap_or_else(|stop| *stop)
@@ -58,9 +58,7 @@ pub async fn register_form(request: &Request) -> Response {
 pub async fn register(request: &Request, body: Body) -> Response {
     respond(
         async {
-            let mut visit = Visit::new(request).await?;
-            let form = Form::read(body).await?;
-            visit.check_csrf(&form).await?;
+            let (mut visit, form) = Visit::posted(request, body).await?;
             let input = json!({ "email": form.text("email"), "displayName": form.text("displayName"), "password": form.text("password") });
             let errors = match visit.mutate("register", "register", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect("/?welcome=1")),
@@ -99,9 +97,7 @@ fn query_params(request: &Request) -> std::collections::HashMap<String, String> 
 pub async fn sign_in(request: &Request, body: Body) -> Response {
     respond(
         async {
-            let mut visit = Visit::new(request).await?;
-            let form = Form::read(body).await?;
-            visit.check_csrf(&form).await?;
+            let (mut visit, form) = Visit::posted(request, body).await?;
             let return_to = safe_return_to(form.get("return_to"));
             let input = json!({ "email": form.text("email"), "password": form.text("password") });
             let errors = match visit.mutate("sign_in", "signIn", json!({ "input": input })).await? {
@@ -122,9 +118,7 @@ pub async fn sign_in(request: &Request, body: Body) -> Response {
 pub async fn sign_out(request: &Request, body: Body) -> Response {
     respond(
         async {
-            let mut visit = Visit::new(request).await?;
-            let form = Form::read(body).await?;
-            visit.check_csrf(&form).await?;
+            let (mut visit, _) = Visit::posted(request, body).await?;
             visit.mutate("sign_out", "signOut", json!({})).await?;
             Ok(visit.redirect("/?signed_out=1"))
         }
@@ -161,9 +155,7 @@ pub async fn settings(request: &Request) -> Response {
 pub async fn update_profile(request: &Request, body: Body) -> Response {
     respond(
         async {
-            let mut visit = Visit::new(request).await?;
-            let form = Form::read(body).await?;
-            visit.check_csrf(&form).await?;
+            let (mut visit, form) = Visit::posted(request, body).await?;
             let input = json!({ "displayName": form.text("displayName"), "bio": form.text("bio"), "timeZone": form.text("timeZone") });
             let errors = match visit.mutate("update_profile", "updateProfile", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect("/settings?saved=profile")),
@@ -182,9 +174,7 @@ pub async fn update_profile(request: &Request, body: Body) -> Response {
 pub async fn create_token(request: &Request, body: Body) -> Response {
     respond(
         async {
-            let mut visit = Visit::new(request).await?;
-            let form = Form::read(body).await?;
-            visit.check_csrf(&form).await?;
+            let (mut visit, form) = Visit::posted(request, body).await?;
             let expires = form.text("expiresInDays");
             let expires_in_days: Value = match expires.trim() {
                 "" | "never" => Value::Null,
@@ -222,9 +212,7 @@ pub async fn create_token(request: &Request, body: Body) -> Response {
 pub async fn revoke_token(request: &Request, body: Body) -> Response {
     respond(
         async {
-            let mut visit = Visit::new(request).await?;
-            let form = Form::read(body).await?;
-            visit.check_csrf(&form).await?;
+            let (mut visit, form) = Visit::posted(request, body).await?;
             match visit
                 .mutate("revoke_access_token", "revokeAccessToken", json!({ "input": { "id": form.text("id") } }))
                 .await?

@@ -92,8 +92,16 @@ impl Visit {
         &self.path
     }
 
+    /// A form post: reads the form and refuses it unless its CSRF token matches.
+    pub async fn posted(request: &Request, body: poem::Body) -> Result<(Visit, Form), Stop> {
+        let visit = Visit::new(request).await?;
+        let form = Form::read(body).await?;
+        visit.check_csrf(&form).await?;
+        Ok((visit, form))
+    }
+
     /// Refuses a form post whose token does not match the visitor's cookie.
-    pub async fn check_csrf(&self, form: &Form) -> Result<(), Stop> {
+    async fn check_csrf(&self, form: &Form) -> Result<(), Stop> {
         let submitted = form.get(csrf::FIELD).unwrap_or("");
         match &self.csrf_cookie {
             Some(cookie) if csrf::matches(cookie, submitted) => Ok(()),

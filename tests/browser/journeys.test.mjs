@@ -1,0 +1,286 @@
+// Kettle's user journeys in headless Chromium (Debian's, at /usr/bin/chromium), driven by
+// playwright-core. Every page visited is checked with axe-core against WCAG 2.2 A and AA
+// and must not trip the Content-Security-Policy; each gets a screenshot in screenshots/.
+//
+// Runs against the release binary (KETTLE_BIN, or target/release/kettle under
+// CARGO_TARGET_DIR or the repository) on a fresh SQLite database.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repository = path.resolve(here, "../..");
+const kettleBinary =
+  process.env.KETTLE_BIN ??
+  path.join(process.env.CARGO_TARGET_DIR ?? path.join(repository, "target"), "release", "kettle");
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const screenshots = path.join(here, "screenshots");
+const PASSWORD = "kettle whistles over marmalade";
+
+let server;
+let baseUrl;
+let browser;
+let dataDir;
+
+before(async () => {
+  dataDir = mkdtempSync(path.join(tmpdir(), "kettle-browser-"));
+  mkdirSync(screenshots, { recursive: true });
+  server = spawn(kettleBinary, ["serve"], {
+    env: { ...process.env, KETTLE_LISTEN: "127.0.0.1:0", KETTLE_DATA_DIR: dataDir, KETTLE_LOG_FORMAT: "json", KETTLE_DATABASE_URL: "" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  baseUrl = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("kettle did not start within 30 seconds")), 30_000);
+    server.on("exit", (code) => reject(new Error(`kettle exited with ${code}`)));
+    createInterface({ input: server.stderr }).on("line", (line) => {
+      try {
+        const event = JSON.parse(line);
+        if (event.message === "kettle is serving") {
+          clearTimeout(timer);
+          resolve(`http://${event.address}`);
+        }
+      } catch {
+        // not a JSON line; ignore
+      }
+    });
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.on("exit", resolve));
+    server.kill("SIGTERM");
+    await exited;
+  }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** A fresh browser context (its own cookies), recording CSP violations. */
+async function newPage({ javaScriptEnabled = true } = {}) {
+  const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 1024, height: 800 } });
+  const page = await context.newPage();
+  page.javaScriptDisabled = !javaScriptEnabled;
+  page.setDefaultTimeout(10_000);
+  page.cspViolations = [];
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) page.cspViolations.push(message.text());
+  });
+  return page;
+}
+
+const checked = new Set();
+
+/** axe-core with the WCAG 2.2 A and AA rules; fails on any violation. And a screenshot. */
+async function checkPage(page, name) {
+  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  assert.deepEqual(page.cspViolations, [], `CSP violations on ${name}`);
+  // A page without JavaScript cannot run axe: check the same markup, with the same styles,
+  // in a page that can.
+  let target = page;
+  if (page.javaScriptDisabled) {
+    const html = await page.content();
+    const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+    target = await context.newPage();
+    await target.goto(baseUrl + "/healthz");
+    await target.setContent(html, { waitUntil: "load" });
+  }
+  try {
+    // Evaluated through the DevTools protocol, so the page's CSP does not block axe itself.
+    await target.evaluate(axeSource);
+    const results = await target.evaluate(() =>
+      globalThis.axe.run(document, {
+        runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] },
+      }),
+    );
+    const problems = results.violations.map(
+      (v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.map((n) => n.target.join(" ")).join("\n    ")}`,
+    );
+    assert.deepEqual(problems, [], `axe found problems on ${name} (${page.url()}):\n${problems.join("\n")}`);
+    assert.ok(results.passes.length > 10, "axe ran its rules");
+  } finally {
+    if (target !== page) await target.context().close();
+  }
+  checked.add(name);
+}
+
+function uniqueEmail(name) {
+  return `${name}.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.org`;
+}
+
+test("register, sign out, sign in, edit the profile, manage tokens, see errors", async () => {
+  const page = await newPage();
+  const email = uniqueEmail("ada");
+
+  await page.goto(baseUrl + "/");
+  await checkPage(page, "home-signed-out");
+  await page.getByRole("link", { name: "Create an account" }).click();
+  await assert.doesNotReject(page.waitForURL("**/register"));
+  await checkPage(page, "register");
+
+  // A form with errors: the summary is focused and links to each field.
+  await page.getByRole("button", { name: "Create account" }).click();
+  const summary = page.locator(".error-summary");
+  await summary.waitFor();
+  assert.equal(await page.title(), "Error: Create an account – Kettle");
+  assert.ok(await summary.evaluate((el) => el === document.activeElement), "the error summary has focus");
+  assert.deepEqual(await summary.locator("a").allTextContents(), [
+    "Enter your email address.",
+    "Enter your display name.",
+    "Password must be 10 characters or more.",
+  ]);
+  await checkPage(page, "register-errors");
+  await summary.getByRole("link", { name: "Enter your display name." }).click();
+  assert.equal(await page.evaluate(() => document.activeElement.id), "displayName");
+
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Display name").fill("Ada Lovelace");
+  await page.getByLabel("Password").fill("password123");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.locator("#password-error").waitFor();
+  assert.match(await page.locator("#password-error").innerText(), /harder to guess/);
+  assert.equal(await page.getByLabel("Email address").inputValue(), email, "typed values are kept");
+  assert.equal(await page.getByLabel("Password").inputValue(), "", "passwords are not sent back");
+
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Welcome, Ada Lovelace" }).waitFor();
+  await checkPage(page, "home-signed-in");
+
+  // Sign out, then back in.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByText("You have signed out.").waitFor();
+  await page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Sign in" }).click();
+  await checkPage(page, "sign-in");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator(".error-summary").waitFor();
+  await checkPage(page, "sign-in-errors");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Welcome back, Ada Lovelace" }).waitFor();
+
+  // Edit the profile.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await checkPage(page, "settings");
+  await page.getByLabel("Display name").fill("");
+  await page.getByLabel("Time zone").selectOption("America/New_York");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.locator(".error-summary").waitFor();
+  await checkPage(page, "settings-errors");
+  await page.getByLabel("Display name").fill("Ada King");
+  await page.getByLabel("Bio").fill("Service designer at a county council.");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.getByText("Your profile has been saved.").waitFor();
+  assert.equal(await page.getByLabel("Time zone").inputValue(), "America/New_York");
+  await page.getByRole("link", { name: "Ada King" }).click();
+  await page.getByRole("heading", { name: "Ada King" }).waitFor();
+  await page.getByText("Service designer at a county council.").waitFor();
+  await checkPage(page, "member-profile");
+
+  // Create a token, see it once, revoke it.
+  await page.goto(baseUrl + "/settings");
+  await page.getByLabel("Token name").fill("weekly report");
+  await page.getByLabel("Expires after").selectOption("30");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = await page.getByRole("textbox", { name: "Token", exact: true }).inputValue();
+  assert.match(secret, /^kpat_/);
+  await checkPage(page, "settings-new-token");
+  const api = await fetch(baseUrl + "/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ query: "{ viewer { displayName } }" }),
+  });
+  assert.deepEqual(await api.json(), { data: { viewer: { displayName: "Ada King" } } });
+  await page.goto(baseUrl + "/settings");
+  assert.equal(await page.content().then((html) => html.includes(secret)), false, "shown only once");
+  await page.getByRole("button", { name: "Revoke weekly report" }).click();
+  await page.getByText("The token has been revoked.").waitFor();
+  await page.getByText("You have no access tokens.").waitFor();
+
+  await page.goto(baseUrl + "/no/such/page");
+  await checkPage(page, "not-found");
+  await page.context().close();
+});
+
+test("everything works with JavaScript turned off", async () => {
+  const page = await newPage({ javaScriptEnabled: false });
+  const email = uniqueEmail("grace");
+  await page.goto(baseUrl + "/register");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.locator(".error-summary").waitFor();
+  await checkPage(page, "register-errors-no-js");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Display name").fill("Grace Hopper");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: "Welcome, Grace Hopper" }).waitFor();
+
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByLabel("Token name").fill("cron job");
+  await page.getByRole("button", { name: "Create token" }).click();
+  assert.match(await page.getByRole("textbox", { name: "Token", exact: true }).inputValue(), /^kpat_/);
+  assert.equal(await page.getByRole("button", { name: "Copy token" }).isVisible(), false, "needs JavaScript, so hidden");
+  await checkPage(page, "settings-new-token-no-js");
+  await page.getByRole("button", { name: "Revoke cron job" }).click();
+  await page.getByText("You have no access tokens.").waitFor();
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByText("You have signed out.").waitFor();
+  await page.context().close();
+});
+
+test("a keyboard alone can skip to content and sign in", async () => {
+  const setup = await newPage();
+  const email = uniqueEmail("alan");
+  await setup.goto(baseUrl + "/register");
+  await setup.getByLabel("Email address").fill(email);
+  await setup.getByLabel("Display name").fill("Alan Turing");
+  await setup.getByLabel("Password").fill(PASSWORD);
+  await setup.getByRole("button", { name: "Create account" }).click();
+  await setup.getByRole("heading", { name: "Welcome, Alan Turing" }).waitFor();
+  await setup.context().close();
+
+  const page = await newPage();
+  await page.goto(baseUrl + "/sign-in?return_to=/settings");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to main content");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "main-content");
+  // Tab through the form in order: email, password, then the button.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "email");
+  await page.keyboard.type(email);
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "password");
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press("Enter");
+  await page.waitForURL("**/settings");
+  await page.getByRole("heading", { name: "Settings" }).waitFor();
+  // Focus is visible: the focused field gets the yellow outline.
+  await page.getByLabel("Display name").focus();
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineColor);
+  assert.equal(outline, "rgb(255, 221, 0)");
+  await page.context().close();
+});
+
+test("every page visited was checked", () => {
+  for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found"]) {
+    assert.ok(checked.has(name), `${name} was checked with axe`);
+  }
+});

@@ -25,6 +25,7 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod markdown;
 pub mod metrics;
 pub mod site;
 pub mod telemetry;

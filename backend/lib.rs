@@ -28,4 +28,5 @@ pub mod http;
 pub mod markdown;
 pub mod metrics;
 pub mod site;
+pub mod slug;
 pub mod telemetry;

@@ -21,6 +21,11 @@ impl Member {
         relay::global_id("Member", self.id)
     }
 
+    /// Unique and URL-safe: `@handle` mentions them, `/members/@handle` is their profile.
+    async fn handle(&self) -> &str {
+        &self.handle
+    }
+
     async fn display_name(&self) -> &str {
         &self.display_name
     }
@@ -112,6 +117,11 @@ impl AccountQuery {
     /// The signed-in member; null when signed out.
     async fn viewer(&self, ctx: &Context<'_>) -> Option<Member> {
         ctx.viewer().map(|v| v.member.clone())
+    }
+
+    /// A member by handle (with or without the `@`); null when there is none.
+    async fn member(&self, ctx: &Context<'_>, handle: String) -> async_graphql::Result<Option<Member>> {
+        Ok(super::member_by_handle(&ctx.state().db, &handle).await?)
     }
 }
 

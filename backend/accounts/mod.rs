@@ -61,6 +61,8 @@ impl Role {
 pub struct Member {
     pub id: i64,
     pub email: String,
+    /// The unique, URL-safe name used in `@mentions` and profile addresses.
+    pub handle: String,
     pub display_name: String,
     pub bio: String,
     pub time_zone: String,
@@ -69,13 +71,14 @@ pub struct Member {
     pub suspended_at: Option<i64>,
 }
 
-const MEMBER_COLUMNS: &str = "id, email, display_name, bio, time_zone, role, created_at, suspended_at";
+const MEMBER_COLUMNS: &str = "id, email, handle, display_name, bio, time_zone, role, created_at, suspended_at";
 
 impl Member {
     fn from_row(row: &AnyRow) -> sqlx::Result<Member> {
         Ok(Member {
             id: row.try_get("id")?,
             email: row.try_get("email")?,
+            handle: row.try_get::<Option<String>, _>("handle")?.unwrap_or_default(),
             display_name: row.try_get("display_name")?,
             bio: row.try_get("bio")?,
             time_zone: row.try_get("time_zone")?,
@@ -122,27 +125,66 @@ pub struct NewMember<'a> {
 }
 
 /// Inserts a member; `Ok(None)` when the email is already taken (by any case variant).
+/// The handle comes from the display name, with a number added when it is taken.
 pub async fn insert_member(db: &Db, new: NewMember<'_>) -> AppResult<Option<Member>> {
     let now = db::now_millis();
     let sql = format!(
-        "INSERT INTO members (email, email_normalized, password_hash, display_name, role, time_zone, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {MEMBER_COLUMNS}"
+        "INSERT INTO members (email, email_normalized, handle, password_hash, display_name, role, time_zone, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {MEMBER_COLUMNS}"
     );
-    let result = sqlx::query(&sql)
-        .bind(new.email.trim())
-        .bind(normalize_email(new.email))
-        .bind(new.password_hash)
-        .bind(new.display_name.trim())
-        .bind(new.role.as_str())
-        .bind(DEFAULT_TIME_ZONE)
-        .bind(now)
-        .fetch_one(&db.pool)
-        .await;
-    match result {
-        Ok(row) => Ok(Some(Member::from_row(&row)?)),
-        Err(err) if db::is_unique_violation(&err, "members", "email_normalized") => Ok(None),
-        Err(err) => Err(err.into()),
+    let base = match crate::slug::slugify(new.display_name, crate::markdown::HANDLE_MAX - 5) {
+        slug if slug.len() >= crate::markdown::HANDLE_MIN => slug,
+        _ => "member".to_string(),
+    };
+    for attempt in 0..20u32 {
+        let handle = match attempt {
+            0 => base.clone(),
+            1..=9 => format!("{base}-{}", attempt + 1),
+            _ => format!("{base}-{}", rand::random::<u16>() % 10_000),
+        };
+        let result = sqlx::query(&sql)
+            .bind(new.email.trim())
+            .bind(normalize_email(new.email))
+            .bind(&handle)
+            .bind(new.password_hash)
+            .bind(new.display_name.trim())
+            .bind(new.role.as_str())
+            .bind(DEFAULT_TIME_ZONE)
+            .bind(now)
+            .fetch_one(&db.pool)
+            .await;
+        match result {
+            Ok(row) => return Ok(Some(Member::from_row(&row)?)),
+            Err(err) if db::is_unique_violation(&err, "members", "email_normalized") => return Ok(None),
+            Err(err) if db::is_unique_violation(&err, "members", "handle") => continue,
+            Err(err) => return Err(err.into()),
+        }
     }
+    Err(anyhow::anyhow!("no free handle for {base:?} after 20 attempts").into())
+}
+
+/// The member with this handle (without the `@`, any case).
+pub async fn member_by_handle(db: &Db, handle: &str) -> AppResult<Option<Member>> {
+    let handle = handle.trim().trim_start_matches('@').to_ascii_lowercase();
+    if handle.len() > crate::markdown::HANDLE_MAX {
+        return Ok(None);
+    }
+    let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE handle = $1");
+    let row = sqlx::query(&sql).bind(handle).fetch_optional(&db.pool).await?;
+    Ok(row.map(|r| Member::from_row(&r)).transpose()?)
+}
+
+/// Which of these handles belong to members (for linking `@mentions`).
+pub async fn existing_handles(db: &Db, handles: &[String]) -> AppResult<Vec<String>> {
+    if handles.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!("SELECT handle FROM members WHERE handle IN ({})", db::placeholders(1, handles.len()));
+    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    for handle in handles {
+        query = query.bind(handle);
+    }
+    Ok(query.fetch_all(&db.pool).await?)
 }
 
 pub struct ProfileChanges {

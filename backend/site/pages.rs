@@ -226,12 +226,14 @@ pub async fn revoke_token(request: &Request, body: Body) -> Response {
     )
 }
 
+/// A member's public profile, at `/members/@handle`.
 #[handler]
-pub async fn member(request: &Request, Path(id): Path<String>) -> Response {
+pub async fn member(request: &Request, Path(path): Path<String>) -> Response {
     respond(
         async {
             let visit = Visit::new(request).await?;
-            let data = visit.query("member", json!({ "id": id })).await?;
+            let Some(handle) = path.strip_prefix('@') else { return Ok(visit.not_found().await) };
+            let data = visit.query("member", json!({ "handle": handle })).await?;
             if data["member"].is_null() {
                 return Ok(visit.not_found().await);
             }

@@ -23,6 +23,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         access_tokens_are_shown_once_listed_and_revoked,
         access_tokens_belong_to_their_member,
         access_tokens_page_with_keyset_cursors,
+        handles_are_unique_and_derived_from_names,
     ]
 }
 
@@ -431,4 +432,18 @@ async fn access_tokens_page_with_keyset_cursors(app: TestApp) {
         let body = ada.gql(PAGE, vars.clone()).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "for {vars}");
     }
+}
+
+async fn handles_are_unique_and_derived_from_names(app: TestApp) {
+    let mut handles = Vec::new();
+    for (i, name) in ["Ada Lovelace", "Ada Lovelace", "ada lovelace!", "李", "Zoë"].iter().enumerate() {
+        let member = app.member(&format!("member{i}@example.org"), name).await;
+        let data = member.data("{ viewer { handle } }", json!({})).await;
+        handles.push(data["viewer"]["handle"].as_str().unwrap().to_string());
+    }
+    assert_eq!(handles, ["ada-lovelace", "ada-lovelace-2", "ada-lovelace-3", "member", "zoe"]);
+    let found = app.anonymous().data("{ member(handle: \"@ADA-lovelace-2\") { displayName } }", json!({})).await;
+    assert_eq!(found["member"]["displayName"], "Ada Lovelace");
+    let missing = app.anonymous().data("{ member(handle: \"nobody\") { displayName } }", json!({})).await;
+    assert_eq!(missing["member"], json!(null));
 }

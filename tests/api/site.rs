@@ -286,24 +286,23 @@ async fn tokens_are_shown_once_and_revoked_through_the_site(app: TestApp) {
 }
 
 async fn member_profiles_escape_what_members_write(app: TestApp) {
-    let mut browser = Browser::new(&app);
-    browser.register("ada@example.org", "<script>alert(1)</script>").await;
-    let id = app.anonymous().with_token(&{
-        let signed_in = app
-            .anonymous()
-            .data(
-                "mutation($input: SignInInput!) { signIn(input: $input) { token } }",
-                serde_json::json!({ "input": { "email": "ada@example.org", "password": PASSWORD } }),
-            )
-            .await;
-        signed_in["signIn"]["token"].as_str().unwrap().to_string()
-    });
-    let member_id = id.viewer_id().await.unwrap();
-    let page = Browser::new(&app).get(&format!("/members/{member_id}")).await;
+    let member = app.member("ada@example.org", "<script>alert(1)</script>").await;
+    let handle = member.data("{ viewer { handle } }", serde_json::json!({})).await["viewer"]["handle"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(handle, "script-alert-1-script");
+    let page = Browser::new(&app).get(&format!("/members/@{handle}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{}", page.body);
     assert!(!page.body.contains("<script>alert(1)"));
-    assert_eq!(Browser::new(&app).get("/members/TWVtYmVyOjk5OTk").await.status, StatusCode::NOT_FOUND);
+    // Handles ignore case; other forms of the address are not profiles.
+    assert_eq!(Browser::new(&app).get(&format!("/members/@{}", handle.to_uppercase())).await.status, StatusCode::OK);
+    for missing in
+        ["/members/@nobody", &format!("/members/{handle}"), "/members/@", &format!("/members/@{}", "x".repeat(200))]
+    {
+        assert_eq!(Browser::new(&app).get(missing).await.status, StatusCode::NOT_FOUND, "{missing}");
+    }
 }
 
 async fn static_assets_are_hashed_cached_and_compressed(app: TestApp) {

@@ -12,13 +12,16 @@
 //! - [`graphql`] — the schema's roots and conventions (Relay ids and connections,
 //!   `userErrors`, DataLoaders); each domain module contributes its own types to it.
 //! - Domain modules own their types, SQL and GraphQL: [`accounts`] (members, passwords,
-//!   sessions, access tokens, sign-in throttling).
+//!   sessions, access tokens, sign-in throttling), [`organisations`], [`topics`],
+//!   [`case_studies`]. Changes that others will want to hear about write an event to the
+//!   [`outbox`] in the same transaction; Markdown goes through [`markdown`] on write.
 //! - [`db`] — one SQL layer over SQLite and PostgreSQL, and the migrations.
 //! - [`error`] — the one error type, and when to use a `userError` instead.
 //! - [`metrics`] and [`telemetry`] — Prometheus metrics and logs.
 
 pub mod accounts;
 pub mod app;
+pub mod case_studies;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -27,6 +30,9 @@ pub mod graphql;
 pub mod http;
 pub mod markdown;
 pub mod metrics;
+pub mod organisations;
+pub mod outbox;
 pub mod site;
 pub mod slug;
 pub mod telemetry;
+pub mod topics;

@@ -259,8 +259,8 @@ pub async fn access_token_by_id(db: &Db, token_id: i64) -> AppResult<Option<Acce
 /// A page of the member's tokens that are not revoked, newest first (keyset on id;
 /// served by the `access_tokens_active` index).
 pub async fn list_access_tokens(db: &Db, member_id: i64, page: &Page<i64>) -> AppResult<Vec<AccessToken>> {
-    let Keyset { after, before, newest_first, fetch } = page.keyset_descending();
-    let order = if newest_first { "DESC" } else { "ASC" };
+    let Keyset { after, before, forward, fetch } = page.keyset();
+    let order = if forward { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE member_id = $1 AND revoked_at IS NULL \
          AND ($2 IS NULL OR id < $2) AND ($3 IS NULL OR id > $3) ORDER BY id {order} LIMIT $4"

@@ -20,6 +20,8 @@ use async_graphql::{
     ScalarType, Schema, SchemaBuilder, SimpleObject, Value, ID,
 };
 
+use futures_util::future::BoxFuture;
+
 use crate::{
     accounts::{
         self,
@@ -28,8 +30,23 @@ use crate::{
         Identity, Member,
     },
     app::AppState,
+    case_studies::{
+        self,
+        graphql::{CaseStudyMutation, CaseStudyQuery},
+        CaseStudy,
+    },
     db::Db,
     error::{AppError, AppResult},
+    organisations::{
+        self,
+        graphql::{OrganisationMutation, OrganisationQuery},
+        Organisation,
+    },
+    topics::{
+        self,
+        graphql::{TopicMutation, TopicQuery},
+        Topic,
+    },
 };
 
 /// Nesting deeper than this is refused before execution.
@@ -41,11 +58,11 @@ pub type KettleSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(NodeQuery, AccountQuery);
+pub struct QueryRoot(NodeQuery, AccountQuery, OrganisationQuery, TopicQuery, CaseStudyQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AccountMutation);
+pub struct MutationRoot(AccountMutation, OrganisationMutation, TopicMutation, CaseStudyMutation);
 
 /// The schema without runtime data: enough to print the SDL or validate documents.
 pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
@@ -75,23 +92,45 @@ pub struct RequestContext {
 /// Per-request batch loaders; build a fresh set for every request so nothing is cached
 /// across viewers.
 pub struct Loaders {
-    pub members: DataLoader<MemberLoader>,
+    pub members: DataLoader<ByIds<Member>>,
+    pub organisations: DataLoader<ByIds<Organisation>>,
+    pub topics: DataLoader<ByIds<Topic>>,
+    pub case_studies: DataLoader<ByIds<CaseStudy>>,
+    /// Author and co-author ids of a case study, author first.
+    pub case_study_authors: DataLoader<ByIds<Vec<i64>>>,
+    pub case_study_topics: DataLoader<ByIds<Vec<i64>>>,
 }
 
 impl Loaders {
     pub fn new(db: &Db) -> Loaders {
-        Loaders { members: DataLoader::new(MemberLoader(db.clone()), tokio::spawn).max_batch_size(500) }
+        fn loader<V: Send + Sync + Clone + 'static>(db: &Db, load: LoadFn<V>) -> DataLoader<ByIds<V>> {
+            DataLoader::new(ByIds { db: db.clone(), load }, tokio::spawn).max_batch_size(500)
+        }
+        Loaders {
+            members: loader(db, |db, ids| Box::pin(accounts::members_by_ids(db, ids))),
+            organisations: loader(db, |db, ids| Box::pin(organisations::by_ids(db, ids))),
+            topics: loader(db, |db, ids| Box::pin(topics::by_ids(db, ids))),
+            case_studies: loader(db, |db, ids| Box::pin(case_studies::by_ids(db, ids))),
+            case_study_authors: loader(db, |db, ids| Box::pin(case_studies::authors_of(db, ids))),
+            case_study_topics: loader(db, |db, ids| Box::pin(case_studies::topics_of(db, ids))),
+        }
     }
 }
 
-pub struct MemberLoader(Db);
+type LoadFn<V> = for<'a> fn(&'a Db, &'a [i64]) -> BoxFuture<'a, AppResult<HashMap<i64, V>>>;
 
-impl Loader<i64> for MemberLoader {
-    type Value = Member;
+/// A loader of values by database id, batching every request of one tick into one query.
+pub struct ByIds<V> {
+    db: Db,
+    load: LoadFn<V>,
+}
+
+impl<V: Send + Sync + Clone + 'static> Loader<i64> for ByIds<V> {
+    type Value = V;
     type Error = AppError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Member>, AppError> {
-        accounts::members_by_ids(&self.0, keys).await
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, V>, AppError> {
+        (self.load)(&self.db, keys).await
     }
 }
 
@@ -126,6 +165,9 @@ impl ContextExt for Context<'_> {
 pub enum Node {
     Member(Member),
     AccessToken(AccessToken),
+    Organisation(Organisation),
+    Topic(Topic),
+    CaseStudy(CaseStudy),
 }
 
 #[derive(Default)]
@@ -163,6 +205,9 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
                 .filter(|t| Some(t.member_id) == viewer_id && t.revoked_at.is_none())
                 .map(Node::AccessToken)
         }
+        "Organisation" => ctx.loaders().organisations.load_one(number).await?.map(Node::Organisation),
+        "Topic" => ctx.loaders().topics.load_one(number).await?.map(Node::Topic),
+        "CaseStudy" => case_studies::graphql::visible(ctx, number).await?.map(Node::CaseStudy),
         _ => None,
     })
 }
@@ -198,6 +243,8 @@ pub enum UserErrorCode {
     InvalidCredentials,
     LimitReached,
     NotFound,
+    /// Someone else changed it first; nothing was saved.
+    Conflict,
 }
 
 /// An instant, as an RFC 3339 string in UTC (`2026-11-29T16:00:00Z`).

@@ -1,7 +1,7 @@
 //! Relay conventions: opaque global ids, and connections paged by keyset cursors.
 //!
 //! A list resolver turns its `first/after/last/before` arguments into a [`Page`], asks its
-//! SQL for [`Page::keyset_descending`] (one row more than the page, to know whether
+//! SQL for [`Page::keyset`] (one row more than the page, to know whether
 //! another page follows), and hands the rows back to [`Page::connection`]. Cursors are the
 //! row's sort key, so a page never shifts when rows are added before it, and no query ever
 //! uses `OFFSET`.
@@ -54,14 +54,18 @@ pub struct Page<K> {
     backward: bool,
 }
 
-/// What a SQL query for a list sorted newest (largest key) first needs to know.
+/// What a SQL query for one page needs to know. For a list in ascending key order,
+/// `after` means "key greater than" and a forward page orders ascending; for a list in
+/// descending order (newest first), `after` means "key less than" and a forward page
+/// orders descending. A backward page (`last`/`before`) orders the other way, and
+/// [`Page::connection`] turns its rows round again.
 pub struct Keyset<K> {
-    /// Only rows whose key is below this.
+    /// Only rows that come after this key in the list's order.
     pub after: Option<K>,
-    /// Only rows whose key is above this.
+    /// Only rows that come before this key in the list's order.
     pub before: Option<K>,
-    /// Order by key descending (true) or ascending (false, when paging backwards).
-    pub newest_first: bool,
+    /// Fetch in the list's own order (true) or reversed (false).
+    pub forward: bool,
     /// How many rows to fetch: one more than the page.
     pub fetch: i64,
 }
@@ -93,16 +97,16 @@ impl<K: Serialize + DeserializeOwned + Clone> Page<K> {
         })
     }
 
-    pub fn keyset_descending(&self) -> Keyset<K> {
+    pub fn keyset(&self) -> Keyset<K> {
         Keyset {
             after: self.after.clone(),
             before: self.before.clone(),
-            newest_first: !self.backward,
+            forward: !self.backward,
             fetch: self.limit as i64 + 1,
         }
     }
 
-    /// Builds the connection from rows fetched as [`Page::keyset_descending`] asked.
+    /// Builds the connection from rows fetched as [`Page::keyset`] asked.
     pub fn connection<T: OutputType>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> K) -> Connection<String, T> {
         let has_more = rows.len() > self.limit;
         rows.truncate(self.limit);
@@ -155,6 +159,6 @@ mod tests {
         assert_eq!(connection.edges.len(), 2);
         assert!(connection.has_next_page && !connection.has_previous_page);
         let next = Page::<i64>::new(Some(2), Some(connection.edges[1].cursor.clone()), None, None).unwrap();
-        assert_eq!(next.keyset_descending().after, Some(8));
+        assert_eq!(next.keyset().after, Some(8));
     }
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod cli;
+mod knowledge;
 mod protocol;
 mod service;
 mod site;
@@ -16,9 +17,15 @@ use support::{Backend, Scenario, TestApp};
 
 fn main() {
     let args = Arguments::from_args();
-    let scenarios: Vec<(&str, Scenario)> =
-        [accounts::scenarios(), protocol::scenarios(), service::scenarios(), site::scenarios(), cli::scenarios()]
-            .concat();
+    let scenarios: Vec<(&str, Scenario)> = [
+        accounts::scenarios(),
+        knowledge::scenarios(),
+        protocol::scenarios(),
+        service::scenarios(),
+        site::scenarios(),
+        cli::scenarios(),
+    ]
+    .concat();
 
     let backends = support::backends();
     for backend in backends.iter().flatten() {

@@ -1,0 +1,500 @@
+//! The case study API: the `CaseStudy` type, the published lists, a Markdown preview, and
+//! the mutations to create, edit, publish and archive.
+
+use std::collections::HashSet;
+
+use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
+
+use super::{CaseStudy, CaseStudyStatus, EditOutcome, Fields, Filter, Phase, Revision};
+use crate::{
+    accounts::{self, Member},
+    error::{AppError, AppResult},
+    graphql::{
+        relay::{self, Page},
+        ContextExt, DateTime, UserError, UserErrorCode,
+    },
+    organisations::{self, Organisation},
+    topics::{self, Topic},
+};
+
+/// Loads a case study by id if the viewer may see it.
+pub async fn visible(ctx: &Context<'_>, id: i64) -> AppResult<Option<CaseStudy>> {
+    let Some(case_study) = ctx.loaders().case_studies.load_one(id).await? else { return Ok(None) };
+    let authors = ctx.loaders().case_study_authors.load_one(id).await?.unwrap_or_default();
+    let viewer = ctx.viewer().map(|v| v.member.id);
+    Ok(case_study.visible_to(viewer, &authors).then_some(case_study))
+}
+
+async fn is_author(ctx: &Context<'_>, case_study: &CaseStudy) -> AppResult<bool> {
+    let Some(viewer) = ctx.viewer() else { return Ok(false) };
+    let authors = ctx.loaders().case_study_authors.load_one(case_study.id).await?.unwrap_or_default();
+    Ok(authors.contains(&viewer.member.id))
+}
+
+#[Object]
+impl CaseStudy {
+    pub async fn id(&self) -> ID {
+        relay::global_id("CaseStudy", self.id)
+    }
+
+    async fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// Plain text, at most 300 characters.
+    async fn summary(&self) -> &str {
+        &self.summary
+    }
+
+    /// The body as sanitised HTML, rendered when it was saved.
+    async fn body_html(&self) -> &str {
+        &self.body_html
+    }
+
+    /// The body as its authors wrote it, in Markdown.
+    async fn body(&self) -> &str {
+        &self.body_source
+    }
+
+    async fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    async fn status(&self) -> CaseStudyStatus {
+        self.status
+    }
+
+    /// Goes up by one with every edit; send it back with `updateCaseStudy`.
+    async fn version(&self) -> i64 {
+        self.version
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.created_at)
+    }
+
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.updated_at)
+    }
+
+    async fn published_at(&self) -> Option<DateTime> {
+        self.published_at.map(DateTime)
+    }
+
+    async fn organisation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organisation>> {
+        match self.organisation_id {
+            Some(id) => Ok(ctx.loaders().organisations.load_one(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    async fn topics(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Topic>> {
+        let ids = ctx.loaders().case_study_topics.load_one(self.id).await?.unwrap_or_default();
+        let topics = ctx.loaders().topics.load_many(ids.iter().copied()).await?;
+        let mut list: Vec<Topic> = ids.iter().filter_map(|id| topics.get(id).cloned()).collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(list)
+    }
+
+    /// The author first, then co-authors.
+    async fn authors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
+        let ids = ctx.loaders().case_study_authors.load_one(self.id).await?.unwrap_or_default();
+        let members = ctx.loaders().members.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| members.get(id).cloned()).collect())
+    }
+
+    /// Whether the signed-in member may edit this (they are one of its authors).
+    async fn viewer_can_edit(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(is_author(ctx, self).await?)
+    }
+
+    /// Earlier versions, newest first. Only its authors may see them.
+    async fn revisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RevisionView>> {
+        if !is_author(ctx, self).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let revisions = super::revisions(&ctx.state().db, self.id).await?;
+        Ok(revisions.into_iter().map(RevisionView).collect())
+    }
+}
+
+/// The text of a case study as it was before an edit.
+pub struct RevisionView(Revision);
+
+#[Object(name = "CaseStudyRevision")]
+impl RevisionView {
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Who replaced this version, and when.
+    async fn edited_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
+        Ok(ctx.loaders().members.load_one(self.0.edited_by).await?)
+    }
+    async fn edited_at(&self) -> DateTime {
+        DateTime(self.0.edited_at)
+    }
+}
+
+#[derive(Default)]
+pub struct CaseStudyQuery;
+
+#[Object]
+impl CaseStudyQuery {
+    /// Published case studies, newest first, optionally narrowed by topic (slug),
+    /// organisation (slug), phase or author (handle).
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
+    async fn case_studies(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        topic: Option<String>,
+        organisation: Option<String>,
+        phase: Option<Phase>,
+        author: Option<String>,
+    ) -> async_graphql::Result<Connection<String, CaseStudy>> {
+        let page = Page::<(i64, i64)>::new(first, after, last, before)?;
+        let db = &ctx.state().db;
+        let mut filter = Filter { phase, ..Filter::default() };
+        // An unknown topic, organisation or author matches nothing.
+        let nothing = || Ok(page.connection(Vec::new(), |c: &CaseStudy| (c.published_at.unwrap_or(0), c.id)));
+        if let Some(slug) = topic {
+            match topics::by_slug(db, &slug).await? {
+                Some(topic) => filter.topic_id = Some(topic.id),
+                None => return nothing(),
+            }
+        }
+        if let Some(slug) = organisation {
+            match organisations::by_slug(db, &slug).await? {
+                Some(organisation) => filter.organisation_id = Some(organisation.id),
+                None => return nothing(),
+            }
+        }
+        if let Some(handle) = author {
+            match accounts::member_by_handle(db, &handle).await? {
+                Some(member) => filter.author_id = Some(member.id),
+                None => return nothing(),
+            }
+        }
+        let rows = super::list_published(db, filter, &page).await?;
+        ctx.loaders().case_studies.feed_many(rows.iter().map(|c| (c.id, c.clone()))).await;
+        Ok(page.connection(rows, |c| (c.published_at.unwrap_or(0), c.id)))
+    }
+
+    /// The signed-in member's case studies in every state, drafts included, newest first.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn my_case_studies(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, CaseStudy>> {
+        let viewer = ctx.require_viewer()?;
+        let page = Page::<i64>::new(first, after, last, before)?;
+        let rows = super::list_authored(&ctx.state().db, viewer.member.id, &page).await?;
+        Ok(page.connection(rows, |c| c.id))
+    }
+
+    /// Renders Markdown exactly as saving it would, without saving anything.
+    async fn markdown_preview(&self, ctx: &Context<'_>, source: String) -> async_graphql::Result<String> {
+        if source.len() > super::BODY_MAX_BYTES {
+            return Err(AppError::bad_input("The text is longer than 100 KB.").into());
+        }
+        Ok(super::render_body(&ctx.state().db, &source).await?.html)
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateCaseStudyInput {
+    pub title: String,
+    /// Plain text, at most 300 characters.
+    pub summary: String,
+    /// Markdown, at most 100 KB.
+    pub body: String,
+    pub phase: Phase,
+    /// An organisation you belong to; optional.
+    pub organisation_id: Option<ID>,
+    /// One to five topics.
+    pub topic_ids: Vec<ID>,
+    /// Handles of up to 10 co-authors, who may also edit it.
+    #[graphql(default)]
+    pub co_author_handles: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateCaseStudyInput {
+    pub id: ID,
+    /// The version you started editing from.
+    pub version: i64,
+    pub title: String,
+    pub summary: String,
+    pub body: String,
+    pub phase: Phase,
+    pub organisation_id: Option<ID>,
+    pub topic_ids: Vec<ID>,
+    #[graphql(default)]
+    pub co_author_handles: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct CaseStudyIdInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct CaseStudyPayload {
+    pub case_study: Option<CaseStudy>,
+    pub user_errors: Vec<UserError>,
+}
+
+struct Draft<'a> {
+    title: &'a str,
+    summary: &'a str,
+    body: &'a str,
+    phase: Phase,
+    organisation_id: Option<&'a ID>,
+    topic_ids: &'a [ID],
+    co_author_handles: &'a [String],
+}
+
+/// Checks every field and resolves ids and handles; all problems at once.
+async fn validate(ctx: &Context<'_>, author_id: i64, draft: Draft<'_>) -> AppResult<Result<Fields, Vec<UserError>>> {
+    let db = &ctx.state().db;
+    let mut problems: Vec<UserError> = [
+        accounts::check_text("title", "Title", draft.title, super::TITLE_MAX, true),
+        accounts::check_text("summary", "Summary", draft.summary, super::SUMMARY_MAX, true),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if draft.body.trim().is_empty() {
+        problems.push(UserError::new("body", UserErrorCode::Blank, "Enter the case study itself."));
+    } else if draft.body.len() > super::BODY_MAX_BYTES {
+        problems.push(UserError::new("body", UserErrorCode::TooLong, "The case study must be 100 KB or shorter."));
+    }
+
+    let mut topic_ids = Vec::new();
+    let distinct: HashSet<&str> = draft.topic_ids.iter().map(|id| id.as_str()).collect();
+    if distinct.len() < topics::PER_ITEM_MIN || distinct.len() > topics::PER_ITEM_MAX {
+        problems.push(UserError::new(
+            "topicIds",
+            UserErrorCode::Invalid,
+            format!("Choose between {} and {} topics.", topics::PER_ITEM_MIN, topics::PER_ITEM_MAX),
+        ));
+    } else {
+        let numbers: Vec<i64> = distinct
+            .iter()
+            .filter_map(|id| relay::parse_global_id_of("Topic", id).ok())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let found = ctx.loaders().topics.load_many(numbers.iter().copied()).await?;
+        let active: Vec<i64> =
+            numbers.iter().copied().filter(|n| found.get(n).is_some_and(|t| t.merged_into.is_none())).collect();
+        if active.len() != distinct.len() {
+            problems.push(UserError::new("topicIds", UserErrorCode::NotFound, "One of the topics does not exist."));
+        }
+        topic_ids = active;
+        topic_ids.sort_unstable();
+    }
+
+    let mut organisation_id = None;
+    if let Some(id) = draft.organisation_id {
+        let number = relay::parse_global_id_of("Organisation", id).ok();
+        let organisation = match number {
+            Some(n) => ctx.loaders().organisations.load_one(n).await?,
+            None => None,
+        };
+        match organisation {
+            None => problems.push(UserError::new(
+                "organisationId",
+                UserErrorCode::NotFound,
+                "There is no such organisation.",
+            )),
+            Some(o) => {
+                if organisations::membership(db, o.id, author_id).await?.is_some_and(|m| m.is_member()) {
+                    organisation_id = Some(o.id);
+                } else {
+                    problems.push(UserError::new(
+                        "organisationId",
+                        UserErrorCode::Invalid,
+                        format!(
+                            "You can only write for an organisation you belong to, and you do not belong to {}.",
+                            o.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    let mut co_author_ids = Vec::new();
+    if draft.co_author_handles.len() > super::CO_AUTHORS_MAX {
+        problems.push(UserError::new(
+            "coAuthorHandles",
+            UserErrorCode::Invalid,
+            format!("Add at most {} co-authors.", super::CO_AUTHORS_MAX),
+        ));
+    } else {
+        for handle in draft.co_author_handles {
+            match accounts::member_by_handle(db, handle).await? {
+                Some(member) if member.id != author_id && !co_author_ids.contains(&member.id) => {
+                    co_author_ids.push(member.id)
+                }
+                Some(_) => {}
+                None => problems.push(UserError::new(
+                    "coAuthorHandles",
+                    UserErrorCode::NotFound,
+                    format!(
+                        "There is no member @{}.",
+                        handle.trim().trim_start_matches('@').chars().take(40).collect::<String>()
+                    ),
+                )),
+            }
+        }
+    }
+
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    Ok(Ok(Fields {
+        title: draft.title.to_string(),
+        summary: draft.summary.to_string(),
+        body_source: draft.body.to_string(),
+        phase: draft.phase,
+        organisation_id,
+        topic_ids,
+        co_author_ids,
+    }))
+}
+
+/// The case study behind `id` if the viewer is one of its authors; a user error otherwise.
+async fn editable(ctx: &Context<'_>, id: &ID) -> AppResult<Result<CaseStudy, UserError>> {
+    let not_found = || UserError::new("id", UserErrorCode::NotFound, "There is no such case study.");
+    let Ok(number) = relay::parse_global_id_of("CaseStudy", id) else { return Ok(Err(not_found())) };
+    let Some(case_study) = visible(ctx, number).await? else { return Ok(Err(not_found())) };
+    if !is_author(ctx, &case_study).await? {
+        return Err(AppError::Forbidden);
+    }
+    Ok(Ok(case_study))
+}
+
+fn payload(case_study: Option<CaseStudy>, user_errors: Vec<UserError>) -> CaseStudyPayload {
+    CaseStudyPayload { case_study, user_errors }
+}
+
+#[derive(Default)]
+pub struct CaseStudyMutation;
+
+#[Object]
+impl CaseStudyMutation {
+    /// Starts a case study as a draft that only its authors can see.
+    async fn create_case_study(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCaseStudyInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        let viewer = ctx.require_viewer()?;
+        let draft = Draft {
+            title: &input.title,
+            summary: &input.summary,
+            body: &input.body,
+            phase: input.phase,
+            organisation_id: input.organisation_id.as_ref(),
+            topic_ids: &input.topic_ids,
+            co_author_handles: &input.co_author_handles,
+        };
+        let fields = match validate(ctx, viewer.member.id, draft).await? {
+            Ok(fields) => fields,
+            Err(problems) => return Ok(payload(None, problems)),
+        };
+        let case_study = super::create(&ctx.state().db, viewer.member.id, &fields).await?;
+        Ok(payload(Some(case_study), vec![]))
+    }
+
+    /// Saves an edit. Refused with a CONFLICT user error, and nothing saved, when someone
+    /// saved a newer version since `version`.
+    async fn update_case_study(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCaseStudyInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        let viewer = ctx.require_viewer()?;
+        let case_study = match editable(ctx, &input.id).await? {
+            Ok(case_study) => case_study,
+            Err(problem) => return Ok(payload(None, vec![problem])),
+        };
+        let draft = Draft {
+            title: &input.title,
+            summary: &input.summary,
+            body: &input.body,
+            phase: input.phase,
+            organisation_id: input.organisation_id.as_ref(),
+            topic_ids: &input.topic_ids,
+            co_author_handles: &input.co_author_handles,
+        };
+        let fields = match validate(ctx, case_study.author_id, draft).await? {
+            Ok(fields) => fields,
+            Err(problems) => return Ok(payload(None, problems)),
+        };
+        match super::update(&ctx.state().db, case_study.id, input.version, viewer.member.id, &fields).await? {
+            EditOutcome::Saved(saved) => Ok(payload(Some(saved), vec![])),
+            EditOutcome::Conflict(current) => Ok(payload(
+                Some(current.clone()),
+                vec![UserError::new(
+                    "version",
+                    UserErrorCode::Conflict,
+                    format!(
+                        "Someone saved a newer version (version {}) while you were editing. Your changes were not saved: \
+                         copy them, reload, and apply them again.",
+                        current.version
+                    ),
+                )],
+            )),
+        }
+    }
+
+    /// Publishes a draft (or an archived case study again).
+    async fn publish_case_study(
+        &self,
+        ctx: &Context<'_>,
+        input: CaseStudyIdInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        let viewer = ctx.require_viewer()?;
+        let case_study = match editable(ctx, &input.id).await? {
+            Ok(case_study) => case_study,
+            Err(problem) => return Ok(payload(None, vec![problem])),
+        };
+        let changed =
+            super::set_status(&ctx.state().db, case_study.id, CaseStudyStatus::Published, viewer.member.id).await?;
+        Ok(payload(Some(changed.unwrap_or(case_study)), vec![]))
+    }
+
+    /// Archives a published case study: still readable, but out of the lists.
+    async fn archive_case_study(
+        &self,
+        ctx: &Context<'_>,
+        input: CaseStudyIdInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        let viewer = ctx.require_viewer()?;
+        let case_study = match editable(ctx, &input.id).await? {
+            Ok(case_study) => case_study,
+            Err(problem) => return Ok(payload(None, vec![problem])),
+        };
+        match super::set_status(&ctx.state().db, case_study.id, CaseStudyStatus::Archived, viewer.member.id).await? {
+            Some(changed) => Ok(payload(Some(changed), vec![])),
+            None => Ok(payload(
+                Some(case_study),
+                vec![UserError::new("id", UserErrorCode::Invalid, "Only a published case study can be archived.")],
+            )),
+        }
+    }
+}

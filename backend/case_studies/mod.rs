@@ -1,0 +1,427 @@
+//! Case studies: what a team did and what it learned, in Markdown with structured fields.
+//!
+//! A case study starts as a draft that only its authors (the author and co-authors) can
+//! see, anywhere: lists, search, feeds, `node(id:)` and page addresses all go through
+//! [`CaseStudy::visible_to`]. Authors edit it; every edit keeps the previous text as a
+//! revision and bumps the version, and an edit based on an older version is refused as a
+//! conflict, so no one's edit is silently lost.
+
+pub mod graphql;
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{any::AnyRow, Row};
+
+use crate::{
+    accounts,
+    db::{self, Db, Tx},
+    error::{AppError, AppResult},
+    graphql::relay::Page,
+    markdown,
+    outbox::{self, EventKind},
+};
+
+pub const TITLE_MAX: usize = 150;
+pub const SUMMARY_MAX: usize = 300;
+pub const BODY_MAX_BYTES: usize = 100 * 1024;
+pub const CO_AUTHORS_MAX: usize = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum Phase {
+    Discovery,
+    Alpha,
+    Beta,
+    Live,
+    Retired,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Discovery => "discovery",
+            Phase::Alpha => "alpha",
+            Phase::Beta => "beta",
+            Phase::Live => "live",
+            Phase::Retired => "retired",
+        }
+    }
+
+    fn parse(text: &str) -> Phase {
+        match text {
+            "alpha" => Phase::Alpha,
+            "beta" => Phase::Beta,
+            "live" => Phase::Live,
+            "retired" => Phase::Retired,
+            _ => Phase::Discovery,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum CaseStudyStatus {
+    Draft,
+    Published,
+    Archived,
+}
+
+impl CaseStudyStatus {
+    fn parse(text: &str) -> CaseStudyStatus {
+        match text {
+            "published" => CaseStudyStatus::Published,
+            "archived" => CaseStudyStatus::Archived,
+            _ => CaseStudyStatus::Draft,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CaseStudy {
+    pub id: i64,
+    pub title: String,
+    pub summary: String,
+    pub body_source: String,
+    pub body_html: String,
+    pub phase: Phase,
+    pub organisation_id: Option<i64>,
+    pub author_id: i64,
+    pub status: CaseStudyStatus,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, title, summary, body_source, body_html, phase, organisation_id, author_id, status, version, \
+                       created_at, updated_at, published_at";
+
+fn columns_of(alias: &str) -> String {
+    COLUMNS.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+impl CaseStudy {
+    fn from_row(row: &AnyRow) -> sqlx::Result<CaseStudy> {
+        Ok(CaseStudy {
+            id: row.try_get("id")?,
+            title: row.try_get("title")?,
+            summary: row.try_get("summary")?,
+            body_source: row.try_get("body_source")?,
+            body_html: row.try_get("body_html")?,
+            phase: Phase::parse(&row.try_get::<String, _>("phase")?),
+            organisation_id: row.try_get("organisation_id")?,
+            author_id: row.try_get("author_id")?,
+            status: CaseStudyStatus::parse(&row.try_get::<String, _>("status")?),
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            published_at: row.try_get("published_at")?,
+        })
+    }
+
+    /// Drafts are for their authors' eyes only; everything else is public.
+    pub fn visible_to(&self, viewer: Option<i64>, authors: &[i64]) -> bool {
+        self.status != CaseStudyStatus::Draft || viewer.is_some_and(|v| authors.contains(&v))
+    }
+}
+
+pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, CaseStudy>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM case_studies WHERE id IN ({})", db::placeholders(1, ids.len()));
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(|r| CaseStudy::from_row(r).map(|c| (c.id, c))).collect::<sqlx::Result<_>>()?)
+}
+
+/// Author and co-author ids of each case study, author first.
+pub async fn authors_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
+    pairs(db, "SELECT case_study_id, member_id FROM case_study_authors WHERE case_study_id IN ({}) ORDER BY case_study_id, position", ids)
+        .await
+}
+
+/// Topic ids of each case study.
+pub async fn topics_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
+    pairs(db, "SELECT case_study_id, topic_id FROM case_study_topics WHERE case_study_id IN ({}) ORDER BY case_study_id, topic_id", ids)
+        .await
+}
+
+async fn pairs(db: &Db, sql: &str, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
+    let mut map: HashMap<i64, Vec<i64>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let sql = sql.replace("{}", &db::placeholders(1, ids.len()));
+    let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for (owner, value) in query.fetch_all(&db.pool).await? {
+        map.entry(owner).or_default().push(value);
+    }
+    Ok(map)
+}
+
+/// What a published list is narrowed to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter {
+    pub topic_id: Option<i64>,
+    pub organisation_id: Option<i64>,
+    pub phase: Option<Phase>,
+    pub author_id: Option<i64>,
+}
+
+/// Published case studies, newest first, keyset on (published_at, id). The latest,
+/// by-organisation and by-phase lists each have a partial index in that order; topic and
+/// author lists start from their link tables' indexes.
+pub async fn list_published(db: &Db, filter: Filter, page: &Page<(i64, i64)>) -> AppResult<Vec<CaseStudy>> {
+    let keyset = page.keyset();
+    let (after_at, after_id) = keyset.after.unzip();
+    let (before_at, before_id) = keyset.before.unzip();
+    let order = if keyset.forward { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {} FROM case_studies c WHERE c.status = 'published' \
+         AND ($1 IS NULL OR c.organisation_id = $1) AND ($2 IS NULL OR c.phase = $2) \
+         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM case_study_topics t WHERE t.case_study_id = c.id AND t.topic_id = $3)) \
+         AND ($4 IS NULL OR EXISTS (SELECT 1 FROM case_study_authors a WHERE a.case_study_id = c.id AND a.member_id = $4)) \
+         AND ($5 IS NULL OR (c.published_at, c.id) < ($5, $6)) AND ($7 IS NULL OR (c.published_at, c.id) > ($7, $8)) \
+         ORDER BY c.published_at {order}, c.id {order} LIMIT $9",
+        columns_of("c")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(filter.organisation_id)
+        .bind(filter.phase.map(Phase::as_str))
+        .bind(filter.topic_id)
+        .bind(filter.author_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(CaseStudy::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// A member's own case studies in every state (drafts included), newest first.
+pub async fn list_authored(db: &Db, member_id: i64, page: &Page<i64>) -> AppResult<Vec<CaseStudy>> {
+    let keyset = page.keyset();
+    let order = if keyset.forward { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {} FROM case_studies c JOIN case_study_authors a ON a.case_study_id = c.id WHERE a.member_id = $1 \
+         AND ($2 IS NULL OR c.id < $2) AND ($3 IS NULL OR c.id > $3) ORDER BY c.id {order} LIMIT $4",
+        columns_of("c")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(member_id)
+        .bind(keyset.after)
+        .bind(keyset.before)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(CaseStudy::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// Renders a body, linking mentions of members who exist.
+pub async fn render_body(db: &Db, source: &str) -> AppResult<markdown::Rendered> {
+    let candidates = markdown::mention_candidates(source);
+    let known: HashSet<String> = accounts::existing_handles(db, &candidates).await?.into_iter().collect();
+    Ok(markdown::render(source, &known))
+}
+
+/// Validated fields for a new case study or an edit.
+pub struct Fields {
+    pub title: String,
+    pub summary: String,
+    pub body_source: String,
+    pub phase: Phase,
+    pub organisation_id: Option<i64>,
+    pub topic_ids: Vec<i64>,
+    pub co_author_ids: Vec<i64>,
+}
+
+async fn replace_links(tx: &mut Tx, case_study_id: i64, author_id: i64, fields: &Fields) -> AppResult<()> {
+    sqlx::query("DELETE FROM case_study_topics WHERE case_study_id = $1")
+        .bind(case_study_id)
+        .execute(&mut **tx)
+        .await?;
+    for topic_id in &fields.topic_ids {
+        sqlx::query("INSERT INTO case_study_topics (case_study_id, topic_id) VALUES ($1, $2)")
+            .bind(case_study_id)
+            .bind(topic_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM case_study_authors WHERE case_study_id = $1")
+        .bind(case_study_id)
+        .execute(&mut **tx)
+        .await?;
+    let authors = std::iter::once(author_id).chain(fields.co_author_ids.iter().copied().filter(|id| *id != author_id));
+    for (position, member_id) in authors.enumerate() {
+        sqlx::query("INSERT INTO case_study_authors (case_study_id, member_id, position) VALUES ($1, $2, $3)")
+            .bind(case_study_id)
+            .bind(member_id)
+            .bind(position as i64)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn create(db: &Db, author_id: i64, fields: &Fields) -> AppResult<CaseStudy> {
+    let rendered = render_body(db, &fields.body_source).await?;
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let sql = format!(
+        "INSERT INTO case_studies (title, summary, body_source, body_html, phase, organisation_id, author_id, status, version, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', 1, $8, $8) RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(fields.title.trim())
+        .bind(fields.summary.trim())
+        .bind(&fields.body_source)
+        .bind(&rendered.html)
+        .bind(fields.phase.as_str())
+        .bind(fields.organisation_id)
+        .bind(author_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+    let case_study = CaseStudy::from_row(&row)?;
+    replace_links(&mut tx, case_study.id, author_id, fields).await?;
+    tx.commit().await?;
+    Ok(case_study)
+}
+
+pub enum EditOutcome {
+    Saved(CaseStudy),
+    /// Someone saved a newer version first; this is the current one.
+    Conflict(CaseStudy),
+}
+
+/// Saves an edit made to `expected_version`, keeping the text it replaces as a revision.
+pub async fn update(
+    db: &Db,
+    id: i64,
+    expected_version: i64,
+    editor_id: i64,
+    fields: &Fields,
+) -> AppResult<EditOutcome> {
+    let rendered = render_body(db, &fields.body_source).await?;
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let current = sqlx::query(&format!("SELECT {COLUMNS} FROM case_studies WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| CaseStudy::from_row(&r))
+        .transpose()?
+        .ok_or(AppError::NotFound("That case study"))?;
+    if current.version != expected_version {
+        return Ok(EditOutcome::Conflict(current));
+    }
+    // The version condition makes the read above safe without a lock: the update happens
+    // only if nobody saved in between, and a second writer waits for the row, then finds
+    // the version moved on. Only then is the previous text kept as a revision.
+    let sql = format!(
+        "UPDATE case_studies SET title = $1, summary = $2, body_source = $3, body_html = $4, phase = $5, organisation_id = $6, \
+         version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9 RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(fields.title.trim())
+        .bind(fields.summary.trim())
+        .bind(&fields.body_source)
+        .bind(&rendered.html)
+        .bind(fields.phase.as_str())
+        .bind(fields.organisation_id)
+        .bind(now)
+        .bind(id)
+        .bind(expected_version)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        let current = by_ids(db, &[id]).await?.remove(&id).ok_or(AppError::NotFound("That case study"))?;
+        return Ok(EditOutcome::Conflict(current));
+    };
+    let saved = CaseStudy::from_row(&row)?;
+    sqlx::query(
+        "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, edited_by, edited_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(current.version)
+    .bind(&current.title)
+    .bind(&current.summary)
+    .bind(&current.body_source)
+    .bind(current.phase.as_str())
+    .bind(editor_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    replace_links(&mut tx, id, current.author_id, fields).await?;
+    if saved.status == CaseStudyStatus::Published {
+        let payload = serde_json::json!({ "version": saved.version, "mentions": rendered.mentions });
+        outbox::record(&mut tx, EventKind::CaseStudyUpdated, ("CaseStudy", id), Some(editor_id), payload).await?;
+    }
+    tx.commit().await?;
+    Ok(EditOutcome::Saved(saved))
+}
+
+/// Moves a case study to `status` ("published" or "archived"); publishing for the first
+/// time stamps `published_at` and records the event. `None` when it was already there.
+pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64) -> AppResult<Option<CaseStudy>> {
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let sql = match status {
+        CaseStudyStatus::Published => format!(
+            "UPDATE case_studies SET status = 'published', published_at = COALESCE(published_at, $1), updated_at = $1 \
+             WHERE id = $2 AND status <> 'published' RETURNING {COLUMNS}"
+        ),
+        CaseStudyStatus::Archived => format!(
+            "UPDATE case_studies SET status = 'archived', updated_at = $1 WHERE id = $2 AND status = 'published' RETURNING {COLUMNS}"
+        ),
+        CaseStudyStatus::Draft => return Err(AppError::bad_input("A case study cannot go back to being a draft.")),
+    };
+    let row = sqlx::query(&sql).bind(now).bind(id).fetch_optional(&mut *tx).await?;
+    let Some(row) = row else { return Ok(None) };
+    let changed = CaseStudy::from_row(&row)?;
+    if status == CaseStudyStatus::Published {
+        let mentions = markdown::mention_candidates(&changed.body_source);
+        let payload = serde_json::json!({ "title": changed.title, "mentions": mentions });
+        outbox::record(&mut tx, EventKind::CaseStudyPublished, ("CaseStudy", id), Some(actor_id), payload).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(changed))
+}
+
+pub struct Revision {
+    pub version: i64,
+    pub title: String,
+    pub edited_by: i64,
+    pub edited_at: i64,
+}
+
+/// Earlier versions, newest first (at most 100).
+pub async fn revisions(db: &Db, id: i64) -> AppResult<Vec<Revision>> {
+    let rows = sqlx::query(
+        "SELECT version, title, edited_by, edited_at FROM case_study_revisions WHERE case_study_id = $1 ORDER BY version DESC LIMIT 100",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Revision {
+                version: r.try_get("version")?,
+                title: r.try_get("title")?,
+                edited_by: r.try_get("edited_by")?,
+                edited_at: r.try_get("edited_at")?,
+            })
+        })
+        .collect::<sqlx::Result<_>>()
+        .map_err(Into::into)
+}

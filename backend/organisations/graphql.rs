@@ -1,0 +1,228 @@
+//! The organisation API: the `Organisation` type, lists, and joining.
+
+use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
+
+use super::{Membership, MembershipStatus, NewOrganisation, Organisation, OrganisationKind, OrganisationRole};
+use crate::{
+    accounts::Member,
+    error::AppError,
+    graphql::{
+        relay::{self, Page},
+        ContextExt, DateTime, UserError, UserErrorCode,
+    },
+};
+
+#[Object]
+impl Organisation {
+    pub async fn id(&self) -> ID {
+        relay::global_id("Organisation", self.id)
+    }
+
+    async fn slug(&self) -> &str {
+        &self.slug
+    }
+
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn kind(&self) -> OrganisationKind {
+        self.kind
+    }
+
+    async fn website(&self) -> Option<&str> {
+        self.website.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.created_at)
+    }
+
+    /// Approved members, in the order they joined.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Member>> {
+        let page = Page::<i64>::new(first, after, last, before)?;
+        let ids = super::member_ids(&ctx.state().db, self.id, "approved", &page).await?;
+        let members = ctx.loaders().members.load_many(ids.iter().copied()).await?;
+        let ordered: Vec<Member> = ids.iter().filter_map(|id| members.get(id).cloned()).collect();
+        Ok(page.connection(ordered, |m| m.id))
+    }
+
+    /// Members waiting for a decision on their request to join. Only the organisation's
+    /// admins may see them.
+    async fn membership_requests(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
+        let viewer = ctx.require_viewer()?;
+        let state = ctx.state();
+        if !super::membership(&state.db, self.id, viewer.member.id).await?.is_some_and(|m| m.is_admin()) {
+            return Err(AppError::Forbidden.into());
+        }
+        let page = Page::<i64>::new(Some(relay::PAGE_SIZE_MAX as i32), None, None, None)?;
+        let ids = super::member_ids(&state.db, self.id, "requested", &page).await?;
+        let members = ctx.loaders().members.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| members.get(id).cloned()).collect())
+    }
+
+    /// The signed-in member's standing here; null when they have none (or are signed out).
+    async fn viewer_membership(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MembershipView>> {
+        let Some(viewer) = ctx.viewer() else { return Ok(None) };
+        Ok(super::membership(&ctx.state().db, self.id, viewer.member.id).await?.map(MembershipView::from))
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "OrganisationMembership")]
+pub struct MembershipView {
+    pub role: OrganisationRole,
+    pub status: MembershipStatus,
+}
+
+impl From<Membership> for MembershipView {
+    fn from(m: Membership) -> Self {
+        MembershipView { role: m.role, status: m.status }
+    }
+}
+
+#[derive(Default)]
+pub struct OrganisationQuery;
+
+#[Object]
+impl OrganisationQuery {
+    async fn organisation(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<Organisation>> {
+        Ok(super::by_slug(&ctx.state().db, &slug).await?)
+    }
+
+    /// All organisations, by name.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn organisations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Organisation>> {
+        let page = Page::<(String, i64)>::new(first, after, last, before)?;
+        let rows = super::list(&ctx.state().db, &page).await?;
+        Ok(page.connection(rows, |o| (o.name.clone(), o.id)))
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateOrganisationInput {
+    pub name: String,
+    pub kind: OrganisationKind,
+    /// https://… or http://…; optional.
+    pub website: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RequestToJoinOrganisationInput {
+    pub organisation_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct DecideMembershipRequestInput {
+    pub organisation_id: ID,
+    pub member_id: ID,
+    pub approve: bool,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct OrganisationPayload {
+    pub organisation: Option<Organisation>,
+    pub membership: Option<MembershipView>,
+    pub user_errors: Vec<UserError>,
+}
+
+fn not_found(field: &str, what: &str) -> OrganisationPayload {
+    OrganisationPayload {
+        user_errors: vec![UserError::new(field, UserErrorCode::NotFound, format!("There is no such {what}."))],
+        ..Default::default()
+    }
+}
+
+async fn organisation_from_id(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<Option<Organisation>> {
+    let Ok(number) = relay::parse_global_id_of("Organisation", id) else { return Ok(None) };
+    Ok(ctx.loaders().organisations.load_one(number).await?)
+}
+
+#[derive(Default)]
+pub struct OrganisationMutation;
+
+#[Object]
+impl OrganisationMutation {
+    /// Creates an organisation; you become its first admin.
+    async fn create_organisation(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganisationInput,
+    ) -> async_graphql::Result<OrganisationPayload> {
+        let viewer = ctx.require_viewer()?;
+        let problems: Vec<UserError> = [
+            super::check_name("name", &input.name),
+            input.website.as_deref().and_then(|w| super::check_url("website", "Website", w, false)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !problems.is_empty() {
+            return Ok(OrganisationPayload { user_errors: problems, ..Default::default() });
+        }
+        let new = NewOrganisation { name: &input.name, kind: input.kind, website: input.website.as_deref() };
+        let organisation = super::create(&ctx.state().db, viewer.member.id, &new).await?;
+        Ok(OrganisationPayload {
+            organisation: Some(organisation),
+            membership: Some(MembershipView { role: OrganisationRole::Admin, status: MembershipStatus::Approved }),
+            user_errors: vec![],
+        })
+    }
+
+    /// Asks an organisation's admins to let you join.
+    async fn request_to_join_organisation(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestToJoinOrganisationInput,
+    ) -> async_graphql::Result<OrganisationPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(organisation) = organisation_from_id(ctx, &input.organisation_id).await? else {
+            return Ok(not_found("organisationId", "organisation"));
+        };
+        let membership = super::request_to_join(&ctx.state().db, organisation.id, viewer.member.id).await?;
+        Ok(OrganisationPayload {
+            organisation: Some(organisation),
+            membership: Some(membership.into()),
+            user_errors: vec![],
+        })
+    }
+
+    /// Approves or declines a request to join. Only the organisation's admins may.
+    async fn decide_membership_request(
+        &self,
+        ctx: &Context<'_>,
+        input: DecideMembershipRequestInput,
+    ) -> async_graphql::Result<OrganisationPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(organisation) = organisation_from_id(ctx, &input.organisation_id).await? else {
+            return Ok(not_found("organisationId", "organisation"));
+        };
+        let db = &ctx.state().db;
+        if !super::membership(db, organisation.id, viewer.member.id).await?.is_some_and(|m| m.is_admin()) {
+            return Err(AppError::Forbidden.into());
+        }
+        let Ok(member_id) = relay::parse_global_id_of("Member", &input.member_id) else {
+            return Ok(not_found("memberId", "request to join"));
+        };
+        if !super::decide(db, organisation.id, member_id, input.approve, viewer.member.id).await? {
+            return Ok(not_found("memberId", "request to join"));
+        }
+        let membership = super::membership(db, organisation.id, member_id).await?.map(MembershipView::from);
+        Ok(OrganisationPayload { organisation: Some(organisation), membership, user_errors: vec![] })
+    }
+}

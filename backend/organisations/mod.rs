@@ -1,0 +1,337 @@
+//! Organisations (councils, departments, NHS bodies, charities, suppliers) and who
+//! belongs to them. Members ask to join; an organisation's admins approve or decline; the
+//! creator is its first admin. A member may belong to several.
+
+pub mod graphql;
+
+use std::collections::HashMap;
+
+use sqlx::{any::AnyRow, Row};
+
+use crate::{
+    db::{self, Db},
+    error::{AppError, AppResult},
+    graphql::{relay::Page, UserError, UserErrorCode},
+    outbox::{self, EventKind},
+};
+
+pub const NAME_MAX: usize = 120;
+pub const SLUG_MAX: usize = 60;
+pub const WEBSITE_MAX: usize = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum OrganisationKind {
+    Council,
+    CentralGovernment,
+    Nhs,
+    Charity,
+    Supplier,
+    Other,
+}
+
+impl OrganisationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrganisationKind::Council => "council",
+            OrganisationKind::CentralGovernment => "central_government",
+            OrganisationKind::Nhs => "nhs",
+            OrganisationKind::Charity => "charity",
+            OrganisationKind::Supplier => "supplier",
+            OrganisationKind::Other => "other",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "council" => OrganisationKind::Council,
+            "central_government" => OrganisationKind::CentralGovernment,
+            "nhs" => OrganisationKind::Nhs,
+            "charity" => OrganisationKind::Charity,
+            "supplier" => OrganisationKind::Supplier,
+            _ => OrganisationKind::Other,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Organisation {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub kind: OrganisationKind,
+    pub website: Option<String>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, slug, name, kind, website, created_at";
+
+impl Organisation {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Organisation> {
+        Ok(Organisation {
+            id: row.try_get("id")?,
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            kind: OrganisationKind::parse(&row.try_get::<String, _>("kind")?),
+            website: row.try_get("website")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum MembershipStatus {
+    Requested,
+    Approved,
+    Declined,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum OrganisationRole {
+    Admin,
+    Member,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub role: OrganisationRole,
+    pub status: MembershipStatus,
+}
+
+impl Membership {
+    pub fn is_admin(&self) -> bool {
+        self.role == OrganisationRole::Admin && self.status == MembershipStatus::Approved
+    }
+    pub fn is_member(&self) -> bool {
+        self.status == MembershipStatus::Approved
+    }
+}
+
+pub fn check_name(field: &str, name: &str) -> Option<UserError> {
+    crate::accounts::check_text(field, "Name", name, NAME_MAX, true)
+}
+
+/// An http or https address, or nothing.
+pub fn check_url(field: &str, label: &str, url: &str, required: bool) -> Option<UserError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return required
+            .then(|| UserError::new(field, UserErrorCode::Blank, format!("Enter the {}.", label.to_lowercase())));
+    }
+    if url.chars().count() > WEBSITE_MAX {
+        return Some(UserError::new(
+            field,
+            UserErrorCode::TooLong,
+            format!("{label} must be {WEBSITE_MAX} characters or fewer."),
+        ));
+    }
+    match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => None,
+        _ => Some(UserError::new(
+            field,
+            UserErrorCode::Invalid,
+            format!("{label} must be a web address starting with https:// or http://."),
+        )),
+    }
+}
+
+pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Organisation>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM organisations WHERE id IN ({})", db::placeholders(1, ids.len()));
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(|r| Organisation::from_row(r).map(|o| (o.id, o))).collect::<sqlx::Result<_>>()?)
+}
+
+pub async fn by_slug(db: &Db, slug: &str) -> AppResult<Option<Organisation>> {
+    let sql = format!("SELECT {COLUMNS} FROM organisations WHERE slug = $1");
+    let row = sqlx::query(&sql).bind(slug.trim().to_ascii_lowercase()).fetch_optional(&db.pool).await?;
+    Ok(row.map(|r| Organisation::from_row(&r)).transpose()?)
+}
+
+/// Organisations by name, then id (served by `organisations_name`).
+pub async fn list(db: &Db, page: &Page<(String, i64)>) -> AppResult<Vec<Organisation>> {
+    let keyset = page.keyset();
+    let (after_name, after_id) = keyset.after.clone().unzip();
+    let (before_name, before_id) = keyset.before.clone().unzip();
+    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM organisations \
+         WHERE ($1 IS NULL OR (name, id) > ($1, $2)) AND ($3 IS NULL OR (name, id) < ($3, $4)) \
+         ORDER BY name {order}, id {order} LIMIT $5"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after_name)
+        .bind(after_id)
+        .bind(before_name)
+        .bind(before_id)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(Organisation::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+pub struct NewOrganisation<'a> {
+    pub name: &'a str,
+    pub kind: OrganisationKind,
+    pub website: Option<&'a str>,
+}
+
+/// Creates an organisation with `creator` as its first admin, under a slug made from the
+/// name (numbered when taken).
+pub async fn create(db: &Db, creator: i64, new: &NewOrganisation<'_>) -> AppResult<Organisation> {
+    let base = match crate::slug::slugify(new.name, SLUG_MAX - 4) {
+        slug if !slug.is_empty() => slug,
+        _ => "organisation".to_string(),
+    };
+    // Two people may create organisations of the same name at once; on PostgreSQL both
+    // can see the same slug free, so the loser of the unique index tries again.
+    for _ in 0..5 {
+        match try_create(db, creator, new, &base).await {
+            Err(AppError::Internal(err))
+                if err
+                    .downcast_ref::<sqlx::Error>()
+                    .is_some_and(|e| db::is_unique_violation(e, "organisations", "slug")) => {}
+            other => return other,
+        }
+    }
+    Err(anyhow::anyhow!("could not find a free slug for {base:?}").into())
+}
+
+async fn try_create(db: &Db, creator: i64, new: &NewOrganisation<'_>, base: &str) -> AppResult<Organisation> {
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let taken: Vec<String> = sqlx::query_scalar("SELECT slug FROM organisations WHERE slug = $1 OR slug LIKE $2")
+        .bind(base)
+        .bind(format!("{base}-%"))
+        .fetch_all(&mut *tx)
+        .await?;
+    let slug = (1..)
+        .map(|n| if n == 1 { base.to_string() } else { format!("{base}-{n}") })
+        .find(|candidate| !taken.contains(candidate))
+        .expect("an unused slug");
+    let sql = format!(
+        "INSERT INTO organisations (slug, name, kind, website, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&slug)
+        .bind(new.name.trim())
+        .bind(new.kind.as_str())
+        .bind(new.website.map(str::trim).filter(|w| !w.is_empty()))
+        .bind(creator)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+    let organisation = Organisation::from_row(&row)?;
+    sqlx::query(
+        "INSERT INTO organisation_members (organisation_id, member_id, role, status, requested_at, decided_at, decided_by) \
+         VALUES ($1, $2, 'admin', 'approved', $3, $3, $2)",
+    )
+    .bind(organisation.id)
+    .bind(creator)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(organisation)
+}
+
+pub async fn membership(db: &Db, organisation_id: i64, member_id: i64) -> AppResult<Option<Membership>> {
+    let row =
+        sqlx::query("SELECT role, status FROM organisation_members WHERE organisation_id = $1 AND member_id = $2")
+            .bind(organisation_id)
+            .bind(member_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let role: String = row.try_get("role")?;
+    let status: String = row.try_get("status")?;
+    Ok(Some(Membership {
+        role: if role == "admin" { OrganisationRole::Admin } else { OrganisationRole::Member },
+        status: match status.as_str() {
+            "approved" => MembershipStatus::Approved,
+            "declined" => MembershipStatus::Declined,
+            _ => MembershipStatus::Requested,
+        },
+    }))
+}
+
+/// Asks to join. A declined member may ask again; asking twice changes nothing.
+pub async fn request_to_join(db: &Db, organisation_id: i64, member_id: i64) -> AppResult<Membership> {
+    let mut tx = db.begin_write().await?;
+    let now = db::now_millis();
+    let changed = sqlx::query(
+        "INSERT INTO organisation_members (organisation_id, member_id, role, status, requested_at) VALUES ($1, $2, 'member', 'requested', $3) \
+         ON CONFLICT (organisation_id, member_id) DO UPDATE SET status = 'requested', requested_at = $3, decided_at = NULL, decided_by = NULL \
+         WHERE organisation_members.status = 'declined'",
+    )
+    .bind(organisation_id)
+    .bind(member_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed > 0 {
+        outbox::record(
+            &mut tx,
+            EventKind::OrganisationJoinRequested,
+            ("Organisation", organisation_id),
+            Some(member_id),
+            serde_json::json!({ "memberId": member_id }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(membership(db, organisation_id, member_id).await?.expect("just written"))
+}
+
+/// Approves or declines a pending request; false when there was none.
+pub async fn decide(db: &Db, organisation_id: i64, member_id: i64, approve: bool, admin_id: i64) -> AppResult<bool> {
+    let changed = sqlx::query(
+        "UPDATE organisation_members SET status = $1, decided_at = $2, decided_by = $3 \
+         WHERE organisation_id = $4 AND member_id = $5 AND status = 'requested'",
+    )
+    .bind(if approve { "approved" } else { "declined" })
+    .bind(db::now_millis())
+    .bind(admin_id)
+    .bind(organisation_id)
+    .bind(member_id)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(changed > 0)
+}
+
+/// Member ids of an organisation with a given status, by member id (keyset).
+pub async fn member_ids(db: &Db, organisation_id: i64, status: &str, page: &Page<i64>) -> AppResult<Vec<i64>> {
+    let keyset = page.keyset();
+    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT member_id FROM organisation_members WHERE organisation_id = $1 AND status = $2 \
+         AND ($3 IS NULL OR member_id > $3) AND ($4 IS NULL OR member_id < $4) ORDER BY member_id {order} LIMIT $5"
+    );
+    Ok(sqlx::query_scalar(&sql)
+        .bind(organisation_id)
+        .bind(status)
+        .bind(keyset.after)
+        .bind(keyset.before)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+/// The organisations a member has been approved into, by name.
+pub async fn of_member(db: &Db, member_id: i64) -> AppResult<Vec<Organisation>> {
+    let sql = format!(
+        "SELECT {} FROM organisations o JOIN organisation_members m ON m.organisation_id = o.id \
+         WHERE m.member_id = $1 AND m.status = 'approved' ORDER BY o.name, o.id LIMIT 100",
+        COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ")
+    );
+    let rows = sqlx::query(&sql).bind(member_id).fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(Organisation::from_row).collect::<sqlx::Result<_>>()?)
+}

@@ -1,0 +1,138 @@
+//! Topics: a curated list that admins and moderators keep (create, rename, merge). Every
+//! case study and artefact carries one to five of them, and every topic has a page.
+
+pub mod graphql;
+
+use std::collections::HashMap;
+
+use sqlx::{any::AnyRow, Row};
+
+use crate::{
+    db::{self, Db},
+    error::AppResult,
+    graphql::relay::Page,
+};
+
+pub const NAME_MAX: usize = 60;
+pub const DESCRIPTION_MAX: usize = 500;
+/// How many topics one item may carry.
+pub const PER_ITEM_MIN: usize = 1;
+pub const PER_ITEM_MAX: usize = 5;
+
+#[derive(Clone, Debug)]
+pub struct Topic {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub merged_into: Option<i64>,
+}
+
+const COLUMNS: &str = "id, slug, name, description, merged_into";
+
+impl Topic {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Topic> {
+        Ok(Topic {
+            id: row.try_get("id")?,
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            merged_into: row.try_get("merged_into")?,
+        })
+    }
+}
+
+pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Topic>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM topics WHERE id IN ({})", db::placeholders(1, ids.len()));
+    let mut query = sqlx::query(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(|r| Topic::from_row(r).map(|t| (t.id, t))).collect::<sqlx::Result<_>>()?)
+}
+
+pub async fn by_slug(db: &Db, slug: &str) -> AppResult<Option<Topic>> {
+    let sql = format!("SELECT {COLUMNS} FROM topics WHERE slug = $1");
+    let row = sqlx::query(&sql).bind(slug.trim().to_ascii_lowercase()).fetch_optional(&db.pool).await?;
+    Ok(row.map(|r| Topic::from_row(&r)).transpose()?)
+}
+
+/// Topics in use (not merged away), by name (served by `topics_name`).
+pub async fn list(db: &Db, page: &Page<(String, i64)>) -> AppResult<Vec<Topic>> {
+    let keyset = page.keyset();
+    let (after_name, after_id) = keyset.after.clone().unzip();
+    let (before_name, before_id) = keyset.before.clone().unzip();
+    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM topics WHERE merged_into IS NULL \
+         AND ($1 IS NULL OR (name, id) > ($1, $2)) AND ($3 IS NULL OR (name, id) < ($3, $4)) \
+         ORDER BY name {order}, id {order} LIMIT $5"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(after_name)
+        .bind(after_id)
+        .bind(before_name)
+        .bind(before_id)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(Topic::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// Creates a topic; `None` when its slug is taken.
+pub async fn create(db: &Db, name: &str, description: &str) -> AppResult<Option<Topic>> {
+    let slug = crate::slug::slugify(name, NAME_MAX);
+    let now = db::now_millis();
+    let sql = format!(
+        "INSERT INTO topics (slug, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING {COLUMNS}"
+    );
+    match sqlx::query(&sql).bind(&slug).bind(name.trim()).bind(description.trim()).bind(now).fetch_one(&db.pool).await {
+        Ok(row) => Ok(Some(Topic::from_row(&row)?)),
+        Err(err) if db::is_unique_violation(&err, "topics", "slug") => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Renames a topic, keeping its slug so that links to it keep working.
+pub async fn rename(db: &Db, id: i64, name: &str, description: Option<&str>) -> AppResult<Option<Topic>> {
+    let sql = format!(
+        "UPDATE topics SET name = $1, description = COALESCE($2, description), updated_at = $3 \
+         WHERE id = $4 AND merged_into IS NULL RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(name.trim())
+        .bind(description.map(str::trim))
+        .bind(db::now_millis())
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|r| Topic::from_row(&r)).transpose()?)
+}
+
+/// Moves every item of `from` to `into` and retires `from` (its page then points to
+/// `into`). One transaction: an item is never left with neither topic.
+pub async fn merge(db: &Db, from: i64, into: i64) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO case_study_topics (case_study_id, topic_id) SELECT case_study_id, $1 FROM case_study_topics \
+         WHERE topic_id = $2 ON CONFLICT (case_study_id, topic_id) DO NOTHING",
+    )
+    .bind(into)
+    .bind(from)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM case_study_topics WHERE topic_id = $1").bind(from).execute(&mut *tx).await?;
+    let now = db::now_millis();
+    sqlx::query("UPDATE topics SET merged_into = $1, updated_at = $2 WHERE id = $3 OR merged_into = $3")
+        .bind(into)
+        .bind(now)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

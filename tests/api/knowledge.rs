@@ -1,0 +1,412 @@
+//! The knowledge core through the API: organisations, topics and case studies.
+
+use serde_json::{json, Value};
+
+use crate::{
+    scenarios,
+    support::{error_code, user_errors, Client, Scenario, TestApp},
+};
+
+pub fn scenarios() -> Vec<(&'static str, Scenario)> {
+    scenarios![
+        organisations_are_created_and_joined_with_approval,
+        topics_are_curated_by_moderators,
+        drafts_are_seen_only_by_their_authors,
+        edits_keep_revisions_and_refuse_stale_versions,
+        simultaneous_edits_of_one_version_save_exactly_one,
+        case_study_input_is_validated_and_changes_nothing,
+        markdown_is_sanitised_on_write_and_mentions_linked,
+        published_lists_filter_and_page,
+        simultaneous_organisations_with_one_name_get_distinct_slugs,
+    ]
+}
+
+async fn admin(app: &TestApp, email: &str, name: &str) -> Client {
+    let client = app.member(email, name).await;
+    app.execute_sql(&format!("UPDATE members SET role = 'admin' WHERE email_normalized = '{email}'")).await;
+    client
+}
+
+async fn create_topic(client: &Client, name: &str) -> String {
+    let data = client
+        .data(
+            "mutation($input: CreateTopicInput!) { createTopic(input: $input) { topic { id } userErrors { code } } }",
+            json!({ "input": { "name": name } }),
+        )
+        .await;
+    data["createTopic"]["topic"]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_string()
+}
+
+async fn create_organisation(client: &Client, name: &str) -> (String, String) {
+    let data = client
+        .data(
+            "mutation($input: CreateOrganisationInput!) { createOrganisation(input: $input) { organisation { id slug } userErrors { field code } } }",
+            json!({ "input": { "name": name, "kind": "COUNCIL", "website": "https://example.gov.uk" } }),
+        )
+        .await;
+    let organisation = &data["createOrganisation"]["organisation"];
+    (organisation["id"].as_str().unwrap().to_string(), organisation["slug"].as_str().unwrap().to_string())
+}
+
+const CREATE: &str = "mutation($input: CreateCaseStudyInput!) { createCaseStudy(input: $input) { caseStudy { id version status title bodyHtml authors { handle } topics { name } organisation { name } } userErrors { field code message } } }";
+const UPDATE: &str = "mutation($input: UpdateCaseStudyInput!) { updateCaseStudy(input: $input) { caseStudy { id version title bodyHtml } userErrors { field code message } } }";
+const PUBLISH: &str = "mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { caseStudy { status publishedAt } userErrors { field code } } }";
+
+fn case_study(title: &str, topics: &[&str]) -> Value {
+    json!({
+        "title": title,
+        "summary": "We moved bin collection reminders online and cut missed collections.",
+        "body": "## What we did\n\nWe *tested* with residents.",
+        "phase": "LIVE",
+        "topicIds": topics,
+    })
+}
+
+async fn create_case_study(client: &Client, input: Value) -> Value {
+    let data = client.data(CREATE, json!({ "input": input })).await;
+    assert_eq!(data["createCaseStudy"]["userErrors"], json!([]), "{data}");
+    data["createCaseStudy"]["caseStudy"].clone()
+}
+
+async fn organisations_are_created_and_joined_with_approval(app: TestApp) {
+    let ada = app.member("ada@example.org", "Ada").await;
+    let grace = app.member("grace@example.org", "Grace").await;
+    let (id, slug) = create_organisation(&ada, "Barsetshire County Council").await;
+    assert_eq!(slug, "barsetshire-county-council");
+    let (_, second) = create_organisation(&grace, "Barsetshire County Council").await;
+    assert_eq!(second, "barsetshire-county-council-2");
+
+    let bad = ada
+        .data(
+            "mutation($input: CreateOrganisationInput!) { createOrganisation(input: $input) { organisation { id } userErrors { field code } } }",
+            json!({ "input": { "name": "", "kind": "NHS", "website": "javascript:alert(1)" } }),
+        )
+        .await;
+    assert_eq!(
+        user_errors(&bad["createOrganisation"]),
+        vec![("name".into(), "BLANK".into()), ("website".into(), "INVALID".into())]
+    );
+
+    const JOIN: &str = "mutation($id: ID!) { requestToJoinOrganisation(input: { organisationId: $id }) { membership { role status } userErrors { code } } }";
+    let joined = grace.data(JOIN, json!({ "id": id })).await;
+    assert_eq!(joined["requestToJoinOrganisation"]["membership"], json!({ "role": "MEMBER", "status": "REQUESTED" }));
+    grace.data(JOIN, json!({ "id": id })).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'organisation.join_requested'").await,
+        1,
+        "asking twice is one request"
+    );
+
+    const REQUESTS: &str = "query($slug: String!) { organisation(slug: $slug) { membershipRequests { handle } members { edges { node { handle } } } viewerMembership { role status } } }";
+    let seen = ada.data(REQUESTS, json!({ "slug": slug })).await;
+    assert_eq!(seen["organisation"]["membershipRequests"], json!([{ "handle": "grace" }]));
+    assert_eq!(seen["organisation"]["viewerMembership"], json!({ "role": "ADMIN", "status": "APPROVED" }));
+    let refused = grace.gql(REQUESTS, json!({ "slug": slug })).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+
+    const DECIDE: &str = "mutation($input: DecideMembershipRequestInput!) { decideMembershipRequest(input: $input) { membership { status } userErrors { field code } } }";
+    let grace_id = grace.viewer_id().await.unwrap();
+    let body =
+        grace.gql(DECIDE, json!({ "input": { "organisationId": id, "memberId": grace_id, "approve": true } })).await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "a member cannot approve themself");
+    let decided =
+        ada.data(DECIDE, json!({ "input": { "organisationId": id, "memberId": grace_id, "approve": true } })).await;
+    assert_eq!(decided["decideMembershipRequest"]["membership"]["status"], "APPROVED");
+    let again =
+        ada.data(DECIDE, json!({ "input": { "organisationId": id, "memberId": grace_id, "approve": false } })).await;
+    assert_eq!(user_errors(&again["decideMembershipRequest"]), vec![("memberId".into(), "NOT_FOUND".into())]);
+    let members = ada.data(REQUESTS, json!({ "slug": slug })).await;
+    assert_eq!(
+        members["organisation"]["members"]["edges"],
+        json!([{ "node": { "handle": "ada" } }, { "node": { "handle": "grace" } }])
+    );
+
+    let list = app
+        .anonymous()
+        .data(
+            "{ organisations(first: 1) { edges { node { name slug } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(list["organisations"]["pageInfo"]["hasNextPage"], true);
+}
+
+async fn topics_are_curated_by_moderators(app: TestApp) {
+    let member = app.member("member@example.org", "Member").await;
+    let body = member.gql("mutation { createTopic(input: { name: \"Waste\" }) { topic { id } } }", json!({})).await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let bins = create_topic(&curator, "Bin collection").await;
+    let waste = create_topic(&curator, "Waste").await;
+    let taken = curator
+        .data(
+            "mutation { createTopic(input: { name: \"bin  collection!\" }) { userErrors { field code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(user_errors(&taken["createTopic"]), vec![("name".into(), "TAKEN".into())]);
+
+    let renamed = curator
+        .data("mutation($id: ID!) { renameTopic(input: { id: $id, name: \"Bins and recycling\" }) { topic { name slug } } }", json!({ "id": bins }))
+        .await;
+    assert_eq!(renamed["renameTopic"]["topic"], json!({ "name": "Bins and recycling", "slug": "bin-collection" }));
+
+    let item = create_case_study(&member, case_study("Bins", &[&bins, &waste])).await;
+    let merged = curator.data("mutation($id: ID!, $into: ID!) { mergeTopic(input: { id: $id, intoId: $into }) { topic { slug } userErrors { code } } }", json!({ "id": bins, "into": waste })).await;
+    assert_eq!(merged["mergeTopic"]["topic"]["slug"], "waste");
+    let after = member
+        .data("query($id: ID!) { node(id: $id) { ... on CaseStudy { topics { slug } } } }", json!({ "id": item["id"] }))
+        .await;
+    assert_eq!(after["node"]["topics"], json!([{ "slug": "waste" }]), "no duplicate, nothing lost");
+    let old = app
+        .anonymous()
+        .data(
+            "{ topic(slug: \"bin-collection\") { mergedInto { slug } } topics { edges { node { slug } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(old["topic"]["mergedInto"]["slug"], "waste");
+    assert_eq!(old["topics"]["edges"], json!([{ "node": { "slug": "waste" } }]));
+}
+
+async fn drafts_are_seen_only_by_their_authors(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Accessibility").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let grace = app.member("grace@example.org", "Grace").await;
+    let stranger = app.member("stranger@example.org", "Stranger").await;
+    let mut input = case_study("Accessibility audit", &[&topic]);
+    input["coAuthorHandles"] = json!(["@Grace"]);
+    let draft = create_case_study(&ada, input).await;
+    assert_eq!(draft["status"], "DRAFT");
+    assert_eq!(draft["authors"], json!([{ "handle": "ada" }, { "handle": "grace" }]));
+    let id = draft["id"].as_str().unwrap();
+
+    const NODE: &str = "query($id: ID!) { node(id: $id) { ... on CaseStudy { title viewerCanEdit } } }";
+    for (who, visible) in [(&ada, true), (&grace, true), (&stranger, false)] {
+        let seen = who.data(NODE, json!({ "id": id })).await;
+        assert_eq!(seen["node"].is_null(), !visible, "{seen}");
+    }
+    assert_eq!(app.anonymous().data(NODE, json!({ "id": id })).await["node"], json!(null));
+    let listed = stranger.data("{ caseStudies { edges { node { id } } } }", json!({})).await;
+    assert_eq!(listed["caseStudies"]["edges"], json!([]));
+    let by_author = stranger.data("{ caseStudies(author: \"ada\") { edges { node { id } } } }", json!({})).await;
+    assert_eq!(by_author["caseStudies"]["edges"], json!([]));
+    let mine = grace.data("{ myCaseStudies { edges { node { id status } } } }", json!({})).await;
+    assert_eq!(mine["myCaseStudies"]["edges"][0]["node"]["status"], "DRAFT");
+    let body = stranger.gql(PUBLISH, json!({ "id": id })).await;
+    assert_eq!(
+        user_errors(&body["data"]["publishCaseStudy"]),
+        vec![("id".into(), "NOT_FOUND".into())],
+        "a draft does not exist for others"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events").await, 0);
+
+    let published = grace.data(PUBLISH, json!({ "id": id })).await;
+    assert_eq!(published["publishCaseStudy"]["caseStudy"]["status"], "PUBLISHED");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'case_study.published'").await, 1);
+    let seen = stranger.data(NODE, json!({ "id": id })).await;
+    assert_eq!(seen["node"], json!({ "title": "Accessibility audit", "viewerCanEdit": false }));
+    let body = stranger
+        .gql("query($id: ID!) { node(id: $id) { ... on CaseStudy { revisions { version } } } }", json!({ "id": id }))
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+}
+
+async fn edits_keep_revisions_and_refuse_stale_versions(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Housing").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let created = create_case_study(&ada, case_study("First title", &[&topic])).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    ada.data(PUBLISH, json!({ "id": id })).await;
+
+    let mut edit = case_study("Second title", &[&topic]);
+    edit["id"] = json!(id);
+    edit["version"] = json!(1);
+    let saved = ada.data(UPDATE, json!({ "input": edit })).await;
+    assert_eq!(saved["updateCaseStudy"]["caseStudy"]["version"], 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'case_study.updated'").await, 1);
+
+    // An edit still based on version 1 would overwrite the second: refused.
+    edit["title"] = json!("Stale title");
+    let stale = ada.data(UPDATE, json!({ "input": edit })).await;
+    assert_eq!(user_errors(&stale["updateCaseStudy"]), vec![("version".into(), "CONFLICT".into())]);
+    assert_eq!(stale["updateCaseStudy"]["caseStudy"]["title"], "Second title");
+    let revisions = ada.data("query($id: ID!) { node(id: $id) { ... on CaseStudy { title version revisions { version title editedBy { handle } } } } }", json!({ "id": id })).await;
+    assert_eq!(
+        revisions["node"],
+        json!({ "title": "Second title", "version": 2, "revisions": [{ "version": 1, "title": "First title", "editedBy": { "handle": "ada" } }] })
+    );
+    // Only authors edit.
+    let grace = app.member("grace@example.org", "Grace").await;
+    edit["version"] = json!(2);
+    let body = grace.gql(UPDATE, json!({ "input": edit })).await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_study_revisions").await, 1);
+}
+
+async fn simultaneous_edits_of_one_version_save_exactly_one(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Digital inclusion").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let id = create_case_study(&ada, case_study("Original", &[&topic])).await["id"].as_str().unwrap().to_string();
+    let edits = (0..8).map(|i| {
+        let ada = ada.clone();
+        let mut edit = case_study(&format!("Edit {i}"), &[&topic]);
+        edit["id"] = json!(id);
+        edit["version"] = json!(1);
+        async move { ada.data(UPDATE, json!({ "input": edit })).await }
+    });
+    let results = futures_util::future::join_all(edits).await;
+    let saved = results.iter().filter(|r| r["updateCaseStudy"]["userErrors"] == json!([])).count();
+    let conflicts = results
+        .iter()
+        .filter(|r| user_errors(&r["updateCaseStudy"]) == vec![("version".into(), "CONFLICT".into())])
+        .count();
+    assert_eq!((saved, conflicts), (1, 7), "{results:?}");
+    assert_eq!(app.count("SELECT version FROM case_studies").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_study_revisions").await, 1);
+}
+
+async fn case_study_input_is_validated_and_changes_nothing(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topics: Vec<String> = futures_util::future::join_all((0..6).map(|i| {
+        let curator = curator.clone();
+        async move { create_topic(&curator, &format!("Topic {i}")).await }
+    }))
+    .await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let (someone_elses, _) = create_organisation(&curator, "Not Ada's Council").await;
+    let t = |n: usize| topics[..n].iter().map(String::as_str).collect::<Vec<_>>();
+    let cases: Vec<(Value, Vec<(&str, &str)>)> = vec![
+        (
+            json!({ "title": "", "summary": "", "body": " " }),
+            vec![("title", "BLANK"), ("summary", "BLANK"), ("body", "BLANK")],
+        ),
+        (
+            json!({ "title": "t".repeat(151), "summary": "s".repeat(301) }),
+            vec![("title", "TOO_LONG"), ("summary", "TOO_LONG")],
+        ),
+        (json!({ "body": "x".repeat(100 * 1024 + 1) }), vec![("body", "TOO_LONG")]),
+        (json!({ "topicIds": [] }), vec![("topicIds", "INVALID")]),
+        (json!({ "topicIds": t(6) }), vec![("topicIds", "INVALID")]),
+        (json!({ "topicIds": ["VG9waWM6OTk5OQ"] }), vec![("topicIds", "NOT_FOUND")]),
+        (json!({ "topicIds": ["garbage"] }), vec![("topicIds", "NOT_FOUND")]),
+        (json!({ "organisationId": someone_elses }), vec![("organisationId", "INVALID")]),
+        (json!({ "organisationId": "garbage" }), vec![("organisationId", "NOT_FOUND")]),
+        (json!({ "coAuthorHandles": ["nobody"] }), vec![("coAuthorHandles", "NOT_FOUND")]),
+        (
+            json!({ "coAuthorHandles": (0..11).map(|i| format!("h{i}")).collect::<Vec<_>>() }),
+            vec![("coAuthorHandles", "INVALID")],
+        ),
+    ];
+    for (changes, expected) in cases {
+        let mut input = case_study("Valid title", &t(1));
+        for (key, value) in changes.as_object().unwrap() {
+            input[key] = value.clone();
+        }
+        let body = ada.gql(CREATE, json!({ "input": input })).await;
+        let expected: Vec<(String, String)> = expected.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect();
+        assert_eq!(user_errors(&body["data"]["createCaseStudy"]), expected, "for {changes}");
+    }
+    // Five topics, repeated ids counted once, is fine.
+    let mut input = case_study("Five topics", &t(5));
+    input["topicIds"].as_array_mut().unwrap().push(json!(topics[0]));
+    create_case_study(&ada, input).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_study_topics").await, 5);
+    let body =
+        ada.gql("query($s: String!) { markdownPreview(source: $s) }", json!({ "s": "x".repeat(100 * 1024 + 1) })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+}
+
+async fn markdown_is_sanitised_on_write_and_mentions_linked(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Security").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    app.member("grace@example.org", "Grace Hopper").await;
+    let mut input = case_study("Safe", &[&topic]);
+    input["body"] = json!("# Heading\n\nThanks @grace-hopper and @nobody.\n\n<script>alert(1)</script><img src=x onerror=alert(1)>[x](javascript:alert(1))");
+    let created = create_case_study(&ada, input).await;
+    let html = created["bodyHtml"].as_str().unwrap();
+    assert!(html.starts_with("<h2>Heading</h2>"), "{html}");
+    assert!(html.contains("<a href=\"/members/@grace-hopper\" class=\"mention\""), "{html}");
+    // (The script line is an HTML block, so the link after it stays literal, inert text.)
+    assert!(!html.contains("<script") && !html.contains("<img") && !html.contains("href=\"javascript"), "{html}");
+    let stored = sqlx::query_scalar::<_, String>("SELECT body_html FROM case_studies")
+        .fetch_one(&app.state().db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, html, "rendered once, on write");
+    let preview = ada
+        .data("query($s: String!) { markdownPreview(source: $s) }", json!({ "s": "*hi* @ada <script>x</script>" }))
+        .await;
+    assert_eq!(preview["markdownPreview"], "<p><em>hi</em> <a href=\"/members/@ada\" class=\"mention\" rel=\"nofollow ugc noopener noreferrer\">@ada</a> </p>\n");
+}
+
+async fn published_lists_filter_and_page(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let bins = create_topic(&curator, "Bins").await;
+    let parks = create_topic(&curator, "Parks").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let (org, org_slug) = create_organisation(&ada, "Ada Borough").await;
+    for i in 0..5 {
+        let mut input = case_study(&format!("Story {i}"), &[if i % 2 == 0 { &bins } else { &parks }]);
+        if i < 2 {
+            input["organisationId"] = json!(org);
+        }
+        input["phase"] = json!(if i == 4 { "BETA" } else { "LIVE" });
+        let id = create_case_study(&ada, input).await["id"].as_str().unwrap().to_string();
+        ada.data(PUBLISH, json!({ "id": id })).await;
+    }
+    create_case_study(&ada, case_study("Unpublished", &[&bins])).await;
+    const LIST: &str = "query($first: Int, $after: String, $topic: String, $organisation: String, $phase: Phase, $author: String) { caseStudies(first: $first, after: $after, topic: $topic, organisation: $organisation, phase: $phase, author: $author) { edges { node { title } } pageInfo { hasNextPage endCursor } } }";
+    let titles = |data: &Value| -> Vec<String> {
+        data["caseStudies"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let anon = app.anonymous();
+    let first = anon.data(LIST, json!({ "first": 2 })).await;
+    assert_eq!(titles(&first), ["Story 4", "Story 3"]);
+    let next = anon.data(LIST, json!({ "first": 10, "after": first["caseStudies"]["pageInfo"]["endCursor"] })).await;
+    assert_eq!(titles(&next), ["Story 2", "Story 1", "Story 0"]);
+    assert_eq!(titles(&anon.data(LIST, json!({ "topic": "bins" })).await), ["Story 4", "Story 2", "Story 0"]);
+    assert_eq!(titles(&anon.data(LIST, json!({ "organisation": org_slug })).await), ["Story 1", "Story 0"]);
+    assert_eq!(titles(&anon.data(LIST, json!({ "phase": "BETA" })).await), ["Story 4"]);
+    assert_eq!(titles(&anon.data(LIST, json!({ "author": "ada", "topic": "parks" })).await), ["Story 3", "Story 1"]);
+    assert_eq!(titles(&anon.data(LIST, json!({ "topic": "no-such-topic" })).await), Vec::<String>::new());
+    // Archived ones leave the lists but stay readable.
+    let latest_id = anon.data("{ caseStudies(first: 1) { edges { node { id } } } }", json!({})).await["caseStudies"]
+        ["edges"][0]["node"]["id"]
+        .clone();
+    let archived = ada
+        .data(
+            "mutation($id: ID!) { archiveCaseStudy(input: { id: $id }) { caseStudy { status } } }",
+            json!({ "id": latest_id }),
+        )
+        .await;
+    assert_eq!(archived["archiveCaseStudy"]["caseStudy"]["status"], "ARCHIVED");
+    assert_eq!(titles(&anon.data(LIST, json!({ "first": 1 })).await), ["Story 3"]);
+    let still =
+        anon.data("query($id: ID!) { node(id: $id) { ... on CaseStudy { title } } }", json!({ "id": latest_id })).await;
+    assert_eq!(still["node"]["title"], "Story 4");
+}
+
+async fn simultaneous_organisations_with_one_name_get_distinct_slugs(app: TestApp) {
+    let ada = app.member("ada@example.org", "Ada").await;
+    let creations = (0..6).map(|_| {
+        let ada = ada.clone();
+        async move { create_organisation(&ada, "Same Name Council").await.1 }
+    });
+    let mut slugs = futures_util::future::join_all(creations).await;
+    slugs.sort();
+    slugs.dedup();
+    assert_eq!(slugs.len(), 6, "{slugs:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM organisation_members WHERE role = 'admin'").await, 6);
+}

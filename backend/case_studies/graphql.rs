@@ -138,6 +138,35 @@ impl RevisionView {
     }
 }
 
+/// Loads, for a whole page at once, the related objects the query selects (authors,
+/// topics, organisation), so each costs one statement per kind whatever the page size;
+/// the items' own resolvers then find them in the loaders' caches.
+async fn prefetch(ctx: &Context<'_>, rows: &[CaseStudy]) -> AppResult<()> {
+    let loaders = ctx.loaders();
+    loaders.case_studies.feed_many(rows.iter().map(|c| (c.id, c.clone()))).await;
+    let look_ahead = ctx.look_ahead();
+    let wants = |field: &str| {
+        look_ahead.field("edges").field("node").field(field).exists() || look_ahead.field("nodes").field(field).exists()
+    };
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    // Authors decide visibility and editing, so they are always needed.
+    let authors = loaders.case_study_authors.load_many(ids.iter().copied()).await?;
+    if wants("authors") {
+        let member_ids: HashSet<i64> = authors.values().flatten().copied().collect();
+        loaders.members.load_many(member_ids).await?;
+    }
+    if wants("topics") {
+        let links = loaders.case_study_topics.load_many(ids.iter().copied()).await?;
+        let topic_ids: HashSet<i64> = links.values().flatten().copied().collect();
+        loaders.topics.load_many(topic_ids).await?;
+    }
+    if wants("organisation") {
+        let organisation_ids: HashSet<i64> = rows.iter().filter_map(|c| c.organisation_id).collect();
+        loaders.organisations.load_many(organisation_ids).await?;
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct CaseStudyQuery;
 
@@ -183,7 +212,7 @@ impl CaseStudyQuery {
             }
         }
         let rows = super::list_published(db, filter, &page).await?;
-        ctx.loaders().case_studies.feed_many(rows.iter().map(|c| (c.id, c.clone()))).await;
+        prefetch(ctx, &rows).await?;
         Ok(page.connection(rows, |c| (c.published_at.unwrap_or(0), c.id)))
     }
 
@@ -200,6 +229,7 @@ impl CaseStudyQuery {
         let viewer = ctx.require_viewer()?;
         let page = Page::<i64>::new(first, after, last, before)?;
         let rows = super::list_authored(&ctx.state().db, viewer.member.id, &page).await?;
+        prefetch(ctx, &rows).await?;
         Ok(page.connection(rows, |c| c.id))
     }
 

@@ -15,7 +15,7 @@ pub mod relay;
 use std::{collections::HashMap, net::IpAddr};
 
 use async_graphql::{
-    dataloader::{DataLoader, Loader},
+    dataloader::{DataLoader, HashMapCache, Loader},
     Context, EmptySubscription, Enum, InputValueError, InputValueResult, Interface, MergedObject, Object, Scalar,
     ScalarType, Schema, SchemaBuilder, SimpleObject, Value, ID,
 };
@@ -89,22 +89,25 @@ pub struct RequestContext {
     pub request_id: String,
 }
 
-/// Per-request batch loaders; build a fresh set for every request so nothing is cached
-/// across viewers.
+/// Per-request batch loaders. Each caches what it loaded for the rest of the request (a
+/// fresh set per request, so nothing is cached across viewers), which lets a list
+/// resolver prefetch its page's related objects in one statement per kind, and its
+/// items then find them in the cache.
 pub struct Loaders {
-    pub members: DataLoader<ByIds<Member>>,
-    pub organisations: DataLoader<ByIds<Organisation>>,
-    pub topics: DataLoader<ByIds<Topic>>,
-    pub case_studies: DataLoader<ByIds<CaseStudy>>,
+    pub members: Cached<Member>,
+    pub organisations: Cached<Organisation>,
+    pub topics: Cached<Topic>,
+    pub case_studies: Cached<CaseStudy>,
     /// Author and co-author ids of a case study, author first.
-    pub case_study_authors: DataLoader<ByIds<Vec<i64>>>,
-    pub case_study_topics: DataLoader<ByIds<Vec<i64>>>,
+    pub case_study_authors: Cached<Vec<i64>>,
+    pub case_study_topics: Cached<Vec<i64>>,
 }
 
 impl Loaders {
     pub fn new(db: &Db) -> Loaders {
-        fn loader<V: Send + Sync + Clone + 'static>(db: &Db, load: LoadFn<V>) -> DataLoader<ByIds<V>> {
-            DataLoader::new(ByIds { db: db.clone(), load }, tokio::spawn).max_batch_size(500)
+        fn loader<V: Send + Sync + Clone + 'static>(db: &Db, load: LoadFn<V>) -> Cached<V> {
+            DataLoader::with_cache(ByIds { db: db.clone(), load }, tokio::spawn, HashMapCache::default())
+                .max_batch_size(500)
         }
         Loaders {
             members: loader(db, |db, ids| Box::pin(accounts::members_by_ids(db, ids))),
@@ -116,6 +119,8 @@ impl Loaders {
         }
     }
 }
+
+pub type Cached<V> = DataLoader<ByIds<V>, HashMapCache>;
 
 type LoadFn<V> = for<'a> fn(&'a Db, &'a [i64]) -> BoxFuture<'a, AppResult<HashMap<i64, V>>>;
 

@@ -24,17 +24,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
 }
 
 fn kettle(app: &TestApp) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kettle"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KETTLE_DATA_DIR", app.data_dir())
-        .env("KETTLE_DATABASE_URL", app.database_url())
-        .current_dir(app.data_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
+    crate::support::kettle_command(app)
 }
 
 struct Output {

@@ -18,6 +18,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         markdown_is_sanitised_on_write_and_mentions_linked,
         published_lists_filter_and_page,
         simultaneous_organisations_with_one_name_get_distinct_slugs,
+        case_study_lists_run_a_fixed_number_of_statements,
     ]
 }
 
@@ -409,4 +410,86 @@ async fn simultaneous_organisations_with_one_name_get_distinct_slugs(app: TestAp
     slugs.dedup();
     assert_eq!(slugs.len(), 6, "{slugs:?}");
     assert_eq!(app.count("SELECT COUNT(*) FROM organisation_members WHERE role = 'admin'").await, 6);
+}
+
+/// Counts the SQL statements a list query runs, for pages of 10, 50 and 100 case studies
+/// with their authors, organisation and topics: the count must not grow with the page.
+///
+/// A second server (the real binary, on the same database) logs every statement
+/// (`sqlx::query` at debug) and every request it served; requests go one at a time, so
+/// the statements logged before each "served" line are that request's.
+async fn case_study_lists_run_a_fixed_number_of_statements(app: TestApp) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topics = [create_topic(&curator, "Bins").await, create_topic(&curator, "Parks").await];
+    let mut authors = Vec::new();
+    for i in 0..4 {
+        authors.push(app.member(&format!("author{i}@example.org"), &format!("Author {i}")).await);
+    }
+    let mut organisations = Vec::new();
+    for (i, author) in authors.iter().enumerate() {
+        organisations.push(create_organisation(author, &format!("Council {i}")).await.0);
+    }
+    for i in 0..100 {
+        let author = &authors[i % 4];
+        let mut input = case_study(&format!("Story {i}"), &[&topics[0], &topics[1]]);
+        input["organisationId"] = json!(organisations[i % 4]);
+        input["coAuthorHandles"] = json!([format!("author-{}", (i + 1) % 4)]);
+        let id = create_case_study(author, input).await["id"].as_str().unwrap().to_string();
+        author.data(PUBLISH, json!({ "id": id })).await;
+    }
+
+    let mut command = crate::support::kettle_command(&app);
+    command
+        .env("KETTLE_LISTEN", "127.0.0.1:0")
+        .env("KETTLE_LOG_FORMAT", "json")
+        .env("KETTLE_LOG", "warn,kettle=info,sqlx::query=debug")
+        .arg("serve");
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next_line().await.unwrap().expect("kettle logs");
+        let event: Value = serde_json::from_str(&line).unwrap();
+        if event["message"] == "kettle is serving" {
+            break event["address"].as_str().unwrap().to_string();
+        }
+    };
+    const LIST: &str = "query($n: Int!) { caseStudies(first: $n) { edges { node { title summary phase publishedAt \
+        authors { handle displayName } organisation { name slug } topics { name } } } } }";
+    let http = reqwest::Client::new();
+    let mut counts = Vec::new();
+    // The first request also opens database connections (and SQLite runs its
+    // per-connection pragmas then), so it warms up and is not counted.
+    for n in [100, 10, 50, 100] {
+        let response = http
+            .post(format!("http://{address}/graphql"))
+            .json(&json!({ "query": LIST, "variables": { "n": n } }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["caseStudies"]["edges"].as_array().unwrap().len(), n, "{body}");
+        assert_eq!(body["data"]["caseStudies"]["edges"][0]["node"]["authors"].as_array().unwrap().len(), 2);
+        let mut statements = 0;
+        loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            let event: Value = serde_json::from_str(&line).unwrap_or_default();
+            if event["target"] == "sqlx::query" {
+                statements += 1;
+            } else if event["message"] == "served" {
+                break;
+            }
+        }
+        counts.push(statements);
+    }
+    counts.remove(0);
+    eprintln!("statements for 10, 50, 100 case studies: {counts:?}");
+    assert!(counts.iter().all(|c| *c == counts[0]), "the count grew with the page: {counts:?}");
+    assert!(counts[0] <= 6, "a list with authors, organisation and topics needs few statements: {counts:?}");
+    child.kill().await.ok();
 }

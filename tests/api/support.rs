@@ -305,3 +305,20 @@ pub fn user_errors(payload: &Value) -> Vec<(String, String)> {
         .map(|e| (e["field"].as_str().unwrap_or("").to_string(), e["code"].as_str().unwrap_or("").to_string()))
         .collect()
 }
+
+/// The `kettle` binary, set up to use this test's database and data directory, with a
+/// clean environment and piped output.
+pub fn kettle_command(app: &TestApp) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kettle"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KETTLE_DATA_DIR", app.data_dir())
+        .env("KETTLE_DATABASE_URL", app.database_url())
+        .current_dir(app.data_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}

@@ -47,6 +47,11 @@ impl Member {
         DateTime(self.created_at)
     }
 
+    /// The organisations the member belongs to (approved memberships), by name.
+    async fn organisations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::organisations::Organisation>> {
+        Ok(crate::organisations::of_member(&ctx.state().db, self.id).await?)
+    }
+
     /// Only the member themself and admins see this; null for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
         let viewer = ctx.viewer()?;

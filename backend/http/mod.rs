@@ -64,6 +64,10 @@ fn route_label(path: &str) -> &'static str {
         "/sign-out" => "/sign-out",
         "/settings" | "/settings/profile" | "/settings/tokens" | "/settings/tokens/revoke" => "/settings",
         _ if path.starts_with("/members/") => "/members/:id",
+        "/case-studies" | "/case-studies/new" => "/case-studies",
+        _ if path.starts_with("/case-studies/") => "/case-studies/:number",
+        _ if path.starts_with("/topics/") => "/topics/:slug",
+        _ if path.starts_with("/organisations/") => "/organisations/:slug",
         _ if path.starts_with("/static/") => "/static",
         _ => "other",
     }

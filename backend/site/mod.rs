@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod csrf;
+pub mod knowledge;
 pub mod pages;
 pub mod visit;
 
@@ -28,6 +29,13 @@ pub fn routes() -> Route {
         .at("/settings/tokens", post(pages::create_token))
         .at("/settings/tokens/revoke", post(pages::revoke_token))
         .at("/members/:id", get(pages::member))
+        .at("/case-studies", get(knowledge::list))
+        .at("/case-studies/new", get(knowledge::new_form).post(knowledge::create))
+        .at("/case-studies/:number", get(knowledge::show))
+        .at("/case-studies/:number/edit", get(knowledge::edit_form).post(knowledge::update))
+        .at("/case-studies/:number/publish", post(knowledge::publish))
+        .at("/topics/:slug", get(knowledge::topic))
+        .at("/organisations/:slug", get(knowledge::organisation))
         .at("/static/:file", get(assets::serve))
         .at("/*path", get(pages::home_or_not_found))
 }

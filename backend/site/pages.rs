@@ -7,14 +7,14 @@ use serde_json::{json, Value};
 
 use super::visit::{safe_return_to, time_zone_names, Mutation, Stop, Visit};
 
-fn respond(result: Result<Response, Stop>) -> Response {
+pub(super) fn respond(result: Result<Response, Stop>) -> Response {
     result.unwrap_or_else(|stop| *stop)
 }
 
 /// Turns `userErrors` into what the templates show: a summary whose links go to each
 /// field, and each message beside its field. Errors about no field in particular link to
 /// the form's first field.
-fn form_errors(errors: &[Value], first_field: &str) -> Value {
+pub(super) fn form_errors(errors: &[Value], first_field: &str) -> Value {
     let list: Vec<Value> = errors
         .iter()
         .map(|e| json!({ "field": e["field"].as_str().unwrap_or(first_field), "message": e["message"] }))
@@ -27,7 +27,7 @@ fn form_errors(errors: &[Value], first_field: &str) -> Value {
     json!({ "list": list, "by_field": by_field })
 }
 
-fn refused(message: String, first_field: &str) -> Value {
+pub(super) fn refused(message: String, first_field: &str) -> Value {
     form_errors(&[json!({ "field": first_field, "message": message })], first_field)
 }
 
@@ -89,7 +89,7 @@ pub async fn sign_in_form(request: &Request) -> Response {
     )
 }
 
-fn query_params(request: &Request) -> std::collections::HashMap<String, String> {
+pub(super) fn query_params(request: &Request) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()).into_owned().collect()
 }
 

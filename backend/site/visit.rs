@@ -297,6 +297,11 @@ impl Form {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// Every value sent under `name` (checkboxes), at most 50.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).take(50).collect()
+    }
+
     /// A field's value, or "" when it was not sent.
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or("").to_string()
@@ -340,6 +345,7 @@ fn environment() -> Environment<'static> {
     env.add_function("asset", |name: &str| minijinja::Value::from_safe_string(assets::url(name)));
     env.add_filter("datetime", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y at %-I:%M%P"));
     env.add_filter("date", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y"));
+    env.add_filter("case_study_path", super::knowledge::case_study_path);
     env.add_filter("urlencode_path", |value: &str| {
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
     });

@@ -22,6 +22,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         member_profiles_escape_what_members_write,
         static_assets_are_hashed_cached_and_compressed,
         cookies_are_secure_behind_https,
+        case_studies_are_written_previewed_published_and_edited_in_the_site,
     ]
 }
 
@@ -350,4 +351,98 @@ async fn cookies_are_secure_behind_https(app: TestApp) {
         response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
     assert!(session.iter().any(|c| c.starts_with("kettle_session=") && c.contains("; Secure")), "{session:?}");
     secure.finish().await;
+}
+
+async fn case_studies_are_written_previewed_published_and_edited_in_the_site(app: TestApp) {
+    let curator = app.member("curator@example.org", "Curator").await;
+    app.execute_sql("UPDATE members SET role = 'admin' WHERE email_normalized = 'curator@example.org'").await;
+    let topic = curator
+        .data("mutation { createTopic(input: { name: \"Bin collection\" }) { topic { id } } }", serde_json::json!({}))
+        .await["createTopic"]["topic"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    let form = ada.get("/case-studies/new").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("value=\"") && form.body.contains("Bin collection"));
+
+    // Preview renders (and sanitises) without saving.
+    let body = "## What we did\n\nWe asked @ada. <script>alert(1)</script>";
+    let preview = ada.post("/case-studies/new", &[("action", "preview"), ("title", "Bins"), ("body", body)]).await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert!(
+        preview.body.contains("<h3>What we did</h3>") && preview.body.contains("class=\"mention\""),
+        "{}",
+        preview.body
+    );
+    assert!(!preview.body.contains("<script>alert(1)"));
+    assert!(preview.body.contains("We asked @ada. &lt;script&gt;"), "the source is kept in the textarea, escaped");
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 0);
+
+    let invalid = ada
+        .post(
+            "/case-studies/new",
+            &[("action", "save"), ("title", ""), ("summary", "s"), ("body", body), ("phase", "LIVE")],
+        )
+        .await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        invalid.body.contains("<a href=\"#title\">") && invalid.body.contains("<a href=\"#topicIds\">"),
+        "{}",
+        invalid.body
+    );
+
+    let fields = [
+        ("action", "save"),
+        ("title", "Bins online"),
+        ("summary", "Reminders by text."),
+        ("body", body),
+        ("phase", "LIVE"),
+        ("topicIds", topic.as_str()),
+    ];
+    let saved = ada.post("/case-studies/new", &fields).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let path = saved.location().to_string();
+    assert!(path.starts_with("/case-studies/"), "{path}");
+
+    // A draft is a page that does not exist, for anyone but its authors.
+    let mut grace = Browser::new(&app);
+    assert_eq!(grace.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert!(!grace.get("/case-studies").await.body.contains("Bins online"));
+    let draft = ada.get(&path).await;
+    assert!(draft.body.contains("Only its authors can see it."));
+
+    let published = ada.post(&format!("{path}/publish"), &[]).await;
+    assert_eq!(published.location(), format!("{path}?published=1"));
+    let page = grace.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<h1 class=\"heading-xl\">Bins online</h1>") && !page.body.contains("Edit this case study")
+    );
+    for list in ["/", "/case-studies", "/topics/bin-collection", "/case-studies?phase=LIVE&topic=bin-collection"] {
+        assert!(grace.get(list).await.body.contains("Bins online"), "{list}");
+    }
+    assert!(!grace.get("/case-studies?phase=ALPHA").await.body.contains("Bins online"));
+
+    // Two edits from version 1: the second is refused and says why.
+    let edit = ada.get(&format!("{path}/edit")).await;
+    assert!(edit.body.contains("name=\"version\" value=\"1\""));
+    let mut changed = fields.to_vec();
+    changed.push(("version", "1"));
+    changed[1] = ("title", "Bins online, again");
+    assert_eq!(ada.post(&format!("{path}/edit"), &changed).await.status, StatusCode::SEE_OTHER);
+    changed[1] = ("title", "A stale title");
+    let conflict = ada.post(&format!("{path}/edit"), &changed).await;
+    assert_eq!(conflict.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(conflict.body.contains("Someone saved a newer version"), "{}", conflict.body);
+    assert!(grace.get(&path).await.body.contains("Bins online, again"));
+    // Others cannot edit.
+    grace.register("grace@example.org", "Grace").await;
+    assert_eq!(grace.get(&format!("{path}/edit")).await.status, StatusCode::FORBIDDEN);
+    for missing in ["/case-studies/999", "/case-studies/abc", "/topics/nope", "/organisations/nope"] {
+        assert_eq!(grace.get(missing).await.status, StatusCode::NOT_FOUND, "{missing}");
+    }
 }

@@ -279,8 +279,96 @@ test("a keyboard alone can skip to content and sign in", async () => {
   await page.context().close();
 });
 
+test("write, preview and publish a case study; another member finds it", async () => {
+  // An administrator adds the topics (through the API, as the site has no admin pages yet).
+  const admin = await newPage();
+  await admin.goto(baseUrl + "/register");
+  const adminEmail = uniqueEmail("admin");
+  await admin.getByLabel("Email address").fill(adminEmail);
+  await admin.getByLabel("Display name").fill("Site Admin");
+  await admin.getByLabel("Password").fill(PASSWORD);
+  await admin.getByRole("button", { name: "Create account" }).click();
+  await admin.getByRole("heading", { name: "Welcome, Site Admin" }).waitFor();
+  await admin.context().close();
+  await promoteToAdmin(adminEmail);
+  const token = await apiSignIn(adminEmail);
+  for (const name of ["Bin collection", "Accessibility"]) {
+    await api(token, "mutation($n: String!) { createTopic(input: { name: $n }) { topic { id } } }", { n: name });
+  }
+
+  const page = await newPage();
+  await page.goto(baseUrl + "/register");
+  await page.getByLabel("Email address").fill(uniqueEmail("writer"));
+  await page.getByLabel("Display name").fill("Wren Writer");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("link", { name: "Write a case study" }).click();
+  await checkPage(page, "case-study-new");
+  await page.getByRole("button", { name: "Save draft" }).click();
+  await page.locator(".error-summary").waitFor();
+  await checkPage(page, "case-study-errors");
+
+  await page.getByLabel("Title").fill("Moving bin reminders online");
+  await page.getByLabel("Summary").fill("Residents get a text the night before; missed collections fell by a third.");
+  await page.getByLabel("Case study", { exact: true }).fill("## What we did\n\nWe *tested* with residents.\n\n<script>alert(1)</script>");
+  await page.getByRole("button", { name: "Preview" }).click();
+  await page.getByRole("heading", { name: "Preview" }).waitFor();
+  assert.equal(await page.locator(".preview em").innerText(), "tested");
+  assert.equal(await page.locator(".preview script").count(), 0);
+  await checkPage(page, "case-study-preview");
+  await page.getByLabel("Live").check();
+  await page.getByLabel("Bin collection").check();
+  await page.getByRole("button", { name: "Save draft" }).click();
+  await page.getByText("Only its authors can see it.").waitFor();
+  await checkPage(page, "case-study-draft");
+  await page.getByRole("button", { name: "Publish" }).click();
+  await page.getByText("Your case study is published.").waitFor();
+  await checkPage(page, "case-study");
+
+  const reader = await newPage();
+  await reader.goto(baseUrl + "/case-studies");
+  await checkPage(reader, "case-studies");
+  await reader.getByLabel("Topic").selectOption("bin-collection");
+  await reader.getByRole("button", { name: "Filter" }).click();
+  await reader.getByRole("link", { name: "Moving bin reminders online" }).click();
+  await reader.getByRole("heading", { name: "Moving bin reminders online" }).waitFor();
+  await reader.getByRole("link", { name: "Bin collection" }).click();
+  await checkPage(reader, "topic");
+  await page.context().close();
+  await reader.context().close();
+});
+
+async function promoteToAdmin(email) {
+  const { spawnSync } = await import("node:child_process");
+  const result = spawnSync(kettleBinary, ["admin", "promote", "--email", email], {
+    env: { ...process.env, KETTLE_DATA_DIR: dataDir, KETTLE_DATABASE_URL: "" },
+    encoding: "utf8",
+  });
+  assert.equal(result.status, 0, result.stderr);
+}
+
+async function api(token, query, variables = {}) {
+  const response = await fetch(baseUrl + "/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  assert.equal(body.errors, undefined, JSON.stringify(body));
+  return body.data;
+}
+
+async function apiSignIn(email) {
+  const data = await api(null, "mutation($e: String!, $p: String!) { signIn(input: { email: $e, password: $p }) { token } }", {
+    e: email,
+    p: PASSWORD,
+  });
+  return data.signIn.token;
+}
+
 test("every page visited was checked", () => {
-  for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found"]) {
+  for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
+    "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

@@ -1,0 +1,273 @@
+//! The pages of the knowledge core: case study lists, a case study, the form to write or
+//! edit one (with a preview that works without JavaScript), topics and organisations.
+
+use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
+use serde_json::{json, Value};
+
+use super::{
+    pages::{form_errors, query_params, refused, respond},
+    visit::{Form, Mutation, Stop, Visit},
+};
+use crate::graphql::relay;
+
+/// The global id behind `/case-studies/<number>`.
+fn case_study_id(number: &str) -> Option<String> {
+    number.parse::<i64>().ok().filter(|n| *n > 0).map(|n| relay::global_id("CaseStudy", n).0)
+}
+
+/// `/case-studies/<number>` for a case study's global id.
+pub(crate) fn case_study_path(id: &str) -> String {
+    match relay::parse_global_id_of("CaseStudy", id) {
+        Ok(number) => format!("/case-studies/{number}"),
+        Err(_) => "/case-studies".to_string(),
+    }
+}
+
+/// Keeps a list's filters (and adds a cursor) in its "next page" link.
+fn list_variables(request: &Request) -> Value {
+    let params = query_params(request);
+    let text = |name: &str| params.get(name).filter(|v| !v.is_empty() && v.len() <= 200).cloned();
+    let phase = text("phase")
+        .map(|p| p.to_ascii_uppercase())
+        .filter(|p| ["DISCOVERY", "ALPHA", "BETA", "LIVE", "RETIRED"].contains(&p.as_str()));
+    json!({ "after": text("after"), "topic": text("topic"), "phase": phase })
+}
+
+#[handler]
+pub async fn list(request: &Request) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let variables = list_variables(request);
+            let data = visit.query("case_studies", variables.clone()).await?;
+            Ok(visit.render(StatusCode::OK, "case_studies.html", &data, json!({ "filters": variables })))
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn show(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            let data = visit.query("case_study", json!({ "id": id })).await?;
+            if data["caseStudy"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            let published = query_params(request).contains_key("published");
+            Ok(visit.render(
+                StatusCode::OK,
+                "case_study.html",
+                &data,
+                json!({ "number": number, "published": published }),
+            ))
+        }
+        .await,
+    )
+}
+
+/// The form's fields, as the template shows them and the mutations take them.
+fn values_from(form: &Form) -> Value {
+    json!({
+        "title": form.text("title"),
+        "summary": form.text("summary"),
+        "body": form.text("body"),
+        "phase": form.text("phase"),
+        "organisationId": form.text("organisationId"),
+        "topicIds": form.all("topicIds"),
+        "coAuthors": form.text("coAuthors"),
+        "version": form.text("version"),
+    })
+}
+
+fn input_from(values: &Value) -> Value {
+    let handles: Vec<String> = values["coAuthors"]
+        .as_str()
+        .unwrap_or("")
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|h| !h.is_empty())
+        .map(|h| h.trim_start_matches('@').to_string())
+        .take(50)
+        .collect();
+    let organisation_id = values["organisationId"].as_str().filter(|o| !o.is_empty());
+    json!({
+        "title": values["title"],
+        "summary": values["summary"],
+        "body": values["body"],
+        // An unknown phase is a validation error the form can show, not a crash.
+        "phase": match values["phase"].as_str() {
+            Some(p @ ("DISCOVERY" | "ALPHA" | "BETA" | "LIVE" | "RETIRED")) => p,
+            _ => "DISCOVERY",
+        },
+        "organisationId": organisation_id,
+        "topicIds": values["topicIds"],
+        "coAuthorHandles": handles,
+    })
+}
+
+async fn render_form(
+    visit: &Visit,
+    status: StatusCode,
+    number: Option<&str>,
+    values: Value,
+    extra: Value,
+) -> Result<Response, Stop> {
+    let data = match number {
+        Some(number) => {
+            let id = case_study_id(number).unwrap_or_default();
+            let data = visit.query("case_study_edit", json!({ "id": id })).await?;
+            if data["caseStudy"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            if data["caseStudy"]["viewerCanEdit"] != true {
+                return Ok(visit
+                    .error_page(StatusCode::FORBIDDEN, "You cannot edit this case study", "Only its authors can.")
+                    .await);
+            }
+            data
+        }
+        None => visit.query("case_study_new", json!({})).await?,
+    };
+    let mut context = json!({ "values": values, "number": number });
+    if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
+        object.extend(more);
+    }
+    Ok(visit.render(status, "case_study_form.html", &data, context))
+}
+
+#[handler]
+pub async fn new_form(request: &Request) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            render_form(&visit, StatusCode::OK, None, json!({ "phase": "DISCOVERY", "topicIds": [] }), json!({})).await
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            let data = visit.query("case_study_edit", json!({ "id": id })).await?;
+            let current = &data["caseStudy"];
+            if current.is_null() {
+                return Ok(visit.not_found().await);
+            }
+            let topic_ids: Vec<Value> = current["topics"].as_array().map(|t| t.iter().map(|t| t["id"].clone()).collect()).unwrap_or_default();
+            let co_authors: Vec<String> = current["authors"]
+                .as_array()
+                .map(|a| a.iter().skip(1).filter_map(|a| a["handle"].as_str().map(|h| format!("@{h}"))).collect())
+                .unwrap_or_default();
+            let values = json!({
+                "title": current["title"], "summary": current["summary"], "body": current["body"], "phase": current["phase"],
+                "organisationId": current["organisation"]["id"], "topicIds": topic_ids, "coAuthors": co_authors.join(", "),
+                "version": current["version"],
+            });
+            render_form(&visit, StatusCode::OK, Some(&number), values, json!({})).await
+        }
+        .await,
+    )
+}
+
+/// Saves (or previews) the form, for a new case study when `number` is `None`.
+async fn submit(request: &Request, body: Body, number: Option<String>) -> Result<Response, Stop> {
+    let (mut visit, form) = Visit::posted(request, body).await?;
+    let values = values_from(&form);
+    if form.get("action") == Some("preview") {
+        let preview = visit.query("markdown_preview", json!({ "source": values["body"] })).await;
+        let preview = match preview {
+            Ok(data) => json!({ "preview_html": data["markdownPreview"] }),
+            Err(_) => json!({ "errors": refused("The text is too long to preview.".into(), "body") }),
+        };
+        return render_form(&visit, StatusCode::OK, number.as_deref(), values, preview).await;
+    }
+    let mut input = input_from(&values);
+    let outcome = match &number {
+        None => visit.mutate("create_case_study", "createCaseStudy", json!({ "input": input })).await?,
+        Some(number) => {
+            input["id"] = json!(case_study_id(number).unwrap_or_default());
+            input["version"] = json!(values["version"].as_str().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+            visit.mutate("update_case_study", "updateCaseStudy", json!({ "input": input })).await?
+        }
+    };
+    let errors = match outcome {
+        Mutation::Done(payload) => {
+            return Ok(visit.redirect(&case_study_path(payload["caseStudy"]["id"].as_str().unwrap_or(""))));
+        }
+        Mutation::Invalid(errors) => form_errors(&errors, "title"),
+        Mutation::Refused(message) => refused(message, "title"),
+    };
+    render_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, number.as_deref(), values, json!({ "errors": errors })).await
+}
+
+#[handler]
+pub async fn create(request: &Request, body: Body) -> Response {
+    respond(submit(request, body, None).await)
+}
+
+#[handler]
+pub async fn update(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(submit(request, body, Some(number)).await)
+}
+
+#[handler]
+pub async fn publish(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, _) = Visit::posted(request, body).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            match visit.mutate("publish_case_study", "publishCaseStudy", json!({ "input": { "id": id } })).await? {
+                Mutation::Done(_) => Ok(visit.redirect(&format!("/case-studies/{number}?published=1"))),
+                Mutation::Invalid(_) | Mutation::Refused(_) => Ok(visit.not_found().await),
+            }
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn topic(request: &Request, Path(slug): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
+            let data = visit.query("topic", json!({ "slug": slug, "after": after })).await?;
+            if data["topic"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            if let Some(target) = data["topic"]["mergedInto"]["slug"].as_str() {
+                return Ok(visit.redirect(&format!("/topics/{target}")));
+            }
+            Ok(visit.render(StatusCode::OK, "topic.html", &data, json!({})))
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn organisation(request: &Request, Path(slug): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
+            let data = visit.query("organisation", json!({ "slug": slug, "after": after })).await?;
+            if data["organisation"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            Ok(visit.render(StatusCode::OK, "organisation.html", &data, json!({})))
+        }
+        .await,
+    )
+}

@@ -10,6 +10,9 @@ use super::{
 };
 use crate::graphql::relay;
 
+/// The service phases as GraphQL names them, in order.
+const PHASES: [&str; 5] = ["DISCOVERY", "ALPHA", "BETA", "LIVE", "RETIRED"];
+
 /// The global id behind `/case-studies/<number>`.
 fn case_study_id(number: &str) -> Option<String> {
     number.parse::<i64>().ok().filter(|n| *n > 0).map(|n| relay::global_id("CaseStudy", n).0)
@@ -96,11 +99,9 @@ fn input_from(values: &Value) -> Value {
         "title": values["title"],
         "summary": values["summary"],
         "body": values["body"],
-        // An unknown phase is a validation error the form can show, not a crash.
-        "phase": match values["phase"].as_str() {
-            Some(p @ ("DISCOVERY" | "ALPHA" | "BETA" | "LIVE" | "RETIRED")) => p,
-            _ => "DISCOVERY",
-        },
+        // The radios always send a phase; anything else (a hand-made request) falls back
+        // to the first, rather than failing the whole form on GraphQL enum coercion.
+        "phase": values["phase"].as_str().filter(|p| PHASES.contains(p)).unwrap_or(PHASES[0]),
         "organisationId": organisation_id,
         "topicIds": values["topicIds"],
         "coAuthorHandles": handles,

@@ -91,16 +91,8 @@ impl Member {
 
 /// Loads members by id in one statement (what the GraphQL DataLoader calls).
 pub async fn members_by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Member>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id IN ({})", db::placeholders(1, ids.len()));
-    let mut query = sqlx::query(&sql);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows = query.fetch_all(&db.pool).await?;
-    rows.iter().map(|row| Member::from_row(row).map(|m| (m.id, m))).collect::<sqlx::Result<_>>().map_err(Into::into)
+    let rows = db::rows_by_ids(db, &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id IN"), ids).await?;
+    Ok(rows.iter().map(|r| Member::from_row(r).map(|m| (m.id, m))).collect::<sqlx::Result<_>>()?)
 }
 
 pub async fn member_by_id(db: &Db, id: i64) -> AppResult<Option<Member>> {

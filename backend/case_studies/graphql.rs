@@ -242,8 +242,9 @@ impl CaseStudyQuery {
     }
 }
 
+/// The fields a case study is written with, shared by creating and editing.
 #[derive(InputObject)]
-pub struct CreateCaseStudyInput {
+pub struct CaseStudyFields {
     pub title: String,
     /// Plain text, at most 300 characters.
     pub summary: String,
@@ -260,18 +261,18 @@ pub struct CreateCaseStudyInput {
 }
 
 #[derive(InputObject)]
+pub struct CreateCaseStudyInput {
+    #[graphql(flatten)]
+    pub fields: CaseStudyFields,
+}
+
+#[derive(InputObject)]
 pub struct UpdateCaseStudyInput {
     pub id: ID,
     /// The version you started editing from.
     pub version: i64,
-    pub title: String,
-    pub summary: String,
-    pub body: String,
-    pub phase: Phase,
-    pub organisation_id: Option<ID>,
-    pub topic_ids: Vec<ID>,
-    #[graphql(default)]
-    pub co_author_handles: Vec<String>,
+    #[graphql(flatten)]
+    pub fields: CaseStudyFields,
 }
 
 #[derive(InputObject)]
@@ -285,22 +286,16 @@ pub struct CaseStudyPayload {
     pub user_errors: Vec<UserError>,
 }
 
-struct Draft<'a> {
-    title: &'a str,
-    summary: &'a str,
-    body: &'a str,
-    phase: Phase,
-    organisation_id: Option<&'a ID>,
-    topic_ids: &'a [ID],
-    co_author_handles: &'a [String],
-}
-
 /// Checks every field and resolves ids and handles; all problems at once.
-async fn validate(ctx: &Context<'_>, author_id: i64, draft: Draft<'_>) -> AppResult<Result<Fields, Vec<UserError>>> {
+async fn validate(
+    ctx: &Context<'_>,
+    author_id: i64,
+    draft: &CaseStudyFields,
+) -> AppResult<Result<Fields, Vec<UserError>>> {
     let db = &ctx.state().db;
     let mut problems: Vec<UserError> = [
-        accounts::check_text("title", "Title", draft.title, super::TITLE_MAX, true),
-        accounts::check_text("summary", "Summary", draft.summary, super::SUMMARY_MAX, true),
+        accounts::check_text("title", "Title", &draft.title, super::TITLE_MAX, true),
+        accounts::check_text("summary", "Summary", &draft.summary, super::SUMMARY_MAX, true),
     ]
     .into_iter()
     .flatten()
@@ -337,7 +332,7 @@ async fn validate(ctx: &Context<'_>, author_id: i64, draft: Draft<'_>) -> AppRes
     }
 
     let mut organisation_id = None;
-    if let Some(id) = draft.organisation_id {
+    if let Some(id) = draft.organisation_id.as_ref() {
         let number = relay::parse_global_id_of("Organisation", id).ok();
         let organisation = match number {
             Some(n) => ctx.loaders().organisations.load_one(n).await?,
@@ -374,7 +369,7 @@ async fn validate(ctx: &Context<'_>, author_id: i64, draft: Draft<'_>) -> AppRes
             format!("Add at most {} co-authors.", super::CO_AUTHORS_MAX),
         ));
     } else {
-        for handle in draft.co_author_handles {
+        for handle in &draft.co_author_handles {
             match accounts::member_by_handle(db, handle).await? {
                 Some(member) if member.id != author_id && !co_author_ids.contains(&member.id) => {
                     co_author_ids.push(member.id)
@@ -433,16 +428,7 @@ impl CaseStudyMutation {
         input: CreateCaseStudyInput,
     ) -> async_graphql::Result<CaseStudyPayload> {
         let viewer = ctx.require_viewer()?;
-        let draft = Draft {
-            title: &input.title,
-            summary: &input.summary,
-            body: &input.body,
-            phase: input.phase,
-            organisation_id: input.organisation_id.as_ref(),
-            topic_ids: &input.topic_ids,
-            co_author_handles: &input.co_author_handles,
-        };
-        let fields = match validate(ctx, viewer.member.id, draft).await? {
+        let fields = match validate(ctx, viewer.member.id, &input.fields).await? {
             Ok(fields) => fields,
             Err(problems) => return Ok(payload(None, problems)),
         };
@@ -462,16 +448,7 @@ impl CaseStudyMutation {
             Ok(case_study) => case_study,
             Err(problem) => return Ok(payload(None, vec![problem])),
         };
-        let draft = Draft {
-            title: &input.title,
-            summary: &input.summary,
-            body: &input.body,
-            phase: input.phase,
-            organisation_id: input.organisation_id.as_ref(),
-            topic_ids: &input.topic_ids,
-            co_author_handles: &input.co_author_handles,
-        };
-        let fields = match validate(ctx, case_study.author_id, draft).await? {
+        let fields = match validate(ctx, case_study.author_id, &input.fields).await? {
             Ok(fields) => fields,
             Err(problems) => return Ok(payload(None, problems)),
         };

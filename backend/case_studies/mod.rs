@@ -125,15 +125,7 @@ impl CaseStudy {
 }
 
 pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, CaseStudy>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!("SELECT {COLUMNS} FROM case_studies WHERE id IN ({})", db::placeholders(1, ids.len()));
-    let mut query = sqlx::query(&sql);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows = query.fetch_all(&db.pool).await?;
+    let rows = db::rows_by_ids(db, &format!("SELECT {COLUMNS} FROM case_studies WHERE id IN"), ids).await?;
     Ok(rows.iter().map(|r| CaseStudy::from_row(r).map(|c| (c.id, c))).collect::<sqlx::Result<_>>()?)
 }
 

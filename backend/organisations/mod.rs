@@ -135,15 +135,7 @@ pub fn check_url(field: &str, label: &str, url: &str, required: bool) -> Option<
 }
 
 pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Organisation>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!("SELECT {COLUMNS} FROM organisations WHERE id IN ({})", db::placeholders(1, ids.len()));
-    let mut query = sqlx::query(&sql);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows = query.fetch_all(&db.pool).await?;
+    let rows = db::rows_by_ids(db, &format!("SELECT {COLUMNS} FROM organisations WHERE id IN"), ids).await?;
     Ok(rows.iter().map(|r| Organisation::from_row(r).map(|o| (o.id, o))).collect::<sqlx::Result<_>>()?)
 }
 

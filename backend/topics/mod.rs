@@ -43,15 +43,7 @@ impl Topic {
 }
 
 pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Topic>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!("SELECT {COLUMNS} FROM topics WHERE id IN ({})", db::placeholders(1, ids.len()));
-    let mut query = sqlx::query(&sql);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows = query.fetch_all(&db.pool).await?;
+    let rows = db::rows_by_ids(db, &format!("SELECT {COLUMNS} FROM topics WHERE id IN"), ids).await?;
     Ok(rows.iter().map(|r| Topic::from_row(r).map(|t| (t.id, t))).collect::<sqlx::Result<_>>()?)
 }
 

@@ -67,9 +67,8 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         let listen = config.listen;
-        let state = AppState::new(config).await?;
         let acceptor = TcpListener::bind(listen)
             .into_acceptor()
             .await
@@ -79,6 +78,10 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| anyhow!("could not tell which address {listen} is bound to"))?;
+        if config.public_url_is_default {
+            config.public_url = url::Url::parse(&format!("http://{local_addr}"))?;
+        }
+        let state = AppState::new(config).await?;
         let schema = graphql::build_schema(state.clone());
         Ok(Application { acceptor, local_addr, state, schema })
     }

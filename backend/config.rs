@@ -20,6 +20,9 @@ pub struct Config {
     pub database_url: SecretString,
     pub redis_url: Option<SecretString>,
     pub public_url: url::Url,
+    /// True when `public_url` was not configured but derived from `listen`; the server
+    /// then replaces it with the address it actually bound (port 0 picks one).
+    pub public_url_is_default: bool,
     pub log_format: LogFormat,
     pub log_filter: String,
 }
@@ -113,7 +116,9 @@ impl Config {
             None => None,
         };
 
-        let public_url_text = get("KETTLE_PUBLIC_URL", &file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        let configured_public_url = get("KETTLE_PUBLIC_URL", &file.public_url);
+        let public_url_is_default = configured_public_url.is_none();
+        let public_url_text = configured_public_url.unwrap_or_else(|| format!("http://{listen}"));
         let public_url = url::Url::parse(&public_url_text)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -134,6 +139,7 @@ impl Config {
             database_url: SecretString::from(database_url),
             redis_url,
             public_url,
+            public_url_is_default,
             log_format,
             log_filter,
         })

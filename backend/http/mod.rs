@@ -68,6 +68,7 @@ fn route_label(path: &str) -> &'static str {
         _ if path.starts_with("/case-studies/") => "/case-studies/:number",
         _ if path.starts_with("/topics/") => "/topics/:slug",
         _ if path.starts_with("/organisations/") => "/organisations/:slug",
+        _ if path.starts_with("/feeds/") => "/feeds",
         _ if path.starts_with("/static/") => "/static",
         _ => "other",
     }

@@ -10,7 +10,7 @@ use sqlx::{any::AnyRow, Row};
 
 use crate::{
     db::{self, Db},
-    error::{AppError, AppResult},
+    error::AppResult,
     graphql::{relay::Page, UserError, UserErrorCode},
     outbox::{self, EventKind},
 };
@@ -176,50 +176,43 @@ pub struct NewOrganisation<'a> {
 /// Creates an organisation with `creator` as its first admin, under a slug made from the
 /// name (numbered when taken).
 pub async fn create(db: &Db, creator: i64, new: &NewOrganisation<'_>) -> AppResult<Organisation> {
-    let base = match crate::slug::slugify(new.name, SLUG_MAX - 4) {
+    let base = match crate::slug::slugify(new.name, SLUG_MAX - 5) {
         slug if !slug.is_empty() => slug,
         _ => "organisation".to_string(),
     };
-    // Two people may create organisations of the same name at once; on PostgreSQL both
-    // can see the same slug free, so the loser of the unique index tries again.
-    for _ in 0..5 {
-        match try_create(db, creator, new, &base).await {
-            Err(AppError::Internal(err))
-                if err
-                    .downcast_ref::<sqlx::Error>()
-                    .is_some_and(|e| db::is_unique_violation(e, "organisations", "slug")) => {}
-            other => return other,
-        }
-    }
-    Err(anyhow::anyhow!("could not find a free slug for {base:?}").into())
-}
-
-async fn try_create(db: &Db, creator: i64, new: &NewOrganisation<'_>, base: &str) -> AppResult<Organisation> {
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
     let taken: Vec<String> = sqlx::query_scalar("SELECT slug FROM organisations WHERE slug = $1 OR slug LIKE $2")
-        .bind(base)
+        .bind(&base)
         .bind(format!("{base}-%"))
         .fetch_all(&mut *tx)
         .await?;
-    let slug = (1..)
-        .map(|n| if n == 1 { base.to_string() } else { format!("{base}-{n}") })
-        .find(|candidate| !taken.contains(candidate))
-        .expect("an unused slug");
     let sql = format!(
         "INSERT INTO organisations (slug, name, kind, website, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (slug) DO NOTHING RETURNING {COLUMNS}"
     );
-    let row = sqlx::query(&sql)
-        .bind(&slug)
-        .bind(new.name.trim())
-        .bind(new.kind.as_str())
-        .bind(new.website.map(str::trim).filter(|w| !w.is_empty()))
-        .bind(creator)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-    let organisation = Organisation::from_row(&row)?;
+    // Someone creating an organisation of the same name at the same moment may take the
+    // slug we saw free (PostgreSQL does not serialise the read above); then the insert
+    // does nothing and the next number is tried, without aborting the transaction.
+    let candidates =
+        (1..).map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") }).filter(|c| !taken.contains(c));
+    let mut organisation = None;
+    for candidate in candidates.take(20) {
+        let row = sqlx::query(&sql)
+            .bind(&candidate)
+            .bind(new.name.trim())
+            .bind(new.kind.as_str())
+            .bind(new.website.map(str::trim).filter(|w| !w.is_empty()))
+            .bind(creator)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = row {
+            organisation = Some(Organisation::from_row(&row)?);
+            break;
+        }
+    }
+    let organisation = organisation.ok_or_else(|| anyhow::anyhow!("no free slug for {base:?}"))?;
     sqlx::query(
         "INSERT INTO organisation_members (organisation_id, member_id, role, status, requested_at, decided_at, decided_by) \
          VALUES ($1, $2, 'admin', 'approved', $3, $3, $2)",

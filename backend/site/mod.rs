@@ -12,6 +12,7 @@
 
 pub mod assets;
 pub mod csrf;
+pub mod feeds;
 pub mod knowledge;
 pub mod pages;
 pub mod visit;
@@ -36,6 +37,9 @@ pub fn routes() -> Route {
         .at("/case-studies/:number/publish", post(knowledge::publish))
         .at("/topics/:slug", get(knowledge::topic))
         .at("/organisations/:slug", get(knowledge::organisation))
+        .at("/feeds/case-studies.atom", get(feeds::latest))
+        .at("/feeds/topics/:slug", get(feeds::topic))
+        .at("/feeds/organisations/:slug", get(feeds::organisation))
         .at("/static/:file", get(assets::serve))
         .at("/*path", get(pages::home_or_not_found))
 }

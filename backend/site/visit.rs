@@ -190,6 +190,24 @@ impl Visit {
 
     /// Renders `template` with `data` (a page document's result) and `extra` values.
     pub fn render(&self, status: StatusCode, template: &str, data: &Value, extra: Value) -> Response {
+        match self.render_text(template, data, extra) {
+            Some(html) => self.respond(status, html),
+            None => static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id),
+        }
+    }
+
+    /// Renders an Atom feed: no cookies, a short public cache lifetime.
+    pub fn render_feed(&self, template: &str, data: &Value, extra: Value) -> Response {
+        match self.render_text(template, data, extra) {
+            Some(xml) => Response::builder()
+                .content_type("application/atom+xml; charset=utf-8")
+                .header(header::CACHE_CONTROL, "public, max-age=300")
+                .body(xml),
+            None => static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id),
+        }
+    }
+
+    fn render_text(&self, template: &str, data: &Value, extra: Value) -> Option<String> {
         let time_zone =
             data.pointer("/viewer/timeZone").and_then(|z| z.as_str()).unwrap_or(crate::accounts::DEFAULT_TIME_ZONE);
         let mut context = json!({
@@ -203,12 +221,17 @@ impl Visit {
             object.extend(more);
         }
         match render_template(template, &context) {
-            Ok(html) => self.respond(status, html),
+            Ok(text) => Some(text),
             Err(err) => {
                 tracing::error!(template, error = %format!("{err:#}"), "a template failed to render");
-                static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)
+                None
             }
         }
+    }
+
+    /// The site's address as its users see it, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.state.config.public_url.as_str().trim_end_matches('/').to_string()
     }
 
     fn respond(&self, status: StatusCode, html: String) -> Response {
@@ -346,6 +369,7 @@ fn environment() -> Environment<'static> {
     env.add_filter("datetime", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y at %-I:%M%P"));
     env.add_filter("date", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y"));
     env.add_filter("case_study_path", super::knowledge::case_study_path);
+    env.add_filter("atom_entry_id", super::feeds::entry_id);
     env.add_filter("urlencode_path", |value: &str| {
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
     });

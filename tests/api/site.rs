@@ -23,6 +23,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         static_assets_are_hashed_cached_and_compressed,
         cookies_are_secure_behind_https,
         case_studies_are_written_previewed_published_and_edited_in_the_site,
+        atom_feeds_are_valid_and_leave_out_drafts,
     ]
 }
 
@@ -445,4 +446,83 @@ async fn case_studies_are_written_previewed_published_and_edited_in_the_site(app
     for missing in ["/case-studies/999", "/case-studies/abc", "/topics/nope", "/organisations/nope"] {
         assert_eq!(grace.get(missing).await.status, StatusCode::NOT_FOUND, "{missing}");
     }
+}
+
+async fn atom_feeds_are_valid_and_leave_out_drafts(app: TestApp) {
+    use serde_json::json;
+    let curator = app.member("curator@example.org", "Curator").await;
+    app.execute_sql("UPDATE members SET role = 'admin' WHERE email_normalized = 'curator@example.org'").await;
+    let mut topics = Vec::new();
+    for name in ["Bins", "Parks"] {
+        let data = curator
+            .data("mutation($n: String!) { createTopic(input: { name: $n }) { topic { id } } }", json!({ "n": name }))
+            .await;
+        topics.push(data["createTopic"]["topic"]["id"].as_str().unwrap().to_string());
+    }
+    let ada = app.member("ada@example.org", "Ada & Co").await;
+    const CREATE: &str =
+        "mutation($input: CreateCaseStudyInput!) { createCaseStudy(input: $input) { caseStudy { id } } }";
+    let mut ids = Vec::new();
+    for (title, topic) in [("Bins <online>", &topics[0]), ("Parks booking", &topics[1]), ("Secret draft", &topics[0])] {
+        let input = json!({ "title": title, "summary": "What & why", "body": "We **did** it.", "phase": "LIVE", "topicIds": [topic] });
+        let id = ada.data(CREATE, json!({ "input": input })).await["createCaseStudy"]["caseStudy"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if title != "Secret draft" {
+            ada.data(
+                "mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { caseStudy { id } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        }
+        ids.push(id);
+    }
+
+    let fetch = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let response = app.http().get(app.url(path)).send().await.unwrap();
+            let status = response.status();
+            let content_type =
+                response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+            (status, content_type, response.text().await.unwrap())
+        }
+    };
+    let (status, content_type, xml) = fetch("/feeds/case-studies.atom").await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/atom+xml; charset=utf-8"));
+    let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("not XML ({e}): {xml}"));
+    let feed = document.root_element();
+    assert_eq!((feed.tag_name().name(), feed.tag_name().namespace()), ("feed", Some("http://www.w3.org/2005/Atom")));
+    let child = |node: roxmltree::Node, name: &str| {
+        node.children().find(|c| c.tag_name().name() == name).map(|c| c.text().unwrap_or("").to_string())
+    };
+    for required in ["id", "title", "updated"] {
+        assert!(child(feed, required).is_some_and(|t| !t.is_empty()), "feed lacks {required}");
+    }
+    let entries: Vec<roxmltree::Node> = feed.children().filter(|c| c.tag_name().name() == "entry").collect();
+    assert_eq!(entries.len(), 2, "the draft is left out: {xml}");
+    let newest = entries[0];
+    assert_eq!(child(newest, "title").unwrap(), "Parks booking");
+    assert_eq!(child(entries[1], "title").unwrap(), "Bins <online>", "escaped in XML, intact when parsed");
+    let number = kettle::graphql::relay::parse_global_id_of("CaseStudy", &ids[1]).unwrap();
+    assert_eq!(child(newest, "id").unwrap(), format!("tag:kettle,2026:case-study:{number}"));
+    assert_eq!(child(newest, "content").unwrap(), "<p>We <strong>did</strong> it.</p>\n", "HTML content, escaped once");
+    for required in ["updated", "published", "author", "summary", "link"] {
+        assert!(newest.children().any(|c| c.tag_name().name() == required), "entry lacks {required}");
+    }
+    let updated = child(feed, "updated").unwrap();
+    assert!(updated.parse::<jiff::Timestamp>().is_ok(), "{updated}");
+    let link = newest.children().find(|c| c.tag_name().name() == "link").unwrap();
+    assert_eq!(link.attribute("href"), Some(app.url(&format!("/case-studies/{number}")).as_str()));
+
+    // The same entries keep their ids and times when fetched again.
+    assert_eq!(fetch("/feeds/case-studies.atom").await.2, xml);
+    let (_, _, bins) = fetch("/feeds/topics/bins.atom").await;
+    let bins = roxmltree::Document::parse(&bins).unwrap();
+    let titles: Vec<String> =
+        bins.descendants().filter(|n| n.tag_name().name() == "entry").filter_map(|e| child(e, "title")).collect();
+    assert_eq!(titles, ["Bins <online>"]);
+    assert_eq!(fetch("/feeds/topics/no-such-topic.atom").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(fetch("/feeds/organisations/no-such-organisation.atom").await.0, StatusCode::NOT_FOUND);
 }

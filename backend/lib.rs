@@ -14,7 +14,8 @@
 //! - Domain modules own their types, SQL and GraphQL: [`accounts`] (members, passwords,
 //!   sessions, access tokens, sign-in throttling), [`organisations`], [`topics`],
 //!   [`case_studies`]. Changes that others will want to hear about write an event to the
-//!   [`outbox`] in the same transaction; Markdown goes through [`markdown`] on write.
+//!   [`outbox`] in the same transaction; Markdown goes through [`markdown`] on write;
+//!   [`search`] keeps the full-text index (FTS5 or tsvector).
 //! - [`db`] — one SQL layer over SQLite and PostgreSQL, and the migrations.
 //! - [`error`] — the one error type, and when to use a `userError` instead.
 //! - [`metrics`] and [`telemetry`] — Prometheus metrics and logs.
@@ -32,6 +33,7 @@ pub mod markdown;
 pub mod metrics;
 pub mod organisations;
 pub mod outbox;
+pub mod search;
 pub mod site;
 pub mod slug;
 pub mod telemetry;

@@ -19,6 +19,7 @@ use crate::{
     graphql::relay::Page,
     markdown,
     outbox::{self, EventKind},
+    search::{self, SearchKind},
 };
 
 pub const TITLE_MAX: usize = 150;
@@ -356,6 +357,14 @@ pub async fn update(
     .await?;
     replace_links(&mut tx, id, current.author_id, fields).await?;
     if saved.status == CaseStudyStatus::Published {
+        search::index(
+            &mut tx,
+            SearchKind::CaseStudy,
+            id,
+            &saved.title,
+            &format!("{}\n\n{}", saved.summary, saved.body_source),
+        )
+        .await?;
         let payload = serde_json::json!({ "version": saved.version, "mentions": rendered.mentions });
         outbox::record(&mut tx, EventKind::CaseStudyUpdated, ("CaseStudy", id), Some(editor_id), payload).await?;
     }
@@ -382,9 +391,13 @@ pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64
     let Some(row) = row else { return Ok(None) };
     let changed = CaseStudy::from_row(&row)?;
     if status == CaseStudyStatus::Published {
+        let text = format!("{}\n\n{}", changed.summary, changed.body_source);
+        search::index(&mut tx, SearchKind::CaseStudy, id, &changed.title, &text).await?;
         let mentions = markdown::mention_candidates(&changed.body_source);
         let payload = serde_json::json!({ "title": changed.title, "mentions": mentions });
         outbox::record(&mut tx, EventKind::CaseStudyPublished, ("CaseStudy", id), Some(actor_id), payload).await?;
+    } else {
+        search::remove(&mut tx, SearchKind::CaseStudy, id).await?;
     }
     tx.commit().await?;
     Ok(Some(changed))

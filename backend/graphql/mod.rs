@@ -42,6 +42,7 @@ use crate::{
         graphql::{OrganisationMutation, OrganisationQuery},
         Organisation,
     },
+    search::SearchQuery,
     topics::{
         self,
         graphql::{TopicMutation, TopicQuery},
@@ -58,7 +59,7 @@ pub type KettleSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(NodeQuery, AccountQuery, OrganisationQuery, TopicQuery, CaseStudyQuery);
+pub struct QueryRoot(NodeQuery, AccountQuery, OrganisationQuery, TopicQuery, CaseStudyQuery, SearchQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]

@@ -62,6 +62,7 @@ fn route_label(path: &str) -> &'static str {
         "/register" => "/register",
         "/sign-in" => "/sign-in",
         "/sign-out" => "/sign-out",
+        "/search" => "/search",
         "/settings" | "/settings/profile" | "/settings/tokens" | "/settings/tokens/revoke" => "/settings",
         _ if path.starts_with("/members/") => "/members/:id",
         "/case-studies" | "/case-studies/new" => "/case-studies",

@@ -13,6 +13,7 @@ use crate::{
     error::AppResult,
     graphql::{relay::Page, UserError, UserErrorCode},
     outbox::{self, EventKind},
+    search::{self, SearchKind},
 };
 
 pub const NAME_MAX: usize = 120;
@@ -222,6 +223,9 @@ pub async fn create(db: &Db, creator: i64, new: &NewOrganisation<'_>) -> AppResu
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    let about =
+        format!("{} {}", organisation.kind.as_str().replace('_', " "), organisation.website.as_deref().unwrap_or(""));
+    search::index(&mut tx, SearchKind::Organisation, organisation.id, &organisation.name, &about).await?;
     tx.commit().await?;
     Ok(organisation)
 }

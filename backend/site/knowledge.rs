@@ -272,3 +272,20 @@ pub async fn organisation(request: &Request, Path(slug): Path<String>) -> Respon
         .await,
     )
 }
+
+#[handler]
+pub async fn search(request: &Request) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let params = query_params(request);
+            let q: String =
+                params.get("q").map(|q| q.trim().chars().take(crate::search::QUERY_MAX).collect()).unwrap_or_default();
+            let kind = params.get("kind").filter(|k| *k == "CASE_STUDY" || *k == "ORGANISATION").cloned();
+            let variables = json!({ "q": q, "kind": kind, "searching": !q.is_empty() });
+            let data = visit.query("search", variables).await?;
+            Ok(visit.render(StatusCode::OK, "search.html", &data, json!({ "q": q, "kind": kind })))
+        }
+        .await,
+    )
+}

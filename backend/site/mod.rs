@@ -30,6 +30,7 @@ pub fn routes() -> Route {
         .at("/settings/tokens", post(pages::create_token))
         .at("/settings/tokens/revoke", post(pages::revoke_token))
         .at("/members/:id", get(pages::member))
+        .at("/search", get(knowledge::search))
         .at("/case-studies", get(knowledge::list))
         .at("/case-studies/new", get(knowledge::new_form).post(knowledge::create))
         .at("/case-studies/:number", get(knowledge::show))

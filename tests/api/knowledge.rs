@@ -19,6 +19,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         published_lists_filter_and_page,
         simultaneous_organisations_with_one_name_get_distinct_slugs,
         case_study_lists_run_a_fixed_number_of_statements,
+        search_finds_published_work_by_relevance,
     ]
 }
 
@@ -492,4 +493,72 @@ async fn case_study_lists_run_a_fixed_number_of_statements(app: TestApp) {
     assert!(counts.iter().all(|c| *c == counts[0]), "the count grew with the page: {counts:?}");
     assert!(counts[0] <= 6, "a list with authors, organisation and topics needs few statements: {counts:?}");
     child.kill().await.ok();
+}
+
+async fn search_finds_published_work_by_relevance(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Waste").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    create_organisation(&ada, "Barsetshire Council").await;
+    let mut published = Vec::new();
+    for (title, body) in [
+        ("Bin collection reminders", "We text residents the night before their bins go out. <script>alert(1)</script>"),
+        ("Parking permits", "An accessibility audit of the permit form; bins are mentioned once."),
+    ] {
+        let mut input = case_study(title, &[&topic]);
+        input["body"] = json!(body);
+        let id = create_case_study(&ada, input).await["id"].as_str().unwrap().to_string();
+        ada.data(PUBLISH, json!({ "id": id })).await;
+        published.push(id);
+    }
+    let mut draft = case_study("Secret bins plan", &[&topic]);
+    draft["body"] = json!("bins bins bins");
+    create_case_study(&ada, draft).await;
+
+    const SEARCH: &str = "query($q: String!, $kind: SearchKind) { search(query: $q, kind: $kind) { snippet node { __typename ... on CaseStudy { title } ... on Organisation { name } } } }";
+    let anon = app.anonymous();
+    let results = anon.data(SEARCH, json!({ "q": "bin" })).await;
+    let titles: Vec<&str> =
+        results["search"].as_array().unwrap().iter().map(|h| h["node"]["title"].as_str().unwrap()).collect();
+    assert_eq!(
+        titles,
+        ["Bin collection reminders", "Parking permits"],
+        "stemmed, title matches first, no draft: {results}"
+    );
+    let snippet = results["search"][0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<mark>bin") && !snippet.contains("<script"), "{snippet}");
+
+    let organisations = anon.data(SEARCH, json!({ "q": "barsetshire", "kind": "ORGANISATION" })).await;
+    assert_eq!(
+        organisations["search"][0]["node"],
+        json!({ "__typename": "Organisation", "name": "Barsetshire Council" })
+    );
+    // Operators and punctuation are just text; nonsense finds nothing; long queries are refused.
+    for q in ["NEAR(bins", "\"bins", "bins OR", "*", "-", ""] {
+        let body = anon.gql(SEARCH, json!({ "q": q })).await;
+        assert!(body.get("errors").is_none(), "{q}: {body}");
+    }
+    assert_eq!(anon.data(SEARCH, json!({ "q": "xylophone" })).await["search"], json!([]));
+    assert_eq!(error_code(&anon.gql(SEARCH, json!({ "q": "x".repeat(201) })).await), "BAD_USER_INPUT");
+
+    // Edits and archiving reach the index in the same transaction.
+    let mut edit = case_study("Garden waste subscriptions", &[&topic]);
+    edit["id"] = json!(published[1]);
+    edit["version"] = json!(1);
+    ada.data(UPDATE, json!({ "input": edit })).await;
+    assert_eq!(
+        anon.data(SEARCH, json!({ "q": "garden" })).await["search"][0]["node"]["title"],
+        "Garden waste subscriptions"
+    );
+    assert_eq!(
+        anon.data(SEARCH, json!({ "q": "night" })).await["search"][0]["node"]["title"],
+        "Bin collection reminders"
+    );
+    ada.data(
+        "mutation($id: ID!) { archiveCaseStudy(input: { id: $id }) { caseStudy { status } } }",
+        json!({ "id": published[0] }),
+    )
+    .await;
+    let after = anon.data(SEARCH, json!({ "q": "night" })).await;
+    assert_eq!(after["search"], json!([]));
 }

@@ -24,6 +24,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         cookies_are_secure_behind_https,
         case_studies_are_written_previewed_published_and_edited_in_the_site,
         atom_feeds_are_valid_and_leave_out_drafts,
+        search_page_shows_escaped_highlighted_results,
     ]
 }
 
@@ -525,4 +526,37 @@ async fn atom_feeds_are_valid_and_leave_out_drafts(app: TestApp) {
     assert_eq!(titles, ["Bins <online>"]);
     assert_eq!(fetch("/feeds/topics/no-such-topic.atom").await.0, StatusCode::NOT_FOUND);
     assert_eq!(fetch("/feeds/organisations/no-such-organisation.atom").await.0, StatusCode::NOT_FOUND);
+}
+
+async fn search_page_shows_escaped_highlighted_results(app: TestApp) {
+    use serde_json::json;
+    let curator = app.member("curator@example.org", "Curator").await;
+    app.execute_sql("UPDATE members SET role = 'admin' WHERE email_normalized = 'curator@example.org'").await;
+    let topic = curator.data("mutation { createTopic(input: { name: \"Waste\" }) { topic { id } } }", json!({})).await
+        ["createTopic"]["topic"]["id"]
+        .clone();
+    let input = json!({ "title": "Bins <b>online</b>", "summary": "Texts before collection day.", "body": "Residents & <i>bins</i>.", "phase": "LIVE", "topicIds": [topic] });
+    let id = curator
+        .data(
+            "mutation($input: CreateCaseStudyInput!) { createCaseStudy(input: $input) { caseStudy { id } } }",
+            json!({ "input": input }),
+        )
+        .await["createCaseStudy"]["caseStudy"]["id"]
+        .clone();
+    curator
+        .data("mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { caseStudy { id } } }", json!({ "id": id }))
+        .await;
+
+    let mut browser = Browser::new(&app);
+    let empty = browser.get("/search").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(!empty.body.contains("result"));
+    let page = browser.get("/search?q=bins&kind=CASE_STUDY").await;
+    assert!(page.body.contains("1 result for “bins”"), "{}", page.body);
+    assert!(page.body.contains("Bins &lt;b&gt;online&lt;&#x2f;b&gt;"), "titles are escaped: {}", page.body);
+    assert!(page.body.contains("<mark>bins</mark>") && !page.body.contains("<i>bins"), "{}", page.body);
+    let none = browser.get("/search?q=%3Cscript%3E&kind=NONSENSE").await;
+    assert!(none.body.contains("0 results for “&lt;script&gt;”"), "{}", none.body);
+    let long = browser.get(&format!("/search?q={}", "x".repeat(500))).await;
+    assert_eq!(long.status, StatusCode::OK, "an over-long query is cut, not an error");
 }

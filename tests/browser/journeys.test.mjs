@@ -334,6 +334,12 @@ test("write, preview and publish a case study; another member finds it", async (
   await reader.getByRole("heading", { name: "Moving bin reminders online" }).waitFor();
   await reader.getByRole("link", { name: "Bin collection" }).click();
   await checkPage(reader, "topic");
+  await reader.getByRole("link", { name: "Search" }).click();
+  await reader.getByLabel("Search case studies and organisations").fill("night before");
+  await reader.getByRole("button", { name: "Search" }).click();
+  await reader.getByRole("heading", { name: "1 result for “night before”" }).waitFor();
+  assert.equal(await reader.locator("mark").first().innerText(), "night");
+  await checkPage(reader, "search");
   await page.context().close();
   await reader.context().close();
 });
@@ -368,7 +374,7 @@ async function apiSignIn(email) {
 
 test("every page visited was checked", () => {
   for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
-    "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic"]) {
+    "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

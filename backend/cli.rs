@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal};
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 
 use crate::{
@@ -10,6 +10,7 @@ use crate::{
     app::{self, AppState, Application},
     config::Config,
     db::Db,
+    error::AppError,
     graphql, telemetry,
 };
 
@@ -41,6 +42,13 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL); schema.graphql in the repository holds the same.
     Schema,
+    /// Fill an empty instance with data.
+    Seed {
+        /// A small, believable community of members, organisations, topics and case
+        /// studies, so a newcomer sees a living site. Prints the demo password.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Manage administrator accounts.
     Admin {
         #[command(subcommand)]
@@ -84,13 +92,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("The {} database is up to date.", db.dialect.name());
             Ok(())
         }
+        Command::Seed { demo } => {
+            if !demo {
+                bail!("say what to seed: kettle seed --demo");
+            }
+            let config = Config::load()?;
+            let state = AppState::new(config).await?;
+            println!("{}", crate::seed::demo(&state.db).await?);
+            Ok(())
+        }
         Command::Admin { command } => {
             let config = Config::load()?;
             let state = AppState::new(config).await?;
             match command {
                 AdminCommand::Create { email, display_name } => create_admin(&state, &email, &display_name).await,
                 AdminCommand::Promote { email } => {
-                    match accounts::set_role(&state.db, &email, Role::Admin).await.map_err(describe)? {
+                    match accounts::set_role(&state.db, &email, Role::Admin).await.map_err(AppError::into_anyhow)? {
                         Some(member) => {
                             println!("{} is now an administrator.", member.email);
                             Ok(())
@@ -112,9 +129,9 @@ async fn create_admin(state: &AppState, email: &str, display_name: &str) -> anyh
     if let Some(problem) = passwords::check_new_password("password", &password, &[email, display_name]) {
         bail!("{}", problem.message);
     }
-    let hash = passwords::hash(password).await.map_err(describe)?;
+    let hash = passwords::hash(password).await.map_err(AppError::into_anyhow)?;
     let new = NewMember { email, display_name, password_hash: Some(&hash), role: Role::Admin };
-    match accounts::insert_member(&state.db, new).await.map_err(describe)? {
+    match accounts::insert_member(&state.db, new).await.map_err(AppError::into_anyhow)? {
         Some(member) => {
             println!("Created the administrator {} ({}).", member.display_name, member.email);
             Ok(())
@@ -141,12 +158,5 @@ fn read_password() -> anyhow::Result<String> {
             bail!("no password on standard input");
         }
         Ok(password)
-    }
-}
-
-fn describe(err: crate::error::AppError) -> anyhow::Error {
-    match err {
-        crate::error::AppError::Internal(cause) => anyhow!("{cause:#}"),
-        other => anyhow!(other.message()),
     }
 }

@@ -65,6 +65,14 @@ impl AppError {
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         AppError::Internal(Arc::new(err.into()))
     }
+
+    /// For the command line: the message a user would see, or the internal cause in full.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            AppError::Internal(cause) => anyhow::anyhow!("{cause:#}"),
+            other => anyhow::anyhow!(other.message()),
+        }
+    }
 }
 
 pub const INTERNAL_MESSAGE: &str = "Sorry, something went wrong on our side. It has been logged.";

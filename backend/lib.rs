@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod organisations;
 pub mod outbox;
 pub mod search;
+pub mod seed;
 pub mod site;
 pub mod slug;
 pub mod telemetry;

@@ -20,6 +20,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         schema_command_prints_the_sdl,
         admin_create_reads_the_password_from_stdin,
         sigterm_lets_requests_in_flight_finish,
+        seed_demo_fills_an_empty_instance_once,
     ]
 }
 
@@ -203,4 +204,39 @@ async fn sigterm_lets_requests_in_flight_finish(app: TestApp) {
     assert!(rest.iter().any(|l| l.contains("kettle has stopped")), "{rest:?}");
     // New connections are refused once it has stopped.
     assert!(http.post(&graphql).json(&sign_in).send().await.is_err());
+}
+
+async fn seed_demo_fills_an_empty_instance_once(app: TestApp) {
+    let mut command = kettle(&app);
+    command.args(["seed", "--demo"]);
+    let out = run(command, None).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let password = out.stdout.split_whitespace().last().unwrap().to_string();
+    assert_eq!(password.len(), 16, "{}", out.stdout);
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies WHERE status = 'published'").await, 8);
+    assert_eq!(app.count("SELECT COUNT(*) FROM organisation_members WHERE status = 'approved'").await, 8);
+
+    // A newcomer sees a living site, and can sign in as a demo member.
+    let home = app.http().get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Bin collection reminders by text"), "{home}");
+    let signed_in = app
+        .anonymous()
+        .data(
+            "mutation($input: SignInInput!) { signIn(input: $input) { member { role } } }",
+            json!({ "input": { "email": "ada@example.org", "password": password } }),
+        )
+        .await;
+    assert_eq!(signed_in["signIn"]["member"]["role"], "ADMIN");
+    let found = app
+        .anonymous()
+        .data("{ search(query: \"outpatient letters\") { node { ... on CaseStudy { title } } } }", json!({}))
+        .await;
+    assert_eq!(found["search"][0]["node"]["title"], "Researching outpatient letters with patients");
+
+    let mut again = kettle(&app);
+    again.args(["seed", "--demo"]);
+    let out = run(again, None).await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("only fills an empty one"), "{}", out.stderr);
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 8);
 }

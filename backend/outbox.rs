@@ -16,6 +16,7 @@ pub enum EventKind {
     CaseStudyPublished,
     CaseStudyUpdated,
     OrganisationJoinRequested,
+    InterestRegistered,
 }
 
 impl EventKind {
@@ -24,6 +25,7 @@ impl EventKind {
             EventKind::CaseStudyPublished => "case_study.published",
             EventKind::CaseStudyUpdated => "case_study.updated",
             EventKind::OrganisationJoinRequested => "organisation.join_requested",
+            EventKind::InterestRegistered => "case_study.interest_registered",
         }
     }
 }

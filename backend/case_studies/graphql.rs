@@ -5,7 +5,10 @@ use std::collections::HashSet;
 
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
 
-use super::{CaseStudy, CaseStudyStatus, EditOutcome, Fields, Filter, Phase, Revision};
+use super::{
+    marks::{self, Mark},
+    CaseStudy, CaseStudyStatus, EditOutcome, Fields, Filter, Phase, Revision,
+};
 use crate::{
     accounts::{self, Member},
     error::{AppError, AppResult},
@@ -103,6 +106,37 @@ impl CaseStudy {
         Ok(ids.iter().filter_map(|id| members.get(id).cloned()).collect())
     }
 
+    /// How many members marked it useful.
+    async fn useful_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(ctx.loaders().case_study_useful_counts.load_one(self.id).await?.unwrap_or(0))
+    }
+
+    /// Whether the signed-in member marked it useful (false when signed out).
+    async fn viewer_marked_useful(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let Some(viewer) = ctx.viewer() else { return Ok(false) };
+        Ok(marks::has(&ctx.state().db, self.id, viewer.member.id, Mark::Useful).await?)
+    }
+
+    /// Whether the signed-in member bookmarked it (false when signed out).
+    async fn viewer_bookmarked(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let Some(viewer) = ctx.viewer() else { return Ok(false) };
+        Ok(marks::has(&ctx.state().db, self.id, viewer.member.id, Mark::Bookmark).await?)
+    }
+
+    /// Members who said "we're working on this too", with their notes. Only its authors
+    /// may see who.
+    async fn interest(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Interest>> {
+        if !is_author(ctx, self).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let rows = marks::interests(&ctx.state().db, self.id).await?;
+        let members = ctx.loaders().members.load_many(rows.iter().map(|(id, _)| *id)).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, note)| members.get(&id).cloned().map(|member| Interest { member, note }))
+            .collect())
+    }
+
     /// Whether the signed-in member may edit this (they are one of its authors).
     async fn viewer_can_edit(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         Ok(is_author(ctx, self).await?)
@@ -116,6 +150,13 @@ impl CaseStudy {
         let revisions = super::revisions(&ctx.state().db, self.id).await?;
         Ok(revisions.into_iter().map(RevisionView).collect())
     }
+}
+
+/// A member working on the same thing.
+#[derive(SimpleObject)]
+pub struct Interest {
+    pub member: Member,
+    pub note: String,
 }
 
 /// The text of a case study as it was before an edit.
@@ -159,6 +200,9 @@ async fn prefetch(ctx: &Context<'_>, rows: &[CaseStudy]) -> AppResult<()> {
         let links = loaders.case_study_topics.load_many(ids.iter().copied()).await?;
         let topic_ids: HashSet<i64> = links.values().flatten().copied().collect();
         loaders.topics.load_many(topic_ids).await?;
+    }
+    if wants("usefulCount") {
+        loaders.case_study_useful_counts.load_many(ids.iter().copied()).await?;
     }
     if wants("organisation") {
         let organisation_ids: HashSet<i64> = rows.iter().filter_map(|c| c.organisation_id).collect();
@@ -278,6 +322,21 @@ pub struct UpdateCaseStudyInput {
 #[derive(InputObject)]
 pub struct CaseStudyIdInput {
     pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct MarkCaseStudyInput {
+    pub id: ID,
+    /// True to set the mark, false to take it away.
+    pub on: bool,
+}
+
+#[derive(InputObject)]
+pub struct RegisterInterestInput {
+    pub id: ID,
+    /// What you are doing, for the authors; at most 500 characters.
+    #[graphql(default)]
+    pub note: String,
 }
 
 #[derive(SimpleObject, Default)]
@@ -416,6 +475,36 @@ fn payload(case_study: Option<CaseStudy>, user_errors: Vec<UserError>) -> CaseSt
     CaseStudyPayload { case_study, user_errors }
 }
 
+fn no_such(field: &str) -> UserError {
+    UserError::new(field, UserErrorCode::NotFound, "There is no such case study.")
+}
+
+/// A published (or archived) case study: what others can mark or be interested in.
+async fn published(ctx: &Context<'_>, id: &ID) -> AppResult<Option<CaseStudy>> {
+    let Ok(number) = relay::parse_global_id_of("CaseStudy", id) else { return Ok(None) };
+    Ok(visible(ctx, number).await?.filter(|c| c.status != CaseStudyStatus::Draft))
+}
+
+impl CaseStudyMutation {
+    async fn mark(
+        &self,
+        ctx: &Context<'_>,
+        input: MarkCaseStudyInput,
+        mark: Mark,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(case_study) = published(ctx, &input.id).await? else { return Ok(payload(None, vec![no_such("id")])) };
+        if mark == Mark::Useful && is_author(ctx, &case_study).await? {
+            return Ok(payload(
+                Some(case_study),
+                vec![UserError::new("id", UserErrorCode::Invalid, "You cannot mark your own case study useful.")],
+            ));
+        }
+        marks::set(&ctx.state().db, case_study.id, viewer.member.id, mark, input.on).await?;
+        Ok(payload(Some(case_study), vec![]))
+    }
+}
+
 #[derive(Default)]
 pub struct CaseStudyMutation;
 
@@ -483,6 +572,52 @@ impl CaseStudyMutation {
         let changed =
             super::set_status(&ctx.state().db, case_study.id, CaseStudyStatus::Published, viewer.member.id).await?;
         Ok(payload(Some(changed.unwrap_or(case_study)), vec![]))
+    }
+
+    /// Marks a case study useful (or, with `on: false`, no longer). Once per member; not
+    /// your own.
+    async fn mark_case_study_useful(
+        &self,
+        ctx: &Context<'_>,
+        input: MarkCaseStudyInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        self.mark(ctx, input, Mark::Useful).await
+    }
+
+    /// Bookmarks a case study for later (or, with `on: false`, removes the bookmark).
+    async fn bookmark_case_study(
+        &self,
+        ctx: &Context<'_>,
+        input: MarkCaseStudyInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        self.mark(ctx, input, Mark::Bookmark).await
+    }
+
+    /// Says "we're working on this too"; its authors see who, and the note.
+    async fn register_interest(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterInterestInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(case_study) = published(ctx, &input.id).await? else { return Ok(payload(None, vec![no_such("id")])) };
+        if let Some(problem) = accounts::check_text("note", "Note", &input.note, marks::NOTE_MAX, false) {
+            return Ok(payload(None, vec![problem]));
+        }
+        marks::register_interest(&ctx.state().db, case_study.id, viewer.member.id, &input.note).await?;
+        Ok(payload(Some(case_study), vec![]))
+    }
+
+    /// Takes back your interest.
+    async fn withdraw_interest(
+        &self,
+        ctx: &Context<'_>,
+        input: CaseStudyIdInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(case_study) = published(ctx, &input.id).await? else { return Ok(payload(None, vec![no_such("id")])) };
+        marks::withdraw_interest(&ctx.state().db, case_study.id, viewer.member.id).await?;
+        Ok(payload(Some(case_study), vec![]))
     }
 
     /// Archives a published case study: still readable, but out of the lists.

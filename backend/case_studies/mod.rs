@@ -7,6 +7,7 @@
 //! conflict, so no one's edit is silently lost.
 
 pub mod graphql;
+pub mod marks;
 
 use std::collections::{HashMap, HashSet};
 

@@ -170,10 +170,20 @@ pub fn now_millis() -> i64 {
 /// Runs `select` (which ends in `WHERE <column> IN`) for a list of ids, in one
 /// statement. What the DataLoaders call.
 pub async fn rows_by_ids(db: &Db, select: &str, ids: &[i64]) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
+    rows_by_ids_grouped(db, select, ids, "").await
+}
+
+/// [`rows_by_ids`] with a tail after the id list, such as `GROUP BY …`.
+pub async fn rows_by_ids_grouped(
+    db: &Db,
+    select: &str,
+    ids: &[i64],
+    tail: &str,
+) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("{select} ({})", placeholders(1, ids.len()));
+    let sql = format!("{select} ({}) {tail}", placeholders(1, ids.len()));
     let mut query = sqlx::query(&sql);
     for id in ids {
         query = query.bind(*id);

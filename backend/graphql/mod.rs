@@ -102,6 +102,7 @@ pub struct Loaders {
     /// Author and co-author ids of a case study, author first.
     pub case_study_authors: Cached<Vec<i64>>,
     pub case_study_topics: Cached<Vec<i64>>,
+    pub case_study_useful_counts: Cached<i64>,
 }
 
 impl Loaders {
@@ -117,6 +118,7 @@ impl Loaders {
             case_studies: loader(db, |db, ids| Box::pin(case_studies::by_ids(db, ids))),
             case_study_authors: loader(db, |db, ids| Box::pin(case_studies::authors_of(db, ids))),
             case_study_topics: loader(db, |db, ids| Box::pin(case_studies::topics_of(db, ids))),
+            case_study_useful_counts: loader(db, |db, ids| Box::pin(case_studies::marks::useful_counts(db, ids))),
         }
     }
 }

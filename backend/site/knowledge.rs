@@ -59,13 +59,20 @@ pub async fn show(request: &Request, Path(number): Path<String>) -> Response {
             if data["caseStudy"].is_null() {
                 return Ok(visit.not_found().await);
             }
-            let published = query_params(request).contains_key("published");
-            Ok(visit.render(
-                StatusCode::OK,
-                "case_study.html",
-                &data,
-                json!({ "number": number, "published": published }),
-            ))
+            let params = query_params(request);
+            // Only authors may see who else is interested; for them, one more document.
+            let interest = if data["caseStudy"]["viewerCanEdit"] == true {
+                visit.query("case_study_interest", json!({ "id": id })).await?["caseStudy"]["interest"].clone()
+            } else {
+                Value::Null
+            };
+            let extra = json!({
+                "number": number,
+                "published": params.contains_key("published"),
+                "interest_registered": params.contains_key("interested"),
+                "interest": interest,
+            });
+            Ok(visit.render(StatusCode::OK, "case_study.html", &data, extra))
         }
         .await,
     )
@@ -233,6 +240,43 @@ pub async fn publish(request: &Request, body: Body, Path(number): Path<String>) 
                 Mutation::Done(_) => Ok(visit.redirect(&format!("/case-studies/{number}?published=1"))),
                 Mutation::Invalid(_) | Mutation::Refused(_) => Ok(visit.not_found().await),
             }
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn mark_useful(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            let input = json!({ "id": id, "on": form.get("on") == Some("1") });
+            visit.mutate("mark_useful", "markCaseStudyUseful", json!({ "input": input })).await?;
+            Ok(visit.redirect(&format!("/case-studies/{number}")))
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn register_interest(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            let input = json!({ "id": id, "note": form.text("note") });
+            let errors = match visit.mutate("register_interest", "registerInterest", json!({ "input": input })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect(&format!("/case-studies/{number}?interested=1"))),
+                Mutation::Invalid(errors) => form_errors(&errors, "note"),
+                Mutation::Refused(message) => refused(message, "note"),
+            };
+            let data = visit.query("case_study", json!({ "id": id })).await?;
+            if data["caseStudy"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            let extra = json!({ "number": number, "errors": errors });
+            Ok(visit.render(StatusCode::UNPROCESSABLE_ENTITY, "case_study.html", &data, extra))
         }
         .await,
     )

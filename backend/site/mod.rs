@@ -36,6 +36,8 @@ pub fn routes() -> Route {
         .at("/case-studies/:number", get(knowledge::show))
         .at("/case-studies/:number/edit", get(knowledge::edit_form).post(knowledge::update))
         .at("/case-studies/:number/publish", post(knowledge::publish))
+        .at("/case-studies/:number/useful", post(knowledge::mark_useful))
+        .at("/case-studies/:number/interest", post(knowledge::register_interest))
         .at("/topics/:slug", get(knowledge::topic))
         .at("/organisations/:slug", get(knowledge::organisation))
         .at("/feeds/case-studies.atom", get(feeds::latest))

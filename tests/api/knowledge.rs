@@ -20,6 +20,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         simultaneous_organisations_with_one_name_get_distinct_slugs,
         case_study_lists_run_a_fixed_number_of_statements,
         search_finds_published_work_by_relevance,
+        members_mark_useful_bookmark_and_register_interest,
     ]
 }
 
@@ -414,7 +415,8 @@ async fn simultaneous_organisations_with_one_name_get_distinct_slugs(app: TestAp
 }
 
 /// Counts the SQL statements a list query runs, for pages of 10, 50 and 100 case studies
-/// with their authors, organisation and topics: the count must not grow with the page.
+/// with their authors, organisation, topics and useful counts: the count must not grow
+/// with the page.
 ///
 /// A second server (the real binary, on the same database) logs every statement
 /// (`sqlx::query` at debug) and every request it served; requests go one at a time, so
@@ -456,7 +458,8 @@ async fn case_study_lists_run_a_fixed_number_of_statements(app: TestApp) {
             break event["address"].as_str().unwrap().to_string();
         }
     };
-    const LIST: &str = "query($n: Int!) { caseStudies(first: $n) { edges { node { title summary phase publishedAt \
+    const LIST: &str =
+        "query($n: Int!) { caseStudies(first: $n) { edges { node { title summary phase publishedAt usefulCount \
         authors { handle displayName } organisation { name slug } topics { name } } } } }";
     let http = reqwest::Client::new();
     let mut counts = Vec::new();
@@ -491,7 +494,7 @@ async fn case_study_lists_run_a_fixed_number_of_statements(app: TestApp) {
     counts.remove(0);
     eprintln!("statements for 10, 50, 100 case studies: {counts:?}");
     assert!(counts.iter().all(|c| *c == counts[0]), "the count grew with the page: {counts:?}");
-    assert!(counts[0] <= 6, "a list with authors, organisation and topics needs few statements: {counts:?}");
+    assert!(counts[0] <= 7, "a list with authors, organisation, topics and counts needs few statements: {counts:?}");
     child.kill().await.ok();
 }
 
@@ -561,4 +564,70 @@ async fn search_finds_published_work_by_relevance(app: TestApp) {
     .await;
     let after = anon.data(SEARCH, json!({ "q": "night" })).await;
     assert_eq!(after["search"], json!([]));
+}
+
+async fn members_mark_useful_bookmark_and_register_interest(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Payments").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let grace = app.member("grace@example.org", "Grace").await;
+    let mary = app.member("mary@example.org", "Mary").await;
+    let id = create_case_study(&ada, case_study("Paying for school meals", &[&topic])).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    const USEFUL: &str = "mutation($id: ID!, $on: Boolean!) { markCaseStudyUseful(input: { id: $id, on: $on }) { caseStudy { usefulCount viewerMarkedUseful } userErrors { field code } } }";
+    // Not while it is a draft (it does not exist for others), and never your own.
+    let draft = grace.data(USEFUL, json!({ "id": id, "on": true })).await;
+    assert_eq!(user_errors(&draft["markCaseStudyUseful"]), vec![("id".into(), "NOT_FOUND".into())]);
+    ada.data(PUBLISH, json!({ "id": id })).await;
+    let own = ada.data(USEFUL, json!({ "id": id, "on": true })).await;
+    assert_eq!(user_errors(&own["markCaseStudyUseful"]), vec![("id".into(), "INVALID".into())]);
+
+    for _ in 0..2 {
+        let marked = grace.data(USEFUL, json!({ "id": id, "on": true })).await;
+        assert_eq!(
+            marked["markCaseStudyUseful"]["caseStudy"],
+            json!({ "usefulCount": 1, "viewerMarkedUseful": true }),
+            "once each"
+        );
+    }
+    let marked = mary.data(USEFUL, json!({ "id": id, "on": true })).await;
+    assert_eq!(marked["markCaseStudyUseful"]["caseStudy"]["usefulCount"], 2);
+    let unmarked = mary.data(USEFUL, json!({ "id": id, "on": false })).await;
+    assert_eq!(unmarked["markCaseStudyUseful"]["caseStudy"], json!({ "usefulCount": 1, "viewerMarkedUseful": false }));
+    let listed =
+        app.anonymous().data("{ caseStudies { edges { node { usefulCount viewerMarkedUseful } } } }", json!({})).await;
+    assert_eq!(listed["caseStudies"]["edges"][0]["node"], json!({ "usefulCount": 1, "viewerMarkedUseful": false }));
+
+    let bookmarked = grace
+        .data(
+            "mutation($id: ID!) { bookmarkCaseStudy(input: { id: $id, on: true }) { caseStudy { viewerBookmarked } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(bookmarked["bookmarkCaseStudy"]["caseStudy"]["viewerBookmarked"], true);
+
+    const INTEREST: &str = "mutation($id: ID!, $note: String!) { registerInterest(input: { id: $id, note: $note }) { userErrors { field code } } }";
+    grace.data(INTEREST, json!({ "id": id, "note": "Wessex is starting the same discovery." })).await;
+    grace.data(INTEREST, json!({ "id": id, "note": "Wessex starts in January." })).await;
+    let too_long = mary.data(INTEREST, json!({ "id": id, "note": "n".repeat(501) })).await;
+    assert_eq!(user_errors(&too_long["registerInterest"]), vec![("note".into(), "TOO_LONG".into())]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'case_study.interest_registered'").await, 1);
+
+    const WHO: &str = "query($id: ID!) { node(id: $id) { ... on CaseStudy { interest { member { handle } note } } } }";
+    let seen = ada.data(WHO, json!({ "id": id })).await;
+    assert_eq!(
+        seen["node"]["interest"],
+        json!([{ "member": { "handle": "grace" }, "note": "Wessex starts in January." }])
+    );
+    assert_eq!(error_code(&mary.gql(WHO, json!({ "id": id })).await), "FORBIDDEN");
+    grace
+        .data(
+            "mutation($id: ID!) { withdrawInterest(input: { id: $id }) { userErrors { code } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(ada.data(WHO, json!({ "id": id })).await["node"]["interest"], json!([]));
 }

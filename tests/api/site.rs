@@ -441,9 +441,26 @@ async fn case_studies_are_written_previewed_published_and_edited_in_the_site(app
     assert_eq!(conflict.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(conflict.body.contains("Someone saved a newer version"), "{}", conflict.body);
     assert!(grace.get(&path).await.body.contains("Bins online, again"));
-    // Others cannot edit.
+    // Others cannot edit, but can mark it useful and say they are working on it too.
     grace.register("grace@example.org", "Grace").await;
     assert_eq!(grace.get(&format!("{path}/edit")).await.status, StatusCode::FORBIDDEN);
+    let page = grace.get(&path).await;
+    assert!(page.body.contains("0 members found this useful."));
+    assert_eq!(grace.post(&format!("{path}/useful"), &[("on", "1")]).await.location(), path);
+    assert!(grace.get(&path).await.body.contains("1 member found this useful."));
+    let too_long = "n".repeat(501);
+    let refused = grace.post(&format!("{path}/interest"), &[("note", too_long.as_str())]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("<a href=\"#note\">"));
+    let interested = grace.post(&format!("{path}/interest"), &[("note", "Wessex is starting this <too>.")]).await;
+    assert_eq!(interested.location(), format!("{path}?interested=1"));
+    assert!(!grace.get(&path).await.body.contains("Who else is working on this"), "only authors see who");
+    let seen = ada.get(&path).await;
+    assert!(
+        seen.body.contains("Who else is working on this") && seen.body.contains("Wessex is starting this &lt;too&gt;."),
+        "{}",
+        seen.body
+    );
     for missing in ["/case-studies/999", "/case-studies/abc", "/topics/nope", "/organisations/nope"] {
         assert_eq!(grace.get(missing).await.status, StatusCode::NOT_FOUND, "{missing}");
     }

@@ -1,0 +1,129 @@
+//! What members do with a case study besides reading it: mark it useful (once each),
+//! bookmark it for later, and say "we're working on this too" so its authors can see
+//! who else is, before anyone builds the same thing twice.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use crate::{
+    db::{self, Db},
+    error::AppResult,
+    outbox::{self, EventKind},
+};
+
+pub const NOTE_MAX: usize = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    Useful,
+    Bookmark,
+}
+
+impl Mark {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mark::Useful => "useful",
+            Mark::Bookmark => "bookmark",
+        }
+    }
+}
+
+/// Sets or clears a member's mark; doing it twice changes nothing.
+pub async fn set(db: &Db, case_study_id: i64, member_id: i64, mark: Mark, on: bool) -> AppResult<()> {
+    if on {
+        sqlx::query(
+            "INSERT INTO case_study_marks (case_study_id, member_id, kind, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (case_study_id, kind, member_id) DO NOTHING",
+        )
+        .bind(case_study_id)
+        .bind(member_id)
+        .bind(mark.as_str())
+        .bind(db::now_millis())
+        .execute(&db.pool)
+        .await?;
+    } else {
+        sqlx::query("DELETE FROM case_study_marks WHERE case_study_id = $1 AND member_id = $2 AND kind = $3")
+            .bind(case_study_id)
+            .bind(member_id)
+            .bind(mark.as_str())
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn has(db: &Db, case_study_id: i64, member_id: i64, mark: Mark) -> AppResult<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM case_study_marks WHERE case_study_id = $1 AND member_id = $2 AND kind = $3")
+            .bind(case_study_id)
+            .bind(member_id)
+            .bind(mark.as_str())
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// How many members marked each case study useful (zero included), in one statement.
+pub async fn useful_counts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    let mut counts: HashMap<i64, i64> = ids.iter().map(|id| (*id, 0)).collect();
+    let select = "SELECT case_study_id, COUNT(*) AS n FROM case_study_marks WHERE kind = 'useful' AND case_study_id IN";
+    let rows = db::rows_by_ids_grouped(db, select, ids, "GROUP BY case_study_id").await?;
+    for row in rows {
+        counts.insert(row.try_get("case_study_id")?, row.try_get("n")?);
+    }
+    Ok(counts)
+}
+
+/// Registers (or updates the note of) a member's interest, recording the event once.
+pub async fn register_interest(db: &Db, case_study_id: i64, member_id: i64, note: &str) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO case_study_interests (case_study_id, member_id, note, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (case_study_id, member_id) DO NOTHING",
+    )
+    .bind(case_study_id)
+    .bind(member_id)
+    .bind(note.trim())
+    .bind(db::now_millis())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted > 0 {
+        let payload = serde_json::json!({ "memberId": member_id });
+        outbox::record(&mut tx, EventKind::InterestRegistered, ("CaseStudy", case_study_id), Some(member_id), payload)
+            .await?;
+    } else {
+        sqlx::query("UPDATE case_study_interests SET note = $1 WHERE case_study_id = $2 AND member_id = $3")
+            .bind(note.trim())
+            .bind(case_study_id)
+            .bind(member_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn withdraw_interest(db: &Db, case_study_id: i64, member_id: i64) -> AppResult<()> {
+    sqlx::query("DELETE FROM case_study_interests WHERE case_study_id = $1 AND member_id = $2")
+        .bind(case_study_id)
+        .bind(member_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Who registered interest, oldest first, with their notes (at most 100).
+pub async fn interests(db: &Db, case_study_id: i64) -> AppResult<Vec<(i64, String)>> {
+    let rows = sqlx::query(
+        "SELECT member_id, note FROM case_study_interests WHERE case_study_id = $1 ORDER BY created_at, member_id LIMIT 100",
+    )
+    .bind(case_study_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("member_id")?, r.try_get("note")?)))
+        .collect::<sqlx::Result<_>>()
+        .map_err(Into::into)
+}

@@ -175,16 +175,7 @@ pub async fn list_published(db: &Db, filter: Filter, page: &Page<(i64, i64)>) ->
     let keyset = page.keyset();
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
-    let order = if keyset.forward { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT {} FROM case_studies c WHERE c.status = 'published' \
-         AND ($1 IS NULL OR c.organisation_id = $1) AND ($2 IS NULL OR c.phase = $2) \
-         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM case_study_topics t WHERE t.case_study_id = c.id AND t.topic_id = $3)) \
-         AND ($4 IS NULL OR EXISTS (SELECT 1 FROM case_study_authors a WHERE a.case_study_id = c.id AND a.member_id = $4)) \
-         AND ($5 IS NULL OR (c.published_at, c.id) < ($5, $6)) AND ($7 IS NULL OR (c.published_at, c.id) > ($7, $8)) \
-         ORDER BY c.published_at {order}, c.id {order} LIMIT $9",
-        columns_of("c")
-    );
+    let sql = list_published_sql(keyset.forward);
     let rows = sqlx::query(&sql)
         .bind(filter.organisation_id)
         .bind(filter.phase.map(Phase::as_str))
@@ -198,6 +189,22 @@ pub async fn list_published(db: &Db, filter: Filter, page: &Page<(i64, i64)>) ->
         .fetch_all(&db.pool)
         .await?;
     Ok(rows.iter().map(CaseStudy::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// The SQL of [`list_published`], public so a test can check its plan on both databases.
+/// Binds: organisation, phase, topic, author, after (published_at, id), before
+/// (published_at, id), limit.
+pub fn list_published_sql(forward: bool) -> String {
+    let order = if forward { "DESC" } else { "ASC" };
+    format!(
+        "SELECT {} FROM case_studies c WHERE c.status = 'published' \
+         AND ($1 IS NULL OR c.organisation_id = $1) AND ($2 IS NULL OR c.phase = $2) \
+         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM case_study_topics t WHERE t.case_study_id = c.id AND t.topic_id = $3)) \
+         AND ($4 IS NULL OR EXISTS (SELECT 1 FROM case_study_authors a WHERE a.case_study_id = c.id AND a.member_id = $4)) \
+         AND ($5 IS NULL OR (c.published_at, c.id) < ($5, $6)) AND ($7 IS NULL OR (c.published_at, c.id) > ($7, $8)) \
+         ORDER BY c.published_at {order}, c.id {order} LIMIT $9",
+        columns_of("c")
+    )
 }
 
 /// A member's own case studies in every state (drafts included), newest first.

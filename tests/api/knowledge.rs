@@ -21,6 +21,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         case_study_lists_run_a_fixed_number_of_statements,
         search_finds_published_work_by_relevance,
         members_mark_useful_bookmark_and_register_interest,
+        the_case_study_list_is_served_by_an_index,
     ]
 }
 
@@ -630,4 +631,67 @@ async fn members_mark_useful_bookmark_and_register_interest(app: TestApp) {
         )
         .await;
     assert_eq!(ada.data(WHO, json!({ "id": id })).await["node"]["interest"], json!([]));
+}
+
+/// The published list is served by an index on both databases, with and without the
+/// organisation and phase filters: no full scan of case_studies, no sort of the result.
+/// (PostgreSQL is told to avoid sequential scans, since on a tiny table it would prefer
+/// them whatever the indexes; the question is whether an index can serve the query.)
+async fn the_case_study_list_is_served_by_an_index(app: TestApp) {
+    use kettle::db::Dialect;
+    use sqlx::Row;
+
+    let sql = kettle::case_studies::list_published_sql(true);
+    let cases: [(Option<i64>, Option<&str>, &str); 3] = [
+        (None, None, "case_studies_latest"),
+        (Some(1), None, "case_studies_by_organisation"),
+        (None, Some("live"), "case_studies_by_phase"),
+    ];
+    let db = &app.state().db;
+    for (organisation, phase, wanted) in cases {
+        let mut tx = db.pool.begin().await.unwrap();
+        let explain = match db.dialect {
+            Dialect::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+            Dialect::Postgres => {
+                sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.unwrap();
+                format!("EXPLAIN {sql}")
+            }
+        };
+        let rows = sqlx::query(&explain)
+            .bind(organisation)
+            .bind(phase)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(20i64)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|row| match db.dialect {
+                Dialect::Sqlite => row.try_get::<String, _>("detail").unwrap(),
+                Dialect::Postgres => row.try_get::<String, _>(0).unwrap(),
+            })
+            .collect();
+        let text = plan.join("\n");
+        eprintln!("{} plan with organisation {organisation:?}, phase {phase:?}:\n{text}", db.dialect.name());
+        tx.rollback().await.unwrap();
+        assert!(
+            text.contains("case_studies_latest") || text.contains(wanted),
+            "the list should use {wanted} (or case_studies_latest): {text}"
+        );
+        assert!(!text.contains("Seq Scan on case_studies"), "{text}");
+        assert!(
+            plan.iter().all(|line| !line.starts_with("SCAN c") || line.contains("USING INDEX")),
+            "a full scan of case_studies: {text}"
+        );
+        assert!(
+            !text.contains("USE TEMP B-TREE FOR ORDER BY") && !text.contains("Sort Key"),
+            "the result is sorted after the fact: {text}"
+        );
+    }
 }

@@ -66,6 +66,14 @@ impl AppError {
         AppError::Internal(Arc::new(err.into()))
     }
 
+    /// Logs the cause of an internal error (inside the current request's span, so with
+    /// its request id); the client only ever sees [`INTERNAL_MESSAGE`].
+    pub fn log_if_internal(&self) {
+        if let AppError::Internal(cause) = self {
+            tracing::error!(error = %format!("{cause:#}"), "internal error");
+        }
+    }
+
     /// For the command line: the message a user would see, or the internal cause in full.
     pub fn into_anyhow(self) -> anyhow::Error {
         match self {
@@ -91,9 +99,7 @@ impl From<sqlx::Error> for AppError {
 
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
-        if let AppError::Internal(cause) = &err {
-            tracing::error!(error = %format!("{cause:#}"), "internal error");
-        }
+        err.log_if_internal();
         let code = err.code();
         let retry_after = match &err {
             AppError::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),

@@ -26,6 +26,7 @@ use poem::{
 use super::{identify, IdentifyError, RequestId};
 use crate::{
     app::AppState,
+    error::INTERNAL_MESSAGE,
     graphql::{KettleSchema, Loaders, RequestContext},
 };
 
@@ -196,8 +197,8 @@ async fn execute(
             return response;
         }
         Err(IdentifyError::Internal(err)) => {
-            let err: async_graphql::Error = err.into();
-            let body = serde_json::json!({ "errors": [{ "message": err.message, "extensions": { "code": "INTERNAL", "requestId": request_id } }] });
+            err.log_if_internal();
+            let body = serde_json::json!({ "errors": [{ "message": INTERNAL_MESSAGE, "extensions": { "code": "INTERNAL", "requestId": request_id } }] });
             return json_response(StatusCode::INTERNAL_SERVER_ERROR, JSON, body.to_string());
         }
     };

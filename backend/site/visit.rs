@@ -56,7 +56,7 @@ impl Visit {
             // Pages never carry bearer tokens; treat a bad one as signed out.
             Err(IdentifyError::InvalidBearer) => None,
             Err(IdentifyError::Internal(err)) => {
-                let _: async_graphql::Error = err.into();
+                err.log_if_internal();
                 return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &request_id)));
             }
         };

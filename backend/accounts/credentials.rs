@@ -15,9 +15,10 @@ use sqlx::{any::AnyRow, Row};
 
 use super::{member_by_id, Member};
 use crate::{
+    db::Keyset,
     db::{self, Db},
     error::AppResult,
-    graphql::relay::{Keyset, Page},
+    graphql::relay::Page,
 };
 
 pub const SESSION_COOKIE: &str = "kettle_session";

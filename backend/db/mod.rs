@@ -191,6 +191,47 @@ pub async fn rows_by_ids_grouped(
     query.fetch_all(&db.pool).await
 }
 
+/// One page of rows in (name, id) order: `select` is a `SELECT … FROM … WHERE <filter>`
+/// to which the keyset conditions, order and limit are added. The lists of
+/// organisations and topics, each served by an index on (name, id).
+pub async fn page_by_name(
+    db: &Db,
+    select: &str,
+    keyset: &Keyset<(String, i64)>,
+) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
+    let (after_name, after_id) = keyset.after.clone().unzip();
+    let (before_name, before_id) = keyset.before.clone().unzip();
+    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let sql = format!(
+        "{select} AND ($1 IS NULL OR (name, id) > ($1, $2)) AND ($3 IS NULL OR (name, id) < ($3, $4)) \
+         ORDER BY name {order}, id {order} LIMIT $5"
+    );
+    sqlx::query(&sql)
+        .bind(after_name)
+        .bind(after_id)
+        .bind(before_name)
+        .bind(before_id)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// What a SQL query for one page of a list needs to know. For a list in ascending key
+/// order, `after` means "key greater than" and a forward page orders ascending; for a
+/// list in descending order (newest first), `after` means "key less than" and a forward
+/// page orders descending. A backward page (`last`/`before`) orders the other way, and
+/// the connection turns its rows round again (see `graphql::relay::Page`).
+pub struct Keyset<K> {
+    /// Only rows that come after this key in the list's order.
+    pub after: Option<K>,
+    /// Only rows that come before this key in the list's order.
+    pub before: Option<K>,
+    /// Fetch in the list's own order (true) or reversed (false).
+    pub forward: bool,
+    /// How many rows to fetch: one more than the page.
+    pub fetch: i64,
+}
+
 /// Builds `$start, $start+1, …` for an `IN (…)` list of `count` values.
 pub fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")

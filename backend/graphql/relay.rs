@@ -13,7 +13,10 @@ use async_graphql::{
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::error::{AppError, AppResult};
+use crate::{
+    db::Keyset,
+    error::{AppError, AppResult},
+};
 
 pub const PAGE_SIZE_DEFAULT: usize = 20;
 pub const PAGE_SIZE_MAX: usize = 100;
@@ -52,22 +55,6 @@ pub struct Page<K> {
     before: Option<K>,
     limit: usize,
     backward: bool,
-}
-
-/// What a SQL query for one page needs to know. For a list in ascending key order,
-/// `after` means "key greater than" and a forward page orders ascending; for a list in
-/// descending order (newest first), `after` means "key less than" and a forward page
-/// orders descending. A backward page (`last`/`before`) orders the other way, and
-/// [`Page::connection`] turns its rows round again.
-pub struct Keyset<K> {
-    /// Only rows that come after this key in the list's order.
-    pub after: Option<K>,
-    /// Only rows that come before this key in the list's order.
-    pub before: Option<K>,
-    /// Fetch in the list's own order (true) or reversed (false).
-    pub forward: bool,
-    /// How many rows to fetch: one more than the page.
-    pub fetch: i64,
 }
 
 impl<K: Serialize + DeserializeOwned + Clone> Page<K> {

@@ -148,23 +148,8 @@ pub async fn by_slug(db: &Db, slug: &str) -> AppResult<Option<Organisation>> {
 
 /// Organisations by name, then id (served by `organisations_name`).
 pub async fn list(db: &Db, page: &Page<(String, i64)>) -> AppResult<Vec<Organisation>> {
-    let keyset = page.keyset();
-    let (after_name, after_id) = keyset.after.clone().unzip();
-    let (before_name, before_id) = keyset.before.clone().unzip();
-    let order = if keyset.forward { "ASC" } else { "DESC" };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM organisations \
-         WHERE ($1 IS NULL OR (name, id) > ($1, $2)) AND ($3 IS NULL OR (name, id) < ($3, $4)) \
-         ORDER BY name {order}, id {order} LIMIT $5"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(after_name)
-        .bind(after_id)
-        .bind(before_name)
-        .bind(before_id)
-        .bind(keyset.fetch)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows =
+        db::page_by_name(db, &format!("SELECT {COLUMNS} FROM organisations WHERE 1 = 1"), &page.keyset()).await?;
     Ok(rows.iter().map(Organisation::from_row).collect::<sqlx::Result<_>>()?)
 }
 

@@ -55,22 +55,7 @@ pub async fn by_slug(db: &Db, slug: &str) -> AppResult<Option<Topic>> {
 
 /// Topics in use (not merged away), by name (served by `topics_name`).
 pub async fn list(db: &Db, page: &Page<(String, i64)>) -> AppResult<Vec<Topic>> {
-    let keyset = page.keyset();
-    let (after_name, after_id) = keyset.after.clone().unzip();
-    let (before_name, before_id) = keyset.before.clone().unzip();
-    let order = if keyset.forward { "ASC" } else { "DESC" };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM topics WHERE merged_into IS NULL \
-         AND ($1 IS NULL OR (name, id) > ($1, $2)) AND ($3 IS NULL OR (name, id) < ($3, $4)) \
-         ORDER BY name {order}, id {order} LIMIT $5"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(after_name)
-        .bind(after_id)
-        .bind(before_name)
-        .bind(before_id)
-        .bind(keyset.fetch)
-        .fetch_all(&db.pool)
+    let rows = db::page_by_name(db, &format!("SELECT {COLUMNS} FROM topics WHERE merged_into IS NULL"), &page.keyset())
         .await?;
     Ok(rows.iter().map(Topic::from_row).collect::<sqlx::Result<_>>()?)
 }

@@ -125,14 +125,17 @@ async fn organisations_are_created_and_joined_with_approval(app: TestApp) {
         json!([{ "node": { "handle": "ada" } }, { "node": { "handle": "grace" } }])
     );
 
-    let list = app
-        .anonymous()
-        .data(
-            "{ organisations(first: 1) { edges { node { name slug } } pageInfo { hasNextPage endCursor } } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(list["organisations"]["pageInfo"]["hasNextPage"], true);
+    const PAGE: &str = "query($after: String) { organisations(first: 1, after: $after) { edges { node { slug } } pageInfo { hasNextPage endCursor } } }";
+    let first = app.anonymous().data(PAGE, json!({})).await;
+    assert_eq!(first["organisations"]["edges"], json!([{ "node": { "slug": "barsetshire-county-council" } }]));
+    assert_eq!(first["organisations"]["pageInfo"]["hasNextPage"], true);
+    let next = app.anonymous().data(PAGE, json!({ "after": first["organisations"]["pageInfo"]["endCursor"] })).await;
+    assert_eq!(
+        next["organisations"]["edges"],
+        json!([{ "node": { "slug": "barsetshire-county-council-2" } }]),
+        "same name: ordered by id"
+    );
+    assert_eq!(next["organisations"]["pageInfo"]["hasNextPage"], false);
 }
 
 async fn topics_are_curated_by_moderators(app: TestApp) {

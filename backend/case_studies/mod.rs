@@ -133,28 +133,21 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, CaseStudy>> 
 
 /// Author and co-author ids of each case study, author first.
 pub async fn authors_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
-    pairs(db, "SELECT case_study_id, member_id FROM case_study_authors WHERE case_study_id IN ({}) ORDER BY case_study_id, position", ids)
-        .await
+    let select = "SELECT case_study_id, member_id FROM case_study_authors WHERE case_study_id IN";
+    pairs(db, select, ids, "ORDER BY case_study_id, position").await
 }
 
 /// Topic ids of each case study.
 pub async fn topics_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
-    pairs(db, "SELECT case_study_id, topic_id FROM case_study_topics WHERE case_study_id IN ({}) ORDER BY case_study_id, topic_id", ids)
-        .await
+    let select = "SELECT case_study_id, topic_id FROM case_study_topics WHERE case_study_id IN";
+    pairs(db, select, ids, "ORDER BY case_study_id, topic_id").await
 }
 
-async fn pairs(db: &Db, sql: &str, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
+/// Groups (case study id, other id) rows by case study; every id gets an entry.
+async fn pairs(db: &Db, select: &str, ids: &[i64], order: &str) -> AppResult<HashMap<i64, Vec<i64>>> {
     let mut map: HashMap<i64, Vec<i64>> = ids.iter().map(|id| (*id, Vec::new())).collect();
-    if ids.is_empty() {
-        return Ok(map);
-    }
-    let sql = sql.replace("{}", &db::placeholders(1, ids.len()));
-    let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    for (owner, value) in query.fetch_all(&db.pool).await? {
-        map.entry(owner).or_default().push(value);
+    for row in db::rows_by_ids_grouped(db, select, ids, order).await? {
+        map.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
     }
     Ok(map)
 }

@@ -173,7 +173,7 @@ pub async fn rows_by_ids(db: &Db, select: &str, ids: &[i64]) -> sqlx::Result<Vec
     rows_by_ids_grouped(db, select, ids, "").await
 }
 
-/// [`rows_by_ids`] with a tail after the id list, such as `GROUP BY …`.
+/// [`rows_by_ids`] with a tail after the id list, such as `GROUP BY …` or `ORDER BY …`.
 pub async fn rows_by_ids_grouped(
     db: &Db,
     select: &str,

@@ -13,7 +13,7 @@
 //!   `userErrors`, DataLoaders); each domain module contributes its own types to it.
 //! - Domain modules own their types, SQL and GraphQL: [`accounts`] (members, passwords,
 //!   sessions, access tokens, sign-in throttling), [`organisations`], [`topics`],
-//!   [`case_studies`]. Changes that others will want to hear about write an event to the
+//!   [`case_studies`], [`artefacts`] (and their reuse), [`comments`]. Changes that others will want to hear about write an event to the
 //!   [`outbox`] in the same transaction; Markdown goes through [`markdown`] on write;
 //!   [`search`] keeps the full-text index (FTS5 or tsvector).
 //! - [`db`] — one SQL layer over SQLite and PostgreSQL, and the migrations.
@@ -22,8 +22,10 @@
 
 pub mod accounts;
 pub mod app;
+pub mod artefacts;
 pub mod case_studies;
 pub mod cli;
+pub mod comments;
 pub mod config;
 pub mod db;
 pub mod error;

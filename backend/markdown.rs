@@ -14,14 +14,33 @@ use std::collections::HashSet;
 
 use pulldown_cmark::{html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
+use crate::{accounts, db::Db, error::AppResult};
+
 pub const HANDLE_MIN: usize = 2;
 pub const HANDLE_MAX: usize = 30;
+
+/// At most this many distinct `@handles` in one text are looked up and linked, so a
+/// long text cannot turn into an unbounded query.
+pub const MENTIONS_MAX: usize = 50;
 
 /// Rendered, sanitised HTML and the handles it mentions (that exist), in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub html: String,
     pub mentions: Vec<String>,
+    /// The mentioned members' ids, in the order of `mentions` (filled by [`render_linked`]).
+    pub mentioned_ids: Vec<i64>,
+}
+
+/// Renders `source`, linking `@mentions` of members who exist: what every write of
+/// member-authored Markdown goes through.
+pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
+    let candidates = mention_candidates(source);
+    let ids = accounts::ids_by_handle(db, &candidates).await?;
+    let known: HashSet<String> = ids.keys().cloned().collect();
+    let mut rendered = render(source, &known);
+    rendered.mentioned_ids = rendered.mentions.iter().filter_map(|h| ids.get(h).copied()).collect();
+    Ok(rendered)
 }
 
 fn is_handle_char(c: char) -> bool {
@@ -55,7 +74,8 @@ fn handles_in(text: &str) -> Vec<(usize, usize, String)> {
     found
 }
 
-/// The handles a source mentions, outside code: look these up, then [`render`].
+/// The handles a source mentions, outside code, at most [`MENTIONS_MAX`]: look these
+/// up, then [`render`].
 pub fn mention_candidates(source: &str) -> Vec<String> {
     let mut seen = Vec::new();
     let mut in_code = 0usize;
@@ -65,6 +85,9 @@ pub fn mention_candidates(source: &str) -> Vec<String> {
             Event::End(TagEnd::CodeBlock) => in_code = in_code.saturating_sub(1),
             Event::Text(text) if in_code == 0 => {
                 for (_, _, handle) in handles_in(&text) {
+                    if seen.len() == MENTIONS_MAX {
+                        return seen;
+                    }
                     if !seen.contains(&handle) {
                         seen.push(handle);
                     }
@@ -143,7 +166,7 @@ pub fn render(source: &str, known: &HashSet<String>) -> Rendered {
     }
     let mut unsafe_html = String::with_capacity(source.len() * 3 / 2);
     html::push_html(&mut unsafe_html, events.into_iter());
-    Rendered { html: sanitizer().clean(&unsafe_html).to_string(), mentions }
+    Rendered { html: sanitizer().clean(&unsafe_html).to_string(), mentions, mentioned_ids: Vec::new() }
 }
 
 /// Plain text of a Markdown source, for summaries, search snippets and feeds.

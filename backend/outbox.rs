@@ -17,6 +17,11 @@ pub enum EventKind {
     CaseStudyUpdated,
     OrganisationJoinRequested,
     InterestRegistered,
+    ArtefactPublished,
+    ArtefactReused,
+    CommentPosted,
+    /// One per member mentioned, so each can be told.
+    MemberMentioned,
 }
 
 impl EventKind {
@@ -26,6 +31,10 @@ impl EventKind {
             EventKind::CaseStudyUpdated => "case_study.updated",
             EventKind::OrganisationJoinRequested => "organisation.join_requested",
             EventKind::InterestRegistered => "case_study.interest_registered",
+            EventKind::ArtefactPublished => "artefact.published",
+            EventKind::ArtefactReused => "artefact.reused",
+            EventKind::CommentPosted => "comment.posted",
+            EventKind::MemberMentioned => "member.mentioned",
         }
     }
 }
@@ -49,5 +58,15 @@ pub async fn record(
     .bind(db::now_millis())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Records a `member.mentioned` event for each member `@mentioned` in what `actor_id`
+/// just wrote (`subject`), except the writer.
+pub async fn record_mentions(tx: &mut Tx, subject: (&str, i64), actor_id: i64, member_ids: &[i64]) -> AppResult<()> {
+    for member_id in member_ids.iter().filter(|id| **id != actor_id) {
+        let payload = serde_json::json!({ "memberId": member_id });
+        record(tx, EventKind::MemberMentioned, subject, Some(actor_id), payload).await?;
+    }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Full-text search over published case studies and organisations, ranked by relevance:
+//! Full-text search over published case studies, artefacts and organisations, ranked by
+//! relevance, narrowed by kind, topic and organisation:
 //! FTS5 on SQLite and `tsvector` with a GIN index on PostgreSQL — the one place where the
 //! two databases need different SQL, so both versions live here side by side.
 //!
@@ -26,6 +27,7 @@ const MARK_END: char = '\u{E001}';
 #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
 pub enum SearchKind {
     CaseStudy,
+    Artefact,
     Organisation,
 }
 
@@ -33,10 +35,39 @@ impl SearchKind {
     fn as_str(self) -> &'static str {
         match self {
             SearchKind::CaseStudy => "case_study",
+            SearchKind::Artefact => "artefact",
             SearchKind::Organisation => "organisation",
         }
     }
+
+    fn parse(text: &str) -> SearchKind {
+        match text {
+            "artefact" => SearchKind::Artefact,
+            "organisation" => SearchKind::Organisation,
+            _ => SearchKind::CaseStudy,
+        }
+    }
 }
+
+/// What a search is narrowed to, besides its words.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter {
+    pub kind: Option<SearchKind>,
+    /// Case studies and artefacts carrying this topic.
+    pub topic_id: Option<i64>,
+    /// The organisation itself, and its case studies and artefacts.
+    pub organisation_id: Option<i64>,
+}
+
+/// The filter conditions, the same on both databases: `kind` and `item_id` are columns of
+/// either index table. Binds: kind $2, topic $6, organisation $7.
+const FILTERS: &str = "AND ($2 IS NULL OR kind = $2) \
+     AND ($6 IS NULL \
+       OR (kind = 'case_study' AND item_id IN (SELECT case_study_id FROM case_study_topics WHERE topic_id = $6)) \
+       OR (kind = 'artefact' AND item_id IN (SELECT artefact_id FROM artefact_topics WHERE topic_id = $6))) \
+     AND ($7 IS NULL OR (kind = 'organisation' AND item_id = $7) \
+       OR (kind = 'case_study' AND item_id IN (SELECT id FROM case_studies WHERE organisation_id = $7)) \
+       OR (kind = 'artefact' AND item_id IN (SELECT id FROM artefacts WHERE organisation_id = $7)))";
 
 /// Adds or replaces an item's row.
 pub async fn index(tx: &mut Tx, kind: SearchKind, id: i64, title: &str, markdown_body: &str) -> AppResult<()> {
@@ -80,14 +111,14 @@ fn fts5_query(text: &str) -> String {
         .join(" ")
 }
 
-/// The best matches for `text`, at most [`RESULTS_MAX`], optionally of one kind.
-pub async fn search(db: &Db, text: &str, kind: Option<SearchKind>, limit: i64) -> AppResult<Vec<Hit>> {
+/// The best matches for `text` that pass `filter`, at most [`RESULTS_MAX`].
+pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64) -> AppResult<Vec<Hit>> {
     let text = text.trim();
     if text.chars().count() > QUERY_MAX {
         return Err(AppError::bad_input(format!("Search for at most {QUERY_MAX} characters.")));
     }
     let limit = limit.clamp(1, RESULTS_MAX);
-    let kind = kind.map(SearchKind::as_str);
+    let kind = filter.kind.map(SearchKind::as_str);
     let rows = match db.dialect {
         Dialect::Sqlite => {
             let query = fts5_query(text);
@@ -95,32 +126,36 @@ pub async fn search(db: &Db, text: &str, kind: Option<SearchKind>, limit: i64) -
                 return Ok(vec![]);
             }
             // bm25 weights: title ten times the body; lower is better.
-            sqlx::query(
+            sqlx::query(&format!(
                 "SELECT kind, item_id, snippet(search_index, 3, $4, $5, '…', 24) AS snippet FROM search_index \
-                 WHERE search_index MATCH $1 AND ($2 IS NULL OR kind = $2) \
-                 ORDER BY bm25(search_index, 0.0, 0.0, 10.0, 1.0), item_id LIMIT $3",
-            )
+                 WHERE search_index MATCH $1 {FILTERS} \
+                 ORDER BY bm25(search_index, 0.0, 0.0, 10.0, 1.0), item_id LIMIT $3"
+            ))
             .bind(query)
             .bind(kind)
             .bind(limit)
             .bind(MARK_START.to_string())
             .bind(MARK_END.to_string())
+            .bind(filter.topic_id)
+            .bind(filter.organisation_id)
             .fetch_all(&db.pool)
             .await?
         }
         Dialect::Postgres => {
-            sqlx::query(
+            sqlx::query(&format!(
                 "SELECT kind, item_id, ts_headline('english', body, q, \
                  'StartSel=' || $4 || ', StopSel=' || $5 || ', MaxWords=35, MinWords=15, ShortWord=2') AS snippet \
                  FROM search_index, websearch_to_tsquery('english', $1) AS q \
-                 WHERE document @@ q AND ($2::text IS NULL OR kind = $2) \
-                 ORDER BY ts_rank_cd(document, q) DESC, item_id LIMIT $3",
-            )
+                 WHERE document @@ q {FILTERS} \
+                 ORDER BY ts_rank_cd(document, q) DESC, item_id LIMIT $3"
+            ))
             .bind(text)
             .bind(kind)
             .bind(limit)
             .bind(MARK_START.to_string())
             .bind(MARK_END.to_string())
+            .bind(filter.topic_id)
+            .bind(filter.organisation_id)
             .fetch_all(&db.pool)
             .await?
         }
@@ -129,11 +164,7 @@ pub async fn search(db: &Db, text: &str, kind: Option<SearchKind>, limit: i64) -
         .map(|row| {
             let kind: String = row.try_get("kind")?;
             let snippet: String = row.try_get("snippet")?;
-            Ok(Hit {
-                kind: if kind == "organisation" { SearchKind::Organisation } else { SearchKind::CaseStudy },
-                id: row.try_get("item_id")?,
-                snippet_html: highlight(&snippet),
-            })
+            Ok(Hit { kind: SearchKind::parse(&kind), id: row.try_get("item_id")?, snippet_html: highlight(&snippet) })
         })
         .collect::<sqlx::Result<_>>()
         .map_err(Into::into)
@@ -152,21 +183,47 @@ pub struct SearchQuery;
 
 #[Object]
 impl SearchQuery {
-    /// Published case studies and organisations matching all the words in `query`, most
-    /// relevant first (at most 50).
+    /// Published case studies, artefacts and organisations matching all the words in
+    /// `query`, most relevant first (at most 50), optionally of one kind, with one topic
+    /// (slug) or from one organisation (slug).
     async fn search(
         &self,
         ctx: &Context<'_>,
         query: String,
         kind: Option<SearchKind>,
+        topic: Option<String>,
+        organisation: Option<String>,
         #[graphql(default = 20)] first: i32,
     ) -> async_graphql::Result<Vec<SearchHit>> {
-        let hits = search(&ctx.state().db, &query, kind, i64::from(first)).await?;
+        let db = &ctx.state().db;
+        let mut filter = Filter { kind, ..Filter::default() };
+        // An unknown topic or organisation matches nothing.
+        if let Some(slug) = topic {
+            match crate::topics::by_slug(db, &slug).await? {
+                Some(topic) => filter.topic_id = Some(topic.merged_into.unwrap_or(topic.id)),
+                None => return Ok(Vec::new()),
+            }
+        }
+        if let Some(slug) = organisation {
+            match crate::organisations::by_slug(db, &slug).await? {
+                Some(organisation) => filter.organisation_id = Some(organisation.id),
+                None => return Ok(Vec::new()),
+            }
+        }
+        let hits = search(db, &query, filter, i64::from(first)).await?;
+        let loaders = ctx.loaders();
+        let ids_of = |kind: SearchKind| hits.iter().filter(move |h| h.kind == kind).map(|h| h.id);
+        // One statement per kind for the whole result list.
+        loaders.case_studies.load_many(ids_of(SearchKind::CaseStudy)).await?;
+        loaders.case_study_authors.load_many(ids_of(SearchKind::CaseStudy)).await?;
+        loaders.artefacts.load_many(ids_of(SearchKind::Artefact)).await?;
+        loaders.organisations.load_many(ids_of(SearchKind::Organisation)).await?;
         let mut results = Vec::with_capacity(hits.len());
         for hit in hits {
             let node = match hit.kind {
                 SearchKind::CaseStudy => crate::case_studies::graphql::visible(ctx, hit.id).await?.map(Node::CaseStudy),
-                SearchKind::Organisation => ctx.loaders().organisations.load_one(hit.id).await?.map(Node::Organisation),
+                SearchKind::Artefact => loaders.artefacts.load_one(hit.id).await?.map(Node::Artefact),
+                SearchKind::Organisation => loaders.organisations.load_one(hit.id).await?.map(Node::Organisation),
             };
             if let Some(node) = node {
                 results.push(SearchHit { node, snippet: hit.snippet_html });

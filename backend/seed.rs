@@ -9,7 +9,13 @@ use rand::{distributions::Alphanumeric, Rng};
 
 use crate::{
     accounts::{self, passwords, NewMember, Role},
-    case_studies::{self, CaseStudyStatus, Fields, Phase},
+    artefacts::{self, reuse, ArtefactKind, ArtefactStatus},
+    case_studies::{
+        self,
+        marks::{self, Mark},
+        CaseStudyStatus, Fields, Phase,
+    },
+    comments::{self, Posted, Subject},
     db::Db,
     error::AppError,
     organisations::{self, NewOrganisation, OrganisationKind},
@@ -101,6 +107,139 @@ const CASE_STUDIES: &[Story] = &[
     ),
 ];
 
+/// Title, kind, status, licence, sharer (member index), case study, adapted from
+/// (artefact index), topics, address, description.
+type Made = (
+    &'static str,
+    ArtefactKind,
+    ArtefactStatus,
+    &'static str,
+    usize,
+    Option<usize>,
+    Option<usize>,
+    &'static [usize],
+    &'static str,
+    &'static str,
+);
+
+const ARTEFACTS: &[Made] = &[
+    (
+        "Bin collection reminder service",
+        ArtefactKind::Code,
+        ArtefactStatus::InUse,
+        "MIT",
+        1,
+        Some(0),
+        None,
+        &[0, 6],
+        "https://code.barsetshire.example.gov.uk/bin-reminders",
+        "The sign-up form and nightly job behind our collection reminders. Sends texts through GOV.UK Notify; \
+         configure your rounds in one CSV file.",
+    ),
+    (
+        "Accessibility audit report template",
+        ArtefactKind::TemplateOrDocument,
+        ArtefactStatus::InUse,
+        "OGL-UK-3.0",
+        3,
+        Some(1),
+        None,
+        &[1],
+        "https://dds.example.gov.uk/templates/accessibility-audit",
+        "A report template that groups audit findings by the WCAG success criterion and by who fixes them, with \
+         an accessibility statement to match.",
+    ),
+    (
+        "Appointment-first outpatient letter",
+        ArtefactKind::DesignPattern,
+        ArtefactStatus::Experimental,
+        "OGL-UK-3.0",
+        2,
+        Some(2),
+        None,
+        &[2],
+        "https://middlemarch.example.nhs.uk/patterns/appointment-letter",
+        "Put the appointment (what, when, where) first, in a box; everything else after. Tested with 15 patients.",
+    ),
+    (
+        "User-needs tender for case management",
+        ArtefactKind::ProcurementOrContract,
+        ArtefactStatus::InUse,
+        "OGL-UK-3.0",
+        7,
+        Some(4),
+        None,
+        &[5],
+        "https://wessex.example.gov.uk/procurement/user-needs-tender",
+        "Thirty user needs and a demo script in place of a 400-line requirements spreadsheet. Adapt the needs; \
+         keep the demo.",
+    ),
+    (
+        "Council tax discount calculator",
+        ArtefactKind::Code,
+        ArtefactStatus::InUse,
+        "MIT",
+        3,
+        Some(5),
+        None,
+        &[6, 4],
+        "https://code.dds.example.gov.uk/council-tax-calculator",
+        "Works out single-person, student and disability discounts. Rules live in one YAML file per council.",
+    ),
+    (
+        "Bin collection days data standard",
+        ArtefactKind::Dataset,
+        ArtefactStatus::Experimental,
+        "CC-BY-4.0",
+        6,
+        Some(6),
+        None,
+        &[7, 0],
+        "https://middlemarch.example.nhs.uk/data/bin-days",
+        "A JSON format for collection calendars, with converted calendars from three councils to try it on.",
+    ),
+    (
+        "Wessex council tax calculator",
+        ArtefactKind::Code,
+        ArtefactStatus::Experimental,
+        "MIT",
+        4,
+        None,
+        Some(4),
+        &[6, 4],
+        "https://code.wessex.example.gov.uk/council-tax",
+        "Our fork of the DDS calculator with Wessex's second-homes premium added; we send fixes upstream.",
+    ),
+];
+
+/// Artefact (index), organisation (index), note.
+const REUSES: &[(usize, usize, &str)] = &[
+    (1, 1, "We used the template for our planning portal audit; the grouping by who fixes what saved a week."),
+    (1, 3, "Adapted for our outpatient booking service's audit."),
+    (4, 1, "Running it in production since April with our own rules file."),
+    (0, 1, "Reused the nightly job for garden waste renewals."),
+    (3, 0, "We used the demo script to buy our new planning system."),
+];
+
+/// Case study (index), commenter (member index), text, replies (member index, text).
+type Conversation = (usize, usize, &'static str, &'static [(usize, &'static str)]);
+
+const COMMENTS: &[Conversation] = &[
+    (
+        0,
+        4,
+        "We see the same with route changes. @grace-hopper did you connect the reminders to the crews' rounds?",
+        &[(1, "Not yet: the rounds change in a spreadsheet the crews own. That is our next piece of work.")],
+    ),
+    (1, 2, "The point about linked error messages is the one we find everywhere. Thank you for writing it up.", &[]),
+    (
+        5,
+        4,
+        "We run this now. Upstreaming our changes was easier than expected.",
+        &[(3, "Glad to hear it, @octavia-hill!")],
+    ),
+];
+
 pub async fn demo(db: &Db) -> anyhow::Result<String> {
     let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members").fetch_one(&db.pool).await?;
     if existing > 0 {
@@ -150,6 +289,7 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         organisation_ids.insert(index, organisation.id);
     }
 
+    let mut case_study_ids = Vec::new();
     for (title, summary, phase, author, co_author, topics, body) in CASE_STUDIES {
         let author_member = &members[*author];
         let fields = Fields {
@@ -165,15 +305,59 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         case_studies::set_status(db, case_study.id, CaseStudyStatus::Published, author_member.id)
             .await
             .map_err(AppError::into_anyhow)?;
+        case_study_ids.push(case_study.id);
+    }
+
+    let mut artefact_ids = Vec::new();
+    for (title, kind, status, licence, sharer, case_study, adapted_from, topics, url, description) in ARTEFACTS {
+        let fields = artefacts::Fields {
+            title: title.to_string(),
+            kind: *kind,
+            description_source: description.to_string(),
+            url: url.to_string(),
+            licence: licence.to_string(),
+            status: *status,
+            organisation_id: organisation_ids.get(&MEMBERS[*sharer].2).copied(),
+            adapted_from_id: adapted_from.map(|a| artefact_ids[a]),
+            topic_ids: topics.iter().map(|t| topic_ids[*t]).collect(),
+            case_study_ids: case_study.map(|c| vec![case_study_ids[c]]).unwrap_or_default(),
+        };
+        let artefact = artefacts::create(db, members[*sharer].id, &fields).await.map_err(AppError::into_anyhow)?;
+        artefact_ids.push(artefact.id);
+    }
+    for (artefact, organisation, note) in REUSES {
+        let recorder = MEMBERS.iter().position(|m| m.2 == *organisation).context("an organisation has no member")?;
+        reuse::record(db, artefact_ids[*artefact], organisation_ids[organisation], note, None, members[recorder].id)
+            .await
+            .map_err(AppError::into_anyhow)?;
+    }
+    for (case_study, commenter, text, replies) in COMMENTS {
+        let subject = Subject::CaseStudy(case_study_ids[*case_study]);
+        let posted =
+            comments::post(db, subject, None, members[*commenter].id, text).await.map_err(AppError::into_anyhow)?;
+        let Posted::Done(comment) = posted else { bail!("a demo conversation was full") };
+        for (replier, reply) in *replies {
+            comments::post(db, subject, Some(&comment), members[*replier].id, reply)
+                .await
+                .map_err(AppError::into_anyhow)?;
+        }
+    }
+    // A few members found the first case studies useful.
+    for (case_study, member) in [(0, 4), (0, 2), (1, 0), (1, 4), (1, 7), (4, 0), (5, 4)] {
+        marks::set(db, case_study_ids[case_study], members[member].id, Mark::Useful, true)
+            .await
+            .map_err(AppError::into_anyhow)?;
     }
 
     Ok(format!(
-        "Seeded {} members, {} organisations, {} topics and {} case studies.\n\
+        "Seeded {} members, {} organisations, {} topics, {} case studies, {} artefacts and {} comments.\n\
          Sign in as {} (an administrator) or any other demo member with the password {password}",
         MEMBERS.len(),
         organisation_ids.len(),
         TOPICS.len(),
         CASE_STUDIES.len(),
+        ARTEFACTS.len(),
+        COMMENTS.iter().map(|c| 1 + c.3.len()).sum::<usize>(),
         MEMBERS[0].1,
     ))
 }

@@ -166,17 +166,18 @@ pub async fn member_by_handle(db: &Db, handle: &str) -> AppResult<Option<Member>
     Ok(row.map(|r| Member::from_row(&r)).transpose()?)
 }
 
-/// Which of these handles belong to members (for linking `@mentions`).
-pub async fn existing_handles(db: &Db, handles: &[String]) -> AppResult<Vec<String>> {
+/// The ids of the members with these (lower-case) handles, by handle; handles nobody
+/// has are left out. For linking `@mentions`.
+pub async fn ids_by_handle(db: &Db, handles: &[String]) -> AppResult<HashMap<String, i64>> {
     if handles.is_empty() {
-        return Ok(vec![]);
+        return Ok(HashMap::new());
     }
-    let sql = format!("SELECT handle FROM members WHERE handle IN ({})", db::placeholders(1, handles.len()));
-    let mut query = sqlx::query_scalar::<_, String>(&sql);
+    let sql = format!("SELECT handle, id FROM members WHERE handle IN ({})", db::placeholders(1, handles.len()));
+    let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
     for handle in handles {
         query = query.bind(handle);
     }
-    Ok(query.fetch_all(&db.pool).await?)
+    Ok(query.fetch_all(&db.pool).await?.into_iter().collect())
 }
 
 pub struct ProfileChanges {

@@ -11,6 +11,8 @@ use super::{
 };
 use crate::{
     accounts::{self, Member},
+    artefacts::Artefact,
+    comments::{graphql::CommentThreads, Comment, Subject},
     error::{AppError, AppResult},
     graphql::{
         relay::{self, Page},
@@ -137,6 +139,36 @@ impl CaseStudy {
             .collect())
     }
 
+    /// How many artefacts link to it.
+    async fn artefact_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(ctx.loaders().case_study_artefacts.load_one(self.id).await?.map_or(0, |ids| ids.len() as i64))
+    }
+
+    /// The artefacts it produced or used, newest first.
+    async fn artefacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Artefact>> {
+        let ids = ctx.loaders().case_study_artefacts.load_one(self.id).await?.unwrap_or_default();
+        let found = ctx.loaders().artefacts.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
+    /// Top-level comments, oldest first, each with its replies (none on a draft).
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Comment>> {
+        CommentThreads::page(ctx, Subject::CaseStudy(self.id), first, after, last, before).await
+    }
+
+    /// How many comments it has, replies included.
+    async fn comment_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(ctx.loaders().case_study_comment_counts.load_one(self.id).await?.unwrap_or(0))
+    }
+
     /// Whether the signed-in member may edit this (they are one of its authors).
     async fn viewer_can_edit(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         Ok(is_author(ctx, self).await?)
@@ -203,6 +235,15 @@ async fn prefetch(ctx: &Context<'_>, rows: &[CaseStudy]) -> AppResult<()> {
     }
     if wants("usefulCount") {
         loaders.case_study_useful_counts.load_many(ids.iter().copied()).await?;
+    }
+    if wants("commentCount") {
+        loaders.case_study_comment_counts.load_many(ids.iter().copied()).await?;
+    }
+    if wants("artefactCount") || wants("artefacts") {
+        let links = loaders.case_study_artefacts.load_many(ids.iter().copied()).await?;
+        if wants("artefacts") {
+            loaders.artefacts.load_many(links.values().flatten().copied().collect::<HashSet<_>>()).await?;
+        }
     }
     if wants("organisation") {
         let organisation_ids: HashSet<i64> = rows.iter().filter_map(|c| c.organisation_id).collect();
@@ -282,7 +323,7 @@ impl CaseStudyQuery {
         if source.len() > super::BODY_MAX_BYTES {
             return Err(AppError::bad_input("The text is longer than 100 KB.").into());
         }
-        Ok(super::render_body(&ctx.state().db, &source).await?.html)
+        Ok(crate::markdown::render_linked(&ctx.state().db, &source).await?.html)
     }
 }
 
@@ -365,60 +406,23 @@ async fn validate(
         problems.push(UserError::new("body", UserErrorCode::TooLong, "The case study must be 100 KB or shorter."));
     }
 
-    let mut topic_ids = Vec::new();
-    let distinct: HashSet<&str> = draft.topic_ids.iter().map(|id| id.as_str()).collect();
-    if distinct.len() < topics::PER_ITEM_MIN || distinct.len() > topics::PER_ITEM_MAX {
-        problems.push(UserError::new(
-            "topicIds",
-            UserErrorCode::Invalid,
-            format!("Choose between {} and {} topics.", topics::PER_ITEM_MIN, topics::PER_ITEM_MAX),
-        ));
-    } else {
-        let numbers: Vec<i64> = distinct
-            .iter()
-            .filter_map(|id| relay::parse_global_id_of("Topic", id).ok())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let found = ctx.loaders().topics.load_many(numbers.iter().copied()).await?;
-        let active: Vec<i64> =
-            numbers.iter().copied().filter(|n| found.get(n).is_some_and(|t| t.merged_into.is_none())).collect();
-        if active.len() != distinct.len() {
-            problems.push(UserError::new("topicIds", UserErrorCode::NotFound, "One of the topics does not exist."));
+    let topic_ids = match topics::graphql::resolve(ctx, &draft.topic_ids).await? {
+        Ok(ids) => ids,
+        Err(problem) => {
+            problems.push(problem);
+            Vec::new()
         }
-        topic_ids = active;
-        topic_ids.sort_unstable();
-    }
-
-    let mut organisation_id = None;
-    if let Some(id) = draft.organisation_id.as_ref() {
-        let number = relay::parse_global_id_of("Organisation", id).ok();
-        let organisation = match number {
-            Some(n) => ctx.loaders().organisations.load_one(n).await?,
-            None => None,
-        };
-        match organisation {
-            None => problems.push(UserError::new(
-                "organisationId",
-                UserErrorCode::NotFound,
-                "There is no such organisation.",
-            )),
-            Some(o) => {
-                if organisations::membership(db, o.id, author_id).await?.is_some_and(|m| m.is_member()) {
-                    organisation_id = Some(o.id);
-                } else {
-                    problems.push(UserError::new(
-                        "organisationId",
-                        UserErrorCode::Invalid,
-                        format!(
-                            "You can only write for an organisation you belong to, and you do not belong to {}.",
-                            o.name
-                        ),
-                    ));
-                }
+    };
+    let organisation_id = match draft.organisation_id.as_ref() {
+        None => None,
+        Some(id) => match organisations::graphql::resolve_own(ctx, id, author_id).await? {
+            Ok(id) => Some(id),
+            Err(problem) => {
+                problems.push(problem);
+                None
             }
-        }
-    }
+        },
+    };
 
     let mut co_author_ids = Vec::new();
     if draft.co_author_handles.len() > super::CO_AUTHORS_MAX {

@@ -9,7 +9,7 @@
 pub mod graphql;
 pub mod marks;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::{any::AnyRow, Row};
 
@@ -219,13 +219,6 @@ pub async fn list_authored(db: &Db, member_id: i64, page: &Page<i64>) -> AppResu
     Ok(rows.iter().map(CaseStudy::from_row).collect::<sqlx::Result<_>>()?)
 }
 
-/// Renders a body, linking mentions of members who exist.
-pub async fn render_body(db: &Db, source: &str) -> AppResult<markdown::Rendered> {
-    let candidates = markdown::mention_candidates(source);
-    let known: HashSet<String> = accounts::existing_handles(db, &candidates).await?.into_iter().collect();
-    Ok(markdown::render(source, &known))
-}
-
 /// Validated fields for a new case study or an edit.
 pub struct Fields {
     pub title: String,
@@ -266,7 +259,7 @@ async fn replace_links(tx: &mut Tx, case_study_id: i64, author_id: i64, fields: 
 }
 
 pub async fn create(db: &Db, author_id: i64, fields: &Fields) -> AppResult<CaseStudy> {
-    let rendered = render_body(db, &fields.body_source).await?;
+    let rendered = markdown::render_linked(db, &fields.body_source).await?;
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
     let sql = format!(
@@ -304,7 +297,7 @@ pub async fn update(
     editor_id: i64,
     fields: &Fields,
 ) -> AppResult<EditOutcome> {
-    let rendered = render_body(db, &fields.body_source).await?;
+    let rendered = markdown::render_linked(db, &fields.body_source).await?;
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
     let current = sqlx::query(&format!("SELECT {COLUMNS} FROM case_studies WHERE id = $1"))
@@ -376,6 +369,15 @@ pub async fn update(
 /// Moves a case study to `status` ("published" or "archived"); publishing for the first
 /// time stamps `published_at` and records the event. `None` when it was already there.
 pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64) -> AppResult<Option<CaseStudy>> {
+    // Who the text mentions is looked up before the transaction, which then holds the
+    // write lock only for writing.
+    let mentioned = match by_ids(db, &[id]).await?.remove(&id) {
+        Some(current) if status == CaseStudyStatus::Published => {
+            let handles = markdown::mention_candidates(&current.body_source);
+            accounts::ids_by_handle(db, &handles).await?
+        }
+        _ => HashMap::new(),
+    };
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
     let sql = match status {
@@ -394,9 +396,10 @@ pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64
     if status == CaseStudyStatus::Published {
         let text = format!("{}\n\n{}", changed.summary, changed.body_source);
         search::index(&mut tx, SearchKind::CaseStudy, id, &changed.title, &text).await?;
-        let mentions = markdown::mention_candidates(&changed.body_source);
-        let payload = serde_json::json!({ "title": changed.title, "mentions": mentions });
+        let payload = serde_json::json!({ "title": changed.title });
         outbox::record(&mut tx, EventKind::CaseStudyPublished, ("CaseStudy", id), Some(actor_id), payload).await?;
+        let mentioned_ids: Vec<i64> = mentioned.into_values().collect();
+        outbox::record_mentions(&mut tx, ("CaseStudy", id), actor_id, &mentioned_ids).await?;
     } else {
         search::remove(&mut tx, SearchKind::CaseStudy, id).await?;
     }

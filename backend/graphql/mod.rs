@@ -30,11 +30,18 @@ use crate::{
         Identity, Member,
     },
     app::AppState,
+    artefacts::{
+        self,
+        graphql::{ArtefactMutation, ArtefactQuery},
+        reuse::{self, Reuse},
+        Artefact,
+    },
     case_studies::{
         self,
         graphql::{CaseStudyMutation, CaseStudyQuery},
         CaseStudy,
     },
+    comments::{self, graphql::CommentMutation, Comment},
     db::Db,
     error::{AppError, AppResult},
     organisations::{
@@ -59,11 +66,26 @@ pub type KettleSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(NodeQuery, AccountQuery, OrganisationQuery, TopicQuery, CaseStudyQuery, SearchQuery);
+pub struct QueryRoot(
+    NodeQuery,
+    AccountQuery,
+    OrganisationQuery,
+    TopicQuery,
+    CaseStudyQuery,
+    ArtefactQuery,
+    SearchQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AccountMutation, OrganisationMutation, TopicMutation, CaseStudyMutation);
+pub struct MutationRoot(
+    AccountMutation,
+    OrganisationMutation,
+    TopicMutation,
+    CaseStudyMutation,
+    ArtefactMutation,
+    CommentMutation,
+);
 
 /// The schema without runtime data: enough to print the SDL or validate documents.
 pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
@@ -103,6 +125,18 @@ pub struct Loaders {
     pub case_study_authors: Cached<Vec<i64>>,
     pub case_study_topics: Cached<Vec<i64>>,
     pub case_study_useful_counts: Cached<i64>,
+    pub case_study_comment_counts: Cached<i64>,
+    /// Ids of the artefacts linked to a case study, newest first.
+    pub case_study_artefacts: Cached<Vec<i64>>,
+    pub artefacts: Cached<Artefact>,
+    pub artefact_topics: Cached<Vec<i64>>,
+    pub artefact_case_studies: Cached<Vec<i64>>,
+    pub artefact_adaptations: Cached<Vec<i64>>,
+    pub artefact_reuses: Cached<Vec<Reuse>>,
+    pub artefact_comment_counts: Cached<i64>,
+    pub comments: Cached<Comment>,
+    /// The replies to a top-level comment, oldest first.
+    pub comment_replies: Cached<Vec<Comment>>,
 }
 
 impl Loaders {
@@ -119,6 +153,16 @@ impl Loaders {
             case_study_authors: loader(db, |db, ids| Box::pin(case_studies::authors_of(db, ids))),
             case_study_topics: loader(db, |db, ids| Box::pin(case_studies::topics_of(db, ids))),
             case_study_useful_counts: loader(db, |db, ids| Box::pin(case_studies::marks::useful_counts(db, ids))),
+            case_study_comment_counts: loader(db, |db, ids| Box::pin(comments::case_study_counts(db, ids))),
+            case_study_artefacts: loader(db, |db, ids| Box::pin(artefacts::of_case_studies(db, ids))),
+            artefacts: loader(db, |db, ids| Box::pin(artefacts::by_ids(db, ids))),
+            artefact_topics: loader(db, |db, ids| Box::pin(artefacts::topics_of(db, ids))),
+            artefact_case_studies: loader(db, |db, ids| Box::pin(artefacts::case_studies_of(db, ids))),
+            artefact_adaptations: loader(db, |db, ids| Box::pin(artefacts::adaptations_of(db, ids))),
+            artefact_reuses: loader(db, |db, ids| Box::pin(reuse::of_artefacts(db, ids))),
+            artefact_comment_counts: loader(db, |db, ids| Box::pin(comments::artefact_counts(db, ids))),
+            comments: loader(db, |db, ids| Box::pin(comments::by_ids(db, ids))),
+            comment_replies: loader(db, |db, ids| Box::pin(comments::replies_of(db, ids))),
         }
     }
 }
@@ -176,6 +220,8 @@ pub enum Node {
     Organisation(Organisation),
     Topic(Topic),
     CaseStudy(CaseStudy),
+    Artefact(Artefact),
+    Comment(Comment),
 }
 
 #[derive(Default)]
@@ -216,6 +262,8 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
         "Organisation" => ctx.loaders().organisations.load_one(number).await?.map(Node::Organisation),
         "Topic" => ctx.loaders().topics.load_one(number).await?.map(Node::Topic),
         "CaseStudy" => case_studies::graphql::visible(ctx, number).await?.map(Node::CaseStudy),
+        "Artefact" => ctx.loaders().artefacts.load_one(number).await?.map(Node::Artefact),
+        "Comment" => comments::graphql::visible(ctx, number).await?.map(Node::Comment),
         _ => None,
     })
 }

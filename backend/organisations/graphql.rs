@@ -5,12 +5,32 @@ use async_graphql::{connection::Connection, Context, InputObject, Object, Simple
 use super::{Membership, MembershipStatus, NewOrganisation, Organisation, OrganisationKind, OrganisationRole};
 use crate::{
     accounts::Member,
-    error::AppError,
+    error::{AppError, AppResult},
     graphql::{
         relay::{self, Page},
         ContextExt, DateTime, UserError, UserErrorCode,
     },
 };
+
+/// The organisation behind `id` (an `organisationId` of a form) if `member_id` belongs to
+/// it; the problem otherwise. Members write and record reuse only for their own.
+pub async fn resolve_own(ctx: &Context<'_>, id: &ID, member_id: i64) -> AppResult<Result<i64, UserError>> {
+    let organisation = match relay::parse_global_id_of("Organisation", id) {
+        Ok(number) => ctx.loaders().organisations.load_one(number).await?,
+        Err(_) => None,
+    };
+    let Some(organisation) = organisation else {
+        return Ok(Err(UserError::new("organisationId", UserErrorCode::NotFound, "There is no such organisation.")));
+    };
+    if super::membership(&ctx.state().db, organisation.id, member_id).await?.is_some_and(|m| m.is_member()) {
+        return Ok(Ok(organisation.id));
+    }
+    Ok(Err(UserError::new(
+        "organisationId",
+        UserErrorCode::Invalid,
+        format!("You can only act for an organisation you belong to, and you do not belong to {}.", organisation.name),
+    )))
+}
 
 #[Object]
 impl Organisation {

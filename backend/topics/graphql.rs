@@ -1,5 +1,7 @@
 //! The topic API: the `Topic` type, the list, and the curation mutations.
 
+use std::collections::HashSet;
+
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
 
 use super::Topic;
@@ -11,6 +13,28 @@ use crate::{
         ContextExt, UserError, UserErrorCode,
     },
 };
+
+/// The topic ids an item is given (`topicIds` of a form): one to five topics that exist
+/// and have not been merged away, sorted; or the problem with them.
+pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> AppResult<Result<Vec<i64>, UserError>> {
+    let distinct: HashSet<&str> = ids.iter().map(|id| id.as_str()).collect();
+    if distinct.len() < super::PER_ITEM_MIN || distinct.len() > super::PER_ITEM_MAX {
+        return Ok(Err(UserError::new(
+            "topicIds",
+            UserErrorCode::Invalid,
+            format!("Choose between {} and {} topics.", super::PER_ITEM_MIN, super::PER_ITEM_MAX),
+        )));
+    }
+    let numbers: HashSet<i64> = distinct.iter().filter_map(|id| relay::parse_global_id_of("Topic", id).ok()).collect();
+    let found = ctx.loaders().topics.load_many(numbers.iter().copied()).await?;
+    let mut active: Vec<i64> =
+        numbers.into_iter().filter(|n| found.get(n).is_some_and(|t| t.merged_into.is_none())).collect();
+    if active.len() != distinct.len() {
+        return Ok(Err(UserError::new("topicIds", UserErrorCode::NotFound, "One of the topics does not exist.")));
+    }
+    active.sort_unstable();
+    Ok(Ok(active))
+}
 
 #[Object]
 impl Topic {

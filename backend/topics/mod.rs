@@ -94,15 +94,17 @@ pub async fn rename(db: &Db, id: i64, name: &str, description: Option<&str>) -> 
 /// `into`). One transaction: an item is never left with neither topic.
 pub async fn merge(db: &Db, from: i64, into: i64) -> AppResult<()> {
     let mut tx = db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO case_study_topics (case_study_id, topic_id) SELECT case_study_id, $1 FROM case_study_topics \
-         WHERE topic_id = $2 ON CONFLICT (case_study_id, topic_id) DO NOTHING",
-    )
-    .bind(into)
-    .bind(from)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM case_study_topics WHERE topic_id = $1").bind(from).execute(&mut *tx).await?;
+    for (table, item) in [("case_study_topics", "case_study_id"), ("artefact_topics", "artefact_id")] {
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({item}, topic_id) SELECT {item}, $1 FROM {table} WHERE topic_id = $2 \
+             ON CONFLICT ({item}, topic_id) DO NOTHING"
+        ))
+        .bind(into)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!("DELETE FROM {table} WHERE topic_id = $1")).bind(from).execute(&mut *tx).await?;
+    }
     let now = db::now_millis();
     sqlx::query("UPDATE topics SET merged_into = $1, updated_at = $2 WHERE id = $3 OR merged_into = $3")
         .bind(into)

@@ -229,9 +229,24 @@ async fn seed_demo_fills_an_empty_instance_once(app: TestApp) {
     assert_eq!(signed_in["signIn"]["member"]["role"], "ADMIN");
     let found = app
         .anonymous()
-        .data("{ search(query: \"outpatient letters\") { node { ... on CaseStudy { title } } } }", json!({}))
+        .data(
+            "{ search(query: \"outpatient letters\", kind: CASE_STUDY) { node { ... on CaseStudy { title } } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(found["search"][0]["node"]["title"], "Researching outpatient letters with patients");
+    // Artefacts with their reuse and lineage, and conversations, are there too.
+    let reused = app
+        .anonymous()
+        .data(
+            "{ artefacts(first: 3, sort: MOST_REUSED) { nodes { title reuseCount adaptations { title } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(reused["artefacts"]["nodes"][0]["title"], "Accessibility audit report template", "{reused}");
+    assert_eq!(reused["artefacts"]["nodes"][0]["reuseCount"], 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM artefacts WHERE adapted_from_id IS NOT NULL").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM comments WHERE parent_id IS NOT NULL").await, 2);
 
     let mut again = kettle(&app);
     again.args(["seed", "--demo"]);

@@ -1,0 +1,137 @@
+//! "We reused this": an organisation records that it reused an artefact, with a note
+//! and optionally its own case study. At most one record per organisation and artefact
+//! (recording again edits the note); the artefact's `reuse_count` moves with the records
+//! in the same transaction, so lists sorted by reuse read an index, not a count.
+
+use std::collections::HashMap;
+
+use sqlx::{any::AnyRow, Row};
+
+use crate::{
+    db::{self, Db, Tx},
+    error::AppResult,
+    outbox::{self, EventKind},
+};
+
+pub const NOTE_MAX: usize = 1_000;
+/// How many reuse stories an artefact's page lists (the count is always exact).
+pub const SHOWN_MAX: usize = 100;
+
+#[derive(Clone, Debug)]
+pub struct Reuse {
+    pub artefact_id: i64,
+    pub organisation_id: i64,
+    pub note: String,
+    pub case_study_id: Option<i64>,
+    pub recorded_by: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "artefact_id, organisation_id, note, case_study_id, recorded_by, created_at, updated_at";
+
+impl Reuse {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Reuse> {
+        Ok(Reuse {
+            artefact_id: row.try_get("artefact_id")?,
+            organisation_id: row.try_get("organisation_id")?,
+            note: row.try_get("note")?,
+            case_study_id: row.try_get("case_study_id")?,
+            recorded_by: row.try_get("recorded_by")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// The reuse records of each artefact, oldest first, at most [`SHOWN_MAX`] each.
+pub async fn of_artefacts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<Reuse>>> {
+    let mut map: HashMap<i64, Vec<Reuse>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    let select = format!("SELECT {COLUMNS} FROM artefact_reuses WHERE artefact_id IN");
+    for row in db::rows_by_ids_grouped(db, &select, ids, "ORDER BY artefact_id, created_at, organisation_id").await? {
+        let reuse = Reuse::from_row(&row)?;
+        let list = map.entry(reuse.artefact_id).or_default();
+        if list.len() < SHOWN_MAX {
+            list.push(reuse);
+        }
+    }
+    Ok(map)
+}
+
+async fn recount(tx: &mut Tx, artefact_id: i64) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE artefacts SET reuse_count = (SELECT COUNT(*) FROM artefact_reuses WHERE artefact_id = $1) WHERE id = $1",
+    )
+    .bind(artefact_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records (or, for an organisation that already did, edits) a reuse. The first record
+/// of an organisation announces itself in the outbox.
+pub async fn record(
+    db: &Db,
+    artefact_id: i64,
+    organisation_id: i64,
+    note: &str,
+    case_study_id: Option<i64>,
+    member_id: i64,
+) -> AppResult<Reuse> {
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO artefact_reuses ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (artefact_id, organisation_id) DO NOTHING RETURNING {COLUMNS}"
+    ))
+    .bind(artefact_id)
+    .bind(organisation_id)
+    .bind(note.trim())
+    .bind(case_study_id)
+    .bind(member_id)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let reuse = match inserted {
+        Some(row) => {
+            recount(&mut tx, artefact_id).await?;
+            let payload = serde_json::json!({ "organisationId": organisation_id, "caseStudyId": case_study_id });
+            outbox::record(&mut tx, EventKind::ArtefactReused, ("Artefact", artefact_id), Some(member_id), payload)
+                .await?;
+            Reuse::from_row(&row)?
+        }
+        None => {
+            let row = sqlx::query(&format!(
+                "UPDATE artefact_reuses SET note = $1, case_study_id = $2, recorded_by = $3, updated_at = $4 \
+                 WHERE artefact_id = $5 AND organisation_id = $6 RETURNING {COLUMNS}"
+            ))
+            .bind(note.trim())
+            .bind(case_study_id)
+            .bind(member_id)
+            .bind(now)
+            .bind(artefact_id)
+            .bind(organisation_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            Reuse::from_row(&row)?
+        }
+    };
+    tx.commit().await?;
+    Ok(reuse)
+}
+
+/// Takes an organisation's record back; false when there was none.
+pub async fn withdraw(db: &Db, artefact_id: i64, organisation_id: i64) -> AppResult<bool> {
+    let mut tx = db.begin_write().await?;
+    let deleted = sqlx::query("DELETE FROM artefact_reuses WHERE artefact_id = $1 AND organisation_id = $2")
+        .bind(artefact_id)
+        .bind(organisation_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted > 0 {
+        recount(&mut tx, artefact_id).await?;
+    }
+    tx.commit().await?;
+    Ok(deleted > 0)
+}

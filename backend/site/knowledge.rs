@@ -8,22 +8,13 @@ use super::{
     pages::{form_errors, query_params, refused, respond},
     visit::{Form, Mutation, Stop, Visit},
 };
-use crate::graphql::relay;
 
 /// The service phases as GraphQL names them, in order.
 const PHASES: [&str; 5] = ["DISCOVERY", "ALPHA", "BETA", "LIVE", "RETIRED"];
 
 /// The global id behind `/case-studies/<number>`.
 fn case_study_id(number: &str) -> Option<String> {
-    number.parse::<i64>().ok().filter(|n| *n > 0).map(|n| relay::global_id("CaseStudy", n).0)
-}
-
-/// `/case-studies/<number>` for a case study's global id.
-pub(crate) fn case_study_path(id: &str) -> String {
-    match relay::parse_global_id_of("CaseStudy", id) {
-        Ok(number) => format!("/case-studies/{number}"),
-        Err(_) => "/case-studies".to_string(),
-    }
+    super::page_id("CaseStudy", number)
 }
 
 /// Keeps a list's filters (and adds a cursor) in its "next page" link.
@@ -212,7 +203,7 @@ async fn submit(request: &Request, body: Body, number: Option<String>) -> Result
     };
     let errors = match outcome {
         Mutation::Done(payload) => {
-            return Ok(visit.redirect(&case_study_path(payload["caseStudy"]["id"].as_str().unwrap_or(""))));
+            return Ok(visit.redirect(&super::node_path(payload["caseStudy"]["id"].as_str().unwrap_or(""))));
         }
         Mutation::Invalid(errors) => form_errors(&errors, "title"),
         Mutation::Refused(message) => refused(message, "title"),
@@ -325,7 +316,10 @@ pub async fn search(request: &Request) -> Response {
             let params = query_params(request);
             let q: String =
                 params.get("q").map(|q| q.trim().chars().take(crate::search::QUERY_MAX).collect()).unwrap_or_default();
-            let kind = params.get("kind").filter(|k| *k == "CASE_STUDY" || *k == "ORGANISATION").cloned();
+            let kind = params
+                .get("kind")
+                .filter(|k| ["CASE_STUDY", "ARTEFACT", "ORGANISATION"].contains(&k.as_str()))
+                .cloned();
             let variables = json!({ "q": q, "kind": kind, "searching": !q.is_empty() });
             let data = visit.query("search", variables).await?;
             Ok(visit.render(StatusCode::OK, "search.html", &data, json!({ "q": q, "kind": kind })))

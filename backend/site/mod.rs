@@ -10,7 +10,9 @@
 //! builds embed them ([`assets`]) and parse each once. Its Jinja syntax is familiar to
 //! designers, and it escapes HTML by default.
 
+pub mod artefacts;
 pub mod assets;
+pub mod comments;
 pub mod csrf;
 pub mod feeds;
 pub mod knowledge;
@@ -18,6 +20,8 @@ pub mod pages;
 pub mod visit;
 
 use poem::{get, post, Route};
+
+use crate::graphql::relay;
 
 /// The site's routes; the API and operational routes are added beside them in `http`.
 pub fn routes() -> Route {
@@ -38,6 +42,14 @@ pub fn routes() -> Route {
         .at("/case-studies/:number/publish", post(knowledge::publish))
         .at("/case-studies/:number/useful", post(knowledge::mark_useful))
         .at("/case-studies/:number/interest", post(knowledge::register_interest))
+        .at("/artefacts", get(artefacts::list))
+        .at("/artefacts/new", get(artefacts::new_form).post(artefacts::create))
+        .at("/artefacts/:number", get(artefacts::show))
+        .at("/artefacts/:number/edit", get(artefacts::edit_form).post(artefacts::update))
+        .at("/artefacts/:number/reuse", post(artefacts::record_reuse))
+        .at("/comments", post(comments::post))
+        .at("/comments/:number/edit", get(comments::edit_form).post(comments::edit))
+        .at("/comments/:number/delete", post(comments::delete))
         .at("/topics/:slug", get(knowledge::topic))
         .at("/organisations/:slug", get(knowledge::organisation))
         .at("/feeds/case-studies.atom", get(feeds::latest))
@@ -47,10 +59,64 @@ pub fn routes() -> Route {
         .at("/*path", get(pages::home_or_not_found))
 }
 
-/// The GraphQL documents in `web/queries/`, by name, for checking against the schema.
+/// The global id behind a page's number: `/artefacts/12` shows `Artefact:12`.
+pub(crate) fn page_id(type_name: &str, number: &str) -> Option<String> {
+    number.parse::<i64>().ok().filter(|n| *n > 0).map(|n| relay::global_id(type_name, n).0)
+}
+
+/// The page of a case study, an artefact or a comment (on its subject's page) by global
+/// id; the home page for anything else.
+pub(crate) fn node_path(id: &str) -> String {
+    match relay::parse_global_id(id) {
+        Ok((kind, number)) if kind == "CaseStudy" => format!("/case-studies/{number}"),
+        Ok((kind, number)) if kind == "Artefact" => format!("/artefacts/{number}"),
+        _ => "/".to_string(),
+    }
+}
+
+/// The GraphQL documents in `web/queries/`, by name, for checking against the schema:
+/// every page document with the shared fragments it uses.
 pub fn page_documents() -> Vec<(String, String)> {
     assets::Web::iter()
-        .filter(|path| path.starts_with("queries/") && path.ends_with(".graphql"))
-        .filter_map(|path| assets::text(&path).map(|text| (path.to_string(), text)))
+        .filter(|path| path.starts_with("queries/") && path.ends_with(".graphql") && *path != FRAGMENTS)
+        .filter_map(|path| {
+            let name = path.trim_start_matches("queries/").trim_end_matches(".graphql");
+            document(name).map(|text| (path.to_string(), text))
+        })
         .collect()
+}
+
+/// Fragments shared by several page documents (a comment thread, say), so each shape
+/// is written once.
+const FRAGMENTS: &str = "queries/fragments.graphql";
+
+/// A page document with the shared fragments it spreads (and those they spread)
+/// appended: GraphQL refuses a document with unused fragments, so only those.
+pub fn document(name: &str) -> Option<String> {
+    let mut source = assets::text(&format!("queries/{name}.graphql"))?;
+    let shared = assets::text(FRAGMENTS).unwrap_or_default();
+    let starts: Vec<usize> =
+        shared.match_indices("fragment ").map(|(i, _)| i).filter(|i| *i == 0 || shared[..*i].ends_with('\n')).collect();
+    let fragments: Vec<(&str, &str)> = starts
+        .iter()
+        .enumerate()
+        .map(|(k, &start)| {
+            let text = shared[start..starts.get(k + 1).copied().unwrap_or(shared.len())].trim();
+            (text["fragment ".len()..].split_whitespace().next().unwrap_or_default(), text)
+        })
+        .collect();
+    let spreads = |text: &str, name: &str| {
+        text.match_indices(&format!("...{name}"))
+            .any(|(i, m)| !text[i + m.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+    };
+    let mut included: Vec<&str> = Vec::new();
+    loop {
+        let next = fragments.iter().find(|(name, _)| !included.contains(name) && spreads(&source, name));
+        let Some((name, text)) = next else { break };
+        included.push(name);
+        source.push('\n');
+        source.push_str(text);
+        source.push('\n');
+    }
+    Some(source)
 }

@@ -117,7 +117,7 @@ impl Visit {
     }
 
     async fn run(&self, document: &str, variables: Value) -> Result<async_graphql::Response, Stop> {
-        let Some(source) = assets::text(&format!("queries/{document}.graphql")) else {
+        let Some(source) = super::document(document) else {
             tracing::error!(document, "a page's GraphQL document is missing");
             return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)));
         };
@@ -368,7 +368,17 @@ fn environment() -> Environment<'static> {
     env.add_function("asset", |name: &str| minijinja::Value::from_safe_string(assets::url(name)));
     env.add_filter("datetime", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y at %-I:%M%P"));
     env.add_filter("date", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y"));
-    env.add_filter("case_study_path", super::knowledge::case_study_path);
+    env.add_filter("node_path", super::node_path);
+    // An enum value as words: `TEMPLATE_OR_DOCUMENT` reads "Template or document".
+    env.add_filter("label", |value: &str| {
+        let words = value.replace('_', " ").to_lowercase();
+        let mut chars = words.chars();
+        chars.next().map(|first| first.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+    });
+    // The number in a page address (`/comments/12/edit`) for a global id.
+    env.add_filter("node_number", |id: &str| {
+        crate::graphql::relay::parse_global_id(id).map(|(_, number)| number.to_string()).unwrap_or_default()
+    });
     env.add_filter("atom_entry_id", super::feeds::entry_id);
     env.add_filter("urlencode_path", |value: &str| {
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()

@@ -17,8 +17,11 @@ fn read_dir(dir: &Path) -> BTreeMap<i64, (String, String)> {
             stem.split_once('_').unwrap_or_else(|| panic!("{name} must be named NNNN_description.sql"));
         let version: i64 = number.parse().unwrap_or_else(|_| panic!("{name} must start with a number"));
         println!("cargo:rerun-if-changed={}", path.display());
-        let absolute = fs::canonicalize(&path).unwrap();
-        let previous = found.insert(version, (description.to_string(), absolute.display().to_string()));
+        // Named from the manifest directory when the crate compiles, not as an absolute
+        // path now: the generated file then stays right if the checkout moves while
+        // cargo's build cache is kept.
+        let relative = format!("/{}/{name}", dir.display());
+        let previous = found.insert(version, (description.to_string(), relative));
         assert!(previous.is_none(), "two migrations numbered {version} in {}", dir.display());
     }
     found
@@ -39,7 +42,8 @@ fn main() {
     for (version, (description, sqlite_path)) in &sqlite {
         let postgres_path = &postgres[version].1;
         out.push_str(&format!(
-            "    ({version}, {description:?}, include_str!({sqlite_path:?}), include_str!({postgres_path:?})),\n"
+            "    ({version}, {description:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {sqlite_path:?})), \
+             include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {postgres_path:?}))),\n"
         ));
     }
     out.push_str("];\n");

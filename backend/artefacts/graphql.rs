@@ -271,7 +271,9 @@ impl ArtefactQuery {
         let nothing = || Ok(page.connection(Vec::new(), |a: &Artefact| super::sort_key(sort, a)));
         if let Some(slug) = topic {
             match topics::by_slug(db, &slug).await? {
-                Some(topic) => filter.topic_id = Some(topic.id),
+                // A merged topic's artefacts now carry the topic it was merged into (as
+                // search does, follow it: old links keep working).
+                Some(topic) => filter.topic_id = Some(topic.merged_into.unwrap_or(topic.id)),
                 None => return nothing(),
             }
         }

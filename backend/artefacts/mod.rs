@@ -223,7 +223,7 @@ pub async fn list(db: &Db, filter: Filter, sort: ArtefactSort, page: &Page<(i64,
     let keyset = page.keyset();
     let (after_count, after_id) = keyset.after.unzip();
     let (before_count, before_id) = keyset.before.unzip();
-    let rows = sqlx::query(&list_sql(sort, keyset.forward))
+    let rows = sqlx::query(&list_sql(sort, keyset.forward, &filter))
         .bind(filter.kind.map(ArtefactKind::as_str))
         .bind(filter.status.map(ArtefactStatus::as_str))
         .bind(filter.topic_id)
@@ -247,8 +247,9 @@ pub fn sort_key(sort: ArtefactSort, artefact: &Artefact) -> (i64, i64) {
 }
 
 /// The SQL of [`list`], public so a test can check its plans on both databases. Binds:
-/// kind, status, topic, organisation, after (count, id), before (count, id), limit.
-pub fn list_sql(sort: ArtefactSort, forward: bool) -> String {
+/// kind, status, topic, organisation, after (count, id), before (count, id), limit; only
+/// the filters that are set become conditions (see [`db::filter_condition`]).
+pub fn list_sql(sort: ArtefactSort, forward: bool, filter: &Filter) -> String {
     let order = if forward { "DESC" } else { "ASC" };
     let (keyset, order_by) = match sort {
         ArtefactSort::Newest => {
@@ -259,11 +260,18 @@ pub fn list_sql(sort: ArtefactSort, forward: bool) -> String {
             format!("a.reuse_count {order}, a.id {order}"),
         ),
     };
+    let condition = db::filter_condition;
     format!(
-        "SELECT {} FROM artefacts a WHERE ($1 IS NULL OR a.kind = $1) AND ($2 IS NULL OR a.status = $2) \
-         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM artefact_topics t WHERE t.artefact_id = a.id AND t.topic_id = $3)) \
-         AND ($4 IS NULL OR a.organisation_id = $4) {keyset} ORDER BY {order_by} LIMIT $9",
-        COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect::<Vec<_>>().join(", ")
+        "SELECT {} FROM artefacts a WHERE {} AND {} AND {} AND {} {keyset} ORDER BY {order_by} LIMIT $9",
+        COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect::<Vec<_>>().join(", "),
+        condition(filter.kind.is_some(), "$1", "a.kind = $1"),
+        condition(filter.status.is_some(), "$2", "a.status = $2"),
+        condition(
+            filter.topic_id.is_some(),
+            "$3",
+            "EXISTS (SELECT 1 FROM artefact_topics t WHERE t.artefact_id = a.id AND t.topic_id = $3)"
+        ),
+        condition(filter.organisation_id.is_some(), "$4", "a.organisation_id = $4"),
     )
 }
 

@@ -58,13 +58,17 @@ pub async fn of_artefacts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<Re
     Ok(map)
 }
 
-async fn recount(tx: &mut Tx, artefact_id: i64) -> AppResult<()> {
-    sqlx::query(
-        "UPDATE artefacts SET reuse_count = (SELECT COUNT(*) FROM artefact_reuses WHERE artefact_id = $1) WHERE id = $1",
-    )
-    .bind(artefact_id)
-    .execute(&mut **tx)
-    .await?;
+/// Moves `reuse_count` by `delta` as a record is added or removed. An increment rather
+/// than a recount: under PostgreSQL's READ COMMITTED a recount's `COUNT(*)` reads a
+/// snapshot taken before a concurrent record committed, so two organisations recording at
+/// once could leave the count short, whereas an UPDATE of the row waits for the other
+/// transaction and adds to the value it wrote.
+async fn adjust_count(tx: &mut Tx, artefact_id: i64, delta: i64) -> AppResult<()> {
+    sqlx::query("UPDATE artefacts SET reuse_count = reuse_count + $1 WHERE id = $2")
+        .bind(delta)
+        .bind(artefact_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -94,7 +98,7 @@ pub async fn record(
     .await?;
     let reuse = match inserted {
         Some(row) => {
-            recount(&mut tx, artefact_id).await?;
+            adjust_count(&mut tx, artefact_id, 1).await?;
             let payload = serde_json::json!({ "organisationId": organisation_id, "caseStudyId": case_study_id });
             outbox::record(&mut tx, EventKind::ArtefactReused, ("Artefact", artefact_id), Some(member_id), payload)
                 .await?;
@@ -130,7 +134,7 @@ pub async fn withdraw(db: &Db, artefact_id: i64, organisation_id: i64) -> AppRes
         .await?
         .rows_affected();
     if deleted > 0 {
-        recount(&mut tx, artefact_id).await?;
+        adjust_count(&mut tx, artefact_id, -1).await?;
     }
     tx.commit().await?;
     Ok(deleted > 0)

@@ -168,7 +168,7 @@ pub async fn list_published(db: &Db, filter: Filter, page: &Page<(i64, i64)>) ->
     let keyset = page.keyset();
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
-    let sql = list_published_sql(keyset.forward);
+    let sql = list_published_sql(keyset.forward, &filter);
     let rows = sqlx::query(&sql)
         .bind(filter.organisation_id)
         .bind(filter.phase.map(Phase::as_str))
@@ -186,17 +186,28 @@ pub async fn list_published(db: &Db, filter: Filter, page: &Page<(i64, i64)>) ->
 
 /// The SQL of [`list_published`], public so a test can check its plan on both databases.
 /// Binds: organisation, phase, topic, author, after (published_at, id), before
-/// (published_at, id), limit.
-pub fn list_published_sql(forward: bool) -> String {
+/// (published_at, id), limit; only the filters that are set become conditions (see
+/// [`db::filter_condition`]).
+pub fn list_published_sql(forward: bool, filter: &Filter) -> String {
     let order = if forward { "DESC" } else { "ASC" };
+    let condition = db::filter_condition;
     format!(
-        "SELECT {} FROM case_studies c WHERE c.status = 'published' \
-         AND ($1 IS NULL OR c.organisation_id = $1) AND ($2 IS NULL OR c.phase = $2) \
-         AND ($3 IS NULL OR EXISTS (SELECT 1 FROM case_study_topics t WHERE t.case_study_id = c.id AND t.topic_id = $3)) \
-         AND ($4 IS NULL OR EXISTS (SELECT 1 FROM case_study_authors a WHERE a.case_study_id = c.id AND a.member_id = $4)) \
+        "SELECT {} FROM case_studies c WHERE c.status = 'published' AND {} AND {} AND {} AND {} \
          AND ($5 IS NULL OR (c.published_at, c.id) < ($5, $6)) AND ($7 IS NULL OR (c.published_at, c.id) > ($7, $8)) \
          ORDER BY c.published_at {order}, c.id {order} LIMIT $9",
-        columns_of("c")
+        columns_of("c"),
+        condition(filter.organisation_id.is_some(), "$1", "c.organisation_id = $1"),
+        condition(filter.phase.is_some(), "$2", "c.phase = $2"),
+        condition(
+            filter.topic_id.is_some(),
+            "$3",
+            "EXISTS (SELECT 1 FROM case_study_topics t WHERE t.case_study_id = c.id AND t.topic_id = $3)"
+        ),
+        condition(
+            filter.author_id.is_some(),
+            "$4",
+            "EXISTS (SELECT 1 FROM case_study_authors a WHERE a.case_study_id = c.id AND a.member_id = $4)"
+        ),
     )
 }
 

@@ -232,6 +232,20 @@ pub struct Keyset<K> {
     pub fetch: i64,
 }
 
+/// One optional filter of a list query: `condition` when the filter is set, otherwise a
+/// condition on its `parameter` alone (`$1 IS NULL`), which keeps every parameter in the
+/// text so the binds are the same whichever filters are set. Not one statement for all
+/// with `($1 IS NULL OR kind = $1)`: SQLite plans a statement once, without the values,
+/// and cannot use an index for a condition inside such an OR, so a list narrowed to a
+/// rare value would walk the whole table.
+pub fn filter_condition(set: bool, parameter: &str, condition: &str) -> String {
+    if set {
+        condition.to_string()
+    } else {
+        format!("{parameter} IS NULL")
+    }
+}
+
 /// Builds `$start, $start+1, …` for an `IN (…)` list of `count` values.
 pub fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")

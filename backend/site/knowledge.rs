@@ -1,5 +1,5 @@
 //! The pages of the knowledge core: case study lists, a case study, the form to write or
-//! edit one (with a preview that works without JavaScript), topics and organisations.
+//! edit one (with a preview that works without JavaScript), and search.
 
 use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
@@ -268,41 +268,6 @@ pub async fn register_interest(request: &Request, body: Body, Path(number): Path
             }
             let extra = json!({ "number": number, "errors": errors });
             Ok(visit.render(StatusCode::UNPROCESSABLE_ENTITY, "case_study.html", &data, extra))
-        }
-        .await,
-    )
-}
-
-#[handler]
-pub async fn topic(request: &Request, Path(slug): Path<String>) -> Response {
-    respond(
-        async {
-            let visit = Visit::new(request).await?;
-            let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
-            let data = visit.query("topic", json!({ "slug": slug, "after": after })).await?;
-            if data["topic"].is_null() {
-                return Ok(visit.not_found().await);
-            }
-            if let Some(target) = data["topic"]["mergedInto"]["slug"].as_str() {
-                return Ok(visit.redirect(&format!("/topics/{target}")));
-            }
-            Ok(visit.render(StatusCode::OK, "topic.html", &data, json!({})))
-        }
-        .await,
-    )
-}
-
-#[handler]
-pub async fn organisation(request: &Request, Path(slug): Path<String>) -> Response {
-    respond(
-        async {
-            let visit = Visit::new(request).await?;
-            let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
-            let data = visit.query("organisation", json!({ "slug": slug, "after": after })).await?;
-            if data["organisation"].is_null() {
-                return Ok(visit.not_found().await);
-            }
-            Ok(visit.render(StatusCode::OK, "organisation.html", &data, json!({})))
         }
         .await,
     )

@@ -16,7 +16,9 @@ pub mod comments;
 pub mod csrf;
 pub mod feeds;
 pub mod knowledge;
+pub mod organisations;
 pub mod pages;
+pub mod topics;
 pub mod visit;
 
 use poem::{get, post, Route};
@@ -50,8 +52,15 @@ pub fn routes() -> Route {
         .at("/comments", post(comments::post))
         .at("/comments/:number/edit", get(comments::edit_form).post(comments::edit))
         .at("/comments/:number/delete", post(comments::delete))
-        .at("/topics/:slug", get(knowledge::topic))
-        .at("/organisations/:slug", get(knowledge::organisation))
+        .at("/topics", get(topics::list).post(topics::create))
+        .at("/topics/:slug", get(topics::show))
+        .at("/topics/:slug/rename", post(topics::rename))
+        .at("/topics/:slug/merge", post(topics::merge))
+        .at("/organisations", get(organisations::list))
+        .at("/organisations/new", get(organisations::new_form).post(organisations::create))
+        .at("/organisations/:slug", get(organisations::show))
+        .at("/organisations/:slug/join", post(organisations::join))
+        .at("/organisations/:slug/requests", post(organisations::decide))
         .at("/feeds/case-studies.atom", get(feeds::latest))
         .at("/feeds/topics/:slug", get(feeds::topic))
         .at("/feeds/organisations/:slug", get(feeds::organisation))

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::{
     scenarios,
-    support::{error_code, user_errors, Client, Scenario, TestApp},
+    support::{error_code, query_plan, user_errors, Client, Scenario, StatementLog, TestApp},
 };
 
 pub fn scenarios() -> Vec<(&'static str, Scenario)> {
@@ -25,13 +25,13 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
-async fn admin(app: &TestApp, email: &str, name: &str) -> Client {
+pub(crate) async fn admin(app: &TestApp, email: &str, name: &str) -> Client {
     let client = app.member(email, name).await;
     app.execute_sql(&format!("UPDATE members SET role = 'admin' WHERE email_normalized = '{email}'")).await;
     client
 }
 
-async fn create_topic(client: &Client, name: &str) -> String {
+pub(crate) async fn create_topic(client: &Client, name: &str) -> String {
     let data = client
         .data(
             "mutation($input: CreateTopicInput!) { createTopic(input: $input) { topic { id } userErrors { code } } }",
@@ -41,7 +41,7 @@ async fn create_topic(client: &Client, name: &str) -> String {
     data["createTopic"]["topic"]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_string()
 }
 
-async fn create_organisation(client: &Client, name: &str) -> (String, String) {
+pub(crate) async fn create_organisation(client: &Client, name: &str) -> (String, String) {
     let data = client
         .data(
             "mutation($input: CreateOrganisationInput!) { createOrganisation(input: $input) { organisation { id slug } userErrors { field code } } }",
@@ -52,11 +52,11 @@ async fn create_organisation(client: &Client, name: &str) -> (String, String) {
     (organisation["id"].as_str().unwrap().to_string(), organisation["slug"].as_str().unwrap().to_string())
 }
 
-const CREATE: &str = "mutation($input: CreateCaseStudyInput!) { createCaseStudy(input: $input) { caseStudy { id version status title bodyHtml authors { handle } topics { name } organisation { name } } userErrors { field code message } } }";
-const UPDATE: &str = "mutation($input: UpdateCaseStudyInput!) { updateCaseStudy(input: $input) { caseStudy { id version title bodyHtml } userErrors { field code message } } }";
-const PUBLISH: &str = "mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { caseStudy { status publishedAt } userErrors { field code } } }";
+pub(crate) const CREATE: &str = "mutation($input: CreateCaseStudyInput!) { createCaseStudy(input: $input) { caseStudy { id version status title bodyHtml authors { handle } topics { name } organisation { name } } userErrors { field code message } } }";
+pub(crate) const UPDATE: &str = "mutation($input: UpdateCaseStudyInput!) { updateCaseStudy(input: $input) { caseStudy { id version title bodyHtml } userErrors { field code message } } }";
+pub(crate) const PUBLISH: &str = "mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { caseStudy { status publishedAt } userErrors { field code } } }";
 
-fn case_study(title: &str, topics: &[&str]) -> Value {
+pub(crate) fn case_study(title: &str, topics: &[&str]) -> Value {
     json!({
         "title": title,
         "summary": "We moved bin collection reminders online and cut missed collections.",
@@ -66,7 +66,7 @@ fn case_study(title: &str, topics: &[&str]) -> Value {
     })
 }
 
-async fn create_case_study(client: &Client, input: Value) -> Value {
+pub(crate) async fn create_case_study(client: &Client, input: Value) -> Value {
     let data = client.data(CREATE, json!({ "input": input })).await;
     assert_eq!(data["createCaseStudy"]["userErrors"], json!([]), "{data}");
     data["createCaseStudy"]["caseStudy"].clone()
@@ -419,15 +419,9 @@ async fn simultaneous_organisations_with_one_name_get_distinct_slugs(app: TestAp
 }
 
 /// Counts the SQL statements a list query runs, for pages of 10, 50 and 100 case studies
-/// with their authors, organisation, topics and useful counts: the count must not grow
-/// with the page.
-///
-/// A second server (the real binary, on the same database) logs every statement
-/// (`sqlx::query` at debug) and every request it served; requests go one at a time, so
-/// the statements logged before each "served" line are that request's.
+/// with their authors, organisation, topics, useful, comment and artefact counts: the
+/// count must not grow with the page (see `support::StatementLog`).
 async fn case_study_lists_run_a_fixed_number_of_statements(app: TestApp) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
     let curator = admin(&app, "curator@example.org", "Curator").await;
     let topics = [create_topic(&curator, "Bins").await, create_topic(&curator, "Parks").await];
     let mut authors = Vec::new();
@@ -438,6 +432,7 @@ async fn case_study_lists_run_a_fixed_number_of_statements(app: TestApp) {
     for (i, author) in authors.iter().enumerate() {
         organisations.push(create_organisation(author, &format!("Council {i}")).await.0);
     }
+    let mut ids = Vec::new();
     for i in 0..100 {
         let author = &authors[i % 4];
         let mut input = case_study(&format!("Story {i}"), &[&topics[0], &topics[1]]);
@@ -445,65 +440,42 @@ async fn case_study_lists_run_a_fixed_number_of_statements(app: TestApp) {
         input["coAuthorHandles"] = json!([format!("author-{}", (i + 1) % 4)]);
         let id = create_case_study(author, input).await["id"].as_str().unwrap().to_string();
         author.data(PUBLISH, json!({ "id": id })).await;
+        ids.push(id);
+    }
+    // Every third case study has a comment and a reply; every fifth is linked to an
+    // artefact (ten per artefact), so every page has some with and some without.
+    for i in (0..100).step_by(3) {
+        let comment = crate::conversations::post(&authors[(i + 1) % 4], &ids[i], None, "Useful, thanks.").await;
+        crate::conversations::post(&authors[i % 4], &ids[i], Some(comment.as_str()), "Glad it helped.").await;
+    }
+    for chunk in ids.iter().step_by(5).collect::<Vec<_>>().chunks(10) {
+        let mut input = crate::artefacts::artefact("Reminder service", &[&topics[0]]);
+        input["caseStudyIds"] = json!(chunk);
+        crate::artefacts::share(&authors[0], input).await;
     }
 
-    let mut command = crate::support::kettle_command(&app);
-    command
-        .env("KETTLE_LISTEN", "127.0.0.1:0")
-        .env("KETTLE_LOG_FORMAT", "json")
-        .env("KETTLE_LOG", "warn,kettle=info,sqlx::query=debug")
-        .arg("serve");
-    let mut child = command.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next_line().await.unwrap().expect("kettle logs");
-        let event: Value = serde_json::from_str(&line).unwrap();
-        if event["message"] == "kettle is serving" {
-            break event["address"].as_str().unwrap().to_string();
-        }
-    };
+    let mut log = StatementLog::start(&app).await;
     const LIST: &str =
         "query($n: Int!) { caseStudies(first: $n) { edges { node { title summary phase publishedAt usefulCount \
-        authors { handle displayName } organisation { name slug } topics { name } } } } }";
-    let http = reqwest::Client::new();
-    let mut counts = Vec::new();
-    // The first request also opens database connections (and SQLite runs its
-    // per-connection pragmas then), so it warms up and is not counted.
-    for n in [100, 10, 50, 100] {
-        let response = http
-            .post(format!("http://{address}/graphql"))
-            .json(&json!({ "query": LIST, "variables": { "n": n } }))
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["data"]["caseStudies"]["edges"].as_array().unwrap().len(), n, "{body}");
-        assert_eq!(body["data"]["caseStudies"]["edges"][0]["node"]["authors"].as_array().unwrap().len(), 2);
-        let mut statements = 0;
-        loop {
-            let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            let event: Value = serde_json::from_str(&line).unwrap_or_default();
-            // Not the request's own: a new pooled connection's set-up pragmas (the pool may
-            // open one at any moment) and the housekeeping task's clean-up.
-            let summary = event["summary"].as_str().unwrap_or("");
-            let background = summary.starts_with("PRAGMA") || summary.starts_with("DELETE FROM sessions");
-            if event["target"] == "sqlx::query" && !background {
-                statements += 1;
-            } else if event["message"] == "served" {
-                break;
+        commentCount artefactCount authors { handle displayName } organisation { name slug } topics { name } } } } }";
+    let counts = log
+        .counts_for_page_sizes(LIST, &[10, 50, 100], |n, body| {
+            let nodes: Vec<&Value> =
+                body["data"]["caseStudies"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
+            assert_eq!(nodes.len(), n, "{body}");
+            assert_eq!(nodes[0]["authors"].as_array().unwrap().len(), 2);
+            for node in nodes {
+                // Newest first: "Story 99" is ids[99].
+                let i: usize = node["title"].as_str().unwrap().trim_start_matches("Story ").parse().unwrap();
+                assert_eq!(node["commentCount"], if i % 3 == 0 { 2 } else { 0 }, "{node}");
+                assert_eq!(node["artefactCount"], if i % 5 == 0 { 1 } else { 0 }, "{node}");
             }
-        }
-        counts.push(statements);
-    }
-    counts.remove(0);
+        })
+        .await;
+    log.stop().await;
     eprintln!("statements for 10, 50, 100 case studies: {counts:?}");
     assert!(counts.iter().all(|c| *c == counts[0]), "the count grew with the page: {counts:?}");
-    assert!(counts[0] <= 7, "a list with authors, organisation, topics and counts needs few statements: {counts:?}");
-    child.kill().await.ok();
+    assert!(counts[0] <= 9, "a list with authors, organisation, topics and counts needs few statements: {counts:?}");
 }
 
 async fn search_finds_published_work_by_relevance(app: TestApp) {
@@ -645,52 +617,32 @@ async fn members_mark_useful_bookmark_and_register_interest(app: TestApp) {
 /// (PostgreSQL is told to avoid sequential scans, since on a tiny table it would prefer
 /// them whatever the indexes; the question is whether an index can serve the query.)
 async fn the_case_study_list_is_served_by_an_index(app: TestApp) {
-    use kettle::db::Dialect;
-    use sqlx::Row;
-
-    let sql = kettle::case_studies::list_published_sql(true);
-    let cases: [(Option<i64>, Option<&str>, &str); 3] = [
+    use kettle::case_studies::{Filter, Phase};
+    let cases: [(Option<i64>, Option<Phase>, &str); 3] = [
         (None, None, "case_studies_latest"),
         (Some(1), None, "case_studies_by_organisation"),
-        (None, Some("live"), "case_studies_by_phase"),
+        (None, Some(Phase::Live), "case_studies_by_phase"),
     ];
-    let db = &app.state().db;
     for (organisation, phase, wanted) in cases {
-        let mut tx = db.pool.begin().await.unwrap();
-        let explain = match db.dialect {
-            Dialect::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
-            Dialect::Postgres => {
-                sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.unwrap();
-                format!("EXPLAIN {sql}")
-            }
-        };
-        let rows = sqlx::query(&explain)
-            .bind(organisation)
-            .bind(phase)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .bind(20i64)
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
-        let plan: Vec<String> = rows
-            .iter()
-            .map(|row| match db.dialect {
-                Dialect::Sqlite => row.try_get::<String, _>("detail").unwrap(),
-                Dialect::Postgres => row.try_get::<String, _>(0).unwrap(),
-            })
-            .collect();
+        let filter = Filter { organisation_id: organisation, phase, ..Filter::default() };
+        let sql = kettle::case_studies::list_published_sql(true, &filter);
+        let phase = phase.map(Phase::as_str);
+        let plan = query_plan(&app, &sql, |query| {
+            query
+                .bind(organisation)
+                .bind(phase)
+                .bind(None::<i64>)
+                .bind(None::<i64>)
+                .bind(None::<i64>)
+                .bind(None::<i64>)
+                .bind(None::<i64>)
+                .bind(None::<i64>)
+                .bind(20i64)
+        })
+        .await;
         let text = plan.join("\n");
-        eprintln!("{} plan with organisation {organisation:?}, phase {phase:?}:\n{text}", db.dialect.name());
-        tx.rollback().await.unwrap();
-        assert!(
-            text.contains("case_studies_latest") || text.contains(wanted),
-            "the list should use {wanted} (or case_studies_latest): {text}"
-        );
+        eprintln!("{} plan with organisation {organisation:?}, phase {phase:?}:\n{text}", app.backend().name());
+        assert!(text.contains(wanted), "the list should use {wanted}: {text}");
         assert!(!text.contains("Seq Scan on case_studies"), "{text}");
         assert!(
             plan.iter().all(|line| !line.starts_with("SCAN c") || line.contains("USING INDEX")),

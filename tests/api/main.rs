@@ -2,7 +2,9 @@
 //! it, on every configured database (see `support`).
 
 mod accounts;
+mod artefacts;
 mod cli;
+mod conversations;
 mod knowledge;
 mod protocol;
 mod service;
@@ -20,6 +22,8 @@ fn main() {
     let scenarios: Vec<(&str, Scenario)> = [
         accounts::scenarios(),
         knowledge::scenarios(),
+        artefacts::scenarios(),
+        conversations::scenarios(),
         protocol::scenarios(),
         service::scenarios(),
         site::scenarios(),

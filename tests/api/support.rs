@@ -322,3 +322,125 @@ pub fn kettle_command(app: &TestApp) -> tokio::process::Command {
         .kill_on_drop(true);
     command
 }
+
+/// A second server, the real binary on the same database as `app`, that logs every SQL
+/// statement (`sqlx::query` at debug) and every request it served. Requests go one at a
+/// time, so the statements logged before each "served" line are that request's: what
+/// [`StatementLog::request`] counts.
+pub struct StatementLog {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    address: String,
+    http: reqwest::Client,
+}
+
+impl StatementLog {
+    pub async fn start(app: &TestApp) -> StatementLog {
+        use tokio::io::AsyncBufReadExt;
+
+        let mut command = kettle_command(app);
+        command
+            .env("KETTLE_LISTEN", "127.0.0.1:0")
+            .env("KETTLE_LOG_FORMAT", "json")
+            .env("KETTLE_LOG", "warn,kettle=info,sqlx::query=debug")
+            .arg("serve");
+        let mut child = command.spawn().expect("kettle serve starts");
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines.next_line().await.unwrap().expect("kettle logs");
+            let event: Value = serde_json::from_str(&line).unwrap();
+            if event["message"] == "kettle is serving" {
+                break event["address"].as_str().unwrap().to_string();
+            }
+        };
+        StatementLog { child, lines, address, http: reqwest::Client::new() }
+    }
+
+    /// Sends one anonymous GraphQL request; returns its body and how many SQL statements
+    /// serving it ran.
+    pub async fn request(&mut self, query: &str, variables: Value) -> (Value, usize) {
+        let response = self
+            .http
+            .post(format!("http://{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        let mut statements = 0;
+        loop {
+            let line =
+                tokio::time::timeout(Duration::from_secs(10), self.lines.next_line()).await.unwrap().unwrap().unwrap();
+            let event: Value = serde_json::from_str(&line).unwrap_or_default();
+            // Not the request's own: a new pooled connection's set-up pragmas (the pool may
+            // open one at any moment) and the housekeeping task's clean-up.
+            let summary = event["summary"].as_str().unwrap_or("");
+            let background = summary.starts_with("PRAGMA") || summary.starts_with("DELETE FROM sessions");
+            if event["target"] == "sqlx::query" && !background {
+                statements += 1;
+            } else if event["message"] == "served" {
+                break;
+            }
+        }
+        (body, statements)
+    }
+
+    /// Counts the statements of `query` for each page size in `sizes` (with `$n` set to
+    /// it), after one warm-up request: the first request also opens database connections
+    /// (and SQLite runs its per-connection pragmas then). `check` looks at each body.
+    pub async fn counts_for_page_sizes(
+        &mut self,
+        query: &str,
+        sizes: &[usize],
+        mut check: impl FnMut(usize, &Value),
+    ) -> Vec<usize> {
+        let warm_up = *sizes.last().expect("a page size");
+        self.request(query, json!({ "n": warm_up })).await;
+        let mut counts = Vec::new();
+        for &n in sizes {
+            let (body, statements) = self.request(query, json!({ "n": n })).await;
+            assert!(body.get("errors").is_none(), "{body}");
+            check(n, &body);
+            counts.push(statements);
+        }
+        counts
+    }
+
+    pub async fn stop(mut self) {
+        self.child.kill().await.ok();
+    }
+}
+
+/// A statement of the query under test, to bind parameters to.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// The plan of `sql` on the test's database, one line per step: SQLite's `EXPLAIN QUERY
+/// PLAN` details, or PostgreSQL's `EXPLAIN` told to avoid sequential scans (on a tiny table
+/// it would prefer them whatever the indexes; the question is whether an index can serve
+/// the query). `bind` binds the statement's parameters.
+pub async fn query_plan(
+    app: &TestApp,
+    sql: &str,
+    bind: impl for<'q> FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
+) -> Vec<String> {
+    use kettle::db::Dialect;
+    use sqlx::Row;
+
+    let db = &app.state().db;
+    let mut tx = db.pool.begin().await.unwrap();
+    let explain = match db.dialect {
+        Dialect::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+        Dialect::Postgres => {
+            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.unwrap();
+            format!("EXPLAIN {sql}")
+        }
+    };
+    let rows = bind(sqlx::query(&explain)).fetch_all(&mut *tx).await.unwrap();
+    tx.rollback().await.unwrap();
+    rows.iter()
+        .map(|row| match db.dialect {
+            Dialect::Sqlite => row.try_get::<String, _>("detail").unwrap(),
+            Dialect::Postgres => row.try_get::<String, _>(0).unwrap(),
+        })
+        .collect()
+}

@@ -281,17 +281,7 @@ test("a keyboard alone can skip to content and sign in", async () => {
 
 test("write, preview and publish a case study; another member finds it", async () => {
   // An administrator adds the topics (through the API, as the site has no admin pages yet).
-  const admin = await newPage();
-  await admin.goto(baseUrl + "/register");
-  const adminEmail = uniqueEmail("admin");
-  await admin.getByLabel("Email address").fill(adminEmail);
-  await admin.getByLabel("Display name").fill("Site Admin");
-  await admin.getByLabel("Password").fill(PASSWORD);
-  await admin.getByRole("button", { name: "Create account" }).click();
-  await admin.getByRole("heading", { name: "Welcome, Site Admin" }).waitFor();
-  await admin.context().close();
-  await promoteToAdmin(adminEmail);
-  const token = await apiSignIn(adminEmail);
+  const token = await registerAdmin("Site Admin");
   for (const name of ["Bin collection", "Accessibility"]) {
     await api(token, "mutation($n: String!) { createTopic(input: { name: $n }) { topic { id } } }", { n: name });
   }
@@ -335,7 +325,7 @@ test("write, preview and publish a case study; another member finds it", async (
   await reader.getByRole("link", { name: "Bin collection" }).click();
   await checkPage(reader, "topic");
   await reader.getByRole("link", { name: "Search" }).click();
-  await reader.getByLabel("Search case studies and organisations").fill("night before");
+  await reader.getByLabel("Search case studies, artefacts and organisations").fill("night before");
   await reader.getByRole("button", { name: "Search" }).click();
   await reader.getByRole("heading", { name: "1 result for “night before”" }).waitFor();
   assert.equal(await reader.locator("mark").first().innerText(), "night");
@@ -343,6 +333,138 @@ test("write, preview and publish a case study; another member finds it", async (
   await page.context().close();
   await reader.context().close();
 });
+
+test("share an artefact from a case study; another organisation finds it, reuses it and comments", async () => {
+  const topicsToken = await registerAdmin("Topic Keeper");
+  await api(topicsToken, "mutation($n: String!) { createTopic(input: { name: $n }) { topic { id } } }", { n: "Waste" });
+
+  // The author adds their organisation, publishes a case study and shares what they built.
+  const author = await newPage();
+  await registerOnSite(author, "Ava Author");
+  await author.getByRole("link", { name: "Organisations" }).click();
+  await checkPage(author, "organisations");
+  await author.getByRole("link", { name: "Add your organisation" }).click();
+  await author.getByRole("button", { name: "Add organisation" }).click();
+  await author.locator(".error-summary").waitFor();
+  await checkPage(author, "organisation-errors");
+  await author.getByLabel("Name").fill("Barsetshire Council");
+  await author.getByRole("button", { name: "Add organisation" }).click();
+  await author.getByText("Your organisation is on Kettle, with you as its admin.").waitFor();
+  await checkPage(author, "organisation");
+
+  await author.goto(baseUrl + "/case-studies/new");
+  await author.getByLabel("Title").fill("Texting residents before bin day");
+  await author.getByLabel("Summary").fill("A reminder the evening before collection cut missed bins by a third.");
+  await author.getByLabel("Case study", { exact: true }).fill("## What we did\n\nWe built a small reminder service.");
+  await author.getByLabel("Waste").check();
+  await author.getByLabel("Organisation").selectOption({ label: "Barsetshire Council" });
+  await author.getByRole("button", { name: "Save draft" }).click();
+  await author.getByRole("button", { name: "Publish" }).click();
+  await author.getByText("Your case study is published.").waitFor();
+  await author.getByRole("link", { name: "Share an artefact from this case study" }).click();
+  await checkPage(author, "artefact-new");
+  await author.getByRole("button", { name: "Share artefact" }).click();
+  await author.locator(".error-summary").waitFor();
+  await checkPage(author, "artefact-errors");
+  await author.getByLabel("Title").fill("Bin day reminder service");
+  await author.getByLabel("Description").fill("Sends a text the evening before collection. *Configure rounds* in one file.");
+  await author.getByRole("button", { name: "Preview" }).click();
+  assert.equal(await author.locator(".preview em").innerText(), "Configure rounds");
+  await author.getByLabel("Address").fill("https://code.barsetshire.example.gov.uk/bin-day");
+  await author.getByLabel("Licence").fill("ogl-uk-3.0");
+  await author.getByLabel("Waste").check();
+  await author.getByLabel("Maintained by").selectOption({ label: "Barsetshire Council" });
+  assert.ok(await author.getByLabel("Texting residents before bin day").isChecked(), "the case study is linked");
+  await author.getByRole("button", { name: "Share artefact" }).click();
+  await author.getByRole("heading", { level: 1, name: "Bin day reminder service" }).waitFor();
+  assert.match(await author.locator(".summary-list").innerText(), /Open Government Licence v3\.0 \(OGL-UK-3\.0\)/);
+  const artefactUrl = author.url();
+
+  // Someone from another council finds it by searching, finds it useful, records reuse and comments.
+  const reader = await newPage();
+  await registerOnSite(reader, "Rhys Reader");
+  await reader.goto(baseUrl + "/organisations/new");
+  await reader.getByLabel("Name").fill("Wessex Council");
+  await reader.getByRole("button", { name: "Add organisation" }).click();
+  await reader.getByText("Your organisation is on Kettle, with you as its admin.").waitFor();
+  await reader.getByRole("link", { name: "Search" }).click();
+  await reader.getByLabel("Search case studies, artefacts and organisations").fill("reminder service");
+  await reader.getByLabel("Show").selectOption("ARTEFACT");
+  await reader.getByRole("button", { name: "Search" }).click();
+  await reader.getByRole("link", { name: "Bin day reminder service" }).click();
+  await reader.getByRole("link", { name: "Texting residents before bin day" }).click();
+  await reader.getByRole("button", { name: "This was useful" }).click();
+  await reader.getByText("1 member found this useful.").waitFor();
+  await reader.goto(artefactUrl);
+  await reader.getByRole("button", { name: "Record reuse" }).click();
+  await reader.locator(".error-summary").waitFor();
+  await checkPage(reader, "artefact-reuse-errors");
+  await reader.getByLabel("How did you reuse it?").fill("We run it for garden waste renewals.");
+  await reader.getByRole("button", { name: "Record reuse" }).click();
+  await reader.getByText("Thank you: your organisation's reuse is recorded.").waitFor();
+  await reader.getByRole("button", { name: "Post comment" }).click();
+  await reader.locator(".error-summary").waitFor();
+  await checkPage(reader, "comment-errors");
+  await reader.getByLabel("Comment").fill("Thanks @ava-author: we changed the rounds file and it just worked.");
+  await reader.getByRole("button", { name: "Post comment" }).click();
+  await reader.locator(".comment .mention").waitFor();
+  await checkPage(reader, "artefact");
+
+  // The author sees the reuse and the comment, and answers.
+  await author.goto(artefactUrl);
+  await author.getByRole("heading", { name: "Used by 1 organisation" }).waitFor();
+  assert.match(await author.locator("#reuse").innerText(), /Wessex Council[\s\S]*garden waste renewals/);
+  assert.equal(await author.locator(".comment .mention").innerText(), "@ava-author");
+  await author.locator("details.reply summary").first().click();
+  await author.getByLabel("Your reply").fill("Glad it helped!");
+  await author.getByRole("button", { name: "Post reply" }).click();
+  await author.locator(".thread__replies .comment").getByText("Glad it helped!").waitFor();
+  await checkPage(author, "artefact-conversation");
+
+  // The most reused artefacts come first in the list.
+  await reader.goto(baseUrl + "/artefacts");
+  await reader.getByLabel("Sort by").selectOption("MOST_REUSED");
+  await reader.getByRole("button", { name: "Filter" }).click();
+  assert.equal(await reader.locator(".card__title").first().innerText(), "Bin day reminder service");
+  await checkPage(reader, "artefacts");
+
+  // Joining an organisation: the reader asks, the author (its admin) approves.
+  await reader.goto(baseUrl + "/organisations/barsetshire-council");
+  await reader.getByRole("button", { name: "Ask to join" }).click();
+  await reader.getByText("You asked to join").waitFor();
+  await author.goto(baseUrl + "/organisations/barsetshire-council");
+  await checkPage(author, "organisation-requests");
+  await author.getByRole("button", { name: "Approve Rhys Reader" }).click();
+  await author.getByText("The request was approved.").waitFor();
+  await reader.reload();
+  await reader.getByText("You are a member of this organisation.").waitFor();
+  await author.context().close();
+  await reader.context().close();
+});
+
+async function registerOnSite(page, displayName) {
+  await page.goto(baseUrl + "/register");
+  await page.getByLabel("Email address").fill(uniqueEmail(displayName.split(" ")[0].toLowerCase()));
+  await page.getByLabel("Display name").fill(displayName);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: `Welcome, ${displayName}` }).waitFor();
+}
+
+/** Registers an administrator and returns an API token for them. */
+async function registerAdmin(displayName) {
+  const page = await newPage();
+  const email = uniqueEmail("admin");
+  await page.goto(baseUrl + "/register");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Display name").fill(displayName);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("heading", { name: `Welcome, ${displayName}` }).waitFor();
+  await page.context().close();
+  await promoteToAdmin(email);
+  return apiSignIn(email);
+}
 
 async function promoteToAdmin(email) {
   const { spawnSync } = await import("node:child_process");
@@ -374,7 +496,9 @@ async function apiSignIn(email) {
 
 test("every page visited was checked", () => {
   for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
-    "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search"]) {
+    "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
+    "organisations", "organisation-errors", "organisation", "organisation-requests", "artefact-new", "artefact-errors",
+    "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

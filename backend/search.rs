@@ -18,6 +18,9 @@ use crate::{
 
 pub const QUERY_MAX: usize = 200;
 pub const RESULTS_MAX: i64 = 50;
+/// How deep into the ranking paging may go: relevance beyond the first few hundred
+/// results says little, and each page re-ranks every match.
+pub const OFFSET_MAX: i64 = 450;
 
 /// Marks around matched words in snippets: private-use characters that cannot come from
 /// an index row, so the snippet text can be escaped and only they become `<mark>`.
@@ -112,12 +115,15 @@ fn fts5_query(text: &str) -> String {
 }
 
 /// The best matches for `text` that pass `filter`, at most [`RESULTS_MAX`].
-pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64) -> AppResult<Vec<Hit>> {
+pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64, offset: i64) -> AppResult<Vec<Hit>> {
     let text = text.trim();
     if text.chars().count() > QUERY_MAX {
         return Err(AppError::bad_input(format!("Search for at most {QUERY_MAX} characters.")));
     }
     let limit = limit.clamp(1, RESULTS_MAX);
+    if !(0..=OFFSET_MAX).contains(&offset) {
+        return Err(AppError::bad_input(format!("offset must be between 0 and {OFFSET_MAX}.")));
+    }
     let kind = filter.kind.map(SearchKind::as_str);
     let rows = match db.dialect {
         Dialect::Sqlite => {
@@ -129,7 +135,7 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64) -> AppResul
             sqlx::query(&format!(
                 "SELECT kind, item_id, snippet(search_index, 3, $4, $5, '…', 24) AS snippet FROM search_index \
                  WHERE search_index MATCH $1 {FILTERS} \
-                 ORDER BY bm25(search_index, 0.0, 0.0, 10.0, 1.0), item_id LIMIT $3"
+                 ORDER BY bm25(search_index, 0.0, 0.0, 10.0, 1.0), item_id LIMIT $3 OFFSET $8"
             ))
             .bind(query)
             .bind(kind)
@@ -138,6 +144,7 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64) -> AppResul
             .bind(MARK_END.to_string())
             .bind(filter.topic_id)
             .bind(filter.organisation_id)
+            .bind(offset)
             .fetch_all(&db.pool)
             .await?
         }
@@ -147,7 +154,7 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64) -> AppResul
                  'StartSel=' || $4 || ', StopSel=' || $5 || ', MaxWords=35, MinWords=15, ShortWord=2') AS snippet \
                  FROM search_index, websearch_to_tsquery('english', $1) AS q \
                  WHERE document @@ q {FILTERS} \
-                 ORDER BY ts_rank_cd(document, q) DESC, item_id LIMIT $3"
+                 ORDER BY ts_rank_cd(document, q) DESC, item_id LIMIT $3 OFFSET $8"
             ))
             .bind(text)
             .bind(kind)
@@ -156,6 +163,7 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64) -> AppResul
             .bind(MARK_END.to_string())
             .bind(filter.topic_id)
             .bind(filter.organisation_id)
+            .bind(offset)
             .fetch_all(&db.pool)
             .await?
         }
@@ -184,8 +192,8 @@ pub struct SearchQuery;
 #[Object]
 impl SearchQuery {
     /// Published case studies, artefacts and organisations matching all the words in
-    /// `query`, most relevant first (at most 50), optionally of one kind, with one topic
-    /// (slug) or from one organisation (slug).
+    /// `query`, most relevant first, optionally of one kind, with one topic (slug) or from
+    /// one organisation (slug). At most 50 at a time; `offset` (up to 450) pages on.
     async fn search(
         &self,
         ctx: &Context<'_>,
@@ -194,6 +202,7 @@ impl SearchQuery {
         topic: Option<String>,
         organisation: Option<String>,
         #[graphql(default = 20)] first: i32,
+        #[graphql(default = 0)] offset: i32,
     ) -> async_graphql::Result<Vec<SearchHit>> {
         let db = &ctx.state().db;
         let mut filter = Filter { kind, ..Filter::default() };
@@ -210,7 +219,7 @@ impl SearchQuery {
                 None => return Ok(Vec::new()),
             }
         }
-        let hits = search(db, &query, filter, i64::from(first)).await?;
+        let hits = search(db, &query, filter, i64::from(first), i64::from(offset)).await?;
         let loaders = ctx.loaders();
         let ids_of = |kind: SearchKind| hits.iter().filter(move |h| h.kind == kind).map(|h| h.id);
         // One statement per kind for the whole result list.

@@ -184,6 +184,13 @@ impl CaseStudy {
     }
 }
 
+/// A case study the signed-in member bookmarked, and when.
+#[derive(SimpleObject)]
+pub struct Bookmark {
+    pub bookmarked_at: DateTime,
+    pub case_study: CaseStudy,
+}
+
 /// A member working on the same thing.
 #[derive(SimpleObject)]
 pub struct Interest {
@@ -215,11 +222,21 @@ impl RevisionView {
 /// topics, organisation), so each costs one statement per kind whatever the page size;
 /// the items' own resolvers then find them in the loaders' caches.
 async fn prefetch(ctx: &Context<'_>, rows: &[CaseStudy]) -> AppResult<()> {
+    prefetch_under(ctx, rows, None).await
+}
+
+/// [`prefetch`] for a connection whose nodes hold the case study in a field (`wrapper`),
+/// as a bookmark does.
+async fn prefetch_under(ctx: &Context<'_>, rows: &[CaseStudy], wrapper: Option<&str>) -> AppResult<()> {
     let loaders = ctx.loaders();
     loaders.case_studies.feed_many(rows.iter().map(|c| (c.id, c.clone()))).await;
     let look_ahead = ctx.look_ahead();
     let wants = |field: &str| {
-        look_ahead.field("edges").field("node").field(field).exists() || look_ahead.field("nodes").field(field).exists()
+        let (edges, nodes) = (look_ahead.field("edges").field("node"), look_ahead.field("nodes"));
+        match wrapper {
+            Some(wrapper) => edges.field(wrapper).field(field).exists() || nodes.field(wrapper).field(field).exists(),
+            None => edges.field(field).exists() || nodes.field(field).exists(),
+        }
     };
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
     // Authors decide visibility and editing, so they are always needed.
@@ -316,6 +333,33 @@ impl CaseStudyQuery {
         let rows = super::list_authored(&ctx.state().db, viewer.member.id, &page).await?;
         prefetch(ctx, &rows).await?;
         Ok(page.connection(rows, |c| c.id))
+    }
+
+    /// The case studies the signed-in member bookmarked, most recently bookmarked first.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn my_bookmarks(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Bookmark>> {
+        let viewer = ctx.require_viewer()?;
+        let page = Page::<(i64, i64)>::new(first, after, last, before)?;
+        let marks = marks::bookmarks(&ctx.state().db, viewer.member.id, &page).await?;
+        let ids: Vec<i64> = marks.iter().map(|(_, id)| *id).collect();
+        let found = ctx.loaders().case_studies.load_many(ids.iter().copied()).await?;
+        let rows: Vec<CaseStudy> = ids.iter().filter_map(|id| found.get(id).cloned()).collect();
+        prefetch_under(ctx, &rows, Some("caseStudy")).await?;
+        // A bookmark stays when its case study is archived; it cannot be made on a draft.
+        let bookmarks: Vec<Bookmark> = marks
+            .into_iter()
+            .filter_map(|(at, id)| {
+                found.get(&id).map(|c| Bookmark { bookmarked_at: DateTime(at), case_study: c.clone() })
+            })
+            .collect();
+        Ok(page.connection(bookmarks, |b| (b.bookmarked_at.0, b.case_study.id)))
     }
 
     /// Renders Markdown exactly as saving it would, without saving anything.

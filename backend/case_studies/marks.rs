@@ -9,6 +9,7 @@ use sqlx::Row;
 use crate::{
     db::{self, Db},
     error::AppResult,
+    graphql::relay::Page,
     outbox::{self, EventKind},
 };
 
@@ -62,6 +63,29 @@ pub async fn has(db: &Db, case_study_id: i64, member_id: i64, mark: Mark) -> App
             .fetch_optional(&db.pool)
             .await?;
     Ok(found.is_some())
+}
+
+/// A member's bookmarks, newest first: (bookmarked at, case study id), keyset on that pair
+/// (served by `case_study_marks_member`).
+pub async fn bookmarks(db: &Db, member_id: i64, page: &Page<(i64, i64)>) -> AppResult<Vec<(i64, i64)>> {
+    let keyset = page.keyset();
+    let order = if keyset.forward { "DESC" } else { "ASC" };
+    let (after_at, after_id) = keyset.after.unzip();
+    let (before_at, before_id) = keyset.before.unzip();
+    let sql = format!(
+        "SELECT created_at, case_study_id FROM case_study_marks WHERE member_id = $1 AND kind = 'bookmark' \
+         AND ($2 IS NULL OR (created_at, case_study_id) < ($2, $3)) AND ($4 IS NULL OR (created_at, case_study_id) > ($4, $5)) \
+         ORDER BY created_at {order}, case_study_id {order} LIMIT $6"
+    );
+    Ok(sqlx::query_as::<_, (i64, i64)>(&sql)
+        .bind(member_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 /// How many members marked each case study useful (zero included), in one statement.

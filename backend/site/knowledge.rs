@@ -251,6 +251,36 @@ pub async fn mark_useful(request: &Request, body: Body, Path(number): Path<Strin
 }
 
 #[handler]
+pub async fn bookmark(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            let input = json!({ "id": id, "on": form.get("on") == Some("1") });
+            visit.mutate("bookmark", "bookmarkCaseStudy", json!({ "input": input })).await?;
+            Ok(visit.redirect(&format!("/case-studies/{number}")))
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn bookmarks(request: &Request) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
+            let data = visit.query("bookmarks", json!({ "after": after })).await?;
+            Ok(visit.render(StatusCode::OK, "bookmarks.html", &data, json!({})))
+        }
+        .await,
+    )
+}
+
+#[handler]
 pub async fn register_interest(request: &Request, body: Body, Path(number): Path<String>) -> Response {
     respond(
         async {
@@ -285,9 +315,18 @@ pub async fn search(request: &Request) -> Response {
                 .get("kind")
                 .filter(|k| ["CASE_STUDY", "ARTEFACT", "ORGANISATION"].contains(&k.as_str()))
                 .cloned();
-            let variables = json!({ "q": q, "kind": kind, "searching": !q.is_empty() });
+            let topic = params.get("topic").filter(|t| !t.is_empty() && t.len() <= 200).cloned();
+            let offset = params
+                .get("offset")
+                .and_then(|o| o.parse::<i64>().ok())
+                .map_or(0, |o| o.clamp(0, crate::search::OFFSET_MAX));
+            let variables =
+                json!({ "q": q, "kind": kind, "topic": topic, "offset": offset, "searching": !q.is_empty() });
             let data = visit.query("search", variables).await?;
-            Ok(visit.render(StatusCode::OK, "search.html", &data, json!({ "q": q, "kind": kind })))
+            let more = data["search"].as_array().is_some_and(|hits| hits.len() == 50)
+                && offset + 50 <= crate::search::OFFSET_MAX;
+            let extra = json!({ "q": q, "kind": kind, "topic": topic, "offset": offset, "more": more });
+            Ok(visit.render(StatusCode::OK, "search.html", &data, extra))
         }
         .await,
     )

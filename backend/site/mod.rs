@@ -43,6 +43,8 @@ pub fn routes() -> Route {
         .at("/case-studies/:number/edit", get(knowledge::edit_form).post(knowledge::update))
         .at("/case-studies/:number/publish", post(knowledge::publish))
         .at("/case-studies/:number/useful", post(knowledge::mark_useful))
+        .at("/case-studies/:number/bookmark", post(knowledge::bookmark))
+        .at("/bookmarks", get(knowledge::bookmarks))
         .at("/case-studies/:number/interest", post(knowledge::register_interest))
         .at("/artefacts", get(artefacts::list))
         .at("/artefacts/new", get(artefacts::new_form).post(artefacts::create))

@@ -523,6 +523,13 @@ async fn search_finds_published_work_by_relevance(app: TestApp) {
     }
     assert_eq!(anon.data(SEARCH, json!({ "q": "xylophone" })).await["search"], json!([]));
     assert_eq!(error_code(&anon.gql(SEARCH, json!({ "q": "x".repeat(201) })).await), "BAD_USER_INPUT");
+    // Paging on through the ranking: the second page starts where the first ended.
+    const PAGED: &str = "query($offset: Int!) { search(query: \"bin\", first: 1, offset: $offset) { node { ... on CaseStudy { title } } } }";
+    let second = anon.data(PAGED, json!({ "offset": 1 })).await;
+    assert_eq!(second["search"][0]["node"]["title"], "Parking permits", "{second}");
+    assert_eq!(anon.data(PAGED, json!({ "offset": 2 })).await["search"], json!([]));
+    assert_eq!(error_code(&anon.gql(PAGED, json!({ "offset": 451 })).await), "BAD_USER_INPUT");
+    assert_eq!(error_code(&anon.gql(PAGED, json!({ "offset": -1 })).await), "BAD_USER_INPUT");
 
     // Edits and archiving reach the index in the same transaction.
     let mut edit = case_study("Garden waste subscriptions", &[&topic]);
@@ -588,6 +595,20 @@ async fn members_mark_useful_bookmark_and_register_interest(app: TestApp) {
         )
         .await;
     assert_eq!(bookmarked["bookmarkCaseStudy"]["caseStudy"]["viewerBookmarked"], true);
+    // A member's bookmarks are theirs alone, newest first, and paged.
+    const BOOKMARKS: &str = "query($after: String) { myBookmarks(first: 1, after: $after) { edges { node { bookmarkedAt caseStudy { id title authors { handle } } } } pageInfo { hasNextPage endCursor } } }";
+    let listed = grace.data(BOOKMARKS, json!({})).await;
+    assert_eq!(listed["myBookmarks"]["edges"][0]["node"]["caseStudy"]["id"], json!(id), "{listed}");
+    assert_eq!(listed["myBookmarks"]["pageInfo"]["hasNextPage"], false);
+    assert_eq!(mary.data(BOOKMARKS, json!({})).await["myBookmarks"]["edges"], json!([]));
+    assert_eq!(error_code(&app.anonymous().gql(BOOKMARKS, json!({})).await), "UNAUTHENTICATED");
+    grace
+        .data(
+            "mutation($id: ID!) { bookmarkCaseStudy(input: { id: $id, on: false }) { caseStudy { viewerBookmarked } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(grace.data(BOOKMARKS, json!({})).await["myBookmarks"]["edges"], json!([]));
 
     const INTEREST: &str = "mutation($id: ID!, $note: String!) { registerInterest(input: { id: $id, note: $note }) { userErrors { field code } } }";
     grace.data(INTEREST, json!({ "id": id, "note": "Wessex is starting the same discovery." })).await;

@@ -335,8 +335,27 @@ test("write, preview and publish a case study; another member finds it", async (
 });
 
 test("share an artefact from a case study; another organisation finds it, reuses it and comments", async () => {
-  const topicsToken = await registerAdmin("Topic Keeper");
-  await api(topicsToken, "mutation($n: String!) { createTopic(input: { name: $n }) { topic { id } } }", { n: "Waste" });
+  // An administrator curates the topics on the site: adds two, then merges one into the other.
+  const keeper = await newPage();
+  const keeperEmail = await registerOnSite(keeper, "Topic Keeper");
+  await promoteToAdmin(keeperEmail);
+  await keeper.getByRole("link", { name: "Topics" }).click();
+  await keeper.getByRole("button", { name: "Add topic" }).click();
+  await keeper.locator(".error-summary").waitFor();
+  await checkPage(keeper, "topics-errors");
+  for (const name of ["Waste", "Rubbish"]) {
+    await keeper.getByLabel("Name").fill(name);
+    await keeper.getByRole("button", { name: "Add topic" }).click();
+    await keeper.getByText("The topic is added").waitFor();
+  }
+  await checkPage(keeper, "topics");
+  await keeper.getByRole("link", { name: "Rubbish" }).click();
+  await checkPage(keeper, "topic-curation");
+  await keeper.getByLabel("Merge into").selectOption({ label: "Waste" });
+  await keeper.getByRole("button", { name: "Merge" }).click();
+  await keeper.getByText("Topics were merged").waitFor();
+  assert.equal(await keeper.getByRole("heading", { level: 1 }).innerText(), "Waste");
+  await keeper.context().close();
 
   // The author adds their organisation, publishes a case study and shares what they built.
   const author = await newPage();
@@ -395,6 +414,10 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await reader.getByRole("link", { name: "Texting residents before bin day" }).click();
   await reader.getByRole("button", { name: "This was useful" }).click();
   await reader.getByText("1 member found this useful.").waitFor();
+  await reader.getByRole("button", { name: "Bookmark for later" }).click();
+  await reader.getByRole("link", { name: "Your bookmarks" }).click();
+  await reader.getByRole("link", { name: "Texting residents before bin day" }).waitFor();
+  await checkPage(reader, "bookmarks");
   await reader.goto(artefactUrl);
   await reader.getByRole("button", { name: "Record reuse" }).click();
   await reader.locator(".error-summary").waitFor();
@@ -442,25 +465,22 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await reader.context().close();
 });
 
+/** Registers through the site, leaving the page signed in; returns the email. */
 async function registerOnSite(page, displayName) {
-  await page.goto(baseUrl + "/register");
-  await page.getByLabel("Email address").fill(uniqueEmail(displayName.split(" ")[0].toLowerCase()));
-  await page.getByLabel("Display name").fill(displayName);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: `Welcome, ${displayName}` }).waitFor();
-}
-
-/** Registers an administrator and returns an API token for them. */
-async function registerAdmin(displayName) {
-  const page = await newPage();
-  const email = uniqueEmail("admin");
+  const email = uniqueEmail(displayName.split(" ")[0].toLowerCase());
   await page.goto(baseUrl + "/register");
   await page.getByLabel("Email address").fill(email);
   await page.getByLabel("Display name").fill(displayName);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
   await page.getByRole("heading", { name: `Welcome, ${displayName}` }).waitFor();
+  return email;
+}
+
+/** Registers an administrator and returns an API token for them. */
+async function registerAdmin(displayName) {
+  const page = await newPage();
+  const email = await registerOnSite(page, displayName);
   await page.context().close();
   await promoteToAdmin(email);
   return apiSignIn(email);
@@ -498,7 +518,8 @@ test("every page visited was checked", () => {
   for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
     "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
     "organisations", "organisation-errors", "organisation", "organisation-requests", "artefact-new", "artefact-errors",
-    "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts"]) {
+    "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts", "topics-errors",
+    "topics", "topic-curation", "bookmarks"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

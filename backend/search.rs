@@ -194,6 +194,7 @@ impl SearchQuery {
     /// Published case studies, artefacts and organisations matching all the words in
     /// `query`, most relevant first, optionally of one kind, with one topic (slug) or from
     /// one organisation (slug). At most 50 at a time; `offset` (up to 450) pages on.
+    #[allow(clippy::too_many_arguments)]
     async fn search(
         &self,
         ctx: &Context<'_>,

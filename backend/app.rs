@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 
 use crate::{
     accounts::{
-        credentials,
+        credentials, oauth,
         throttle::{InProcessAttempts, SignInThrottle},
     },
     config::{redact_url, Config},
@@ -36,6 +36,8 @@ pub struct AppState {
     pub redis: Option<redis::Client>,
     pub sign_in_throttle: Arc<SignInThrottle>,
     pub metrics: Arc<Metrics>,
+    /// For OAuth2 providers' token and user-info endpoints (no redirects, a timeout).
+    pub provider_http: reqwest::Client,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             redis,
             sign_in_throttle: Arc::new(SignInThrottle::new(Box::new(InProcessAttempts::new(100_000)))),
             metrics: Arc::new(Metrics::new()),
+            provider_http: oauth::http_client()?,
         })
     }
 }
@@ -128,6 +131,11 @@ async fn housekeeping(db: Db) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "deleted expired sessions"),
             Err(err) => tracing::warn!(error = ?err, "could not delete expired sessions"),
+        }
+        match oauth::delete_expired_states(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(states = n, "deleted unfinished provider sign-ins"),
+            Err(err) => tracing::warn!(error = ?err, "could not delete unfinished provider sign-ins"),
         }
     }
 }

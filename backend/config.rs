@@ -7,7 +7,7 @@
 //! Database and Redis URLs may carry passwords, so they are held as [`SecretString`] and
 //! shown only through [`redact_url`]; `Debug` on [`Config`] never prints a secret.
 
-use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr};
 
 use anyhow::{anyhow, bail, Context};
 use secrecy::{ExposeSecret, SecretString};
@@ -25,6 +25,43 @@ pub struct Config {
     pub public_url_is_default: bool,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Whether anyone may create an account (by registering, or by signing in with a
+    /// provider for the first time); `KETTLE_REGISTRATION=closed` turns it off.
+    pub registration_open: bool,
+    /// OAuth2 sign-in providers, by name (lower case), in name order.
+    pub oauth_providers: Vec<OAuthProvider>,
+}
+
+/// An OAuth2 provider members can sign in with, from `KETTLE_OAUTH_<NAME>_…`.
+#[derive(Clone)]
+pub struct OAuthProvider {
+    /// Lower case; the routes are `/auth/<name>/…`.
+    pub name: String,
+    /// What the sign-in button says: "Sign in with <label>".
+    pub label: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub auth_url: url::Url,
+    pub token_url: url::Url,
+    pub userinfo_url: url::Url,
+    pub scopes: Vec<String>,
+    /// Where the user-info JSON keeps each value (a top-level field name).
+    pub subject_field: String,
+    pub email_field: String,
+    /// `None` when the provider never says whether an email is verified: its emails then
+    /// never link to an existing account by themselves.
+    pub email_verified_field: Option<String>,
+    pub name_field: String,
+}
+
+impl fmt::Debug for OAuthProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthProvider")
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("auth_url", &self.auth_url.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +80,8 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url.as_str())
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
+            .field("registration_open", &self.registration_open)
+            .field("oauth_providers", &self.oauth_providers)
             .finish()
     }
 }
@@ -59,6 +98,7 @@ struct FileConfig {
     public_url: Option<String>,
     log_format: Option<String>,
     log: Option<String>,
+    registration: Option<String>,
 }
 
 impl Config {
@@ -77,15 +117,16 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        Self::from_sources(file_config, |name| std::env::var(name).ok())
+        Self::from_sources(file_config, std::env::vars().collect())
     }
 
-    /// Builds a configuration from explicit values, as tests and tools do.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
-        Self::from_sources(FileConfig::default(), lookup)
+    /// Builds a configuration from explicit variables (and no file), as tests and tools do.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Config> {
+        Self::from_sources(FileConfig::default(), vars.into_iter().collect())
     }
 
-    fn from_sources(file: FileConfig, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+    fn from_sources(file: FileConfig, vars: HashMap<String, String>) -> anyhow::Result<Config> {
+        let env = |name: &str| vars.get(name).cloned();
         let get = |var: &str, from_file: &Option<String>| -> Option<String> {
             env(var).filter(|v| !v.trim().is_empty()).or_else(|| from_file.clone())
         };
@@ -132,6 +173,12 @@ impl Config {
             Some(other) => bail!("KETTLE_LOG_FORMAT must be text or json, not {other:?}"),
         };
         let log_filter = get("KETTLE_LOG", &file.log).unwrap_or_else(|| "info".into());
+        let registration_open = match get("KETTLE_REGISTRATION", &file.registration).as_deref().map(str::trim) {
+            None | Some("open") => true,
+            Some("closed") => false,
+            Some(other) => bail!("KETTLE_REGISTRATION must be open or closed, not {other:?}"),
+        };
+        let oauth_providers = oauth_providers(&vars)?;
 
         Ok(Config {
             listen,
@@ -142,12 +189,136 @@ impl Config {
             public_url_is_default,
             log_format,
             log_filter,
+            registration_open,
+            oauth_providers,
         })
     }
 
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"
     }
+}
+
+/// The providers named by `KETTLE_OAUTH_<NAME>_CLIENT_ID` (or `…_PRESET`) variables, each
+/// complete or an error naming what is missing.
+fn oauth_providers(vars: &HashMap<String, String>) -> anyhow::Result<Vec<OAuthProvider>> {
+    const SETTINGS: [&str; 13] = [
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "AUTH_URL",
+        "TOKEN_URL",
+        "USERINFO_URL",
+        "SCOPES",
+        "LABEL",
+        "PRESET",
+        "TENANT",
+        "SUBJECT_FIELD",
+        "EMAIL_FIELD",
+        "EMAIL_VERIFIED_FIELD",
+        "NAME_FIELD",
+    ];
+    let mut names: Vec<String> = vars
+        .keys()
+        .filter_map(|key| key.strip_prefix("KETTLE_OAUTH_"))
+        .filter_map(|rest| SETTINGS.iter().find_map(|s| rest.strip_suffix(&format!("_{s}"))))
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names.into_iter().map(|name| oauth_provider(&name, vars)).collect()
+}
+
+fn oauth_provider(name: &str, vars: &HashMap<String, String>) -> anyhow::Result<OAuthProvider> {
+    let var = |setting: &str| format!("KETTLE_OAUTH_{name}_{setting}");
+    let get = |setting: &str| vars.get(&var(setting)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    if !name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        bail!("KETTLE_OAUTH_{name}_…: a provider's name must be letters and digits only");
+    }
+    let preset = match get("PRESET").as_deref() {
+        None => None,
+        Some(preset @ ("github" | "google" | "microsoft")) => Some(preset.to_string()),
+        Some(other) => bail!("{} must be github, google or microsoft, not {other:?}", var("PRESET")),
+    };
+    // What a preset fills in: auth, token and user-info URLs, scopes, subject, email,
+    // verified-email and name fields, label.
+    let tenant = get("TENANT").unwrap_or_else(|| "common".into());
+    let defaults: [Option<String>; 8] = match preset.as_deref() {
+        Some("github") => [
+            Some("https://github.com/login/oauth/authorize".into()),
+            Some("https://github.com/login/oauth/access_token".into()),
+            Some("https://api.github.com/user".into()),
+            Some("read:user user:email".into()),
+            Some("id".into()),
+            Some("email".into()),
+            // GitHub's profile email is whatever the user made public: never verified.
+            Some(String::new()),
+            Some("GitHub".into()),
+        ],
+        Some("google") => [
+            Some("https://accounts.google.com/o/oauth2/v2/auth".into()),
+            Some("https://oauth2.googleapis.com/token".into()),
+            Some("https://openidconnect.googleapis.com/v1/userinfo".into()),
+            None,
+            None,
+            None,
+            None,
+            Some("Google".into()),
+        ],
+        Some(_) => [
+            Some(format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize")),
+            Some(format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")),
+            Some("https://graph.microsoft.com/oidc/userinfo".into()),
+            None,
+            None,
+            None,
+            // Entra ID does not say whether an email is verified.
+            Some(String::new()),
+            Some("Microsoft".into()),
+        ],
+        None => Default::default(),
+    };
+    let [auth, token, userinfo, scopes, subject, email, verified, label] = defaults;
+    let required = |setting: &str, default: Option<String>| {
+        get(setting).or(default).ok_or_else(|| {
+            anyhow!("{} is missing: OAuth provider {name} needs it (or a {} preset)", var(setting), var("PRESET"))
+        })
+    };
+    let url_of = |setting: &str, default: Option<String>| -> anyhow::Result<url::Url> {
+        let text = required(setting, default)?;
+        url::Url::parse(&text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| anyhow!("{} must be an http or https URL, not {text:?}", var(setting)))
+    };
+    let lower = name.to_ascii_lowercase();
+    let mut default_label = lower.clone();
+    default_label[..1].make_ascii_uppercase();
+    Ok(OAuthProvider {
+        client_id: required("CLIENT_ID", None)?,
+        client_secret: SecretString::from(required("CLIENT_SECRET", None)?),
+        auth_url: url_of("AUTH_URL", auth)?,
+        token_url: url_of("TOKEN_URL", token)?,
+        userinfo_url: url_of("USERINFO_URL", userinfo)?,
+        scopes: get("SCOPES")
+            .or(scopes)
+            .unwrap_or_else(|| "openid email profile".into())
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        subject_field: get("SUBJECT_FIELD").or(subject).unwrap_or_else(|| "sub".into()),
+        email_field: get("EMAIL_FIELD").or(email).unwrap_or_else(|| "email".into()),
+        // Set but empty means "never verified", so it is read without the blank filter.
+        email_verified_field: match vars.get(&var("EMAIL_VERIFIED_FIELD")).map(|v| v.trim().to_string()).or(verified) {
+            Some(field) if field.is_empty() => None,
+            Some(field) => Some(field),
+            None => Some("email_verified".into()),
+        },
+        name_field: get("NAME_FIELD").unwrap_or_else(|| "name".into()),
+        label: get("LABEL").or(label).unwrap_or(default_label),
+        name: lower,
+    })
 }
 
 fn check_database_url(url: &str) -> anyhow::Result<()> {
@@ -182,7 +353,7 @@ mod tests {
 
     fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        Config::from_vars(vars)
     }
 
     #[test]

@@ -58,6 +58,38 @@ impl Member {
         (viewer.member.id == self.id || viewer.member.role == Role::Admin).then_some(self.email.as_str())
     }
 
+    /// The identity providers the member signs in with. Only the member themself may
+    /// see them; empty for everyone else.
+    async fn identities(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ConnectedIdentity>> {
+        if ctx.viewer().map(|v| v.member.id) != Some(self.id) {
+            return Ok(Vec::new());
+        }
+        let config = &ctx.state().config;
+        Ok(super::oauth::identities(&ctx.state().db, self.id)
+            .await?
+            .into_iter()
+            .map(|identity| ConnectedIdentity {
+                label: super::oauth::provider(config, &identity.provider)
+                    .map_or_else(|| identity.provider.clone(), |p| p.label.clone()),
+                provider: identity.provider,
+                email: identity.email,
+                created_at: DateTime(identity.created_at),
+                last_used_at: DateTime(identity.last_used_at),
+            })
+            .collect())
+    }
+
+    /// Whether the member has a password (or signs in only through providers). Only the
+    /// member themself may see it; null for everyone else.
+    async fn has_password(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<bool>> {
+        if ctx.viewer().map(|v| v.member.id) != Some(self.id) {
+            return Ok(None);
+        }
+        Ok(Some(
+            super::member_with_password(&ctx.state().db, &self.email).await?.is_some_and(|(_, hash)| hash.is_some()),
+        ))
+    }
+
     /// The member's personal access tokens that are not revoked, newest first. Only the
     /// member themself may list them.
     #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
@@ -128,6 +160,43 @@ impl AccountQuery {
     async fn member(&self, ctx: &Context<'_>, handle: String) -> async_graphql::Result<Option<Member>> {
         Ok(super::member_by_handle(&ctx.state().db, &handle).await?)
     }
+
+    /// The identity providers this Kettle offers for signing in, by name.
+    async fn oauth_providers(&self, ctx: &Context<'_>) -> Vec<OAuthProviderView> {
+        ctx.state()
+            .config
+            .oauth_providers
+            .iter()
+            .map(|p| OAuthProviderView { name: p.name.clone(), label: p.label.clone() })
+            .collect()
+    }
+}
+
+/// An identity provider members can sign in with: `/auth/<name>/start` begins.
+#[derive(SimpleObject)]
+#[graphql(name = "OAuthProvider")]
+pub struct OAuthProviderView {
+    pub name: String,
+    /// What to call it: "Sign in with <label>".
+    pub label: String,
+}
+
+/// A provider identity a member signs in with.
+#[derive(SimpleObject)]
+pub struct ConnectedIdentity {
+    /// The provider's name, as in `oauthProviders`.
+    pub provider: String,
+    pub label: String,
+    /// The email the provider gave when it was connected.
+    pub email: Option<String>,
+    pub created_at: DateTime,
+    pub last_used_at: DateTime,
+}
+
+#[derive(InputObject)]
+pub struct DisconnectIdentityInput {
+    /// The provider's name, as in `oauthProviders`.
+    pub provider: String,
 }
 
 #[derive(InputObject)]
@@ -231,6 +300,11 @@ pub struct AccountMutation;
 impl AccountMutation {
     /// Creates an account with an email and password, and signs it in.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> async_graphql::Result<SessionPayload> {
+        if !ctx.state().config.registration_open {
+            let closed =
+                UserError::general(UserErrorCode::Invalid, "This Kettle is not taking new members at the moment.");
+            return Ok(SessionPayload { member: None, token: None, expires_at: None, user_errors: vec![closed] });
+        }
         let mut problems: Vec<UserError> = [
             super::check_email("email", &input.email),
             super::check_display_name("displayName", &input.display_name),
@@ -330,6 +404,33 @@ impl AccountMutation {
             }
         }
         Ok(SignOutPayload { signed_out: true, user_errors: vec![] })
+    }
+
+    /// Disconnects an identity provider from the signed-in member. Refused while it is
+    /// their only way to sign in (no password and no other provider).
+    async fn disconnect_identity(
+        &self,
+        ctx: &Context<'_>,
+        input: DisconnectIdentityInput,
+    ) -> async_graphql::Result<UpdateProfilePayload> {
+        let viewer = ctx.require_viewer()?;
+        let problem = |code, message: &str| UpdateProfilePayload {
+            member: Some(viewer.member.clone()),
+            user_errors: vec![UserError::new("provider", code, message)],
+        };
+        let provider = input.provider.trim().to_ascii_lowercase();
+        Ok(match super::oauth::disconnect(&ctx.state().db, viewer.member.id, &provider).await? {
+            super::oauth::Disconnected::Done => {
+                UpdateProfilePayload { member: Some(viewer.member.clone()), user_errors: vec![] }
+            }
+            super::oauth::Disconnected::NotConnected => {
+                problem(UserErrorCode::NotFound, "That provider is not connected to your account.")
+            }
+            super::oauth::Disconnected::LastWayIn => problem(
+                UserErrorCode::Invalid,
+                "This is the only way you can sign in: connect another provider or set a password first.",
+            ),
+        })
     }
 
     /// Changes the signed-in member's display name, bio or time zone.

@@ -5,11 +5,13 @@
 //! - [`credentials`]: sign-in sessions and personal access tokens, and turning either
 //!   into an [`Identity`];
 //! - [`throttle`]: slowing down, then refusing, repeated failed sign-ins;
+//! - [`oauth`]: signing in with an identity provider (OAuth2 with PKCE), and linking one;
 //! - [`graphql`]: the `Member` and `AccessToken` types, `viewer`, and the account
 //!   mutations.
 
 pub mod credentials;
 pub mod graphql;
+pub mod oauth;
 pub mod passwords;
 pub mod throttle;
 

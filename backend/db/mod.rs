@@ -48,6 +48,15 @@ impl Dialect {
     }
 
     /// The statement that opens a transaction which will write.
+    /// What locks the rows a `SELECT` reads until the transaction ends: nothing on SQLite,
+    /// whose write transactions already exclude other writers.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        }
+    }
+
     fn begin_write(self) -> &'static str {
         match self {
             // Take the write lock up front: a deferred transaction that reads and then

@@ -16,6 +16,7 @@ pub mod comments;
 pub mod csrf;
 pub mod feeds;
 pub mod knowledge;
+pub mod oauth;
 pub mod organisations;
 pub mod pages;
 pub mod topics;
@@ -31,10 +32,13 @@ pub fn routes() -> Route {
         .at("/register", get(pages::register_form).post(pages::register))
         .at("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .at("/sign-out", post(pages::sign_out))
+        .at("/auth/:provider/start", get(oauth::start))
+        .at("/auth/:provider/callback", get(oauth::callback))
         .at("/settings", get(pages::settings))
         .at("/settings/profile", post(pages::update_profile))
         .at("/settings/tokens", post(pages::create_token))
         .at("/settings/tokens/revoke", post(pages::revoke_token))
+        .at("/settings/connections/disconnect", post(pages::disconnect_identity))
         .at("/members/:id", get(pages::member))
         .at("/search", get(knowledge::search))
         .at("/case-studies", get(knowledge::list))

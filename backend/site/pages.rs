@@ -82,7 +82,7 @@ pub async fn sign_in_form(request: &Request) -> Response {
             if visit.signed_in() {
                 return Ok(visit.redirect(return_to.as_deref().unwrap_or("/")));
             }
-            let data = visit.query("viewer", json!({})).await?;
+            let data = visit.query("sign_in_page", json!({})).await?;
             Ok(visit.render(StatusCode::OK, "sign_in.html", &data, json!({ "values": {}, "return_to": return_to })))
         }
         .await,
@@ -105,7 +105,7 @@ pub async fn sign_in(request: &Request, body: Body) -> Response {
                 Mutation::Invalid(errors) => form_errors(&errors, "email"),
                 Mutation::Refused(message) => refused(message, "email"),
             };
-            let data = visit.query("viewer", json!({})).await?;
+            let data = visit.query("sign_in_page", json!({})).await?;
             let values = json!({ "email": form.text("email") });
             let extra = json!({ "errors": errors, "values": values, "return_to": return_to });
             Ok(visit.render(StatusCode::UNPROCESSABLE_ENTITY, "sign_in.html", &data, extra))
@@ -144,8 +144,9 @@ pub async fn settings(request: &Request) -> Response {
     respond(
         async {
             let visit = Visit::new(request).await?;
-            let saved = query_params(request).remove("saved");
-            render_settings(&visit, StatusCode::OK, json!({ "saved": saved })).await
+            let mut params = query_params(request);
+            let extra = json!({ "saved": params.remove("saved"), "connected": params.remove("connected") });
+            render_settings(&visit, StatusCode::OK, extra).await
         }
         .await,
     )
@@ -221,6 +222,29 @@ pub async fn revoke_token(request: &Request, body: Body) -> Response {
                 // Already revoked or not theirs: the list shows the truth either way.
                 Mutation::Invalid(_) | Mutation::Refused(_) => Ok(visit.redirect("/settings")),
             }
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn disconnect_identity(request: &Request, body: Body) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let input = json!({ "provider": form.text("provider") });
+            let errors =
+                match visit.mutate("disconnect_identity", "disconnectIdentity", json!({ "input": input })).await? {
+                    Mutation::Done(_) => return Ok(visit.redirect("/settings?saved=disconnected")),
+                    // The summary links to the connections section: the error is about the
+                    // account as a whole, not a field.
+                    Mutation::Invalid(errors) => {
+                        let errors: Vec<Value> = errors.iter().map(|e| json!({ "message": e["message"] })).collect();
+                        form_errors(&errors, "connections")
+                    }
+                    Mutation::Refused(message) => refused(message, "connections"),
+                };
+            render_settings(&visit, StatusCode::UNPROCESSABLE_ENTITY, json!({ "connection_errors": errors })).await
         }
         .await,
     )

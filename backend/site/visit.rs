@@ -87,6 +87,33 @@ impl Visit {
         self.viewer.is_some()
     }
 
+    /// The signed-in member's id.
+    pub fn member_id(&self) -> Option<i64> {
+        self.viewer.as_ref().map(|v| v.member.id)
+    }
+
+    /// This browser's CSRF token (from its cookie, or the one this visit is setting): a
+    /// secret only this browser holds, so it can also bind a provider sign-in to it.
+    pub fn browser_secret(&self) -> &str {
+        &self.csrf_token
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops the visit on an internal error: logged, and the error page quoting the
+    /// request id.
+    pub fn failed(&self, err: crate::error::AppError) -> Stop {
+        err.log_if_internal();
+        Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id))
+    }
+
+    /// Sends a cookie with whatever this visit responds.
+    pub fn set_cookie(&mut self, cookie: String) {
+        self.set_cookies.push(cookie);
+    }
+
     /// The page's own path and query, to come back to after signing in.
     pub fn path(&self) -> &str {
         &self.path
@@ -249,7 +276,8 @@ impl Visit {
         }
     }
 
-    /// A 303 to `location` (always a path inside the site), with any cookies set so far.
+    /// A 303 to `location` (a path inside the site, or a provider's sign-in page), with
+    /// any cookies set so far.
     pub fn redirect(&self, location: &str) -> Response {
         let mut response = Response::builder()
             .status(StatusCode::SEE_OTHER)

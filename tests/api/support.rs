@@ -139,7 +139,7 @@ impl TestApp {
         for (k, v) in extra {
             vars.insert(k.to_string(), v.to_string());
         }
-        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("a valid test configuration");
+        let config = Config::from_vars(vars).expect("a valid test configuration");
         let application = Application::build(config).await.expect("the application starts");
         let address = format!("http://{}", application.local_addr());
         let state = application.state().clone();
@@ -375,7 +375,9 @@ impl StatementLog {
             // Not the request's own: a new pooled connection's set-up pragmas (the pool may
             // open one at any moment) and the housekeeping task's clean-up.
             let summary = event["summary"].as_str().unwrap_or("");
-            let background = summary.starts_with("PRAGMA") || summary.starts_with("DELETE FROM sessions");
+            let background = summary.starts_with("PRAGMA")
+                || summary.starts_with("DELETE FROM sessions")
+                || summary.starts_with("DELETE FROM oauth_states");
             if event["target"] == "sqlx::query" && !background {
                 statements += 1;
             } else if event["message"] == "served" {

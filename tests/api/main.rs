@@ -6,6 +6,8 @@ mod artefacts;
 mod cli;
 mod conversations;
 mod knowledge;
+mod oauth;
+mod oauth_provider;
 mod protocol;
 mod service;
 mod site;
@@ -28,6 +30,7 @@ fn main() {
         service::scenarios(),
         site::scenarios(),
         cli::scenarios(),
+        oauth::scenarios(),
     ]
     .concat();
 

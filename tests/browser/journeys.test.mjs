@@ -15,6 +15,7 @@ import { createInterface } from "node:readline";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startProvider } from "./oauth_provider.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repository = path.resolve(here, "../..");
@@ -29,12 +30,25 @@ let server;
 let baseUrl;
 let browser;
 let dataDir;
+// Mock OAuth2 providers, configured as LOCAL ("Local ID") and OTHER ("Other ID").
+let localProvider;
+let otherProvider;
 
 before(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), "kettle-browser-"));
   mkdirSync(screenshots, { recursive: true });
+  localProvider = await startProvider();
+  otherProvider = await startProvider();
   server = spawn(kettleBinary, ["serve"], {
-    env: { ...process.env, KETTLE_LISTEN: "127.0.0.1:0", KETTLE_DATA_DIR: dataDir, KETTLE_LOG_FORMAT: "json", KETTLE_DATABASE_URL: "" },
+    env: {
+      ...process.env,
+      KETTLE_LISTEN: "127.0.0.1:0",
+      KETTLE_DATA_DIR: dataDir,
+      KETTLE_LOG_FORMAT: "json",
+      KETTLE_DATABASE_URL: "",
+      ...localProvider.env("LOCAL", "Local ID"),
+      ...otherProvider.env("OTHER", "Other ID"),
+    },
     stdio: ["ignore", "ignore", "pipe"],
   });
   baseUrl = await new Promise((resolve, reject) => {
@@ -67,6 +81,8 @@ after(async () => {
     server.kill("SIGTERM");
     await exited;
   }
+  await localProvider?.close();
+  await otherProvider?.close();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -465,6 +481,56 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await reader.context().close();
 });
 
+test("sign in with a provider, then link a second one", async () => {
+  const email = uniqueEmail("olive");
+  const otherEmail = uniqueEmail("olive.other");
+  localProvider.setProfile({ sub: `olive-${Date.now()}`, email, email_verified: true, name: "Olive Oakley" });
+  otherProvider.setProfile({ sub: `olive-${Date.now()}`, email: otherEmail, email_verified: false, name: "O. Oakley" });
+
+  // From a page, to the sign-in page (which remembers it), out to the provider and back.
+  const page = await newPage();
+  await page.goto(baseUrl + "/case-studies");
+  await page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Sign in" }).click();
+  await page.waitForURL("**/sign-in?return_to=*");
+  const button = page.getByRole("link", { name: "Sign in with Local ID" });
+  assert.match(await button.getAttribute("href"), /^\/auth\/local\/start\?return_to=(%2F|\/)case-studies$/);
+  await page.getByRole("link", { name: "Sign in with Other ID" }).waitFor();
+  await checkPage(page, "sign-in-providers");
+  await button.click();
+  await page.getByRole("button", { name: "Continue as Olive Oakley" }).click();
+  await page.waitForURL(baseUrl + "/case-studies");
+  await page.getByRole("link", { name: "Olive Oakley" }).waitFor();
+  assert.equal(localProvider.received.exchangesVerified, 1, "the provider checked the PKCE verifier");
+
+  // Connect the second provider from settings.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("heading", { name: "Settings" }).waitFor();
+  assert.equal(await page.getByRole("link", { name: "Connect Local ID" }).count(), 0, "already connected");
+  await page.getByRole("link", { name: "Connect Other ID" }).click();
+  await page.getByRole("button", { name: "Continue as O. Oakley" }).click();
+  await page.waitForURL("**/settings?connected=other");
+  await page.getByText(otherEmail).waitFor();
+  await page.getByText(email, { exact: false }).first().waitFor();
+  assert.equal(await page.getByRole("link", { name: "Connect Other ID" }).count(), 0, "now connected");
+  await checkPage(page, "settings-connections");
+  const identities = await page.evaluate(async () => {
+    const response = await fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ viewer { identities { provider } } }" }),
+    });
+    return (await response.json()).data.viewer.identities.map((i) => i.provider).sort();
+  });
+  assert.deepEqual(identities, ["local", "other"]);
+
+  // A callback that does not belong to a sign-in in progress ends on a page that says so.
+  await page.goto(baseUrl + "/auth/local/callback?state=nope");
+  await page.getByRole("heading", { level: 1 }).waitFor();
+  assert.match(await page.locator("main").innerText(), /expired/i);
+  await checkPage(page, "oauth-failure");
+  await page.context().close();
+});
+
 /** Registers through the site, leaving the page signed in; returns the email. */
 async function registerOnSite(page, displayName) {
   const email = uniqueEmail(displayName.split(" ")[0].toLowerCase());
@@ -519,7 +585,7 @@ test("every page visited was checked", () => {
     "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
     "organisations", "organisation-errors", "organisation", "organisation-requests", "artefact-new", "artefact-errors",
     "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts", "topics-errors",
-    "topics", "topic-curation", "bookmarks"]) {
+    "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "oauth-failure"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

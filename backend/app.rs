@@ -21,7 +21,7 @@ use crate::{
     config::{redact_url, Config},
     db::Db,
     graphql::{self, KettleSchema},
-    http,
+    http, meetups,
     metrics::Metrics,
 };
 
@@ -101,12 +101,14 @@ impl Application {
     /// in-flight requests finish (for up to 20 seconds).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.db.clone()));
+        let reminders = tokio::spawn(reminders(self.state.db.clone()));
         let endpoint = http::routes(self.state.clone(), self.schema);
         tracing::info!(address = %self.local_addr, database = self.state.db.dialect.name(), "kettle is serving");
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(DRAIN_TIMEOUT))
             .await;
         housekeeping.abort();
+        reminders.abort();
         self.state.db.pool.close().await;
         tracing::info!("kettle has stopped");
         result.map_err(|e| anyhow!("the server stopped with an error: {e}"))
@@ -119,6 +121,22 @@ fn describe_bind_error(err: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".into(),
         std::io::ErrorKind::AddrNotAvailable => "that address does not belong to this machine".into(),
         _ => err.to_string(),
+    }
+}
+
+/// Every five minutes, records the meetup reminders that have come due. Several
+/// instances may run it: each reminder is claimed by one `UPDATE`, so none goes twice.
+/// The first run waits a tick, so starting the server does no work of this kind.
+async fn reminders(db: Db) {
+    let period = Duration::from_secs(5 * 60);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tick.tick().await;
+        match meetups::events::record_due_reminders(&db, crate::db::now_millis()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reminders = n, "recorded meetup reminders"),
+            Err(err) => tracing::warn!(error = ?err, "could not record meetup reminders"),
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 //!   `userErrors`, DataLoaders); each domain module contributes its own types to it.
 //! - Domain modules own their types, SQL and GraphQL: [`accounts`] (members, passwords,
 //!   sessions, access tokens, sign-in throttling), [`organisations`], [`topics`],
-//!   [`case_studies`], [`artefacts`] (and their reuse), [`comments`]. Changes that others will want to hear about write an event to the
+//!   [`case_studies`], [`artefacts`] (and their reuse), [`comments`], [`meetups`]. Changes that others will want to hear about write an event to the
 //!   [`outbox`] in the same transaction; Markdown goes through [`markdown`] on write;
 //!   [`search`] keeps the full-text index (FTS5 or tsvector).
 //! - [`db`] — one SQL layer over SQLite and PostgreSQL, and the migrations.
@@ -32,6 +32,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod markdown;
+pub mod meetups;
 pub mod metrics;
 pub mod organisations;
 pub mod outbox;

@@ -22,6 +22,14 @@ pub enum EventKind {
     CommentPosted,
     /// One per member mentioned, so each can be told.
     MemberMentioned,
+    MeetupScheduled,
+    /// The time, date or place moved.
+    MeetupChanged,
+    MeetupCancelled,
+    /// A member moved from the waitlist to going.
+    MeetupRsvpPromoted,
+    /// An event starts within 24 hours; recorded once per start time.
+    MeetupReminderDue,
 }
 
 impl EventKind {
@@ -35,6 +43,11 @@ impl EventKind {
             EventKind::ArtefactReused => "artefact.reused",
             EventKind::CommentPosted => "comment.posted",
             EventKind::MemberMentioned => "member.mentioned",
+            EventKind::MeetupScheduled => "meetup.scheduled",
+            EventKind::MeetupChanged => "meetup.changed",
+            EventKind::MeetupCancelled => "meetup.cancelled",
+            EventKind::MeetupRsvpPromoted => "meetup.rsvp_promoted",
+            EventKind::MeetupReminderDue => "meetup.reminder_due",
         }
     }
 }

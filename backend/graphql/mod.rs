@@ -44,6 +44,12 @@ use crate::{
     comments::{self, graphql::CommentMutation, Comment},
     db::Db,
     error::{AppError, AppResult},
+    meetups::{
+        self,
+        events::Event as MeetupEvent,
+        graphql::{MeetupMutation, MeetupQuery},
+        Group as MeetupGroup,
+    },
     organisations::{
         self,
         graphql::{OrganisationMutation, OrganisationQuery},
@@ -73,6 +79,7 @@ pub struct QueryRoot(
     TopicQuery,
     CaseStudyQuery,
     ArtefactQuery,
+    MeetupQuery,
     SearchQuery,
 );
 
@@ -85,6 +92,7 @@ pub struct MutationRoot(
     CaseStudyMutation,
     ArtefactMutation,
     CommentMutation,
+    MeetupMutation,
 );
 
 /// The schema without runtime data: enough to print the SDL or validate documents.
@@ -222,6 +230,8 @@ pub enum Node {
     CaseStudy(CaseStudy),
     Artefact(Artefact),
     Comment(Comment),
+    MeetupGroup(MeetupGroup),
+    MeetupEvent(MeetupEvent),
 }
 
 #[derive(Default)]
@@ -264,6 +274,10 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
         "CaseStudy" => case_studies::graphql::visible(ctx, number).await?.map(Node::CaseStudy),
         "Artefact" => ctx.loaders().artefacts.load_one(number).await?.map(Node::Artefact),
         "Comment" => comments::graphql::visible(ctx, number).await?.map(Node::Comment),
+        "MeetupGroup" => meetups::by_ids(&ctx.state().db, &[number]).await?.remove(&number).map(Node::MeetupGroup),
+        "MeetupEvent" => {
+            meetups::events::by_ids(&ctx.state().db, &[number]).await?.remove(&number).map(Node::MeetupEvent)
+        }
         _ => None,
     })
 }

@@ -6,6 +6,7 @@ mod artefacts;
 mod cli;
 mod conversations;
 mod knowledge;
+mod meetups;
 mod oauth;
 mod oauth_provider;
 mod protocol;
@@ -26,6 +27,7 @@ fn main() {
         knowledge::scenarios(),
         artefacts::scenarios(),
         conversations::scenarios(),
+        meetups::scenarios(),
         protocol::scenarios(),
         service::scenarios(),
         site::scenarios(),

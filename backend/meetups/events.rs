@@ -1,0 +1,308 @@
+//! Events: a title, a Markdown description, a start and end as the organiser's wall-clock
+//! time in an IANA zone (and the same instants in UTC, which lists and reminders use), a
+//! venue and/or an online link, an optional capacity, and a status.
+//!
+//! Changes others will want to hear of go to the outbox in the same transaction:
+//! `meetup.scheduled`, `meetup.changed` (when the time, date or place moves, which also
+//! bumps the iCalendar `SEQUENCE`), `meetup.cancelled`, and `meetup.reminder_due` 24 hours
+//! before the *current* start (recorded once; moving the event re-arms it).
+
+use std::collections::HashMap;
+
+use jiff::{civil, tz::TimeZone, Timestamp};
+use sqlx::{any::AnyRow, Row};
+
+use super::rsvps;
+use crate::{
+    db::{self, Db, Tx},
+    error::{AppError, AppResult},
+    graphql::relay::Page,
+    markdown,
+    outbox::{self, EventKind},
+};
+
+pub const TITLE_MAX: usize = 150;
+pub const DESCRIPTION_MAX_BYTES: usize = 20 * 1024;
+pub const VENUE_TEXT_MAX: usize = 500;
+pub const CAPACITY_MAX: i64 = 10_000;
+/// The longest an event may last.
+pub const DURATION_MAX_HOURS: i64 = 24 * 7;
+/// How long before the start a reminder is due.
+pub const REMINDER_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum EventStatus {
+    Scheduled,
+    Cancelled,
+}
+
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub id: i64,
+    pub group_id: i64,
+    pub series_id: Option<i64>,
+    pub title: String,
+    pub description_source: String,
+    pub description_html: String,
+    pub time_zone: String,
+    pub local_start: String,
+    pub local_end: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub venue_name: String,
+    pub venue_address: String,
+    pub venue_directions: String,
+    pub online_url: Option<String>,
+    pub capacity: Option<i64>,
+    pub going_count: i64,
+    pub status: EventStatus,
+    pub sequence: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, group_id, series_id, title, description_source, description_html, time_zone, local_start, \
+     local_end, starts_at, ends_at, venue_name, venue_address, venue_directions, online_url, capacity, going_count, status, \
+     sequence, created_at, updated_at";
+
+impl Event {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Event> {
+        Ok(Event {
+            id: row.try_get("id")?,
+            group_id: row.try_get("group_id")?,
+            series_id: row.try_get("series_id")?,
+            title: row.try_get("title")?,
+            description_source: row.try_get("description_source")?,
+            description_html: row.try_get("description_html")?,
+            time_zone: row.try_get("time_zone")?,
+            local_start: row.try_get("local_start")?,
+            local_end: row.try_get("local_end")?,
+            starts_at: row.try_get("starts_at")?,
+            ends_at: row.try_get("ends_at")?,
+            venue_name: row.try_get("venue_name")?,
+            venue_address: row.try_get("venue_address")?,
+            venue_directions: row.try_get("venue_directions")?,
+            online_url: row.try_get("online_url")?,
+            capacity: row.try_get("capacity")?,
+            going_count: row.try_get("going_count")?,
+            status: if row.try_get::<String, _>("status")? == "cancelled" {
+                EventStatus::Cancelled
+            } else {
+                EventStatus::Scheduled
+            },
+            sequence: row.try_get("sequence")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// The instant a wall-clock time in `zone` names. A time in a spring-forward gap (01:30
+/// on the morning the clocks go forward) means the moment just after the gap, and a time
+/// that happens twice as the clocks go back means the first: what people mean by them.
+pub fn instant(local: civil::DateTime, zone: &TimeZone) -> AppResult<Timestamp> {
+    Ok(zone.to_ambiguous_zoned(local).compatible().map_err(anyhow::Error::from)?.timestamp())
+}
+
+/// Validated fields for scheduling or changing an event.
+#[derive(Clone, Debug)]
+pub struct Fields {
+    pub title: String,
+    pub description: String,
+    pub time_zone: String,
+    pub local_start: civil::DateTime,
+    pub local_end: civil::DateTime,
+    pub venue_name: String,
+    pub venue_address: String,
+    pub venue_directions: String,
+    pub online_url: Option<String>,
+    pub capacity: Option<i64>,
+}
+
+impl Fields {
+    /// The start and end as UTC milliseconds.
+    pub fn instants(&self) -> AppResult<(i64, i64)> {
+        let zone = TimeZone::get(&self.time_zone).map_err(|_| AppError::bad_input("Unknown time zone."))?;
+        Ok((instant(self.local_start, &zone)?.as_millisecond(), instant(self.local_end, &zone)?.as_millisecond()))
+    }
+}
+
+pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Event>> {
+    let rows = db::rows_by_ids(db, &format!("SELECT {COLUMNS} FROM meetup_events WHERE id IN"), ids).await?;
+    Ok(rows.iter().map(|r| Event::from_row(r).map(|e| (e.id, e))).collect::<sqlx::Result<_>>()?)
+}
+
+/// A group's events from `from` on (UTC milliseconds), soonest first, keyset on
+/// (starts_at, id) (served by `meetup_events_group`).
+pub async fn of_group(db: &Db, group_id: i64, from: i64, page: &Page<(i64, i64)>) -> AppResult<Vec<Event>> {
+    let keyset = page.keyset();
+    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let (after_at, after_id) = keyset.after.unzip();
+    let (before_at, before_id) = keyset.before.unzip();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM meetup_events WHERE group_id = $1 AND starts_at >= $2 \
+         AND ($3 IS NULL OR (starts_at, id) > ($3, $4)) AND ($5 IS NULL OR (starts_at, id) < ($5, $6)) \
+         ORDER BY starts_at {order}, id {order} LIMIT $7"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(group_id)
+        .bind(from)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(Event::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+async fn set_topics(tx: &mut Tx, event_id: i64, topic_ids: &[i64]) -> AppResult<()> {
+    sqlx::query("DELETE FROM meetup_event_topics WHERE event_id = $1").bind(event_id).execute(&mut **tx).await?;
+    for topic_id in topic_ids {
+        sqlx::query("INSERT INTO meetup_event_topics (event_id, topic_id) VALUES ($1, $2)")
+            .bind(event_id)
+            .bind(topic_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Schedules a one-off event.
+pub async fn schedule(db: &Db, group_id: i64, member_id: i64, fields: &Fields, topic_ids: &[i64]) -> AppResult<Event> {
+    let rendered = markdown::render_linked(db, &fields.description).await?;
+    let (starts_at, ends_at) = fields.instants()?;
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let row = sqlx::query(&format!(
+        "INSERT INTO meetup_events (group_id, title, description_source, description_html, time_zone, local_start, local_end, \
+         starts_at, ends_at, venue_name, venue_address, venue_directions, online_url, capacity, going_count, status, sequence, \
+         created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 'scheduled', 0, $15, $16, $16) RETURNING {COLUMNS}"
+    ))
+    .bind(group_id)
+    .bind(fields.title.trim())
+    .bind(fields.description.trim())
+    .bind(&rendered.html)
+    .bind(&fields.time_zone)
+    .bind(fields.local_start.to_string())
+    .bind(fields.local_end.to_string())
+    .bind(starts_at)
+    .bind(ends_at)
+    .bind(fields.venue_name.trim())
+    .bind(fields.venue_address.trim())
+    .bind(fields.venue_directions.trim())
+    .bind(fields.online_url.as_deref())
+    .bind(fields.capacity)
+    .bind(member_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let event = Event::from_row(&row)?;
+    set_topics(&mut tx, event.id, topic_ids).await?;
+    let payload = serde_json::json!({ "groupId": group_id, "startsAt": starts_at });
+    outbox::record(&mut tx, EventKind::MeetupScheduled, ("MeetupEvent", event.id), Some(member_id), payload).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// Locks an event's row for the rest of the transaction (PostgreSQL; SQLite's write
+/// transaction already excludes other writers) and reads it.
+pub async fn lock(tx: &mut Tx, dialect: db::Dialect, id: i64) -> AppResult<Option<Event>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM meetup_events WHERE id = $1{}", dialect.for_update()))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|r| Event::from_row(&r)).transpose()?)
+}
+
+/// Changes an event. When the time, date or place moves, `SEQUENCE` goes up, the change
+/// is announced, and the reminder is re-armed for the new start; a raised capacity
+/// promotes from the waitlist in the same transaction.
+pub async fn update(db: &Db, id: i64, member_id: i64, fields: &Fields, topic_ids: &[i64]) -> AppResult<Event> {
+    let rendered = markdown::render_linked(db, &fields.description).await?;
+    let (starts_at, ends_at) = fields.instants()?;
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let current = lock(&mut tx, db.dialect, id).await?.ok_or(AppError::NotFound("That event"))?;
+    let moved = current.starts_at != starts_at
+        || current.ends_at != ends_at
+        || current.time_zone != fields.time_zone
+        || current.venue_name != fields.venue_name.trim()
+        || current.venue_address != fields.venue_address.trim()
+        || current.online_url.as_deref() != fields.online_url.as_deref();
+    let row = sqlx::query(&format!(
+        "UPDATE meetup_events SET title = $1, description_source = $2, description_html = $3, time_zone = $4, local_start = $5, \
+         local_end = $6, starts_at = $7, ends_at = $8, venue_name = $9, venue_address = $10, venue_directions = $11, \
+         online_url = $12, capacity = $13, sequence = sequence + $14, \
+         reminder_sent_at = CASE WHEN $14 = 1 THEN NULL ELSE reminder_sent_at END, updated_at = $15 \
+         WHERE id = $16 RETURNING {COLUMNS}"
+    ))
+    .bind(fields.title.trim())
+    .bind(fields.description.trim())
+    .bind(&rendered.html)
+    .bind(&fields.time_zone)
+    .bind(fields.local_start.to_string())
+    .bind(fields.local_end.to_string())
+    .bind(starts_at)
+    .bind(ends_at)
+    .bind(fields.venue_name.trim())
+    .bind(fields.venue_address.trim())
+    .bind(fields.venue_directions.trim())
+    .bind(fields.online_url.as_deref())
+    .bind(fields.capacity)
+    .bind(i64::from(moved))
+    .bind(now)
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    set_topics(&mut tx, id, topic_ids).await?;
+    if moved {
+        let payload = serde_json::json!({ "startsAt": starts_at, "previousStartsAt": current.starts_at });
+        outbox::record(&mut tx, EventKind::MeetupChanged, ("MeetupEvent", id), Some(member_id), payload).await?;
+    }
+    rsvps::promote_waiting(&mut tx, id).await?;
+    let event = Event::from_row(&row)?;
+    tx.commit().await?;
+    Ok(by_ids(db, &[id]).await?.remove(&id).unwrap_or(event))
+}
+
+/// Cancels an event: it stays (feeds show it cancelled), with `SEQUENCE` up.
+pub async fn cancel(db: &Db, id: i64, member_id: i64) -> AppResult<Option<Event>> {
+    let mut tx = db.begin_write().await?;
+    let row = sqlx::query(&format!(
+        "UPDATE meetup_events SET status = 'cancelled', sequence = sequence + 1, updated_at = $1 \
+         WHERE id = $2 AND status = 'scheduled' RETURNING {COLUMNS}"
+    ))
+    .bind(db::now_millis())
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    outbox::record(&mut tx, EventKind::MeetupCancelled, ("MeetupEvent", id), Some(member_id), serde_json::json!({}))
+        .await?;
+    tx.commit().await?;
+    Ok(Some(Event::from_row(&row)?))
+}
+
+/// Records a `meetup.reminder_due` event for every scheduled event starting within the
+/// next 24 hours that has not had one, marking each so it never goes twice (the
+/// `UPDATE … WHERE reminder_sent_at IS NULL` claims it, even with several instances).
+pub async fn record_due_reminders(db: &Db, now: i64) -> AppResult<usize> {
+    let mut tx = db.begin_write().await?;
+    let due: Vec<(i64, i64)> = sqlx::query_as(
+        "UPDATE meetup_events SET reminder_sent_at = $1 WHERE status = 'scheduled' AND reminder_sent_at IS NULL \
+         AND starts_at > $1 AND starts_at <= $2 RETURNING id, starts_at",
+    )
+    .bind(now)
+    .bind(now + REMINDER_AHEAD_MS)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, starts_at) in &due {
+        let payload = serde_json::json!({ "startsAt": starts_at });
+        outbox::record(&mut tx, EventKind::MeetupReminderDue, ("MeetupEvent", *id), None, payload).await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}

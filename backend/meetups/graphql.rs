@@ -1,0 +1,630 @@
+//! The meetups API: groups, events and RSVPs.
+
+use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
+use jiff::{civil, tz::TimeZone};
+
+use super::{
+    events::{self, Event, EventStatus, Fields},
+    rsvps::{self, Refusal, RsvpStatus},
+    Group, GroupRole, Left,
+};
+use crate::{
+    accounts::{self, Member},
+    error::{AppError, AppResult},
+    graphql::{
+        relay::{self, Page},
+        ContextExt, DateTime, UserError, UserErrorCode,
+    },
+    organisations,
+    topics::{self, Topic},
+};
+
+async fn viewer_role(ctx: &Context<'_>, group_id: i64) -> AppResult<Option<GroupRole>> {
+    match ctx.viewer() {
+        Some(viewer) => super::role(&ctx.state().db, group_id, viewer.member.id).await,
+        None => Ok(None),
+    }
+}
+
+#[Object(name = "MeetupGroup")]
+impl Group {
+    pub async fn id(&self) -> ID {
+        relay::global_id("MeetupGroup", self.id)
+    }
+    async fn slug(&self) -> &str {
+        &self.slug
+    }
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    /// Sanitised HTML, rendered when it was saved.
+    async fn description_html(&self) -> &str {
+        &self.description_html
+    }
+    async fn description(&self) -> &str {
+        &self.description_source
+    }
+    /// A region such as "North West", or "online".
+    async fn region(&self) -> &str {
+        &self.region
+    }
+    async fn topics(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Topic>> {
+        let ids = super::topics_of(&ctx.state().db, &[self.id]).await?.remove(&self.id).unwrap_or_default();
+        let found = ctx.loaders().topics.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+    async fn member_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(super::member_counts(&ctx.state().db, &[self.id]).await?.remove(&self.id).unwrap_or(0))
+    }
+    /// The signed-in member's role here; null when they have not joined.
+    async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GroupRole>> {
+        Ok(viewer_role(ctx, self.id).await?)
+    }
+    /// Events from now on, soonest first.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn upcoming_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Event>> {
+        let page = Page::<(i64, i64)>::new(first, after, last, before)?;
+        let rows = events::of_group(&ctx.state().db, self.id, crate::db::now_millis(), &page).await?;
+        Ok(page.connection(rows, |e| (e.starts_at, e.id)))
+    }
+}
+
+/// A member's answer to an event.
+#[derive(SimpleObject)]
+pub struct Rsvp {
+    pub status: RsvpStatus,
+    /// Their place on the waitlist (1 is next); null unless waitlisted.
+    pub waitlist_position: Option<i64>,
+}
+
+/// Where an event happens.
+#[derive(SimpleObject)]
+pub struct Venue {
+    pub name: String,
+    pub address: String,
+    pub directions: String,
+}
+
+async fn is_organiser(ctx: &Context<'_>, group_id: i64) -> AppResult<bool> {
+    Ok(viewer_role(ctx, group_id).await? == Some(GroupRole::Organiser))
+}
+
+#[Object(name = "MeetupEvent")]
+impl Event {
+    pub async fn id(&self) -> ID {
+        relay::global_id("MeetupEvent", self.id)
+    }
+    async fn title(&self) -> &str {
+        &self.title
+    }
+    async fn description_html(&self) -> &str {
+        &self.description_html
+    }
+    async fn description(&self) -> &str {
+        &self.description_source
+    }
+    /// The IANA time zone the organiser set the times in.
+    async fn time_zone(&self) -> &str {
+        &self.time_zone
+    }
+    /// The start as wall-clock time in `timeZone` (`2027-03-11T16:00:00`).
+    async fn local_start(&self) -> &str {
+        &self.local_start
+    }
+    async fn local_end(&self) -> &str {
+        &self.local_end
+    }
+    /// The start as an instant; show it in the reader's own zone.
+    async fn starts_at(&self) -> DateTime {
+        DateTime(self.starts_at)
+    }
+    async fn ends_at(&self) -> DateTime {
+        DateTime(self.ends_at)
+    }
+    async fn venue(&self) -> Option<Venue> {
+        (!self.venue_name.is_empty() || !self.venue_address.is_empty()).then(|| Venue {
+            name: self.venue_name.clone(),
+            address: self.venue_address.clone(),
+            directions: self.venue_directions.clone(),
+        })
+    }
+    /// Whether it has an online link (which only those going can see).
+    async fn is_online(&self) -> bool {
+        self.online_url.is_some()
+    }
+    /// The online link: only for members who are going, and organisers.
+    async fn online_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        let Some(viewer) = ctx.viewer() else { return Ok(None) };
+        let going = rsvps::of_member(&ctx.state().db, self.id, viewer.member.id)
+            .await?
+            .is_some_and(|(status, _)| status == RsvpStatus::Going);
+        Ok((going || is_organiser(ctx, self.group_id).await?).then_some(self.online_url.as_deref()).flatten())
+    }
+    /// Null when there is no limit.
+    async fn capacity(&self) -> Option<i64> {
+        self.capacity
+    }
+    async fn going_count(&self) -> i64 {
+        self.going_count
+    }
+    /// Seats left; null when there is no limit.
+    async fn seats_left(&self) -> Option<i64> {
+        self.capacity.map(|c| (c - self.going_count).max(0))
+    }
+    async fn status(&self) -> EventStatus {
+        self.status
+    }
+    /// iCalendar `SEQUENCE`: goes up when the time, date or place changes, or it is
+    /// cancelled.
+    async fn sequence(&self) -> i64 {
+        self.sequence
+    }
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.updated_at)
+    }
+    async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Group>> {
+        Ok(super::by_ids(&ctx.state().db, &[self.group_id]).await?.remove(&self.group_id))
+    }
+    /// The signed-in member's answer; null when they have not answered.
+    async fn viewer_rsvp(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Rsvp>> {
+        let Some(viewer) = ctx.viewer() else { return Ok(None) };
+        Ok(rsvps::of_member(&ctx.state().db, self.id, viewer.member.id)
+            .await?
+            .map(|(status, waitlist_position)| Rsvp { status, waitlist_position }))
+    }
+    /// Whether the signed-in member organises it.
+    async fn viewer_is_organiser(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(is_organiser(ctx, self.group_id).await?)
+    }
+    /// Who is going, in the order they answered. Organisers only.
+    async fn attendees(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
+        self.members_with(ctx, RsvpStatus::Going).await
+    }
+    /// The waitlist, first in line first. Organisers only.
+    async fn waitlist(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
+        self.members_with(ctx, RsvpStatus::Waitlisted).await
+    }
+}
+
+impl Event {
+    async fn members_with(&self, ctx: &Context<'_>, status: RsvpStatus) -> async_graphql::Result<Vec<Member>> {
+        if !is_organiser(ctx, self.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let rows = rsvps::members_with(&ctx.state().db, self.id, status, 1_000).await?;
+        let found = ctx.loaders().members.load_many(rows.iter().map(|(id, _)| *id)).await?;
+        Ok(rows.iter().filter_map(|(id, _)| found.get(id).cloned()).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct MeetupQuery;
+
+#[Object]
+impl MeetupQuery {
+    /// Meetup groups, by name.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn meetup_groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Group>> {
+        let page = Page::<(String, i64)>::new(first, after, last, before)?;
+        let rows = super::list(&ctx.state().db, &page).await?;
+        Ok(page.connection(rows, |g| (g.name.clone(), g.id)))
+    }
+
+    async fn meetup_group(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<Group>> {
+        Ok(super::by_slug(&ctx.state().db, &slug).await?)
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateMeetupGroupInput {
+    pub name: String,
+    /// Markdown, at most 20 KB.
+    #[graphql(default)]
+    pub description: String,
+    /// A region such as "North West", or "online".
+    pub region: String,
+    /// Up to five topics.
+    #[graphql(default)]
+    pub topic_ids: Vec<ID>,
+}
+
+#[derive(InputObject)]
+pub struct MeetupGroupIdInput {
+    pub group_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct AddCoOrganiserInput {
+    pub group_id: ID,
+    pub handle: String,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct MeetupGroupPayload {
+    pub group: Option<Group>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// The fields an event is scheduled or changed with.
+#[derive(InputObject)]
+pub struct MeetupEventFields {
+    pub title: String,
+    #[graphql(default)]
+    pub description: String,
+    /// An IANA time zone, such as `Europe/London`.
+    pub time_zone: String,
+    /// Wall-clock time in `timeZone`, such as `2027-03-11T16:00`.
+    pub start: String,
+    pub end: String,
+    #[graphql(default)]
+    pub venue_name: String,
+    #[graphql(default)]
+    pub venue_address: String,
+    #[graphql(default)]
+    pub venue_directions: String,
+    /// http or https; shown only to members who are going.
+    pub online_url: Option<String>,
+    /// Seats; null for no limit.
+    pub capacity: Option<i64>,
+    /// Up to five topics.
+    #[graphql(default)]
+    pub topic_ids: Vec<ID>,
+}
+
+#[derive(InputObject)]
+pub struct ScheduleMeetupInput {
+    pub group_id: ID,
+    #[graphql(flatten)]
+    pub fields: MeetupEventFields,
+}
+
+#[derive(InputObject)]
+pub struct UpdateMeetupInput {
+    pub id: ID,
+    #[graphql(flatten)]
+    pub fields: MeetupEventFields,
+}
+
+#[derive(InputObject)]
+pub struct MeetupEventIdInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct RsvpInput {
+    pub event_id: ID,
+    /// True for going (or the waitlist when it is full), false for not going.
+    pub going: bool,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct MeetupEventPayload {
+    pub event: Option<Event>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct RsvpPayload {
+    pub event: Option<Event>,
+    pub rsvp: Option<Rsvp>,
+    pub user_errors: Vec<UserError>,
+}
+
+fn problem(field: &str, code: UserErrorCode, message: impl Into<String>) -> UserError {
+    UserError::new(field, code, message)
+}
+
+async fn group_of(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Group>> {
+    let Ok(number) = relay::parse_global_id_of("MeetupGroup", id) else { return Ok(None) };
+    Ok(super::by_ids(&ctx.state().db, &[number]).await?.remove(&number))
+}
+
+async fn event_of(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Event>> {
+    let Ok(number) = relay::parse_global_id_of("MeetupEvent", id) else { return Ok(None) };
+    Ok(events::by_ids(&ctx.state().db, &[number]).await?.remove(&number))
+}
+
+/// Topic ids for a group or event: none to five.
+async fn optional_topics(ctx: &Context<'_>, ids: &[ID], problems: &mut Vec<UserError>) -> AppResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    match topics::graphql::resolve(ctx, ids).await? {
+        Ok(ids) => Ok(ids),
+        Err(error) => {
+            problems.push(error);
+            Ok(Vec::new())
+        }
+    }
+}
+
+fn local_time(field: &str, label: &str, text: &str, problems: &mut Vec<UserError>) -> Option<civil::DateTime> {
+    match text.trim().parse::<civil::DateTime>() {
+        Ok(time) => Some(time),
+        Err(_) => {
+            problems.push(problem(
+                field,
+                UserErrorCode::Invalid,
+                format!("Enter the {label} as a date and time, such as 2027-03-11T16:00."),
+            ));
+            None
+        }
+    }
+}
+
+/// Checks an event's fields; all problems at once.
+async fn validate(
+    ctx: &Context<'_>,
+    draft: &MeetupEventFields,
+) -> AppResult<Result<(Fields, Vec<i64>), Vec<UserError>>> {
+    let mut problems: Vec<UserError> = [
+        accounts::check_text("title", "Title", &draft.title, events::TITLE_MAX, true),
+        accounts::check_text("venueName", "The venue's name", &draft.venue_name, events::VENUE_TEXT_MAX, false),
+        accounts::check_text("venueAddress", "The address", &draft.venue_address, events::VENUE_TEXT_MAX, false),
+        accounts::check_text("venueDirections", "Directions", &draft.venue_directions, events::VENUE_TEXT_MAX, false),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if draft.description.len() > events::DESCRIPTION_MAX_BYTES {
+        problems.push(problem("description", UserErrorCode::TooLong, "The description must be 20 KB or shorter."));
+    }
+    let online_url = draft.online_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string);
+    if let Some(url) = &online_url {
+        if let Some(error) = organisations::check_url("onlineUrl", "The online link", url, false) {
+            problems.push(error);
+        }
+    }
+    if online_url.is_none() && draft.venue_name.trim().is_empty() && draft.venue_address.trim().is_empty() {
+        problems.push(problem("venueName", UserErrorCode::Blank, "Give a venue, an online link, or both."));
+    }
+    if let Some(capacity) = draft.capacity {
+        if !(1..=events::CAPACITY_MAX).contains(&capacity) {
+            problems.push(problem(
+                "capacity",
+                UserErrorCode::Invalid,
+                format!("The capacity must be between 1 and {}.", events::CAPACITY_MAX),
+            ));
+        }
+    }
+    let zone_ok = TimeZone::get(draft.time_zone.trim()).is_ok() && draft.time_zone.len() <= 64;
+    if !zone_ok {
+        problems.push(problem("timeZone", UserErrorCode::Invalid, "Choose a time zone such as Europe/London."));
+    }
+    let start = local_time("start", "start", &draft.start, &mut problems);
+    let end = local_time("end", "end", &draft.end, &mut problems);
+    if let (Some(start), Some(end)) = (start, end) {
+        let hours = start.until(end).ok().and_then(|span| span.total(jiff::Unit::Hour).ok()).unwrap_or(-1.0);
+        if end <= start {
+            problems.push(problem("end", UserErrorCode::Invalid, "The end must be after the start."));
+        } else if hours > events::DURATION_MAX_HOURS as f64 {
+            problems.push(problem("end", UserErrorCode::Invalid, "An event can last at most a week."));
+        }
+    }
+    let topic_ids = optional_topics(ctx, &draft.topic_ids, &mut problems).await?;
+    match (problems.is_empty(), start, end) {
+        (true, Some(local_start), Some(local_end)) => Ok(Ok((
+            Fields {
+                title: draft.title.clone(),
+                description: draft.description.clone(),
+                time_zone: draft.time_zone.trim().to_string(),
+                local_start,
+                local_end,
+                venue_name: draft.venue_name.clone(),
+                venue_address: draft.venue_address.clone(),
+                venue_directions: draft.venue_directions.clone(),
+                online_url,
+                capacity: draft.capacity,
+            },
+            topic_ids,
+        ))),
+        _ => Ok(Err(problems)),
+    }
+}
+
+#[derive(Default)]
+pub struct MeetupMutation;
+
+#[Object]
+impl MeetupMutation {
+    /// Starts a meetup group, with you as its organiser.
+    async fn create_meetup_group(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateMeetupGroupInput,
+    ) -> async_graphql::Result<MeetupGroupPayload> {
+        let viewer = ctx.require_viewer()?;
+        let mut problems: Vec<UserError> = [
+            accounts::check_text("name", "Name", &input.name, super::NAME_MAX, true),
+            accounts::check_text("region", "Region", &input.region, super::REGION_MAX, true),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if input.description.len() > super::DESCRIPTION_MAX_BYTES {
+            problems.push(problem("description", UserErrorCode::TooLong, "The description must be 20 KB or shorter."));
+        }
+        let topic_ids = optional_topics(ctx, &input.topic_ids, &mut problems).await?;
+        if !problems.is_empty() {
+            return Ok(MeetupGroupPayload { group: None, user_errors: problems });
+        }
+        let db = &ctx.state().db;
+        let group =
+            super::create(db, viewer.member.id, &input.name, &input.description, &input.region, &topic_ids).await?;
+        Ok(MeetupGroupPayload { group: Some(group), user_errors: vec![] })
+    }
+
+    /// Joins a group as a member.
+    async fn join_meetup_group(
+        &self,
+        ctx: &Context<'_>,
+        input: MeetupGroupIdInput,
+    ) -> async_graphql::Result<MeetupGroupPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(group) = group_of(ctx, &input.group_id).await? else {
+            return Ok(MeetupGroupPayload { group: None, user_errors: vec![no_group()] });
+        };
+        super::set_role(&ctx.state().db, group.id, viewer.member.id, GroupRole::Member).await?;
+        Ok(MeetupGroupPayload { group: Some(group), user_errors: vec![] })
+    }
+
+    /// Leaves a group (its last organiser cannot).
+    async fn leave_meetup_group(
+        &self,
+        ctx: &Context<'_>,
+        input: MeetupGroupIdInput,
+    ) -> async_graphql::Result<MeetupGroupPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(group) = group_of(ctx, &input.group_id).await? else {
+            return Ok(MeetupGroupPayload { group: None, user_errors: vec![no_group()] });
+        };
+        let user_errors = match super::leave(&ctx.state().db, group.id, viewer.member.id).await? {
+            Left::Done => vec![],
+            Left::NotAMember => {
+                vec![problem("groupId", UserErrorCode::NotFound, "You are not a member of this group.")]
+            }
+            Left::LastOrganiser => vec![problem(
+                "groupId",
+                UserErrorCode::Invalid,
+                "You are its only organiser: add a co-organiser before you leave.",
+            )],
+        };
+        Ok(MeetupGroupPayload { group: Some(group), user_errors })
+    }
+
+    /// Makes another member a co-organiser. Organisers only.
+    async fn add_co_organiser(
+        &self,
+        ctx: &Context<'_>,
+        input: AddCoOrganiserInput,
+    ) -> async_graphql::Result<MeetupGroupPayload> {
+        ctx.require_viewer()?;
+        let Some(group) = group_of(ctx, &input.group_id).await? else {
+            return Ok(MeetupGroupPayload { group: None, user_errors: vec![no_group()] });
+        };
+        if !is_organiser(ctx, group.id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let db = &ctx.state().db;
+        let Some(member) = accounts::member_by_handle(db, &input.handle).await? else {
+            let error = problem("handle", UserErrorCode::NotFound, "There is no member with that handle.");
+            return Ok(MeetupGroupPayload { group: Some(group), user_errors: vec![error] });
+        };
+        super::set_role(db, group.id, member.id, GroupRole::Organiser).await?;
+        Ok(MeetupGroupPayload { group: Some(group), user_errors: vec![] })
+    }
+
+    /// Schedules a one-off event. Organisers only.
+    async fn schedule_meetup(
+        &self,
+        ctx: &Context<'_>,
+        input: ScheduleMeetupInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(group) = group_of(ctx, &input.group_id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_group()] });
+        };
+        if !is_organiser(ctx, group.id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let (fields, topic_ids) = match validate(ctx, &input.fields).await? {
+            Ok(valid) => valid,
+            Err(problems) => return Ok(MeetupEventPayload { event: None, user_errors: problems }),
+        };
+        let event = events::schedule(&ctx.state().db, group.id, viewer.member.id, &fields, &topic_ids).await?;
+        Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
+    }
+
+    /// Changes an event; a raised capacity promotes from the waitlist. Organisers only.
+    async fn update_meetup(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateMeetupInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(event) = event_of(ctx, &input.id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        if !is_organiser(ctx, event.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let (fields, topic_ids) = match validate(ctx, &input.fields).await? {
+            Ok(valid) => valid,
+            Err(problems) => return Ok(MeetupEventPayload { event: Some(event), user_errors: problems }),
+        };
+        let saved = events::update(&ctx.state().db, event.id, viewer.member.id, &fields, &topic_ids).await?;
+        Ok(MeetupEventPayload { event: Some(saved), user_errors: vec![] })
+    }
+
+    /// Cancels an event; it stays listed (and in calendars) as cancelled. Organisers only.
+    async fn cancel_meetup(
+        &self,
+        ctx: &Context<'_>,
+        input: MeetupEventIdInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(event) = event_of(ctx, &input.id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        if !is_organiser(ctx, event.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        match events::cancel(&ctx.state().db, event.id, viewer.member.id).await? {
+            Some(cancelled) => Ok(MeetupEventPayload { event: Some(cancelled), user_errors: vec![] }),
+            None => Ok(MeetupEventPayload {
+                event: Some(event),
+                user_errors: vec![problem("id", UserErrorCode::Invalid, "It is already cancelled.")],
+            }),
+        }
+    }
+
+    /// Says whether you are going. Going to a full event puts you on the waitlist, and
+    /// you move up automatically when a seat frees.
+    async fn rsvp(&self, ctx: &Context<'_>, input: RsvpInput) -> async_graphql::Result<RsvpPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(event) = event_of(ctx, &input.event_id).await? else {
+            return Ok(RsvpPayload { user_errors: vec![no_event()], ..Default::default() });
+        };
+        let db = &ctx.state().db;
+        let refused = |message: &str| RsvpPayload {
+            event: Some(event.clone()),
+            rsvp: None,
+            user_errors: vec![problem("eventId", UserErrorCode::Invalid, message)],
+        };
+        match rsvps::answer(db, event.id, viewer.member.id, input.going).await? {
+            Ok(_) => {}
+            Err(Refusal::NoSuchEvent) => {
+                return Ok(RsvpPayload { user_errors: vec![no_event()], ..Default::default() })
+            }
+            Err(Refusal::Cancelled) => return Ok(refused("This event is cancelled.")),
+            Err(Refusal::Over) => return Ok(refused("This event is over.")),
+        }
+        let rsvp = rsvps::of_member(db, event.id, viewer.member.id)
+            .await?
+            .map(|(status, waitlist_position)| Rsvp { status, waitlist_position });
+        let event = events::by_ids(db, &[event.id]).await?.remove(&event.id);
+        Ok(RsvpPayload { event, rsvp, user_errors: vec![] })
+    }
+}
+
+fn no_group() -> UserError {
+    problem("groupId", UserErrorCode::NotFound, "There is no such group.")
+}
+
+fn no_event() -> UserError {
+    problem("id", UserErrorCode::NotFound, "There is no such event.")
+}

@@ -1,0 +1,274 @@
+//! Meetups through the API: groups, events with local times, RSVPs with a waitlist that
+//! stays fair under load, and the outbox events reminders and change notices come from.
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+use crate::{
+    scenarios,
+    support::{error_code, user_errors, Client, Scenario, TestApp},
+};
+
+pub fn scenarios() -> Vec<(&'static str, Scenario)> {
+    scenarios![
+        groups_have_organisers_and_members,
+        events_keep_local_time_and_validate_their_fields,
+        a_full_event_waitlists_and_promotes_in_order,
+        simultaneous_rsvps_never_exceed_capacity_or_promote_twice,
+        changes_bump_the_sequence_and_rearm_reminders,
+    ]
+}
+
+const CREATE_GROUP: &str = "mutation($input: CreateMeetupGroupInput!) { createMeetupGroup(input: $input) { group { id slug viewerRole } userErrors { field code } } }";
+const SCHEDULE: &str = "mutation($input: ScheduleMeetupInput!) { scheduleMeetup(input: $input) { event { id localStart startsAt endsAt timeZone capacity sequence status } userErrors { field code message } } }";
+const UPDATE: &str = "mutation($input: UpdateMeetupInput!) { updateMeetup(input: $input) { event { id startsAt sequence capacity goingCount } userErrors { field code } } }";
+const RSVP: &str = "mutation($id: ID!, $going: Boolean!) { rsvp(input: { eventId: $id, going: $going }) { rsvp { status waitlistPosition } event { goingCount seatsLeft } userErrors { field code message } } }";
+const EVENT: &str = "query($id: ID!) { node(id: $id) { ... on MeetupEvent { goingCount onlineUrl isOnline viewerRsvp { status waitlistPosition } } } }";
+
+async fn group(organiser: &Client, name: &str) -> String {
+    let data = organiser.data(CREATE_GROUP, json!({ "input": { "name": name, "region": "North West" } })).await;
+    assert_eq!(data["createMeetupGroup"]["userErrors"], json!([]), "{data}");
+    data["createMeetupGroup"]["group"]["id"].as_str().unwrap().to_string()
+}
+
+fn event_input(group_id: &str, start: &str, end: &str, capacity: Option<i64>) -> Value {
+    json!({
+        "groupId": group_id,
+        "title": "TeaCamp Manchester",
+        "description": "Tea, cake and *talking shop*.",
+        "timeZone": "Europe/London",
+        "start": start,
+        "end": end,
+        "venueName": "The Federation",
+        "venueAddress": "Federation Street, Manchester",
+        "onlineUrl": "https://meet.example.org/teacamp",
+        "capacity": capacity,
+    })
+}
+
+async fn schedule(organiser: &Client, input: Value) -> Value {
+    let data = organiser.data(SCHEDULE, json!({ "input": input })).await;
+    assert_eq!(data["scheduleMeetup"]["userErrors"], json!([]), "{data}");
+    data["scheduleMeetup"]["event"].clone()
+}
+
+async fn rsvp(client: &Client, id: &str, going: bool) -> Value {
+    let data = client.data(RSVP, json!({ "id": id, "going": going })).await;
+    assert_eq!(data["rsvp"]["userErrors"], json!([]), "{data}");
+    data["rsvp"].clone()
+}
+
+async fn groups_have_organisers_and_members(app: TestApp) {
+    let olu = app.member("olu@example.org", "Olu").await;
+    let pat = app.member("pat@example.org", "Pat").await;
+    let bad = olu.data(CREATE_GROUP, json!({ "input": { "name": "", "region": "" } })).await;
+    assert_eq!(
+        user_errors(&bad["createMeetupGroup"]),
+        vec![("name".into(), "BLANK".into()), ("region".into(), "BLANK".into())]
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_groups").await, 0);
+    let data = olu.data(CREATE_GROUP, json!({ "input": { "name": "TeaCamp North", "region": "North West" } })).await;
+    let created = &data["createMeetupGroup"]["group"];
+    assert_eq!(created["slug"], "teacamp-north");
+    assert_eq!(created["viewerRole"], "ORGANISER");
+    let id = created["id"].as_str().unwrap();
+
+    const JOIN: &str =
+        "mutation($id: ID!) { joinMeetupGroup(input: { groupId: $id }) { group { viewerRole memberCount } } }";
+    const LEAVE: &str =
+        "mutation($id: ID!) { leaveMeetupGroup(input: { groupId: $id }) { userErrors { field code } } }";
+    let joined = pat.data(JOIN, json!({ "id": id })).await;
+    assert_eq!(joined["joinMeetupGroup"]["group"], json!({ "viewerRole": "MEMBER", "memberCount": 2 }));
+    // Only organisers schedule; the last organiser cannot leave.
+    let refused =
+        pat.gql(SCHEDULE, json!({ "input": event_input(id, "2030-01-10T18:00", "2030-01-10T20:00", None) })).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    assert_eq!(
+        user_errors(&olu.data(LEAVE, json!({ "id": id })).await["leaveMeetupGroup"]),
+        vec![("groupId".into(), "INVALID".into())]
+    );
+    const CO: &str =
+        "mutation($id: ID!) { addCoOrganiser(input: { groupId: $id, handle: \"pat\" }) { userErrors { code } } }";
+    olu.data(CO, json!({ "id": id })).await;
+    assert_eq!(olu.data(LEAVE, json!({ "id": id })).await["leaveMeetupGroup"]["userErrors"], json!([]));
+    schedule(&pat, event_input(id, "2030-01-10T18:00", "2030-01-10T20:00", None)).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.scheduled'").await, 1);
+}
+
+async fn events_keep_local_time_and_validate_their_fields(app: TestApp) {
+    let olu = app.member("olu@example.org", "Olu").await;
+    let id = group(&olu, "TeaCamp North").await;
+    // Winter (GMT) and summer (BST): the same 16:00 local is an hour apart in UTC.
+    let winter = schedule(&olu, event_input(&id, "2030-01-10T16:00", "2030-01-10T18:00", None)).await;
+    assert_eq!(winter["startsAt"], "2030-01-10T16:00:00Z");
+    assert_eq!(winter["localStart"], "2030-01-10T16:00:00");
+    let summer = schedule(&olu, event_input(&id, "2030-07-11T16:00", "2030-07-11T18:00", None)).await;
+    assert_eq!(summer["startsAt"], "2030-07-11T15:00:00Z");
+    // 01:30 on the morning the clocks go forward does not exist: it means just after the gap.
+    let gap = schedule(&olu, event_input(&id, "2030-03-31T01:30", "2030-03-31T03:30", None)).await;
+    assert_eq!(gap["startsAt"], "2030-03-31T01:30:00Z");
+    // 01:30 on the morning the clocks go back happens twice: it means the first.
+    let overlap = schedule(&olu, event_input(&id, "2030-10-27T01:30", "2030-10-27T03:00", None)).await;
+    assert_eq!(overlap["startsAt"], "2030-10-27T00:30:00Z");
+
+    let mut bad = event_input(&id, "next thursday", "2030-01-10T15:00", Some(0));
+    bad["timeZone"] = json!("Mars/Olympus_Mons");
+    bad["onlineUrl"] = json!("javascript:alert(1)");
+    bad["title"] = json!("");
+    let refused = olu.data(SCHEDULE, json!({ "input": bad })).await;
+    let mut fields: Vec<String> = user_errors(&refused["scheduleMeetup"]).into_iter().map(|(f, _)| f).collect();
+    fields.sort();
+    assert_eq!(fields, ["capacity", "onlineUrl", "start", "timeZone", "title"], "{refused}");
+    let backwards =
+        olu.data(SCHEDULE, json!({ "input": event_input(&id, "2030-01-10T18:00", "2030-01-10T17:00", None) })).await;
+    assert_eq!(user_errors(&backwards["scheduleMeetup"]), vec![("end".into(), "INVALID".into())]);
+    let mut nowhere = event_input(&id, "2030-01-10T18:00", "2030-01-10T19:00", None);
+    nowhere["venueName"] = json!("");
+    nowhere["venueAddress"] = json!("");
+    nowhere["onlineUrl"] = Value::Null;
+    let nowhere = olu.data(SCHEDULE, json!({ "input": nowhere })).await;
+    assert_eq!(user_errors(&nowhere["scheduleMeetup"]), vec![("venueName".into(), "BLANK".into())]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_events").await, 4);
+
+    // The online link is for those going (and organisers) only.
+    let pat = app.member("pat@example.org", "Pat").await;
+    let event_id = winter["id"].as_str().unwrap();
+    let seen = pat.data(EVENT, json!({ "id": event_id })).await;
+    assert_eq!(seen["node"]["onlineUrl"], Value::Null);
+    assert_eq!(seen["node"]["isOnline"], true);
+    assert_eq!(app.anonymous().data(EVENT, json!({ "id": event_id })).await["node"]["onlineUrl"], Value::Null);
+    rsvp(&pat, event_id, true).await;
+    let going = pat.data(EVENT, json!({ "id": event_id })).await;
+    assert_eq!(going["node"]["onlineUrl"], "https://meet.example.org/teacamp");
+}
+
+async fn a_full_event_waitlists_and_promotes_in_order(app: TestApp) {
+    let olu = app.member("olu@example.org", "Olu").await;
+    let id = group(&olu, "TeaCamp North").await;
+    let event = schedule(&olu, event_input(&id, "2030-01-10T16:00", "2030-01-10T18:00", Some(1))).await;
+    let event_id = event["id"].as_str().unwrap();
+    let ada = app.member("ada@example.org", "Ada").await;
+    let bea = app.member("bea@example.org", "Bea").await;
+    let cal = app.member("cal@example.org", "Cal").await;
+    assert_eq!(rsvp(&ada, event_id, true).await["rsvp"], json!({ "status": "GOING", "waitlistPosition": null }));
+    assert_eq!(rsvp(&bea, event_id, true).await["rsvp"], json!({ "status": "WAITLISTED", "waitlistPosition": 1 }));
+    assert_eq!(rsvp(&cal, event_id, true).await["rsvp"], json!({ "status": "WAITLISTED", "waitlistPosition": 2 }));
+    // Answering again changes nothing and keeps the place in the queue.
+    assert_eq!(rsvp(&bea, event_id, true).await["rsvp"]["waitlistPosition"], 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_rsvps").await, 3);
+
+    // Ada drops out: Bea (first in line) is promoted, once, and Cal moves up.
+    let dropped = rsvp(&ada, event_id, false).await;
+    assert_eq!(dropped["rsvp"]["status"], "NOT_GOING");
+    assert_eq!(dropped["event"]["goingCount"], 1);
+    assert_eq!(bea.data(EVENT, json!({ "id": event_id })).await["node"]["viewerRsvp"]["status"], "GOING");
+    assert_eq!(cal.data(EVENT, json!({ "id": event_id })).await["node"]["viewerRsvp"]["waitlistPosition"], 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.rsvp_promoted'").await, 1);
+
+    // The organiser raises the capacity: Cal is promoted too.
+    let mut raised = event_input(&id, "2030-01-10T16:00", "2030-01-10T18:00", Some(3));
+    raised.as_object_mut().unwrap().remove("groupId");
+    raised["id"] = json!(event_id);
+    let updated = olu.data(UPDATE, json!({ "input": raised })).await;
+    assert_eq!(updated["updateMeetup"]["event"]["goingCount"], 2, "{updated}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.rsvp_promoted'").await, 2);
+    const PEOPLE: &str =
+        "query($id: ID!) { node(id: $id) { ... on MeetupEvent { attendees { handle } waitlist { handle } } } }";
+    let people = olu.data(PEOPLE, json!({ "id": event_id })).await;
+    assert_eq!(people["node"]["attendees"], json!([{ "handle": "bea" }, { "handle": "cal" }]));
+    assert_eq!(error_code(&bea.gql(PEOPLE, json!({ "id": event_id })).await), "FORBIDDEN");
+
+    // A cancelled event takes no answers.
+    olu.data(
+        "mutation($id: ID!) { cancelMeetup(input: { id: $id }) { event { status sequence } } }",
+        json!({ "id": event_id }),
+    )
+    .await;
+    let late = ada.data(RSVP, json!({ "id": event_id, "going": true })).await;
+    assert_eq!(user_errors(&late["rsvp"]), vec![("eventId".into(), "INVALID".into())]);
+}
+
+async fn simultaneous_rsvps_never_exceed_capacity_or_promote_twice(app: TestApp) {
+    let olu = app.member("olu@example.org", "Olu").await;
+    let id = group(&olu, "TeaCamp North").await;
+    let event = schedule(&olu, event_input(&id, "2030-01-10T16:00", "2030-01-10T18:00", Some(3))).await;
+    let event_id = event["id"].as_str().unwrap().to_string();
+    let mut members = Vec::new();
+    for i in 0..16 {
+        members.push(app.member(&format!("m{i}@example.org"), &format!("Member {i}")).await);
+    }
+    // Everyone answers at once for three seats.
+    let answers = join_all(members.iter().map(|m| m.data(RSVP, json!({ "id": event_id, "going": true })))).await;
+    let going = answers.iter().filter(|a| a["rsvp"]["rsvp"]["status"] == "GOING").count();
+    assert_eq!(going, 3, "exactly the capacity goes");
+    let count = |status: &str| format!("SELECT COUNT(*) FROM meetup_rsvps WHERE status = '{status}'");
+    assert_eq!(app.count(&count("going")).await, 3);
+    assert_eq!(app.count(&count("waitlisted")).await, 13);
+    assert_eq!(app.count("SELECT going_count FROM meetup_events").await, 3);
+    let mut positions: Vec<i64> =
+        answers.iter().filter_map(|a| a["rsvp"]["rsvp"]["waitlistPosition"].as_i64()).collect();
+    positions.sort();
+    assert_eq!(positions, (1..=13).collect::<Vec<i64>>(), "each waitlisted member has their own place");
+
+    // The three going drop out at once, while the waitlisted answer again: exactly three
+    // are promoted, each once, and the seats stay within capacity.
+    let leaving: Vec<&Client> =
+        members.iter().zip(&answers).filter(|(_, a)| a["rsvp"]["rsvp"]["status"] == "GOING").map(|(m, _)| m).collect();
+    let again: Vec<&Client> =
+        members.iter().zip(&answers).filter(|(_, a)| a["rsvp"]["rsvp"]["status"] != "GOING").map(|(m, _)| m).collect();
+    let drops = join_all(leaving.iter().map(|m| m.data(RSVP, json!({ "id": event_id, "going": false }))));
+    let repeats = join_all(again.iter().map(|m| m.data(RSVP, json!({ "id": event_id, "going": true }))));
+    futures_util::future::join(drops, repeats).await;
+    assert_eq!(app.count(&count("going")).await, 3);
+    assert_eq!(app.count("SELECT going_count FROM meetup_events").await, 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.rsvp_promoted'").await, 3);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM (SELECT subject_id, payload FROM outbox_events WHERE kind = 'meetup.rsvp_promoted' \
+             GROUP BY subject_id, payload HAVING COUNT(*) > 1) AS twice"
+        )
+        .await,
+        0,
+        "nobody is promoted twice"
+    );
+}
+
+async fn changes_bump_the_sequence_and_rearm_reminders(app: TestApp) {
+    let olu = app.member("olu@example.org", "Olu").await;
+    let id = group(&olu, "TeaCamp North").await;
+    // Starts in about 12 hours: its reminder is due now.
+    let soon = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(12)).unwrap();
+    let local = soon.to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap()).datetime();
+    let start = local.strftime("%Y-%m-%dT%H:%M").to_string();
+    let end = local.checked_add(jiff::SignedDuration::from_hours(2)).unwrap().strftime("%Y-%m-%dT%H:%M").to_string();
+    let event = schedule(&olu, event_input(&id, &start, &end, None)).await;
+    let event_id = event["id"].as_str().unwrap();
+    let db = &app.state().db;
+    let now = jiff::Timestamp::now().as_millisecond();
+    assert_eq!(kettle::meetups::events::record_due_reminders(db, now).await.unwrap(), 1);
+    assert_eq!(kettle::meetups::events::record_due_reminders(db, now).await.unwrap(), 0, "never twice");
+
+    // Editing the title alone changes nothing calendars care about.
+    let mut input = event_input(&id, &start, &end, None);
+    input.as_object_mut().unwrap().remove("groupId");
+    input["id"] = json!(event_id);
+    input["title"] = json!("TeaCamp Manchester (with cake)");
+    let retitled = olu.data(UPDATE, json!({ "input": input.clone() })).await;
+    assert_eq!(retitled["updateMeetup"]["event"]["sequence"], 0);
+    assert_eq!(kettle::meetups::events::record_due_reminders(db, now).await.unwrap(), 0);
+    // Moving it an hour later bumps SEQUENCE, announces the change, and re-arms the reminder.
+    let later = local.checked_add(jiff::SignedDuration::from_hours(1)).unwrap();
+    input["start"] = json!(later.strftime("%Y-%m-%dT%H:%M").to_string());
+    let moved = olu.data(UPDATE, json!({ "input": input })).await;
+    assert_eq!(moved["updateMeetup"]["event"]["sequence"], 1, "{moved}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.changed'").await, 1);
+    assert_eq!(kettle::meetups::events::record_due_reminders(db, now).await.unwrap(), 1);
+    let cancelled = olu
+        .data(
+            "mutation($id: ID!) { cancelMeetup(input: { id: $id }) { event { status sequence } } }",
+            json!({ "id": event_id }),
+        )
+        .await;
+    assert_eq!(cancelled["cancelMeetup"]["event"], json!({ "status": "CANCELLED", "sequence": 2 }));
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.reminder_due'").await, 2);
+}

@@ -108,7 +108,19 @@ impl Failure {
         )
     }
 
-    fn bad_response(provider: &OAuthProvider) -> Failure {
+    fn email_taken(provider: &OAuthProvider) -> Failure {
+        Failure::new(
+            StatusCode::CONFLICT,
+            "That email address already has an account",
+            format!(
+                "{} has not verified your email address, so Kettle cannot tell that the account is yours. Sign in with \
+                 your password, then connect {} from your settings.",
+                provider.label, provider.label
+            ),
+        )
+    }
+
+    pub fn bad_response(provider: &OAuthProvider) -> Failure {
         Failure::new(
             StatusCode::BAD_GATEWAY,
             "The sign-in service answered wrongly",
@@ -370,8 +382,34 @@ async fn touch(db: &Db, provider: &str, subject: &str) -> AppResult<()> {
 }
 
 /// Who signs in with this profile: the linked member, or the member with the same
-/// verified email (now linked), or a new member. `Err` says why nobody may.
+/// verified email (now linked), or a new member. `Err` says why nobody may; a suspended
+/// member may not, as with a password.
 pub async fn sign_in(
+    db: &Db,
+    config: &Config,
+    provider: &OAuthProvider,
+    profile: &Profile,
+) -> AppResult<Result<i64, Failure>> {
+    let member_id = match who_signs_in(db, config, provider, profile).await? {
+        Ok(member_id) => member_id,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let suspended: Option<i64> = sqlx::query_scalar("SELECT suspended_at FROM members WHERE id = $1")
+        .bind(member_id)
+        .fetch_optional(&db.pool)
+        .await?
+        .flatten();
+    if suspended.is_some() {
+        return Ok(Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "This account is suspended",
+            "This account is suspended. Contact the site's moderators if you think this is a mistake.",
+        )));
+    }
+    Ok(Ok(member_id))
+}
+
+async fn who_signs_in(
     db: &Db,
     config: &Config,
     provider: &OAuthProvider,
@@ -395,15 +433,7 @@ pub async fn sign_in(
     if let Some(member_id) = existing {
         if !profile.email_verified {
             tracing::warn!(provider = %provider.name, "an unverified provider email matched an existing member");
-            return Ok(Err(Failure::new(
-                StatusCode::CONFLICT,
-                "That email address already has an account",
-                format!(
-                    "{} has not verified your email address, so Kettle cannot tell that the account is yours. Sign in \
-                     with your password, then connect {} from your settings.",
-                    provider.label, provider.label
-                ),
-            )));
+            return Ok(Err(Failure::email_taken(provider)));
         }
         if !link(db, &provider.name, profile, member_id).await? {
             return Ok(Err(already_connected(provider)));
@@ -421,8 +451,9 @@ pub async fn sign_in(
     let display_name = profile.name.clone().unwrap_or_else(|| local_part.to_string());
     let new = NewMember { email, display_name: &display_name, password_hash: None, role: Role::Member };
     let Some(member) = insert_member(db, new).await? else {
-        // Someone registered this email a moment ago: as good as the existing-member case.
-        return Ok(Err(Failure::stale_state()));
+        // Someone registered this email a moment ago; signing them in now would skip the
+        // verified-email check above, so refuse as if it had been there all along.
+        return Ok(Err(Failure::email_taken(provider)));
     };
     if !link(db, &provider.name, profile, member.id).await? {
         // The same identity was linked at the same moment (a double-clicked callback): undo

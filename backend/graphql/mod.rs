@@ -47,7 +47,7 @@ use crate::{
     meetups::{
         self,
         events::Event as MeetupEvent,
-        graphql::{MeetupMutation, MeetupQuery},
+        graphql::{CalendarMutation, MeetupMutation, MeetupQuery},
         Group as MeetupGroup,
     },
     organisations::{
@@ -93,6 +93,7 @@ pub struct MutationRoot(
     ArtefactMutation,
     CommentMutation,
     MeetupMutation,
+    CalendarMutation,
 );
 
 /// The schema without runtime data: enough to print the SDL or validate documents.

@@ -621,6 +621,31 @@ impl MeetupMutation {
     }
 }
 
+/// A member's personal calendar address.
+#[derive(SimpleObject)]
+pub struct CalendarFeedPayload {
+    /// Subscribe to this in a calendar app; keep it private. Shown only now: reset it
+    /// again to get a new one (the old one then stops working).
+    pub url: String,
+}
+
+#[derive(Default)]
+pub struct CalendarMutation;
+
+#[Object]
+impl CalendarMutation {
+    /// Makes a new secret address for the signed-in member's calendar of the meetups
+    /// they are going to; any previous address stops working.
+    async fn reset_calendar_feed(&self, ctx: &Context<'_>) -> async_graphql::Result<CalendarFeedPayload> {
+        let viewer = ctx.require_viewer()?;
+        let state = ctx.state();
+        let token = super::calendar::reset_token(&state.db, viewer.member.id).await?;
+        let url =
+            state.config.public_url.join(&format!("/calendars/personal/{token}.ics")).map_err(anyhow::Error::from)?;
+        Ok(CalendarFeedPayload { url: url.to_string() })
+    }
+}
+
 fn no_group() -> UserError {
     problem("groupId", UserErrorCode::NotFound, "There is no such group.")
 }

@@ -9,10 +9,12 @@
 //! - [`recurrence`]: the rules of recurring series ("second Thursday of each month at
 //!   16:00 Europe/London") and the occurrences they give, wall-clock time kept across
 //!   daylight-saving changes;
+//! - [`calendar`]: the feeds (one event, a group, a member's own behind a secret URL);
 //! - [`ical`]: iCalendar (RFC 5545) feeds with `VTIMEZONE`s built from the time zone
 //!   database;
 //! - [`graphql`]: the API.
 
+pub mod calendar;
 pub mod events;
 pub mod graphql;
 pub mod ical;

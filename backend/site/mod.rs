@@ -12,6 +12,7 @@
 
 pub mod artefacts;
 pub mod assets;
+pub mod calendars;
 pub mod comments;
 pub mod csrf;
 pub mod feeds;
@@ -70,6 +71,9 @@ pub fn routes() -> Route {
         .at("/feeds/case-studies.atom", get(feeds::latest))
         .at("/feeds/topics/:slug", get(feeds::topic))
         .at("/feeds/organisations/:slug", get(feeds::organisation))
+        .at("/calendars/events/:file", get(calendars::event))
+        .at("/calendars/groups/:file", get(calendars::group))
+        .at("/calendars/personal/:file", get(calendars::personal))
         .at("/static/:file", get(assets::serve))
         .at("/*path", get(pages::home_or_not_found))
 }

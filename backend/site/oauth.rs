@@ -67,6 +67,7 @@ async fn finish(request: &Request, name: &str) -> Result<Response, Stop> {
             return failed_page(&visit, name, Failure::declined(provider)).await;
         }
         tracing::warn!(provider = %provider.name, error = %error.chars().take(100).collect::<String>(), "the provider returned an error");
+        return failed_page(&visit, name, Failure::bad_response(provider)).await;
     }
     let Some(pending) = pending else { return failed_page(&visit, name, Failure::stale_state()).await };
     let Some(code) = params.get("code").filter(|c| !c.is_empty() && c.len() <= 2048) else {

@@ -16,6 +16,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         a_full_event_waitlists_and_promotes_in_order,
         simultaneous_rsvps_never_exceed_capacity_or_promote_twice,
         changes_bump_the_sequence_and_rearm_reminders,
+        calendar_feeds_follow_changes_and_keep_cancellations,
     ]
 }
 
@@ -271,4 +272,94 @@ async fn changes_bump_the_sequence_and_rearm_reminders(app: TestApp) {
         .await;
     assert_eq!(cancelled["cancelMeetup"]["event"], json!({ "status": "CANCELLED", "sequence": 2 }));
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.reminder_due'").await, 2);
+}
+
+/// The VEVENTs of a feed, read by an independent parser, as property maps.
+fn parse_feed(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let unfolded = icalendar::parser::unfold(text);
+    let calendar = icalendar::parser::read_calendar(&unfolded).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    calendar
+        .components
+        .iter()
+        .filter(|c| c.name == "VEVENT")
+        .map(|c| {
+            c.properties
+                .iter()
+                .map(|p| {
+                    let tzid = p.params.iter().find(|param| param.key == "TZID").and_then(|param| param.val.as_ref());
+                    let name = match tzid {
+                        Some(tz) => format!("{};TZID={}", p.name, tz.as_str()),
+                        None => p.name.to_string(),
+                    };
+                    (name, p.val.to_string())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+async fn calendar_feeds_follow_changes_and_keep_cancellations(app: TestApp) {
+    let olu = app.member("olu@example.org", "Olu").await;
+    let pat = app.member("pat@example.org", "Pat").await;
+    let id = group(&olu, "TeaCamp North").await;
+    let slug = "teacamp-north";
+    let first = schedule(&olu, event_input(&id, "2030-03-14T16:00", "2030-03-14T18:00", None)).await;
+    let second = schedule(&olu, event_input(&id, "2030-04-11T16:00", "2030-04-11T18:00", None)).await;
+    let (first_id, second_id) = (first["id"].as_str().unwrap(), second["id"].as_str().unwrap());
+    rsvp(&pat, first_id, true).await;
+    rsvp(&pat, second_id, true).await;
+
+    const RESET: &str = "mutation { resetCalendarFeed { url } }";
+    let url = pat.data(RESET, json!({})).await["resetCalendarFeed"]["url"].as_str().unwrap().to_string();
+    let fetch = |url: String| async move {
+        let response = reqwest::get(&url).await.unwrap();
+        let status = response.status().as_u16();
+        let kind = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        (status, kind, response.text().await.unwrap())
+    };
+    let (status, kind, feed) = fetch(url.clone()).await;
+    assert_eq!((status, kind.as_str()), (200, "text/calendar; charset=utf-8"));
+    let events = parse_feed(&feed);
+    assert_eq!(events.len(), 2, "{feed}");
+    assert_eq!(events[0]["DTSTART;TZID=Europe/London"], "20300314T160000");
+    assert_eq!(events[0]["SEQUENCE"], "0");
+    assert_eq!(events[0]["URL"], "https://meet.example.org/teacamp", "those going get the link");
+    assert!(feed.contains("BEGIN:VTIMEZONE\r\nTZID:Europe/London"), "{feed}");
+    let uid = events[0]["UID"].clone();
+
+    // The organiser moves the first and cancels the second: the feed follows, with a
+    // higher SEQUENCE, the same UID, and the cancelled one kept as cancelled.
+    let mut moved = event_input(&id, "2030-03-14T17:00", "2030-03-14T19:00", None);
+    moved.as_object_mut().unwrap().remove("groupId");
+    moved["id"] = json!(first_id);
+    olu.data(UPDATE, json!({ "input": moved })).await;
+    olu.data(
+        "mutation($id: ID!) { cancelMeetup(input: { id: $id }) { event { status } } }",
+        json!({ "id": second_id }),
+    )
+    .await;
+    let events = parse_feed(&fetch(url.clone()).await.2);
+    assert_eq!(events[0]["UID"], uid);
+    assert_eq!(events[0]["DTSTART;TZID=Europe/London"], "20300314T170000");
+    assert_eq!(events[0]["SEQUENCE"], "1");
+    assert_eq!(events[1]["STATUS"], "CANCELLED");
+    assert_eq!(events[1]["SEQUENCE"], "1");
+
+    // The group's feed is public, without the online links; one event has its own.
+    let base = url.split("/calendars/").next().unwrap().to_string();
+    let (status, _, group_feed) = fetch(format!("{base}/calendars/groups/{slug}.ics")).await;
+    assert_eq!(status, 200);
+    let group_events = parse_feed(&group_feed);
+    assert_eq!(group_events.len(), 2);
+    assert!(group_events.iter().all(|e| !e.contains_key("URL")), "{group_feed}");
+    let number = first_id.to_string();
+    let global = kettle::graphql::relay::parse_global_id(&number).unwrap().1;
+    assert_eq!(parse_feed(&fetch(format!("{base}/calendars/events/{global}.ics")).await.2).len(), 1);
+
+    // Resetting the address retires the old one.
+    let fresh = pat.data(RESET, json!({})).await["resetCalendarFeed"]["url"].as_str().unwrap().to_string();
+    assert_ne!(fresh, url);
+    assert_eq!(fetch(url).await.0, 404);
+    assert_eq!(fetch(fresh).await.0, 200);
+    assert_eq!(fetch(format!("{base}/calendars/personal/kcal_guess.ics")).await.0, 404);
 }

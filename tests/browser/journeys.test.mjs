@@ -523,6 +523,17 @@ test("sign in with a provider, then link a second one", async () => {
   });
   assert.deepEqual(identities, ["local", "other"]);
 
+  // Disconnect one; the other is then the only way in (no password), so it stays.
+  await page.getByRole("button", { name: "Disconnect Other ID" }).click();
+  await page.getByText("The provider is disconnected").waitFor();
+  await page.getByRole("link", { name: "Connect Other ID" }).waitFor();
+  await page.getByRole("button", { name: "Disconnect Local ID" }).click();
+  const summary = page.locator(".error-summary");
+  await summary.waitFor();
+  assert.match(await summary.innerText(), /only way you can sign in/);
+  assert.match(await page.title(), /^Error: /);
+  await checkPage(page, "settings-connections-errors");
+
   // A callback that does not belong to a sign-in in progress ends on a page that says so.
   await page.goto(baseUrl + "/auth/local/callback?state=nope");
   await page.getByRole("heading", { level: 1 }).waitFor();
@@ -585,7 +596,8 @@ test("every page visited was checked", () => {
     "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
     "organisations", "organisation-errors", "organisation", "organisation-requests", "artefact-new", "artefact-errors",
     "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts", "topics-errors",
-    "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "oauth-failure"]) {
+    "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "settings-connections-errors",
+    "oauth-failure"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

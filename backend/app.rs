@@ -124,15 +124,22 @@ fn describe_bind_error(err: &std::io::Error) -> String {
     }
 }
 
-/// Every five minutes, records the meetup reminders that have come due. Several
-/// instances may run it: each reminder is claimed by one `UPDATE`, so none goes twice.
+/// Every five minutes, extends recurring series into the window ahead and records the
+/// meetup reminders that have come due. Several instances may run it: each window and
+/// each reminder is claimed by one `UPDATE`, so nothing happens twice.
 /// The first run waits a tick, so starting the server does no work of this kind.
 async fn reminders(db: Db) {
     let period = Duration::from_secs(5 * 60);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         tick.tick().await;
-        match meetups::events::record_due_reminders(&db, crate::db::now_millis()).await {
+        let now = crate::db::now_millis();
+        match meetups::series::extend_windows(&db, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(occurrences = n, "made meetup occurrences for the window ahead"),
+            Err(err) => tracing::warn!(error = ?err, "could not extend meetup series"),
+        }
+        match meetups::events::record_due_reminders(&db, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(reminders = n, "recorded meetup reminders"),
             Err(err) => tracing::warn!(error = ?err, "could not record meetup reminders"),

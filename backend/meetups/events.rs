@@ -173,23 +173,55 @@ async fn set_topics(tx: &mut Tx, event_id: i64, topic_ids: &[i64]) -> AppResult<
 pub async fn schedule(db: &Db, group_id: i64, member_id: i64, fields: &Fields, topic_ids: &[i64]) -> AppResult<Event> {
     let rendered = markdown::render_linked(db, &fields.description).await?;
     let (starts_at, ends_at) = fields.instants()?;
-    let now = db::now_millis();
     let mut tx = db.begin_write().await?;
+    let times = Times { local_start: fields.local_start, local_end: fields.local_end, starts_at, ends_at };
+    let event = insert(&mut tx, group_id, member_id, fields, &rendered.html, times, None, topic_ids).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// When an event happens: wall-clock times in its zone, and the same instants in UTC.
+#[derive(Clone, Copy, Debug)]
+pub struct Times {
+    pub local_start: civil::DateTime,
+    pub local_end: civil::DateTime,
+    pub starts_at: i64,
+    pub ends_at: i64,
+}
+
+/// Inserts an event (for a series, its occurrence `(series id, index)`) and announces it;
+/// `None` when that occurrence exists already.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn insert(
+    tx: &mut Tx,
+    group_id: i64,
+    member_id: i64,
+    fields: &Fields,
+    html: &str,
+    times: Times,
+    occurrence: Option<(i64, i64)>,
+    topic_ids: &[i64],
+) -> AppResult<Event> {
+    let now = db::now_millis();
+    let (series_id, series_index) = occurrence.unzip();
     let row = sqlx::query(&format!(
-        "INSERT INTO meetup_events (group_id, title, description_source, description_html, time_zone, local_start, local_end, \
-         starts_at, ends_at, venue_name, venue_address, venue_directions, online_url, capacity, going_count, status, sequence, \
-         created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 'scheduled', 0, $15, $16, $16) RETURNING {COLUMNS}"
+        "INSERT INTO meetup_events (group_id, series_id, series_index, title, description_source, description_html, time_zone, \
+         local_start, local_end, starts_at, ends_at, venue_name, venue_address, venue_directions, online_url, capacity, \
+         going_count, status, sequence, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0, 'scheduled', 0, $17, $18, $18) \
+         RETURNING {COLUMNS}"
     ))
     .bind(group_id)
+    .bind(series_id)
+    .bind(series_index)
     .bind(fields.title.trim())
     .bind(fields.description.trim())
-    .bind(&rendered.html)
+    .bind(html)
     .bind(&fields.time_zone)
-    .bind(fields.local_start.to_string())
-    .bind(fields.local_end.to_string())
-    .bind(starts_at)
-    .bind(ends_at)
+    .bind(times.local_start.to_string())
+    .bind(times.local_end.to_string())
+    .bind(times.starts_at)
+    .bind(times.ends_at)
     .bind(fields.venue_name.trim())
     .bind(fields.venue_address.trim())
     .bind(fields.venue_directions.trim())
@@ -197,13 +229,12 @@ pub async fn schedule(db: &Db, group_id: i64, member_id: i64, fields: &Fields, t
     .bind(fields.capacity)
     .bind(member_id)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     let event = Event::from_row(&row)?;
-    set_topics(&mut tx, event.id, topic_ids).await?;
-    let payload = serde_json::json!({ "groupId": group_id, "startsAt": starts_at });
-    outbox::record(&mut tx, EventKind::MeetupScheduled, ("MeetupEvent", event.id), Some(member_id), payload).await?;
-    tx.commit().await?;
+    set_topics(tx, event.id, topic_ids).await?;
+    let payload = serde_json::json!({ "groupId": group_id, "startsAt": times.starts_at, "seriesId": series_id });
+    outbox::record(tx, EventKind::MeetupScheduled, ("MeetupEvent", event.id), Some(member_id), payload).await?;
     Ok(event)
 }
 

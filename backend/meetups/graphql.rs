@@ -179,6 +179,14 @@ impl Event {
             .await?
             .map(|(status, waitlist_position)| Rsvp { status, waitlist_position }))
     }
+    /// The recurring series it belongs to, described ("Second Thursday of each month at
+    /// 16:00 (Europe/London), 12 times"); null for a one-off.
+    async fn series(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        match self.series_id {
+            Some(id) => Ok(super::series::describe(&ctx.state().db, id).await?),
+            None => Ok(None),
+        }
+    }
     /// Whether the signed-in member organises it.
     async fn viewer_is_organiser(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         Ok(is_organiser(ctx, self.group_id).await?)
@@ -302,6 +310,54 @@ pub struct UpdateMeetupInput {
 #[derive(InputObject)]
 pub struct MeetupEventIdInput {
     pub id: ID,
+}
+
+/// Which occurrences of a series a cancellation reaches.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Occurrences {
+    /// This one only.
+    #[default]
+    This,
+    /// This one and every later one; the series makes no more.
+    ThisAndFollowing,
+}
+
+#[derive(InputObject)]
+pub struct CancelMeetupInput {
+    pub id: ID,
+    #[graphql(default)]
+    pub scope: Occurrences,
+}
+
+/// How often a series meets.
+#[derive(InputObject)]
+pub struct RecurrenceInput {
+    pub frequency: super::recurrence::Frequency,
+    /// For MONTHLY_BY_WEEKDAY: 1 to 4 for the first to fourth, -1 for the last; it must
+    /// match the first occurrence's date.
+    pub weekday_ordinal: Option<i32>,
+    /// The last date an occurrence may start on (`2027-12-31`); or give `count`.
+    pub until: Option<String>,
+    /// How many occurrences in all (at most 200); or give `until`.
+    pub count: Option<i32>,
+}
+
+#[derive(InputObject)]
+pub struct ScheduleMeetupSeriesInput {
+    pub group_id: ID,
+    /// The first occurrence: its start and end set every occurrence's time and length.
+    #[graphql(flatten)]
+    pub fields: MeetupEventFields,
+    pub recurrence: RecurrenceInput,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct MeetupSeriesPayload {
+    /// "Second Thursday of each month at 16:00 (Europe/London), 12 times".
+    pub description: Option<String>,
+    /// The occurrences made so far (those in the next six months).
+    pub events: Vec<Event>,
+    pub user_errors: Vec<UserError>,
 }
 
 #[derive(InputObject)]
@@ -570,11 +626,61 @@ impl MeetupMutation {
         Ok(MeetupEventPayload { event: Some(saved), user_errors: vec![] })
     }
 
-    /// Cancels an event; it stays listed (and in calendars) as cancelled. Organisers only.
+    /// Schedules a recurring series ("second Thursday of each month at 16:00"); its
+    /// occurrences for the next six months are made at once, later ones as time passes.
+    /// Organisers only.
+    async fn schedule_meetup_series(
+        &self,
+        ctx: &Context<'_>,
+        input: ScheduleMeetupSeriesInput,
+    ) -> async_graphql::Result<MeetupSeriesPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(group) = group_of(ctx, &input.group_id).await? else {
+            return Ok(MeetupSeriesPayload { user_errors: vec![no_group()], ..Default::default() });
+        };
+        if !is_organiser(ctx, group.id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let (fields, topic_ids) = match validate(ctx, &input.fields).await? {
+            Ok(valid) => valid,
+            Err(problems) => return Ok(MeetupSeriesPayload { user_errors: problems, ..Default::default() }),
+        };
+        let refuse = |message: &str| MeetupSeriesPayload {
+            user_errors: vec![problem("recurrence", UserErrorCode::Invalid, message)],
+            ..Default::default()
+        };
+        let recurrence = &input.recurrence;
+        let end = match (recurrence.until.as_deref(), recurrence.count) {
+            (Some(until), None) => match until.trim().parse::<civil::Date>() {
+                Ok(date) => super::recurrence::SeriesEnd::Until(date),
+                Err(_) => return Ok(refuse("Enter the series' last date such as 2027-12-31.")),
+            },
+            (None, Some(count)) => super::recurrence::SeriesEnd::Count(u32::try_from(count).unwrap_or(0)),
+            _ => return Ok(refuse("Say when the series ends: a last date or a number of meetups, not both.")),
+        };
+        let minutes = fields.local_start.until(fields.local_end).ok().and_then(|s| s.total(jiff::Unit::Minute).ok());
+        let rule = super::recurrence::Rule {
+            frequency: recurrence.frequency,
+            weekday_ordinal: recurrence.weekday_ordinal.map(|n| n.clamp(-128, 127) as i8),
+            start: fields.local_start,
+            duration_minutes: minutes.unwrap_or(0.0) as i64,
+            time_zone: fields.time_zone.clone(),
+            end,
+        };
+        if let Err(error) = rule.check() {
+            return Ok(refuse(&error.to_string()));
+        }
+        let db = &ctx.state().db;
+        let (_, made) = super::series::create(db, group.id, viewer.member.id, &rule, &fields, &topic_ids).await?;
+        Ok(MeetupSeriesPayload { description: Some(rule.describe()), events: made, user_errors: vec![] })
+    }
+
+    /// Cancels an event (and, with `scope: THIS_AND_FOLLOWING`, every later occurrence of
+    /// its series); it stays listed, and in calendars, as cancelled. Organisers only.
     async fn cancel_meetup(
         &self,
         ctx: &Context<'_>,
-        input: MeetupEventIdInput,
+        input: CancelMeetupInput,
     ) -> async_graphql::Result<MeetupEventPayload> {
         let viewer = ctx.require_viewer()?;
         let Some(event) = event_of(ctx, &input.id).await? else {
@@ -582,6 +688,12 @@ impl MeetupMutation {
         };
         if !is_organiser(ctx, event.group_id).await? {
             return Err(AppError::Forbidden.into());
+        }
+        if input.scope == Occurrences::ThisAndFollowing && event.series_id.is_some() {
+            let db = &ctx.state().db;
+            super::series::cancel_from(db, &event, viewer.member.id).await?;
+            let event = events::by_ids(db, &[event.id]).await?.remove(&event.id);
+            return Ok(MeetupEventPayload { event, user_errors: vec![] });
         }
         match events::cancel(&ctx.state().db, event.id, viewer.member.id).await? {
             Some(cancelled) => Ok(MeetupEventPayload { event: Some(cancelled), user_errors: vec![] }),

@@ -9,6 +9,8 @@
 //! - [`recurrence`]: the rules of recurring series ("second Thursday of each month at
 //!   16:00 Europe/London") and the occurrences they give, wall-clock time kept across
 //!   daylight-saving changes;
+//! - [`series`]: recurring series, whose occurrences are real events made for a rolling
+//!   window;
 //! - [`calendar`]: the feeds (one event, a group, a member's own behind a secret URL);
 //! - [`ical`]: iCalendar (RFC 5545) feeds with `VTIMEZONE`s built from the time zone
 //!   database;
@@ -20,6 +22,7 @@ pub mod graphql;
 pub mod ical;
 pub mod recurrence;
 pub mod rsvps;
+pub mod series;
 
 use std::collections::HashMap;
 

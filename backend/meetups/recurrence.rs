@@ -65,7 +65,7 @@ pub const MAX_UNTIL_YEARS: i16 = 5;
 const MAX_STEPS: i64 = 2_000;
 
 /// How often a series repeats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum Frequency {
     /// Every 7 days, on the weekday of the first occurrence.

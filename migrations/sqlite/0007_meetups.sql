@@ -31,16 +31,22 @@ CREATE TABLE meetup_group_topics (
 );
 CREATE INDEX meetup_group_topics_topic ON meetup_group_topics (topic_id, group_id);
 
--- A recurring series: its rule (JSON), and how far ahead its occurrences exist.
+-- A recurring series: its rule and the fields each occurrence starts with (JSON), how
+-- far ahead its occurrences exist, and, once cancelled from some occurrence on, the
+-- instant from which no more are made.
 CREATE TABLE meetup_series (
     id INTEGER PRIMARY KEY,
     group_id BIGINT NOT NULL REFERENCES meetup_groups (id) ON DELETE CASCADE,
     rule TEXT NOT NULL,
+    template TEXT NOT NULL,
     generated_until BIGINT NOT NULL,
+    stopped_from BIGINT,
     created_by BIGINT NOT NULL REFERENCES members (id),
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+-- Serves the series whose window needs extending.
+CREATE INDEX meetup_series_window ON meetup_series (generated_until);
 
 -- An event: one-off, or one occurrence of a series (a real row that RSVPs, the agenda
 -- and changes attach to).

@@ -17,6 +17,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         simultaneous_rsvps_never_exceed_capacity_or_promote_twice,
         changes_bump_the_sequence_and_rearm_reminders,
         calendar_feeds_follow_changes_and_keep_cancellations,
+        series_keep_wall_clock_time_and_roll_forward,
     ]
 }
 
@@ -362,4 +363,55 @@ async fn calendar_feeds_follow_changes_and_keep_cancellations(app: TestApp) {
     assert_eq!(fetch(url).await.0, 404);
     assert_eq!(fetch(fresh).await.0, 200);
     assert_eq!(fetch(format!("{base}/calendars/personal/kcal_guess.ics")).await.0, 404);
+}
+
+async fn series_keep_wall_clock_time_and_roll_forward(app: TestApp) {
+    const SERIES: &str = "mutation($input: ScheduleMeetupSeriesInput!) { scheduleMeetupSeries(input: $input) { description events { id localStart startsAt series } userErrors { field code message } } }";
+    let olu = app.member("olu@example.org", "Olu").await;
+    let id = group(&olu, "TeaCamp North").await;
+    // Weekly on Thursdays at 16:00 London, across the clocks going forward on 28 March 2027.
+    let mut input = event_input(&id, "2027-03-18T16:00", "2027-03-18T18:00", None);
+    input["recurrence"] = json!({ "frequency": "WEEKLY", "count": 4 });
+    let data = olu.data(SERIES, json!({ "input": input })).await;
+    let series = &data["scheduleMeetupSeries"];
+    assert_eq!(series["userErrors"], json!([]), "{data}");
+    assert_eq!(series["description"], "Every week on Thursday at 16:00 (Europe/London), 4 times");
+    let starts: Vec<&str> =
+        series["events"].as_array().unwrap().iter().map(|e| e["startsAt"].as_str().unwrap()).collect();
+    assert_eq!(
+        starts,
+        ["2027-03-18T16:00:00Z", "2027-03-25T16:00:00Z", "2027-04-01T15:00:00Z", "2027-04-08T15:00:00Z"],
+        "16:00 local on both sides of the change"
+    );
+    assert_eq!(series["events"][2]["localStart"], "2027-04-01T16:00:00");
+
+    // Monthly on the second Thursday, beyond the window: made as time passes, once.
+    let mut monthly = event_input(&id, "2027-01-14T16:00", "2027-01-14T18:00", Some(20));
+    monthly["recurrence"] = json!({ "frequency": "MONTHLY_BY_WEEKDAY", "weekdayOrdinal": 2, "until": "2029-12-31" });
+    let data = olu.data(SERIES, json!({ "input": monthly })).await;
+    let made = data["scheduleMeetupSeries"]["events"].as_array().unwrap().len() as i64;
+    assert!((1..36).contains(&made), "only the window ahead is made: {made}");
+    let db = &app.state().db;
+    let later = jiff::Timestamp::now().as_millisecond() + 2 * 365 * 24 * 60 * 60 * 1000;
+    let added = kettle::meetups::series::extend_windows(db, later).await.unwrap() as i64;
+    assert!(added > 0, "the window moved on");
+    assert_eq!(kettle::meetups::series::extend_windows(db, later).await.unwrap(), 0, "and nothing twice");
+    let total = app.count("SELECT COUNT(*) FROM meetup_events WHERE series_id IS NOT NULL").await;
+    assert_eq!(total, 4 + made + added);
+
+    // Cancelling "this and following" from the third weekly meetup cancels the last two.
+    let third = series["events"][2]["id"].as_str().unwrap();
+    const CANCEL: &str = "mutation($id: ID!) { cancelMeetup(input: { id: $id, scope: THIS_AND_FOLLOWING }) { event { status } userErrors { code } } }";
+    assert_eq!(olu.data(CANCEL, json!({ "id": third })).await["cancelMeetup"]["event"]["status"], "CANCELLED");
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_events WHERE status = 'cancelled'").await, 2);
+
+    // A rule that cannot be: "second Thursday" starting on a first Thursday.
+    let mut wrong = event_input(&id, "2027-01-07T16:00", "2027-01-07T18:00", None);
+    wrong["recurrence"] = json!({ "frequency": "MONTHLY_BY_WEEKDAY", "weekdayOrdinal": 2, "count": 3 });
+    let refused = olu.data(SERIES, json!({ "input": wrong })).await;
+    assert_eq!(user_errors(&refused["scheduleMeetupSeries"]), vec![("recurrence".into(), "INVALID".into())]);
+    let mut endless = event_input(&id, "2027-01-07T16:00", "2027-01-07T18:00", None);
+    endless["recurrence"] = json!({ "frequency": "WEEKLY" });
+    let refused = olu.data(SERIES, json!({ "input": endless })).await;
+    assert_eq!(user_errors(&refused["scheduleMeetupSeries"]), vec![("recurrence".into(), "INVALID".into())]);
 }

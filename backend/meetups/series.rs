@@ -1,0 +1,222 @@
+//! Recurring series: a [`Rule`] plus the fields each occurrence starts with. Occurrences
+//! are real event rows, made ahead for a rolling window ([`WINDOW_MS`]) and extended as
+//! time passes, so RSVPs, agendas and changes attach to each one. An organiser changes
+//! one occurrence like any event, or cancels it, or cancels it and every one after it
+//! (which also stops the series making more).
+
+use jiff::{civil, Timestamp};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::{
+    events::{self, Event, Fields, Times},
+    recurrence::{Frequency, Rule, SeriesEnd},
+};
+use crate::{
+    db::{self, Db},
+    error::{AppError, AppResult},
+    markdown,
+    outbox::{self, EventKind},
+};
+
+/// How far ahead occurrences exist: about six months.
+pub const WINDOW_MS: i64 = 183 * 24 * 60 * 60 * 1000;
+
+/// A rule as stored: plain JSON fields (jiff's dates as their ISO text).
+fn rule_json(rule: &Rule) -> Value {
+    let (until, count) = match rule.end {
+        SeriesEnd::Until(date) => (Some(date.to_string()), None),
+        SeriesEnd::Count(count) => (None, Some(count)),
+    };
+    json!({
+        "frequency": rule.frequency.as_str(),
+        "weekdayOrdinal": rule.weekday_ordinal,
+        "start": rule.start.to_string(),
+        "durationMinutes": rule.duration_minutes,
+        "timeZone": rule.time_zone,
+        "until": until,
+        "count": count,
+    })
+}
+
+fn rule_from(value: &Value) -> AppResult<Rule> {
+    let text = |name: &str| value[name].as_str().unwrap_or_default().to_string();
+    let bad = |what: &str| AppError::from(anyhow::anyhow!("a stored series rule has a bad {what}"));
+    let end = match (value["until"].as_str(), value["count"].as_u64()) {
+        (Some(until), _) => SeriesEnd::Until(until.parse::<civil::Date>().map_err(|_| bad("until"))?),
+        (None, Some(count)) => SeriesEnd::Count(u32::try_from(count).map_err(|_| bad("count"))?),
+        (None, None) => return Err(bad("end")),
+    };
+    Ok(Rule {
+        frequency: text("frequency").parse::<Frequency>().map_err(|_| bad("frequency"))?,
+        weekday_ordinal: value["weekdayOrdinal"].as_i64().map(|n| n as i8),
+        start: text("start").parse().map_err(|_| bad("start"))?,
+        duration_minutes: value["durationMinutes"].as_i64().ok_or_else(|| bad("duration"))?,
+        time_zone: text("timeZone"),
+        end,
+    })
+}
+
+/// What every occurrence starts with, as stored.
+fn template_json(fields: &Fields, html: &str, topic_ids: &[i64]) -> Value {
+    json!({
+        "title": fields.title, "description": fields.description, "descriptionHtml": html,
+        "venueName": fields.venue_name, "venueAddress": fields.venue_address,
+        "venueDirections": fields.venue_directions, "onlineUrl": fields.online_url,
+        "capacity": fields.capacity, "topicIds": topic_ids,
+    })
+}
+
+fn template_from(value: &Value, rule: &Rule) -> (Fields, String, Vec<i64>) {
+    let text = |name: &str| value[name].as_str().unwrap_or_default().to_string();
+    let fields = Fields {
+        title: text("title"),
+        description: text("description"),
+        time_zone: rule.time_zone.clone(),
+        local_start: rule.start,
+        local_end: rule.start,
+        venue_name: text("venueName"),
+        venue_address: text("venueAddress"),
+        venue_directions: text("venueDirections"),
+        online_url: value["onlineUrl"].as_str().map(str::to_string),
+        capacity: value["capacity"].as_i64(),
+    };
+    let topics = value["topicIds"].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+    (fields, text("descriptionHtml"), topics)
+}
+
+/// Starts a series and makes its occurrences for the window ahead. Returns its id and
+/// the occurrences made.
+pub async fn create(
+    db: &Db,
+    group_id: i64,
+    member_id: i64,
+    rule: &Rule,
+    fields: &Fields,
+    topic_ids: &[i64],
+) -> AppResult<(i64, Vec<Event>)> {
+    let rendered = markdown::render_linked(db, &fields.description).await?;
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let horizon = now + WINDOW_MS;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO meetup_series (group_id, rule, template, generated_until, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+    )
+    .bind(group_id)
+    .bind(rule_json(rule).to_string())
+    .bind(template_json(fields, &rendered.html, topic_ids).to_string())
+    .bind(horizon)
+    .bind(member_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut made = Vec::new();
+    for occurrence in rule.occurrences_between(Timestamp::UNIX_EPOCH, millis(horizon)) {
+        let times = Times {
+            local_start: occurrence.local_start,
+            local_end: occurrence.local_end,
+            starts_at: occurrence.start.as_millisecond(),
+            ends_at: occurrence.end.as_millisecond(),
+        };
+        let index = Some((id, i64::from(occurrence.index)));
+        made.push(events::insert(&mut tx, group_id, member_id, fields, &rendered.html, times, index, topic_ids).await?);
+    }
+    tx.commit().await?;
+    Ok((id, made))
+}
+
+fn millis(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX)
+}
+
+/// Makes the occurrences that have come into the window since it was last extended, for
+/// every series that needs it. Safe to run on several instances at once: an occurrence
+/// is made once, whoever gets there first.
+pub async fn extend_windows(db: &Db, now: i64) -> AppResult<usize> {
+    let horizon = now + WINDOW_MS;
+    let rows = sqlx::query(
+        "SELECT id, group_id, rule, template, generated_until, stopped_from, created_by FROM meetup_series \
+         WHERE generated_until < $1 ORDER BY generated_until LIMIT 100",
+    )
+    .bind(horizon - 24 * 60 * 60 * 1000)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut made = 0;
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let rule = rule_from(&serde_json::from_str(&row.try_get::<String, _>("rule")?).unwrap_or_default())?;
+        let template: Value = serde_json::from_str(&row.try_get::<String, _>("template")?).unwrap_or_default();
+        let (fields, html, topic_ids) = template_from(&template, &rule);
+        let from: i64 = row.try_get("generated_until")?;
+        let until = row.try_get::<Option<i64>, _>("stopped_from")?.map_or(horizon, |stop| stop.min(horizon));
+        let mut tx = db.begin_write().await?;
+        // Claims the window: a second instance finds it extended and does nothing.
+        let claimed =
+            sqlx::query("UPDATE meetup_series SET generated_until = $1 WHERE id = $2 AND generated_until = $3")
+                .bind(horizon)
+                .bind(id)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if claimed == 0 {
+            continue;
+        }
+        for occurrence in rule.occurrences_between(millis(from), millis(until.max(from))) {
+            let times = Times {
+                local_start: occurrence.local_start,
+                local_end: occurrence.local_end,
+                starts_at: occurrence.start.as_millisecond(),
+                ends_at: occurrence.end.as_millisecond(),
+            };
+            let (group_id, by) = (row.try_get("group_id")?, row.try_get("created_by")?);
+            let index = Some((id, i64::from(occurrence.index)));
+            events::insert(&mut tx, group_id, by, &fields, &html, times, index, &topic_ids).await?;
+            made += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(made)
+}
+
+/// Cancels an occurrence and every later one of its series, and stops the series making
+/// more. Returns how many were cancelled.
+pub async fn cancel_from(db: &Db, event: &Event, member_id: i64) -> AppResult<u64> {
+    let Some(series_id) = event.series_id else { return Ok(0) };
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    sqlx::query("UPDATE meetup_series SET stopped_from = $1, updated_at = $2 WHERE id = $3")
+        .bind(event.starts_at)
+        .bind(now)
+        .bind(series_id)
+        .execute(&mut *tx)
+        .await?;
+    let cancelled: Vec<i64> = sqlx::query_scalar(
+        "UPDATE meetup_events SET status = 'cancelled', sequence = sequence + 1, updated_at = $1 \
+         WHERE series_id = $2 AND starts_at >= $3 AND status = 'scheduled' RETURNING id",
+    )
+    .bind(now)
+    .bind(series_id)
+    .bind(event.starts_at)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &cancelled {
+        let payload = json!({ "seriesId": series_id });
+        outbox::record(&mut tx, EventKind::MeetupCancelled, ("MeetupEvent", *id), Some(member_id), payload).await?;
+    }
+    tx.commit().await?;
+    Ok(cancelled.len() as u64)
+}
+
+/// A series' rule, described for people ("Second Thursday of each month at 16:00 …").
+pub async fn describe(db: &Db, series_id: i64) -> AppResult<Option<String>> {
+    let rule: Option<String> = sqlx::query_scalar("SELECT rule FROM meetup_series WHERE id = $1")
+        .bind(series_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    match rule {
+        Some(text) => Ok(Some(rule_from(&serde_json::from_str(&text).unwrap_or_default())?.describe())),
+        None => Ok(None),
+    }
+}

@@ -235,6 +235,26 @@ impl MeetupQuery {
     async fn meetup_group(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Option<Group>> {
         Ok(super::by_slug(&ctx.state().db, &slug).await?)
     }
+
+    /// The signed-in member's meetups (going or waitlisted) that have not ended, soonest
+    /// first.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn my_meetups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Event>> {
+        let viewer = ctx.require_viewer()?;
+        let page = Page::<(i64, i64)>::new(first, after, last, before)?;
+        let db = &ctx.state().db;
+        let ids = rsvps::upcoming_for(db, viewer.member.id, crate::db::now_millis(), &page).await?;
+        let found = events::by_ids(db, &ids).await?;
+        let rows: Vec<Event> = ids.iter().filter_map(|id| found.get(id).cloned()).collect();
+        Ok(page.connection(rows, |e| (e.starts_at, e.id)))
+    }
 }
 
 #[derive(InputObject)]

@@ -14,6 +14,7 @@ use super::events::{self, EventStatus};
 use crate::{
     db::{self, Db, Tx},
     error::AppResult,
+    graphql::relay::Page,
     outbox::{self, EventKind},
 };
 
@@ -206,4 +207,30 @@ pub async fn members_with(db: &Db, event_id: i64, status: RsvpStatus, limit: i64
     .bind(limit.clamp(1, 10_000))
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// The events a member is going to or waiting for, from `from` on, soonest first, keyset
+/// on (starts_at, id). A member's answers are few, so they are read through
+/// `meetup_rsvps_member` and sorted by start.
+pub async fn upcoming_for(db: &Db, member_id: i64, from: i64, page: &Page<(i64, i64)>) -> AppResult<Vec<i64>> {
+    let keyset = page.keyset();
+    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let (after_at, after_id) = keyset.after.unzip();
+    let (before_at, before_id) = keyset.before.unzip();
+    let sql = format!(
+        "SELECT e.id FROM meetup_rsvps r JOIN meetup_events e ON e.id = r.event_id \
+         WHERE r.member_id = $1 AND r.status IN ('going', 'waitlisted') AND e.ends_at >= $2 \
+         AND ($3 IS NULL OR (e.starts_at, e.id) > ($3, $4)) AND ($5 IS NULL OR (e.starts_at, e.id) < ($5, $6)) \
+         ORDER BY e.starts_at {order}, e.id {order} LIMIT $7"
+    );
+    Ok(sqlx::query_scalar(&sql)
+        .bind(member_id)
+        .bind(from)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?)
 }

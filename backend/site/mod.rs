@@ -17,6 +17,7 @@ pub mod comments;
 pub mod csrf;
 pub mod feeds;
 pub mod knowledge;
+pub mod meetups;
 pub mod oauth;
 pub mod organisations;
 pub mod pages;
@@ -71,6 +72,20 @@ pub fn routes() -> Route {
         .at("/feeds/case-studies.atom", get(feeds::latest))
         .at("/feeds/topics/:slug", get(feeds::topic))
         .at("/feeds/organisations/:slug", get(feeds::organisation))
+        .at("/meetups", get(meetups::list))
+        .at("/meetups/mine", get(meetups::mine))
+        .at("/meetups/calendar", post(meetups::reset_calendar))
+        .at("/meetups/new-group", get(meetups::new_group_form).post(meetups::create_group))
+        .at("/meetups/groups/:slug", get(meetups::group))
+        .at("/meetups/groups/:slug/join", post(meetups::join))
+        .at("/meetups/groups/:slug/leave", post(meetups::leave))
+        .at("/meetups/groups/:slug/schedule", get(meetups::schedule_form).post(meetups::schedule))
+        .at("/meetups/events/:number", get(meetups::event))
+        .at("/meetups/events/:number/rsvp", post(meetups::rsvp))
+        .at("/meetups/events/:number/cancel", post(meetups::cancel))
+        .at("/meetups/events/:number/edit", get(meetups::edit_form).post(meetups::edit))
+        .at("/meetups/events/:number/attendees", get(meetups::attendees))
+        .at("/meetups/events/:number/attendees.csv", get(meetups::attendees))
         .at("/calendars/events/:file", get(calendars::event))
         .at("/calendars/groups/:file", get(calendars::group))
         .at("/calendars/personal/:file", get(calendars::personal))

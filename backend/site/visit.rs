@@ -397,6 +397,12 @@ fn environment() -> Environment<'static> {
     env.add_filter("datetime", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y at %-I:%M%P"));
     env.add_filter("date", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y"));
     env.add_filter("node_path", super::node_path);
+    // A wall-clock time with no zone (an event's own local time), as the datetime filter
+    // writes instants.
+    env.add_filter("local_time", |value: &str| match value.parse::<jiff::civil::DateTime>() {
+        Ok(time) => time.strftime("%-d %B %Y at %-I:%M%P").to_string(),
+        Err(_) => value.to_string(),
+    });
     // An enum value as words: `TEMPLATE_OR_DOCUMENT` reads "Template or document".
     env.add_filter("label", |value: &str| {
         let words = value.replace('_', " ").to_lowercase();

@@ -1,0 +1,414 @@
+//! The meetup pages: groups, scheduling a meetup or a recurring series, a meetup with
+//! its RSVP (and waitlist place) and calendar link, the organiser's attendee list (and
+//! CSV), moving or cancelling a meetup, and "my meetups" with a personal calendar.
+
+use poem::{
+    handler,
+    http::{header, StatusCode},
+    web::Path,
+    Body, Request, Response,
+};
+use serde_json::{json, Value};
+
+use super::{
+    page_id,
+    pages::{form_errors, query_params, refused, respond},
+    visit::{time_zone_names, Form, Mutation, Stop, Visit},
+};
+
+const REPEATS: [&str; 5] = ["NONE", "WEEKLY", "FORTNIGHTLY", "MONTHLY_BY_DATE", "MONTHLY_BY_WEEKDAY"];
+
+#[handler]
+pub async fn list(request: &Request) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
+            let data = visit.query("meetups", json!({ "after": after })).await?;
+            Ok(visit.render(StatusCode::OK, "meetups.html", &data, json!({})))
+        }
+        .await,
+    )
+}
+
+async fn render_group_form(visit: &Visit, status: StatusCode, values: Value, errors: Value) -> Result<Response, Stop> {
+    let data = visit.query("meetup_group_new", json!({})).await?;
+    Ok(visit.render(status, "meetup_group_form.html", &data, json!({ "values": values, "errors": errors })))
+}
+
+#[handler]
+pub async fn new_group_form(request: &Request) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            render_group_form(&visit, StatusCode::OK, json!({}), Value::Null).await
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn create_group(request: &Request, body: Body) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let input =
+                json!({ "name": form.text("name"), "region": form.text("region"), "description": form.text("description") });
+            let errors = match visit.mutate("create_meetup_group", "createMeetupGroup", json!({ "input": input })).await? {
+                Mutation::Done(payload) => {
+                    let slug = payload["group"]["slug"].as_str().unwrap_or_default();
+                    return Ok(visit.redirect(&format!("/meetups/groups/{slug}")));
+                }
+                Mutation::Invalid(errors) => form_errors(&errors, "name"),
+                Mutation::Refused(message) => refused(message, "name"),
+            };
+            render_group_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, input, errors).await
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn group(request: &Request, Path(slug): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let data = visit.query("meetup_group", json!({ "slug": slug })).await?;
+            if data["group"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            let note = query_params(request).remove("note");
+            Ok(visit.render(StatusCode::OK, "meetup_group.html", &data, json!({ "note": note })))
+        }
+        .await,
+    )
+}
+
+/// Joins or leaves the group at `slug`.
+async fn membership(request: &Request, body: Body, slug: &str, document: &str, field: &str) -> Result<Response, Stop> {
+    let (mut visit, _) = Visit::posted(request, body).await?;
+    let data = visit.query("meetup_group", json!({ "slug": slug })).await?;
+    let Some(id) = data["group"]["id"].as_str().map(str::to_string) else { return Ok(visit.not_found().await) };
+    let note = match visit.mutate(document, field, json!({ "input": { "groupId": id } })).await? {
+        Mutation::Done(_) => {
+            if field == "joinMeetupGroup" {
+                "joined"
+            } else {
+                "left"
+            }
+        }
+        Mutation::Invalid(_) | Mutation::Refused(_) => "last-organiser",
+    };
+    Ok(visit.redirect(&format!("/meetups/groups/{slug}?note={note}")))
+}
+
+#[handler]
+pub async fn join(request: &Request, body: Body, Path(slug): Path<String>) -> Response {
+    respond(membership(request, body, &slug, "join_meetup_group", "joinMeetupGroup").await)
+}
+
+#[handler]
+pub async fn leave(request: &Request, body: Body, Path(slug): Path<String>) -> Response {
+    respond(membership(request, body, &slug, "leave_meetup_group", "leaveMeetupGroup").await)
+}
+
+/// The scheduling form: a new meetup (or series) for the group `slug`, or changes to the
+/// meetup `number`.
+async fn render_event_form(
+    visit: &Visit,
+    status: StatusCode,
+    target: (&str, &str),
+    values: Value,
+    errors: Value,
+) -> Result<Response, Stop> {
+    let data = visit.query("viewer", json!({})).await?;
+    let (kind, key) = target;
+    let context = json!({
+        "values": values, "errors": errors, "time_zones": time_zone_names(), "repeats": REPEATS,
+        "editing": kind == "event", "key": key,
+    });
+    Ok(visit.render(status, "meetup_event_form.html", &data, context))
+}
+
+#[handler]
+pub async fn schedule_form(request: &Request, Path(slug): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let values = json!({ "timeZone": "Europe/London", "repeat": "NONE", "weekdayOrdinal": "2", "count": "6" });
+            render_event_form(&visit, StatusCode::OK, ("group", &slug), values, Value::Null).await
+        }
+        .await,
+    )
+}
+
+fn event_values(form: &Form) -> Value {
+    let names = [
+        "title",
+        "description",
+        "timeZone",
+        "start",
+        "end",
+        "venueName",
+        "venueAddress",
+        "venueDirections",
+        "onlineUrl",
+        "capacity",
+        "repeat",
+        "weekdayOrdinal",
+        "count",
+        "until",
+    ];
+    Value::Object(names.iter().map(|n| (n.to_string(), json!(form.text(n)))).collect())
+}
+
+fn event_fields(values: &Value) -> Value {
+    let text = |name: &str| values[name].as_str().unwrap_or_default().to_string();
+    let optional = |name: &str| Some(text(name)).filter(|v| !v.trim().is_empty());
+    // A capacity that is not a number is sent as one that fails validation, so the form
+    // says so beside the field.
+    let capacity = optional("capacity").map(|c| c.trim().parse::<i64>().unwrap_or(0));
+    json!({
+        "title": text("title"), "description": text("description"), "timeZone": text("timeZone"),
+        "start": text("start"), "end": text("end"), "venueName": text("venueName"), "venueAddress": text("venueAddress"),
+        "venueDirections": text("venueDirections"), "onlineUrl": optional("onlineUrl"), "capacity": capacity,
+    })
+}
+
+#[handler]
+pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let data = visit.query("meetup_group", json!({ "slug": slug })).await?;
+            let Some(group_id) = data["group"]["id"].as_str().map(str::to_string) else {
+                return Ok(visit.not_found().await);
+            };
+            let values = event_values(&form);
+            let mut input = event_fields(&values);
+            input["groupId"] = json!(group_id);
+            let repeat = values["repeat"].as_str().filter(|r| REPEATS.contains(r)).unwrap_or("NONE");
+            let outcome = if repeat == "NONE" {
+                visit.mutate("schedule_meetup", "scheduleMeetup", json!({ "input": input })).await?
+            } else {
+                let count = values["count"].as_str().and_then(|c| c.trim().parse::<i64>().ok());
+                let until = values["until"].as_str().filter(|u| !u.trim().is_empty());
+                let ordinal = values["weekdayOrdinal"].as_str().and_then(|o| o.parse::<i64>().ok());
+                input["recurrence"] = json!({
+                    "frequency": repeat,
+                    "weekdayOrdinal": if repeat == "MONTHLY_BY_WEEKDAY" { ordinal } else { None },
+                    "count": if until.is_some() { None } else { count },
+                    "until": until,
+                });
+                visit.mutate("schedule_meetup_series", "scheduleMeetupSeries", json!({ "input": input })).await?
+            };
+            let errors = match outcome {
+                Mutation::Done(payload) => {
+                    let first = payload["event"]["id"].as_str().or(payload["events"][0]["id"].as_str());
+                    return Ok(match first.and_then(|id| crate::graphql::relay::parse_global_id(id).ok()) {
+                        Some((_, number)) => visit.redirect(&format!("/meetups/events/{number}?scheduled=1")),
+                        None => visit.redirect(&format!("/meetups/groups/{slug}")),
+                    });
+                }
+                Mutation::Invalid(errors) => form_errors(&errors, "title"),
+                Mutation::Refused(message) => refused(message, "title"),
+            };
+            render_event_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, ("group", &slug), values, errors).await
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn event(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let data = visit.query("meetup_event", json!({ "id": id })).await?;
+            if data["event"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            let params = query_params(request);
+            let extra = json!({
+                "number": number,
+                "scheduled": params.contains_key("scheduled"),
+                "changed": params.contains_key("changed"),
+            });
+            Ok(visit.render(StatusCode::OK, "meetup_event.html", &data, extra))
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn rsvp(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let input = json!({ "eventId": id, "going": form.get("going") == Some("1") });
+            visit.mutate("rsvp", "rsvp", json!({ "input": input })).await?;
+            Ok(visit.redirect(&format!("/meetups/events/{number}")))
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn cancel(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let scope = if form.get("scope") == Some("THIS_AND_FOLLOWING") { "THIS_AND_FOLLOWING" } else { "THIS" };
+            visit.mutate("cancel_meetup", "cancelMeetup", json!({ "input": { "id": id, "scope": scope } })).await?;
+            Ok(visit.redirect(&format!("/meetups/events/{number}?changed=1")))
+        }
+        .await,
+    )
+}
+
+/// The meetup `number` if the visitor organises it.
+async fn organised(visit: &Visit, number: &str, document: &str) -> Result<Result<Value, Response>, Stop> {
+    let Some(id) = page_id("MeetupEvent", number) else { return Ok(Err(visit.not_found().await)) };
+    let data = visit.query(document, json!({ "id": id })).await?;
+    if data["event"].is_null() {
+        return Ok(Err(visit.not_found().await));
+    }
+    if data["event"]["viewerIsOrganiser"] != true {
+        let message = "Only the group's organisers can.";
+        return Ok(Err(visit.error_page(StatusCode::FORBIDDEN, "This is for organisers", message).await));
+    }
+    Ok(Ok(data))
+}
+
+#[handler]
+pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let data = match organised(&visit, &number, "meetup_event_edit").await? {
+                Ok(data) => data,
+                Err(page) => return Ok(page),
+            };
+            let e = &data["event"];
+            let minutes = |text: &Value| text.as_str().map(|t| t.get(..16).unwrap_or(t).to_string());
+            let values = json!({
+                "title": e["title"], "description": e["description"], "timeZone": e["timeZone"],
+                "start": minutes(&e["localStart"]), "end": minutes(&e["localEnd"]),
+                "venueName": e["venue"]["name"], "venueAddress": e["venue"]["address"],
+                "venueDirections": e["venue"]["directions"], "onlineUrl": e["onlineUrl"],
+                "capacity": e["capacity"].as_i64().map(|c| c.to_string()),
+            });
+            render_event_form(&visit, StatusCode::OK, ("event", &number), values, Value::Null).await
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let values = event_values(&form);
+            let mut input = event_fields(&values);
+            input["id"] = json!(id);
+            let errors = match visit.mutate("update_meetup", "updateMeetup", json!({ "input": input })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}?changed=1"))),
+                Mutation::Invalid(errors) => form_errors(&errors, "title"),
+                Mutation::Refused(message) => refused(message, "title"),
+            };
+            render_event_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, ("event", &number), values, errors).await
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn attendees(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let csv = request.uri().path().ends_with(".csv");
+            let data = match organised(&visit, &number, "meetup_attendees").await? {
+                Ok(data) => data,
+                Err(page) => return Ok(page),
+            };
+            if csv {
+                return Ok(attendee_csv(&data["event"], &number));
+            }
+            Ok(visit.render(StatusCode::OK, "meetup_attendees.html", &data, json!({ "number": number })))
+        }
+        .await,
+    )
+}
+
+/// The attendee list as CSV: who is going, then the waitlist in order.
+fn attendee_csv(meetup: &Value, number: &str) -> Response {
+    // A cell a spreadsheet would run as a formula is prefixed with a quote; quotes are
+    // doubled and every cell is quoted.
+    let cell = |text: &str| {
+        let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
+        format!("\"{}\"", text.replace('"', "\"\""))
+    };
+    let mut out = String::from("status,position,display name,handle\r\n");
+    for (status, members) in [("going", &meetup["attendees"]), ("waitlisted", &meetup["waitlist"])] {
+        for (i, member) in members.as_array().into_iter().flatten().enumerate() {
+            let name = member["displayName"].as_str().unwrap_or_default();
+            let handle = member["handle"].as_str().unwrap_or_default();
+            out.push_str(&format!("{status},{},{},{}\r\n", i + 1, cell(name), cell(&format!("@{handle}"))));
+        }
+    }
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type("text/csv; charset=utf-8")
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"meetup-{number}-attendees.csv\""))
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(out)
+}
+
+#[handler]
+pub async fn mine(request: &Request) -> Response {
+    respond(my_meetups(request, Value::Null).await)
+}
+
+async fn my_meetups(request: &Request, calendar_url: Value) -> Result<Response, Stop> {
+    let visit = Visit::new(request).await?;
+    if !visit.signed_in() {
+        return Ok(visit.sign_in_first());
+    }
+    let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
+    let data = visit.query("my_meetups", json!({ "after": after })).await?;
+    Ok(visit.render(StatusCode::OK, "my_meetups.html", &data, json!({ "calendar_url": calendar_url })))
+}
+
+#[handler]
+pub async fn reset_calendar(request: &Request, body: Body) -> Response {
+    respond(
+        async {
+            let (mut visit, _) = Visit::posted(request, body).await?;
+            let url = match visit.mutate("reset_calendar_feed", "resetCalendarFeed", json!({})).await? {
+                Mutation::Done(payload) => payload["url"].clone(),
+                Mutation::Invalid(_) | Mutation::Refused(_) => Value::Null,
+            };
+            // Shown once, on this response, like an access token.
+            my_meetups(request, url).await
+        }
+        .await,
+    )
+}

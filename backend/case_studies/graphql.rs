@@ -169,6 +169,14 @@ impl CaseStudy {
         Ok(ctx.loaders().case_study_comment_counts.load_one(self.id).await?.unwrap_or(0))
     }
 
+    /// Meetups where it is on the agenda, soonest first: "talked about at …".
+    async fn talked_about_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::meetups::events::Event>> {
+        let db = &ctx.state().db;
+        let ids = crate::meetups::agenda::events_about(db, &[self.id]).await?.remove(&self.id).unwrap_or_default();
+        let found = crate::meetups::events::by_ids(db, &ids).await?;
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
     /// Whether the signed-in member may edit this (they are one of its authors).
     async fn viewer_can_edit(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         Ok(is_author(ctx, self).await?)

@@ -47,7 +47,7 @@ use crate::{
     meetups::{
         self,
         events::Event as MeetupEvent,
-        graphql::{CalendarMutation, MeetupMutation, MeetupQuery},
+        graphql::{AgendaMutation, CalendarMutation, MeetupMutation, MeetupQuery},
         Group as MeetupGroup,
     },
     organisations::{
@@ -93,6 +93,7 @@ pub struct MutationRoot(
     ArtefactMutation,
     CommentMutation,
     MeetupMutation,
+    AgendaMutation,
     CalendarMutation,
 );
 

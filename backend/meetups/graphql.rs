@@ -4,6 +4,7 @@ use async_graphql::{connection::Connection, Context, InputObject, Object, Simple
 use jiff::{civil, tz::TimeZone};
 
 use super::{
+    agenda::{self, AgendaItem, AgendaItemKind},
     events::{self, Event, EventStatus, Fields},
     rsvps::{self, Refusal, RsvpStatus},
     Group, GroupRole, Left,
@@ -187,6 +188,10 @@ impl Event {
             None => Ok(None),
         }
     }
+    /// The agenda, in order.
+    async fn agenda(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AgendaItem>> {
+        Ok(agenda::of_events(&ctx.state().db, &[self.id]).await?.remove(&self.id).unwrap_or_default())
+    }
     /// Whether the signed-in member organises it.
     async fn viewer_is_organiser(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         Ok(is_organiser(ctx, self.group_id).await?)
@@ -209,6 +214,40 @@ impl Event {
         let rows = rsvps::members_with(&ctx.state().db, self.id, status, 1_000).await?;
         let found = ctx.loaders().members.load_many(rows.iter().map(|(id, _)| *id)).await?;
         Ok(rows.iter().filter_map(|(id, _)| found.get(id).cloned()).collect())
+    }
+}
+
+#[Object]
+impl AgendaItem {
+    async fn id(&self) -> ID {
+        relay::global_id("AgendaItem", self.id)
+    }
+    async fn kind(&self) -> AgendaItemKind {
+        self.kind
+    }
+    async fn title(&self) -> &str {
+        &self.title
+    }
+    /// The speaker, when they are a member.
+    async fn speaker(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
+        match self.speaker_member_id {
+            Some(id) => Ok(ctx.loaders().members.load_one(id).await?),
+            None => Ok(None),
+        }
+    }
+    /// The speaker's name when they are not a member (or to show beside the member).
+    async fn speaker_name(&self) -> &str {
+        &self.speaker_name
+    }
+    async fn duration_minutes(&self) -> i64 {
+        self.duration_minutes
+    }
+    /// The case study it is about, if the viewer may see it.
+    async fn case_study(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::case_studies::CaseStudy>> {
+        match self.case_study_id {
+            Some(id) => Ok(crate::case_studies::graphql::visible(ctx, id).await?),
+            None => Ok(None),
+        }
     }
 }
 
@@ -751,6 +790,163 @@ impl MeetupMutation {
         let event = events::by_ids(db, &[event.id]).await?.remove(&event.id);
         Ok(RsvpPayload { event, rsvp, user_errors: vec![] })
     }
+}
+
+#[derive(InputObject)]
+pub struct AddAgendaItemInput {
+    pub event_id: ID,
+    pub kind: AgendaItemKind,
+    pub title: String,
+    /// A member's handle, for a speaker who is a member.
+    pub speaker_handle: Option<String>,
+    /// A name, for a speaker who is not a member.
+    #[graphql(default)]
+    pub speaker_name: String,
+    pub duration_minutes: i64,
+    /// The case study the item is about; it then shows "talked about at" this meetup.
+    pub case_study_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct AgendaItemIdInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct MoveAgendaItemInput {
+    pub id: ID,
+    /// True to move it one place earlier, false for later.
+    pub up: bool,
+}
+
+/// The agenda item behind `id` and its event, if the viewer organises it.
+async fn organised_item(ctx: &Context<'_>, id: &ID) -> AppResult<Option<(AgendaItem, Event)>> {
+    let Ok(number) = relay::parse_global_id_of("AgendaItem", id) else { return Ok(None) };
+    let db = &ctx.state().db;
+    let Some(item) = agenda::by_id(db, number).await? else { return Ok(None) };
+    let Some(event) = events::by_ids(db, &[item.event_id]).await?.remove(&item.event_id) else { return Ok(None) };
+    if !is_organiser(ctx, event.group_id).await? {
+        return Err(AppError::Forbidden);
+    }
+    Ok(Some((item, event)))
+}
+
+#[derive(Default)]
+pub struct AgendaMutation;
+
+#[Object]
+impl AgendaMutation {
+    /// Adds an item at the end of a meetup's agenda (at most 50). Organisers only.
+    async fn add_agenda_item(
+        &self,
+        ctx: &Context<'_>,
+        input: AddAgendaItemInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        ctx.require_viewer()?;
+        let Some(event) = event_of(ctx, &input.event_id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        if !is_organiser(ctx, event.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let db = &ctx.state().db;
+        let mut problems: Vec<UserError> = [
+            accounts::check_text("title", "Title", &input.title, agenda::TITLE_MAX, true),
+            accounts::check_text(
+                "speakerName",
+                "The speaker's name",
+                &input.speaker_name,
+                agenda::SPEAKER_NAME_MAX,
+                false,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !(1..=agenda::DURATION_MAX_MINUTES).contains(&input.duration_minutes) {
+            problems.push(problem(
+                "durationMinutes",
+                UserErrorCode::Invalid,
+                "The duration must be between 1 and 480 minutes.",
+            ));
+        }
+        let mut speaker_member_id = None;
+        if let Some(handle) = input.speaker_handle.as_deref().filter(|h| !h.trim().is_empty()) {
+            match accounts::member_by_handle(db, handle).await? {
+                Some(member) => speaker_member_id = Some(member.id),
+                None => problems.push(problem(
+                    "speakerHandle",
+                    UserErrorCode::NotFound,
+                    "There is no member with that handle.",
+                )),
+            }
+        }
+        let mut case_study_id = None;
+        if let Some(id) = &input.case_study_id {
+            let found = match relay::parse_global_id_of("CaseStudy", id) {
+                Ok(number) => crate::case_studies::graphql::visible(ctx, number)
+                    .await?
+                    .filter(|c| c.status == crate::case_studies::CaseStudyStatus::Published),
+                Err(_) => None,
+            };
+            match found {
+                Some(case_study) => case_study_id = Some(case_study.id),
+                None => problems.push(problem(
+                    "caseStudyId",
+                    UserErrorCode::NotFound,
+                    "There is no such published case study.",
+                )),
+            }
+        }
+        if !problems.is_empty() {
+            return Ok(MeetupEventPayload { event: Some(event), user_errors: problems });
+        }
+        let item = agenda::NewItem {
+            kind: input.kind,
+            title: &input.title,
+            speaker_member_id,
+            speaker_name: &input.speaker_name,
+            duration_minutes: input.duration_minutes,
+            case_study_id,
+        };
+        if agenda::add(db, event.id, &item).await?.is_none() {
+            let full = problem("eventId", UserErrorCode::LimitReached, "An agenda can have at most 50 items.");
+            return Ok(MeetupEventPayload { event: Some(event), user_errors: vec![full] });
+        }
+        Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
+    }
+
+    /// Removes an agenda item. Organisers only.
+    async fn remove_agenda_item(
+        &self,
+        ctx: &Context<'_>,
+        input: AgendaItemIdInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        ctx.require_viewer()?;
+        let Some((item, event)) = organised_item(ctx, &input.id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_item()] });
+        };
+        agenda::remove(&ctx.state().db, item.id).await?;
+        Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
+    }
+
+    /// Moves an agenda item one place earlier or later. Organisers only.
+    async fn move_agenda_item(
+        &self,
+        ctx: &Context<'_>,
+        input: MoveAgendaItemInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        ctx.require_viewer()?;
+        let Some((item, event)) = organised_item(ctx, &input.id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_item()] });
+        };
+        agenda::shift(&ctx.state().db, &item, input.up).await?;
+        Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
+    }
+}
+
+fn no_item() -> UserError {
+    problem("id", UserErrorCode::NotFound, "There is no such agenda item.")
 }
 
 /// A member's personal calendar address.

@@ -9,6 +9,7 @@
 //! - [`recurrence`]: the rules of recurring series ("second Thursday of each month at
 //!   16:00 Europe/London") and the occurrences they give, wall-clock time kept across
 //!   daylight-saving changes;
+//! - [`agenda`]: talks, discussions and breaks, and which case study each is about;
 //! - [`series`]: recurring series, whose occurrences are real events made for a rolling
 //!   window;
 //! - [`calendar`]: the feeds (one event, a group, a member's own behind a secret URL);
@@ -16,6 +17,7 @@
 //!   database;
 //! - [`graphql`]: the API.
 
+pub mod agenda;
 pub mod calendar;
 pub mod events;
 pub mod graphql;

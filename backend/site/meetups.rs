@@ -227,21 +227,79 @@ pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -
 
 #[handler]
 pub async fn event(request: &Request, Path(number): Path<String>) -> Response {
+    respond(event_page(request, &number, StatusCode::OK, json!({})).await)
+}
+
+/// A meetup's page; `extra` carries a failed agenda form's errors and values.
+async fn event_page(request: &Request, number: &str, status: StatusCode, extra: Value) -> Result<Response, Stop> {
+    let visit = Visit::new(request).await?;
+    let Some(id) = page_id("MeetupEvent", number) else { return Ok(visit.not_found().await) };
+    let data = visit.query("meetup_event", json!({ "id": id })).await?;
+    if data["event"].is_null() {
+        return Ok(visit.not_found().await);
+    }
+    let params = query_params(request);
+    let mut context = json!({
+        "number": number,
+        "scheduled": params.contains_key("scheduled"),
+        "changed": params.contains_key("changed"),
+    });
+    if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
+        object.extend(more);
+    }
+    Ok(visit.render(status, "meetup_event.html", &data, context))
+}
+
+#[handler]
+pub async fn add_agenda_item(request: &Request, body: Body, Path(number): Path<String>) -> Response {
     respond(
         async {
-            let visit = Visit::new(request).await?;
+            let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
-            let data = visit.query("meetup_event", json!({ "id": id })).await?;
-            if data["event"].is_null() {
+            let kind = form.get("kind").filter(|k| ["TALK", "DISCUSSION", "BREAK"].contains(k)).unwrap_or("TALK");
+            let speaker = form.text("speaker");
+            let (handle, name) = match speaker.trim().strip_prefix('@') {
+                Some(handle) => (Some(handle.to_string()), String::new()),
+                None => (None, speaker.trim().to_string()),
+            };
+            let case_study = form.get("caseStudy").and_then(|n| page_id("CaseStudy", n.trim().trim_start_matches('#')));
+            let input = json!({
+                "eventId": id, "kind": kind, "title": form.text("title"), "speakerHandle": handle, "speakerName": name,
+                "durationMinutes": form.text("durationMinutes").trim().parse::<i64>().unwrap_or(0),
+                "caseStudyId": case_study,
+            });
+            let errors = match visit.mutate("add_agenda_item", "addAgendaItem", json!({ "input": input })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}#agenda"))),
+                Mutation::Invalid(errors) => form_errors(&errors, "title"),
+                Mutation::Refused(message) => refused(message, "title"),
+            };
+            let values = json!({
+                "kind": kind, "title": form.text("title"), "speaker": speaker,
+                "durationMinutes": form.text("durationMinutes"), "caseStudy": form.text("caseStudy"),
+            });
+            event_page(
+                request,
+                &number,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "errors": errors, "agenda": values }),
+            )
+            .await
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn remove_agenda_item(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            if page_id("MeetupEvent", &number).is_none() {
                 return Ok(visit.not_found().await);
             }
-            let params = query_params(request);
-            let extra = json!({
-                "number": number,
-                "scheduled": params.contains_key("scheduled"),
-                "changed": params.contains_key("changed"),
-            });
-            Ok(visit.render(StatusCode::OK, "meetup_event.html", &data, extra))
+            let item = json!({ "input": { "id": form.text("item") } });
+            visit.mutate("remove_agenda_item", "removeAgendaItem", item).await?;
+            Ok(visit.redirect(&format!("/meetups/events/{number}#agenda")))
         }
         .await,
     )

@@ -83,6 +83,8 @@ pub fn routes() -> Route {
         .at("/meetups/events/:number", get(meetups::event))
         .at("/meetups/events/:number/rsvp", post(meetups::rsvp))
         .at("/meetups/events/:number/cancel", post(meetups::cancel))
+        .at("/meetups/events/:number/agenda", post(meetups::add_agenda_item))
+        .at("/meetups/events/:number/agenda/remove", post(meetups::remove_agenda_item))
         .at("/meetups/events/:number/edit", get(meetups::edit_form).post(meetups::edit))
         .at("/meetups/events/:number/attendees", get(meetups::attendees))
         .at("/meetups/events/:number/attendees.csv", get(meetups::attendees))

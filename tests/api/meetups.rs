@@ -18,6 +18,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         changes_bump_the_sequence_and_rearm_reminders,
         calendar_feeds_follow_changes_and_keep_cancellations,
         series_keep_wall_clock_time_and_roll_forward,
+        agendas_are_ordered_and_link_case_studies,
     ]
 }
 
@@ -414,4 +415,59 @@ async fn series_keep_wall_clock_time_and_roll_forward(app: TestApp) {
     endless["recurrence"] = json!({ "frequency": "WEEKLY" });
     let refused = olu.data(SERIES, json!({ "input": endless })).await;
     assert_eq!(user_errors(&refused["scheduleMeetupSeries"]), vec![("recurrence".into(), "INVALID".into())]);
+}
+
+async fn agendas_are_ordered_and_link_case_studies(app: TestApp) {
+    use crate::knowledge::{admin, case_study, create_case_study, create_topic, PUBLISH};
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Waste").await;
+    let olu = app.member("olu@example.org", "Olu").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let story =
+        create_case_study(&ada, case_study("Bin reminders", &[&topic])).await["id"].as_str().unwrap().to_string();
+    ada.data(PUBLISH, json!({ "id": story })).await;
+    let draft = create_case_study(&ada, case_study("Not yet", &[&topic])).await["id"].as_str().unwrap().to_string();
+    let id = group(&olu, "TeaCamp North").await;
+    let event = schedule(&olu, event_input(&id, "2030-01-10T16:00", "2030-01-10T18:00", None)).await;
+    let event_id = event["id"].as_str().unwrap();
+
+    const ADD: &str =
+        "mutation($input: AddAgendaItemInput!) { addAgendaItem(input: $input) { userErrors { field code } } }";
+    let item = |title: &str, extra: Value| {
+        let mut input = json!({ "eventId": event_id, "kind": "TALK", "title": title, "durationMinutes": 20 });
+        input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({ "input": input })
+    };
+    let talk =
+        olu.data(ADD, item("How we cut missed bins", json!({ "speakerHandle": "ada", "caseStudyId": story }))).await;
+    assert_eq!(talk["addAgendaItem"]["userErrors"], json!([]), "{talk}");
+    olu.data(ADD, item("Tea", json!({ "kind": "BREAK", "durationMinutes": 15 }))).await;
+    olu.data(ADD, item("Open floor", json!({ "kind": "DISCUSSION", "speakerName": "Everyone" }))).await;
+    let bad =
+        olu.data(ADD, item("", json!({ "durationMinutes": 0, "speakerHandle": "nobody", "caseStudyId": draft }))).await;
+    let mut fields: Vec<String> = user_errors(&bad["addAgendaItem"]).into_iter().map(|(f, _)| f).collect();
+    fields.sort();
+    assert_eq!(fields, ["caseStudyId", "durationMinutes", "speakerHandle", "title"]);
+    assert_eq!(error_code(&ada.gql(ADD, item("Mine", json!({}))).await), "FORBIDDEN");
+
+    const AGENDA: &str = "query($id: ID!) { node(id: $id) { ... on MeetupEvent { agenda { id kind title speaker { handle } speakerName caseStudy { title } } } } }";
+    let agenda = olu.data(AGENDA, json!({ "id": event_id })).await["node"]["agenda"].clone();
+    let titles: Vec<&str> = agenda.as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["How we cut missed bins", "Tea", "Open floor"]);
+    assert_eq!(agenda[0]["speaker"]["handle"], "ada");
+    assert_eq!(agenda[0]["caseStudy"]["title"], "Bin reminders");
+
+    // Moving the discussion up, then removing the break.
+    const MOVE: &str = "mutation($id: ID!) { moveAgendaItem(input: { id: $id, up: true }) { userErrors { code } } }";
+    const REMOVE: &str = "mutation($id: ID!) { removeAgendaItem(input: { id: $id }) { userErrors { code } } }";
+    olu.data(MOVE, json!({ "id": agenda[2]["id"] })).await;
+    olu.data(REMOVE, json!({ "id": agenda[1]["id"] })).await;
+    let agenda = olu.data(AGENDA, json!({ "id": event_id })).await["node"]["agenda"].clone();
+    let titles: Vec<&str> = agenda.as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["How we cut missed bins", "Open floor"]);
+
+    // The case study shows where it was talked about.
+    const TALKED: &str = "query($id: ID!) { node(id: $id) { ... on CaseStudy { talkedAboutAt { title } } } }";
+    let talked = app.anonymous().data(TALKED, json!({ "id": story })).await;
+    assert_eq!(talked["node"]["talkedAboutAt"], json!([{ "title": "TeaCamp Manchester" }]));
 }

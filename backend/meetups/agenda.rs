@@ -1,0 +1,171 @@
+//! A meetup's agenda: an ordered list of talks, discussions and breaks, each with a
+//! title, a speaker (a member, or a name), a duration, and optionally the case study it
+//! is about, which then shows "talked about at …".
+
+use std::collections::HashMap;
+
+use sqlx::{any::AnyRow, Row};
+
+use crate::{
+    db::{self, Db},
+    error::AppResult,
+};
+
+pub const TITLE_MAX: usize = 150;
+pub const SPEAKER_NAME_MAX: usize = 80;
+pub const ITEMS_MAX: i64 = 50;
+pub const DURATION_MAX_MINUTES: i64 = 8 * 60;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum AgendaItemKind {
+    Talk,
+    Discussion,
+    Break,
+}
+
+impl AgendaItemKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AgendaItemKind::Talk => "talk",
+            AgendaItemKind::Discussion => "discussion",
+            AgendaItemKind::Break => "break",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AgendaItem {
+    pub id: i64,
+    pub event_id: i64,
+    pub position: i64,
+    pub kind: AgendaItemKind,
+    pub title: String,
+    pub speaker_member_id: Option<i64>,
+    pub speaker_name: String,
+    pub duration_minutes: i64,
+    pub case_study_id: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, event_id, position, kind, title, speaker_member_id, speaker_name, duration_minutes, case_study_id";
+
+impl AgendaItem {
+    fn from_row(row: &AnyRow) -> sqlx::Result<AgendaItem> {
+        Ok(AgendaItem {
+            id: row.try_get("id")?,
+            event_id: row.try_get("event_id")?,
+            position: row.try_get("position")?,
+            kind: match row.try_get::<String, _>("kind")?.as_str() {
+                "discussion" => AgendaItemKind::Discussion,
+                "break" => AgendaItemKind::Break,
+                _ => AgendaItemKind::Talk,
+            },
+            title: row.try_get("title")?,
+            speaker_member_id: row.try_get("speaker_member_id")?,
+            speaker_name: row.try_get("speaker_name")?,
+            duration_minutes: row.try_get("duration_minutes")?,
+            case_study_id: row.try_get("case_study_id")?,
+        })
+    }
+}
+
+/// Each event's agenda, in order (served by `meetup_agenda_items_event`).
+pub async fn of_events(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<AgendaItem>>> {
+    let mut map: HashMap<i64, Vec<AgendaItem>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    let select = format!("SELECT {COLUMNS} FROM meetup_agenda_items WHERE event_id IN");
+    for row in db::rows_by_ids_grouped(db, &select, ids, "ORDER BY event_id, position, id").await? {
+        let item = AgendaItem::from_row(&row)?;
+        map.entry(item.event_id).or_default().push(item);
+    }
+    Ok(map)
+}
+
+/// The events where each case study was talked about, soonest first (at most 20 each).
+pub async fn events_about(db: &Db, case_study_ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
+    let mut map: HashMap<i64, Vec<i64>> = case_study_ids.iter().map(|id| (*id, Vec::new())).collect();
+    let select = "SELECT DISTINCT a.case_study_id, a.event_id, e.starts_at FROM meetup_agenda_items a \
+                  JOIN meetup_events e ON e.id = a.event_id WHERE e.status = 'scheduled' AND a.case_study_id IN";
+    for row in db::rows_by_ids_grouped(db, select, case_study_ids, "ORDER BY 1, 3").await? {
+        let list = map.entry(row.try_get(0)?).or_default();
+        if list.len() < 20 {
+            list.push(row.try_get(1)?);
+        }
+    }
+    Ok(map)
+}
+
+pub struct NewItem<'a> {
+    pub kind: AgendaItemKind,
+    pub title: &'a str,
+    pub speaker_member_id: Option<i64>,
+    pub speaker_name: &'a str,
+    pub duration_minutes: i64,
+    pub case_study_id: Option<i64>,
+}
+
+/// Adds an item at the end; `None` when the agenda is full.
+pub async fn add(db: &Db, event_id: i64, item: &NewItem<'_>) -> AppResult<Option<AgendaItem>> {
+    let mut tx = db.begin_write().await?;
+    let (count, last): (i64, Option<i64>) =
+        sqlx::query_as("SELECT COUNT(*), MAX(position) FROM meetup_agenda_items WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if count >= ITEMS_MAX {
+        return Ok(None);
+    }
+    let row = sqlx::query(&format!(
+        "INSERT INTO meetup_agenda_items (event_id, position, kind, title, speaker_member_id, speaker_name, duration_minutes, \
+         case_study_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+    ))
+    .bind(event_id)
+    .bind(last.unwrap_or(0) + 1)
+    .bind(item.kind.as_str())
+    .bind(item.title.trim())
+    .bind(item.speaker_member_id)
+    .bind(item.speaker_name.trim())
+    .bind(item.duration_minutes)
+    .bind(item.case_study_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(AgendaItem::from_row(&row)?))
+}
+
+pub async fn by_id(db: &Db, id: i64) -> AppResult<Option<AgendaItem>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM meetup_agenda_items WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|r| AgendaItem::from_row(&r)).transpose()?)
+}
+
+pub async fn remove(db: &Db, id: i64) -> AppResult<()> {
+    sqlx::query("DELETE FROM meetup_agenda_items WHERE id = $1").bind(id).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// Moves an item one place up or down, swapping it with its neighbour.
+pub async fn shift(db: &Db, item: &AgendaItem, up: bool) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    let neighbour: Option<(i64, i64)> = sqlx::query_as(if up {
+        "SELECT id, position FROM meetup_agenda_items WHERE event_id = $1 AND position < $2 ORDER BY position DESC LIMIT 1"
+    } else {
+        "SELECT id, position FROM meetup_agenda_items WHERE event_id = $1 AND position > $2 ORDER BY position LIMIT 1"
+    })
+    .bind(item.event_id)
+    .bind(item.position)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((other, position)) = neighbour {
+        for (id, to) in [(other, item.position), (item.id, position)] {
+            sqlx::query("UPDATE meetup_agenda_items SET position = $1 WHERE id = $2")
+                .bind(to)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

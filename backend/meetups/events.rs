@@ -254,49 +254,63 @@ pub async fn lock(tx: &mut Tx, dialect: db::Dialect, id: i64) -> AppResult<Optio
 pub async fn update(db: &Db, id: i64, member_id: i64, fields: &Fields, topic_ids: &[i64]) -> AppResult<Event> {
     let rendered = markdown::render_linked(db, &fields.description).await?;
     let (starts_at, ends_at) = fields.instants()?;
-    let now = db::now_millis();
+    let times = Times { local_start: fields.local_start, local_end: fields.local_end, starts_at, ends_at };
     let mut tx = db.begin_write().await?;
-    let current = lock(&mut tx, db.dialect, id).await?.ok_or(AppError::NotFound("That event"))?;
-    let moved = current.starts_at != starts_at
-        || current.ends_at != ends_at
+    update_in(&mut tx, db.dialect, id, member_id, fields, &rendered.html, times, topic_ids).await?;
+    tx.commit().await?;
+    by_ids(db, &[id]).await?.remove(&id).ok_or(AppError::NotFound("That event"))
+}
+
+/// [`update`] inside the caller's transaction, with the HTML and times worked out.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn update_in(
+    tx: &mut Tx,
+    dialect: db::Dialect,
+    id: i64,
+    member_id: i64,
+    fields: &Fields,
+    html: &str,
+    times: Times,
+    topic_ids: &[i64],
+) -> AppResult<()> {
+    let current = lock(tx, dialect, id).await?.ok_or(AppError::NotFound("That event"))?;
+    let moved = current.starts_at != times.starts_at
+        || current.ends_at != times.ends_at
         || current.time_zone != fields.time_zone
         || current.venue_name != fields.venue_name.trim()
         || current.venue_address != fields.venue_address.trim()
         || current.online_url.as_deref() != fields.online_url.as_deref();
-    let row = sqlx::query(&format!(
+    sqlx::query(
         "UPDATE meetup_events SET title = $1, description_source = $2, description_html = $3, time_zone = $4, local_start = $5, \
          local_end = $6, starts_at = $7, ends_at = $8, venue_name = $9, venue_address = $10, venue_directions = $11, \
          online_url = $12, capacity = $13, sequence = sequence + $14, \
-         reminder_sent_at = CASE WHEN $14 = 1 THEN NULL ELSE reminder_sent_at END, updated_at = $15 \
-         WHERE id = $16 RETURNING {COLUMNS}"
-    ))
+         reminder_sent_at = CASE WHEN $14 = 1 THEN NULL ELSE reminder_sent_at END, updated_at = $15 WHERE id = $16",
+    )
     .bind(fields.title.trim())
     .bind(fields.description.trim())
-    .bind(&rendered.html)
+    .bind(html)
     .bind(&fields.time_zone)
-    .bind(fields.local_start.to_string())
-    .bind(fields.local_end.to_string())
-    .bind(starts_at)
-    .bind(ends_at)
+    .bind(times.local_start.to_string())
+    .bind(times.local_end.to_string())
+    .bind(times.starts_at)
+    .bind(times.ends_at)
     .bind(fields.venue_name.trim())
     .bind(fields.venue_address.trim())
     .bind(fields.venue_directions.trim())
     .bind(fields.online_url.as_deref())
     .bind(fields.capacity)
     .bind(i64::from(moved))
-    .bind(now)
+    .bind(db::now_millis())
     .bind(id)
-    .fetch_one(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    set_topics(&mut tx, id, topic_ids).await?;
+    set_topics(tx, id, topic_ids).await?;
     if moved {
-        let payload = serde_json::json!({ "startsAt": starts_at, "previousStartsAt": current.starts_at });
-        outbox::record(&mut tx, EventKind::MeetupChanged, ("MeetupEvent", id), Some(member_id), payload).await?;
+        let payload = serde_json::json!({ "startsAt": times.starts_at, "previousStartsAt": current.starts_at });
+        outbox::record(tx, EventKind::MeetupChanged, ("MeetupEvent", id), Some(member_id), payload).await?;
     }
-    rsvps::promote_waiting(&mut tx, id).await?;
-    let event = Event::from_row(&row)?;
-    tx.commit().await?;
-    Ok(by_ids(db, &[id]).await?.remove(&id).unwrap_or(event))
+    rsvps::promote_waiting(tx, id).await?;
+    Ok(())
 }
 
 /// Cancels an event: it stays (feeds show it cancelled), with `SEQUENCE` up.

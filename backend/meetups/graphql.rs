@@ -364,6 +364,10 @@ pub struct UpdateMeetupInput {
     pub id: ID,
     #[graphql(flatten)]
     pub fields: MeetupEventFields,
+    /// For an occurrence of a series: this one only, or this and every later one (which
+    /// keep their dates and take the new time, length, place and words).
+    #[graphql(default)]
+    pub scope: Occurrences,
 }
 
 #[derive(InputObject)]
@@ -681,7 +685,24 @@ impl MeetupMutation {
             Ok(valid) => valid,
             Err(problems) => return Ok(MeetupEventPayload { event: Some(event), user_errors: problems }),
         };
-        let saved = events::update(&ctx.state().db, event.id, viewer.member.id, &fields, &topic_ids).await?;
+        let db = &ctx.state().db;
+        if input.scope == Occurrences::ThisAndFollowing && event.series_id.is_some() {
+            let same_day = event.local_start.get(..10) == Some(fields.local_start.date().to_string().as_str());
+            if !same_day {
+                let error = problem(
+                    "start",
+                    UserErrorCode::Invalid,
+                    "To change this and later meetups, keep this one's date: change the time, or start a new series.",
+                );
+                return Ok(MeetupEventPayload { event: Some(event), user_errors: vec![error] });
+            }
+            super::series::update_following(db, &event, viewer.member.id, &fields, &topic_ids).await?;
+            return Ok(MeetupEventPayload {
+                event: events::by_ids(db, &[event.id]).await?.remove(&event.id),
+                user_errors: vec![],
+            });
+        }
+        let saved = events::update(db, event.id, viewer.member.id, &fields, &topic_ids).await?;
         Ok(MeetupEventPayload { event: Some(saved), user_errors: vec![] })
     }
 

@@ -220,3 +220,56 @@ pub async fn describe(db: &Db, series_id: i64) -> AppResult<Option<String>> {
         None => Ok(None),
     }
 }
+
+/// Applies an edit to an occurrence and every later one of its series, in one
+/// transaction: each keeps its own date and takes the new time of day, length, place and
+/// words; the series' rule and template follow, so occurrences made later match. (Moving
+/// them to other days is a new series.) Returns how many were changed.
+pub async fn update_following(
+    db: &Db,
+    event: &Event,
+    member_id: i64,
+    fields: &Fields,
+    topic_ids: &[i64],
+) -> AppResult<usize> {
+    let Some(series_id) = event.series_id else { return Ok(0) };
+    let rendered = markdown::render_linked(db, &fields.description).await?;
+    let zone = jiff::tz::TimeZone::get(&fields.time_zone).map_err(|_| AppError::bad_input("Unknown time zone."))?;
+    let length = fields.local_start.duration_until(fields.local_end);
+    let mut tx = db.begin_write().await?;
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, local_start FROM meetup_events WHERE series_id = $1 AND starts_at >= $2 AND status = 'scheduled' \
+         ORDER BY starts_at, id",
+    )
+    .bind(series_id)
+    .bind(event.starts_at)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, local_start) in &rows {
+        let date = local_start.parse::<civil::DateTime>().map_err(anyhow::Error::from)?.date();
+        let local_start = date.to_datetime(fields.local_start.time());
+        let local_end = local_start.checked_add(length).map_err(anyhow::Error::from)?;
+        let times = Times {
+            local_start,
+            local_end,
+            starts_at: events::instant(local_start, &zone)?.as_millisecond(),
+            ends_at: events::instant(local_end, &zone)?.as_millisecond(),
+        };
+        events::update_in(&mut tx, db.dialect, *id, member_id, fields, &rendered.html, times, topic_ids).await?;
+    }
+    let stored: String =
+        sqlx::query_scalar("SELECT rule FROM meetup_series WHERE id = $1").bind(series_id).fetch_one(&mut *tx).await?;
+    let mut rule = rule_from(&serde_json::from_str(&stored).unwrap_or_default())?;
+    rule.start = rule.start.date().to_datetime(fields.local_start.time());
+    rule.duration_minutes = length.as_mins();
+    rule.time_zone = fields.time_zone.clone();
+    sqlx::query("UPDATE meetup_series SET rule = $1, template = $2, updated_at = $3 WHERE id = $4")
+        .bind(rule_json(&rule).to_string())
+        .bind(template_json(fields, &rendered.html, topic_ids).to_string())
+        .bind(db::now_millis())
+        .bind(series_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows.len())
+}

@@ -367,6 +367,7 @@ pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Respons
                 "venueName": e["venue"]["name"], "venueAddress": e["venue"]["address"],
                 "venueDirections": e["venue"]["directions"], "onlineUrl": e["onlineUrl"],
                 "capacity": e["capacity"].as_i64().map(|c| c.to_string()),
+                "series": e["series"], "scope": "THIS",
             });
             render_event_form(&visit, StatusCode::OK, ("event", &number), values, Value::Null).await
         }
@@ -380,9 +381,13 @@ pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> 
         async {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
-            let values = event_values(&form);
+            let mut values = event_values(&form);
             let mut input = event_fields(&values);
             input["id"] = json!(id);
+            let following = form.get("scope") == Some("THIS_AND_FOLLOWING");
+            input["scope"] = json!(if following { "THIS_AND_FOLLOWING" } else { "THIS" });
+            values["series"] = json!(form.text("series"));
+            values["scope"] = input["scope"].clone();
             let errors = match visit.mutate("update_meetup", "updateMeetup", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}?changed=1"))),
                 Mutation::Invalid(errors) => form_errors(&errors, "title"),

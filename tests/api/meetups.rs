@@ -400,6 +400,35 @@ async fn series_keep_wall_clock_time_and_roll_forward(app: TestApp) {
     let total = app.count("SELECT COUNT(*) FROM meetup_events WHERE series_id IS NOT NULL").await;
     assert_eq!(total, 4 + made + added);
 
+    // Changing "this and following" from the second: each keeps its date at the new time.
+    let second = series["events"][1]["id"].as_str().unwrap();
+    let mut later = event_input(&id, "2027-03-25T17:00", "2027-03-25T19:00", None);
+    later.as_object_mut().unwrap().remove("groupId");
+    later["id"] = json!(second);
+    later["scope"] = json!("THIS_AND_FOLLOWING");
+    let changed = olu.data(UPDATE, json!({ "input": later.clone() })).await;
+    assert_eq!(changed["updateMeetup"]["userErrors"], json!([]), "{changed}");
+    const STARTS: &str = "query($id: ID!) { node(id: $id) { ... on MeetupEvent { startsAt sequence } } }";
+    let mut after = Vec::new();
+    for event in series["events"].as_array().unwrap() {
+        let node = olu.data(STARTS, json!({ "id": event["id"] })).await["node"].clone();
+        after.push((node["startsAt"].as_str().unwrap().to_string(), node["sequence"].as_i64().unwrap()));
+    }
+    assert_eq!(
+        after,
+        [
+            ("2027-03-18T16:00:00Z".to_string(), 0),
+            ("2027-03-25T17:00:00Z".to_string(), 1),
+            ("2027-04-01T16:00:00Z".to_string(), 1),
+            ("2027-04-08T16:00:00Z".to_string(), 1),
+        ],
+        "17:00 London from the second on, across the clock change"
+    );
+    later["start"] = json!("2027-03-26T17:00");
+    later["end"] = json!("2027-03-26T19:00");
+    let moved_day = olu.data(UPDATE, json!({ "input": later })).await;
+    assert_eq!(user_errors(&moved_day["updateMeetup"]), vec![("start".into(), "INVALID".into())]);
+
     // Cancelling "this and following" from the third weekly meetup cancels the last two.
     let third = series["events"][2]["id"].as_str().unwrap();
     const CANCEL: &str = "mutation($id: ID!) { cancelMeetup(input: { id: $id, scope: THIS_AND_FOLLOWING }) { event { status } userErrors { code } } }";

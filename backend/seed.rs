@@ -16,6 +16,10 @@ use crate::{
         CaseStudyStatus, Fields, Phase,
     },
     comments::{self, Posted, Subject},
+    meetups::{
+        self,
+        recurrence::{Frequency, Rule, SeriesEnd},
+    },
     db::Db,
     error::AppError,
     organisations::{self, NewOrganisation, OrganisationKind},
@@ -342,6 +346,53 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
                 .map_err(AppError::into_anyhow)?;
         }
     }
+    // A meetup group with a monthly series on the second Thursday, starting next month,
+    // and some members already going to the first.
+    let group = meetups::create(
+        db,
+        members[0].id,
+        "TeaCamp Barsetshire",
+        "Tea, cake and talking shop for anyone building public services in and around Barsetshire. \
+         Bring a problem; leave with three people who have solved it.",
+        "South West",
+        &[topic_ids[2]],
+    )
+    .await
+    .map_err(AppError::into_anyhow)?;
+    for member in &members[1..5] {
+        meetups::set_role(db, group.id, member.id, meetups::GroupRole::Member).await.map_err(AppError::into_anyhow)?;
+    }
+    let today = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::get("Europe/London")?).date();
+    let next_month = today.first_of_month().checked_add(jiff::Span::new().months(1))?;
+    let first = next_month.nth_weekday_of_month(2, jiff::civil::Weekday::Thursday)?.at(16, 0, 0, 0);
+    let rule = Rule {
+        frequency: Frequency::MonthlyByWeekday,
+        weekday_ordinal: Some(2),
+        start: first,
+        duration_minutes: 120,
+        time_zone: "Europe/London".into(),
+        end: SeriesEnd::Count(6),
+    };
+    let fields = meetups::events::Fields {
+        title: "TeaCamp Barsetshire".into(),
+        description: "An informal hour or two: **introductions**, then whatever people bring.".into(),
+        time_zone: "Europe/London".into(),
+        local_start: first,
+        local_end: first.checked_add(jiff::SignedDuration::from_hours(2))?,
+        venue_name: "The Old Library Café".into(),
+        venue_address: "1 Cathedral Close, Barchester".into(),
+        venue_directions: "Up the stairs past the map room.".into(),
+        online_url: None,
+        capacity: Some(12),
+    };
+    let (_, occurrences) =
+        meetups::series::create(db, group.id, members[0].id, &rule, &fields, &[]).await.map_err(AppError::into_anyhow)?;
+    if let Some(first) = occurrences.first() {
+        for member in &members[1..4] {
+            meetups::rsvps::answer(db, first.id, member.id, true).await.map_err(AppError::into_anyhow)?.ok();
+        }
+    }
+
     // A few members found the first case studies useful.
     for (case_study, member) in [(0, 4), (0, 2), (1, 0), (1, 4), (1, 7), (4, 0), (5, 4)] {
         marks::set(db, case_study_ids[case_study], members[member].id, Mark::Useful, true)
@@ -350,7 +401,8 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
     }
 
     Ok(format!(
-        "Seeded {} members, {} organisations, {} topics, {} case studies, {} artefacts and {} comments.\n\
+        "Seeded {} members, {} organisations, {} topics, {} case studies, {} artefacts, {} comments and a meetup \
+         group with {} meetups scheduled.\n\
          Sign in as {} (an administrator) or any other demo member with the password {password}",
         MEMBERS.len(),
         organisation_ids.len(),
@@ -358,6 +410,7 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         CASE_STUDIES.len(),
         ARTEFACTS.len(),
         COMMENTS.iter().map(|c| 1 + c.3.len()).sum::<usize>(),
+        occurrences.len(),
         MEMBERS[0].1,
     ))
 }

@@ -106,6 +106,26 @@ async fn membership(request: &Request, body: Body, slug: &str, document: &str, f
 }
 
 #[handler]
+pub async fn add_co_organiser(request: &Request, body: Body, Path(slug): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let data = visit.query("meetup_group", json!({ "slug": slug })).await?;
+            let Some(id) = data["group"]["id"].as_str().map(str::to_string) else { return Ok(visit.not_found().await) };
+            let input = json!({ "groupId": id, "handle": form.text("handle").trim().trim_start_matches('@') });
+            let errors = match visit.mutate("add_co_organiser", "addCoOrganiser", json!({ "input": input })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/groups/{slug}?note=co-organiser"))),
+                Mutation::Invalid(errors) => form_errors(&errors, "handle"),
+                Mutation::Refused(message) => refused(message, "handle"),
+            };
+            let extra = json!({ "errors": errors, "handle": form.text("handle") });
+            Ok(visit.render(StatusCode::UNPROCESSABLE_ENTITY, "meetup_group.html", &data, extra))
+        }
+        .await,
+    )
+}
+
+#[handler]
 pub async fn join(request: &Request, body: Body, Path(slug): Path<String>) -> Response {
     respond(membership(request, body, &slug, "join_meetup_group", "joinMeetupGroup").await)
 }

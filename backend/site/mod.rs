@@ -79,6 +79,7 @@ pub fn routes() -> Route {
         .at("/meetups/groups/:slug", get(meetups::group))
         .at("/meetups/groups/:slug/join", post(meetups::join))
         .at("/meetups/groups/:slug/leave", post(meetups::leave))
+        .at("/meetups/groups/:slug/organisers", post(meetups::add_co_organiser))
         .at("/meetups/groups/:slug/schedule", get(meetups::schedule_form).post(meetups::schedule))
         .at("/meetups/events/:number", get(meetups::event))
         .at("/meetups/events/:number/rsvp", post(meetups::rsvp))

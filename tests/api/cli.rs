@@ -247,6 +247,8 @@ async fn seed_demo_fills_an_empty_instance_once(app: TestApp) {
     assert_eq!(reused["artefacts"]["nodes"][0]["reuseCount"], 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM artefacts WHERE adapted_from_id IS NOT NULL").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM comments WHERE parent_id IS NOT NULL").await, 2);
+    assert!(app.count("SELECT COUNT(*) FROM meetup_events WHERE series_id IS NOT NULL").await >= 5);
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_rsvps WHERE status = 'going'").await, 3);
 
     let mut again = kettle(&app);
     again.args(["seed", "--demo"]);

@@ -25,6 +25,9 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         case_studies_are_written_previewed_published_and_edited_in_the_site,
         atom_feeds_are_valid_and_leave_out_drafts,
         search_page_shows_escaped_highlighted_results,
+        meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers,
+        the_schedule_form_explains_problems_and_keeps_what_was_typed,
+        the_attendee_csv_defuses_formulas,
     ]
 }
 
@@ -576,4 +579,247 @@ async fn search_page_shows_escaped_highlighted_results(app: TestApp) {
     assert!(none.body.contains("0 results for “&lt;script&gt;”"), "{}", none.body);
     let long = browser.get(&format!("/search?q={}", "x".repeat(500))).await;
     assert_eq!(long.status, StatusCode::OK, "an over-long query is cut, not an error");
+}
+
+/// Starts a group and schedules a one-off meetup through the forms; returns the meetup's
+/// page, such as `/meetups/events/1`.
+async fn organise_a_meetup(organiser: &mut Browser, group: &str, capacity: &str) -> String {
+    organiser.get("/meetups/new-group").await;
+    let created = organiser.post("/meetups/new-group", &[("name", group), ("region", "North West")]).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let slug = created.location().trim_start_matches("/meetups/groups/").to_string();
+    let scheduled = organiser
+        .post(
+            &format!("/meetups/groups/{slug}/schedule"),
+            &[
+                ("title", "TeaCamp"),
+                ("description", "Tea and *talk*."),
+                ("timeZone", "Europe/London"),
+                ("start", "2030-01-10T16:00"),
+                ("end", "2030-01-10T18:00"),
+                ("repeat", "NONE"),
+                ("weekdayOrdinal", "2"),
+                ("count", "6"),
+                ("until", ""),
+                ("venueName", "The Federation"),
+                ("venueAddress", "Federation Street, Manchester"),
+                ("venueDirections", ""),
+                ("onlineUrl", ""),
+                ("capacity", capacity),
+            ],
+        )
+        .await;
+    assert_eq!(scheduled.status, StatusCode::SEE_OTHER, "{}", scheduled.body);
+    let location = scheduled.location();
+    assert!(location.starts_with("/meetups/events/") && location.ends_with("?scheduled=1"), "{location}");
+    location.trim_end_matches("?scheduled=1").to_string()
+}
+
+/// The `value` of the input with the id `name` on a page.
+fn input_value(body: &str, name: &str) -> String {
+    let start = body.find(&format!("id=\"{name}\" name=\"{name}\"")).unwrap_or_else(|| panic!("no {name} in {body}"));
+    let tag = &body[start..start + body[start..].find('>').unwrap()];
+    tag.split(" value=\"").nth(1).map(|v| v[..v.find('"').unwrap()].to_string()).unwrap_or_default()
+}
+
+async fn meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers(app: TestApp) {
+    let mut olu = Browser::new(&app);
+    olu.register("olu@example.org", "Olu").await;
+    let event = organise_a_meetup(&mut olu, "TeaCamp North", "").await;
+
+    // Anyone may look; doing anything needs signing in first, and comes back afterwards.
+    let mut visitor = Browser::new(&app);
+    for path in ["/meetups", "/meetups/groups/teacamp-north", event.as_str()] {
+        assert_eq!(visitor.get(path).await.status, StatusCode::OK, "{path}");
+    }
+    assert!(visitor.get(&event).await.body.contains("to say you are going"));
+    let private = [
+        "/meetups/new-group".to_string(),
+        "/meetups/mine".to_string(),
+        "/meetups/groups/teacamp-north/schedule".to_string(),
+        format!("{event}/edit"),
+        format!("{event}/attendees"),
+        format!("{event}/attendees.csv"),
+    ];
+    for path in &private {
+        let page = visitor.get(path).await;
+        let back = url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>();
+        assert_eq!(
+            (page.status, page.location()),
+            (StatusCode::SEE_OTHER, format!("/sign-in?return_to={back}").as_str())
+        );
+    }
+    for missing in ["/meetups/groups/nope", "/meetups/events/999999", "/meetups/events/abc", "/meetups/events/1x/edit"]
+    {
+        assert_eq!(olu.get(missing).await.status, StatusCode::NOT_FOUND, "{missing}");
+    }
+
+    // A member who does not organise the group cannot change it or see who is going.
+    let mut pat = Browser::new(&app);
+    pat.register("pat@example.org", "Pat").await;
+    for path in [format!("{event}/edit"), format!("{event}/attendees"), format!("{event}/attendees.csv")] {
+        let page = pat.get(&path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(!page.body.contains("status,position"), "{path}");
+    }
+    let fields = [
+        ("title", "Taken over"),
+        ("timeZone", "Europe/London"),
+        ("start", "2030-01-10T16:00"),
+        ("end", "2030-01-10T18:00"),
+        ("venueName", "Elsewhere"),
+    ];
+    let refused = pat.post(&format!("{event}/edit"), &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(pat.post(&format!("{event}/cancel"), &[("scope", "THIS")]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM meetup_events WHERE title = 'TeaCamp' AND status = 'scheduled'").await,
+        1
+    );
+
+    // Forms without the CSRF token are refused, and change nothing.
+    for (path, fields) in [
+        (format!("{event}/rsvp"), vec![("going", "1")]),
+        ("/meetups/new-group".to_string(), vec![("name", "Forged"), ("region", "Anywhere")]),
+        ("/meetups/groups/teacamp-north/join".to_string(), vec![]),
+        ("/meetups/calendar".to_string(), vec![]),
+    ] {
+        let response = pat.http.post(app.url(&path)).form(&fields).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(response.text().await.unwrap().contains("This form has expired"), "{path}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_rsvps").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_groups").await, 1);
+    // With the token, the same RSVP goes through.
+    assert_eq!(pat.post(&format!("{event}/rsvp"), &[("going", "1")]).await.location(), event);
+    assert!(pat.get(&event).await.body.contains("You are going."));
+}
+
+async fn the_schedule_form_explains_problems_and_keeps_what_was_typed(app: TestApp) {
+    let mut olu = Browser::new(&app);
+    olu.register("olu@example.org", "Olu").await;
+    let event = organise_a_meetup(&mut olu, "TeaCamp North", "").await;
+    let form = olu.get("/meetups/groups/teacamp-north/schedule").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("<option value=\"Europe&#x2f;London\" selected>"), "London is the default");
+    assert!(!form.body.to_lowercase().contains("value=\"none\""), "{}", form.body);
+
+    let typed = [
+        ("title", "Tea <camp>"),
+        ("description", "Bring a mug"),
+        ("timeZone", "Asia/Tokyo"),
+        ("start", "2030-01-10T16:00"),
+        ("end", ""),
+        ("repeat", "NONE"),
+        ("venueName", ""),
+        ("venueAddress", ""),
+        ("onlineUrl", ""),
+        ("capacity", "lots"),
+    ];
+    let page = olu.post("/meetups/groups/teacamp-north/schedule", &typed).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("<title>Error: Schedule a meetup – Kettle</title>"), "{}", page.body);
+    assert!(page.body.contains("There is a problem"));
+    for anchor in ["#end", "#venueName", "#capacity"] {
+        assert!(page.body.contains(&format!("<a href=\"{anchor}\">")), "{anchor}: {}", page.body);
+    }
+    assert!(page.body.contains("id=\"end-error\"") && page.body.contains("aria-describedby=\"end-error\""));
+    assert!(page.body.contains("value=\"Tea &lt;camp&gt;\""), "the title is kept, escaped");
+    assert!(page.body.contains(">Bring a mug</textarea>"));
+    assert!(page.body.contains("<option value=\"Asia&#x2f;Tokyo\" selected>"), "the zone is kept");
+    assert!(page.body.contains("value=\"2030-01-10T16:00\"") && page.body.contains("value=\"lots\""));
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_events").await, 1);
+
+    // A series whose first date is not the weekday it repeats on says so, by the recurrence.
+    let series = [
+        ("title", "TeaCamp monthly"),
+        ("timeZone", "Europe/London"),
+        ("start", "2030-01-03T16:00"),
+        ("end", "2030-01-03T18:00"),
+        ("repeat", "MONTHLY_BY_WEEKDAY"),
+        ("weekdayOrdinal", "2"),
+        ("count", "6"),
+        ("until", ""),
+        ("venueName", "The Federation"),
+    ];
+    let page = olu.post("/meetups/groups/teacamp-north/schedule", &series).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("<a href=\"#recurrence\">"), "{}", page.body);
+    assert!(page.body.contains("value=\"MONTHLY_BY_WEEKDAY\" checked"), "the choice is kept");
+    assert!(page.body.contains("<option value=\"2\" selected>Second</option>"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_events").await, 1);
+
+    // The change form shows the meetup as it is (no online link, no seat limit), and
+    // saving it unchanged works.
+    let form = olu.get(&format!("{event}/edit")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let shown = |name: &str| input_value(&form.body, name);
+    assert_eq!(
+        ["title", "start", "end", "venueName", "venueDirections", "onlineUrl", "capacity"].map(shown),
+        ["TeaCamp", "2030-01-10T16:00", "2030-01-10T18:00", "The Federation", "", "", ""],
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains(">Tea and *talk*.</textarea>"));
+    // Sent back as a browser would: what the form showed.
+    let (directions, online, capacity) = (shown("venueDirections"), shown("onlineUrl"), shown("capacity"));
+    let unchanged = [
+        ("title", "TeaCamp"),
+        ("description", "Tea and *talk*."),
+        ("timeZone", "Europe/London"),
+        ("start", "2030-01-10T16:00"),
+        ("end", "2030-01-10T18:00"),
+        ("venueName", "The Federation"),
+        ("venueAddress", "Federation Street, Manchester"),
+        ("venueDirections", directions.as_str()),
+        ("onlineUrl", online.as_str()),
+        ("capacity", capacity.as_str()),
+    ];
+    let saved = olu.post(&format!("{event}/edit"), &unchanged).await;
+    assert_eq!((saved.status, saved.location()), (StatusCode::SEE_OTHER, format!("{event}?changed=1").as_str()));
+    let mut moved = unchanged.to_vec();
+    moved[3] = ("start", "2030-01-10T17:00");
+    moved[4] = ("end", "2030-01-10T16:30");
+    let page = olu.post(&format!("{event}/edit"), &moved).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("<title>Error: Change this meetup – Kettle</title>"));
+    assert!(page.body.contains("The end must be after the start.") && page.body.contains("value=\"2030-01-10T16:30\""));
+}
+
+async fn the_attendee_csv_defuses_formulas(app: TestApp) {
+    let mut olu = Browser::new(&app);
+    olu.register("olu@example.org", "Olu").await;
+    let event = organise_a_meetup(&mut olu, "TeaCamp North", "1").await;
+    for (email, name) in
+        [("eve@example.org", "=HYPERLINK(\"https://evil.example\")"), ("pat@example.org", "Pat \"Tea\", Esq.")]
+    {
+        let mut member = Browser::new(&app);
+        member.register(email, name).await;
+        member.get(&event).await;
+        assert_eq!(member.post(&format!("{event}/rsvp"), &[("going", "1")]).await.status, StatusCode::SEE_OTHER);
+    }
+
+    let page = olu.get(&format!("{event}/attendees")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("=HYPERLINK(&quot;https:&#x2f;&#x2f;evil.example&quot;)"), "{}", page.body);
+    let response = olu.http.get(app.url(&format!("{event}/attendees.csv"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let number = event.trim_start_matches("/meetups/events/");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!("attachment; filename=\"meetup-{number}-attendees.csv\"").as_str()
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(lines.len(), 4, "a header, one going, one waiting, and the last line's end: {csv:?}");
+    assert_eq!(lines[0], "status,position,display name,handle");
+    // The name a spreadsheet would run as a formula is quoted with a leading apostrophe,
+    // and its double quotes doubled.
+    assert!(lines[1].starts_with("going,1,\"'=HYPERLINK(\"\"https://evil.example\"\")\",\""), "{csv}");
+    assert!(lines[2].starts_with("waitlisted,1,\"Pat \"\"Tea\"\", Esq.\",\""), "{csv}");
+    assert!(lines[2].contains("@pat-tea-esq\""), "{csv}");
+    assert_eq!(lines[3], "");
 }

@@ -542,6 +542,186 @@ test("sign in with a provider, then link a second one", async () => {
   await page.context().close();
 });
 
+test("an organiser runs a monthly series; the waitlist moves up; calendars follow a change", async () => {
+  // The second Thursday of the month after next: a few weeks ahead whenever this runs,
+  // and well inside the six months of occurrences a series makes at once.
+  const today = new Date();
+  const monthStart = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + 2, 1));
+  const secondThursday = new Date(monthStart);
+  secondThursday.setUTCDate(1 + ((4 - monthStart.getUTCDay() + 7) % 7) + 7);
+  const day = secondThursday.toISOString().slice(0, 10);
+  const title = "TeaCamp Barchester";
+
+  // The organiser starts a group.
+  const organiser = await newPage();
+  await registerOnSite(organiser, "Orla Organiser");
+  await organiser.getByRole("navigation").getByRole("link", { name: "Meetups", exact: true }).click();
+  await organiser.getByRole("heading", { level: 1, name: "Meetups" }).waitFor();
+  await checkPage(organiser, "meetups");
+  await organiser.getByRole("link", { name: "Start a group" }).click();
+  await organiser.getByRole("heading", { level: 1, name: "Start a meetup group" }).waitFor();
+  await checkPage(organiser, "meetup-group-new");
+  await organiser.getByRole("button", { name: "Start the group" }).click();
+  const groupErrors = organiser.locator(".error-summary");
+  await groupErrors.waitFor();
+  assert.match(await organiser.title(), /^Error: /);
+  assert.deepEqual(await groupErrors.locator("a").evaluateAll((links) => links.map((a) => a.getAttribute("href"))), [
+    "#name",
+    "#region",
+  ]);
+  await checkPage(organiser, "meetup-group-errors");
+  await organiser.getByLabel("Name", { exact: true }).fill("Barchester Service Designers");
+  await organiser.getByLabel("Region", { exact: true }).fill("South West");
+  await organiser.getByLabel("About the group (optional)").fill("Tea, cake and *talking shop*.");
+  await organiser.getByRole("button", { name: "Start the group" }).click();
+  await organiser.getByRole("heading", { level: 1, name: "Barchester Service Designers" }).waitFor();
+  const groupUrl = organiser.url();
+  assert.match(groupUrl, /\/meetups\/groups\/barchester-service-designers$/);
+  await checkPage(organiser, "meetup-group");
+
+  // ... and schedules a monthly series: the second Thursday, six times, one seat.
+  await organiser.getByRole("link", { name: "Schedule a meetup" }).click();
+  await organiser.getByRole("heading", { level: 1, name: "Schedule a meetup" }).waitFor();
+  assert.equal(await organiser.getByLabel("Time zone").inputValue(), "Europe/London");
+  await checkPage(organiser, "meetup-schedule");
+  await organiser.getByLabel("Title", { exact: true }).fill(title);
+  await organiser.getByRole("button", { name: "Schedule", exact: true }).click();
+  const scheduleErrors = organiser.locator(".error-summary");
+  await scheduleErrors.waitFor();
+  assert.match(await organiser.title(), /^Error: Schedule a meetup/);
+  const errorLinks = await scheduleErrors.locator("a").evaluateAll((links) => links.map((a) => a.getAttribute("href")));
+  for (const field of ["#venueName", "#start", "#end"]) assert.ok(errorLinks.includes(field), `${field} in ${errorLinks}`);
+  assert.equal(await organiser.getByLabel("Title", { exact: true }).inputValue(), title, "typed values are kept");
+  await checkPage(organiser, "meetup-schedule-errors");
+  await organiser.getByLabel("Description (optional)").fill("Bring a mug. We talk about *what worked*.");
+  await organiser.getByLabel("Time zone").selectOption("Europe/London");
+  await organiser.getByLabel("Starts", { exact: true }).fill(`${day}T16:00`);
+  await organiser.getByLabel("Ends", { exact: true }).fill(`${day}T18:00`);
+  await organiser.getByRole("radio", { name: "Monthly on the same weekday" }).check();
+  await organiser.getByLabel("Which weekday of the month").selectOption({ label: "Second" });
+  await organiser.getByLabel("How many times (for a repeating meetup)").fill("6");
+  await organiser.getByLabel("Venue", { exact: true }).fill("The Old Library");
+  await organiser.getByLabel("Address", { exact: true }).fill("Cathedral Close, Barchester");
+  await organiser.getByLabel("Seats (optional)").fill("1");
+  await organiser.getByRole("button", { name: "Schedule", exact: true }).click();
+  await organiser.getByText("The meetup is scheduled.").waitFor();
+  await organiser.getByRole("heading", { level: 1, name: title }).waitFor();
+  const eventUrl = organiser.url().replace(/\?.*$/, "");
+  const eventNumber = eventUrl.match(/\/meetups\/events\/(\d+)$/)?.[1];
+  assert.ok(eventNumber, eventUrl);
+  const summary = organiser.locator(".summary-list");
+  assert.match(await summary.innerText(), /Repeats/);
+  assert.match(await summary.innerText(), /4:00pm/);
+  assert.match(await summary.innerText(), /0 of 1 taken/);
+  await checkPage(organiser, "meetup-event-organiser");
+
+  /** Signs a new member in and opens the first occurrence from the group's list. */
+  async function memberOpensTheMeetup(displayName) {
+    const page = await newPage();
+    await registerOnSite(page, displayName);
+    await page.goto(baseUrl + "/meetups");
+    await page.getByRole("link", { name: "Barchester Service Designers" }).click();
+    const upcoming = page.getByRole("link", { name: title, exact: true });
+    assert.ok((await upcoming.count()) >= 2, "the series' occurrences are listed");
+    await upcoming.first().click();
+    await page.waitForURL(eventUrl);
+    return page;
+  }
+
+  // Member A takes the only seat.
+  const amir = await memberOpensTheMeetup("Amir Early");
+  await amir.getByRole("button", { name: "I'm going" }).click();
+  await amir.getByText("You are going.").waitFor();
+  assert.match(await amir.locator(".summary-list").innerText(), /1 of 1 taken/);
+
+  // Member B finds it full and joins the waitlist.
+  const bea = await memberOpensTheMeetup("Bea Waiting");
+  assert.equal(await bea.getByRole("button", { name: "I'm going" }).count(), 0, "no seat left");
+  await bea.getByRole("button", { name: "Join the waitlist" }).click();
+  await bea.getByText("you are number 1 on the waitlist").waitFor();
+  await checkPage(bea, "meetup-event-waitlisted");
+  const profile = await bea.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Bea Waiting" })
+    .getAttribute("href");
+  const beaHandle = profile.replace(/^\/members\/@/, "");
+  assert.match(beaHandle, /^bea-waiting/);
+
+  // B's private calendar address: the meetup is not in it while B waits.
+  await bea.getByRole("link", { name: "My meetups" }).first().click();
+  await bea.getByRole("heading", { level: 1, name: "My meetups" }).waitFor();
+  await bea.getByRole("link", { name: title }).waitFor();
+  await bea.getByRole("button", { name: "Get my calendar address" }).click();
+  const address = await bea.getByRole("textbox", { name: "Your calendar address" }).inputValue();
+  assert.match(address, /\/calendars\/personal\/[^/]+\.ics$/);
+  await checkPage(bea, "my-meetups-calendar");
+  await bea.goto(baseUrl + "/meetups/mine");
+  assert.equal(await bea.getByRole("textbox", { name: "Your calendar address" }).count(), 0, "shown only once");
+  const feedUrl = baseUrl + new URL(address).pathname;
+  /** The meetup in B's feed: its local start and sequence, or null. */
+  async function beaSees() {
+    const response = await fetch(feedUrl);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get("content-type"), /^text\/calendar/);
+    const text = (await response.text()).replace(/\r\n[ \t]/g, "");
+    const vevent = text
+      .split("BEGIN:VEVENT")
+      .slice(1)
+      .map((block) => block.split("END:VEVENT")[0])
+      .find((block) => block.includes(`UID:meetup-event-${eventNumber}@`));
+    if (!vevent) return null;
+    const start = vevent.match(/^DTSTART;TZID=Europe\/London:(\d{8}T\d{6})\r?$/m)?.[1];
+    const sequence = vevent.match(/^SEQUENCE:(\d+)\r?$/m)?.[1];
+    assert.ok(start && sequence, vevent);
+    return { start, sequence: Number(sequence) };
+  }
+  assert.equal(await beaSees(), null, "a waitlisted member's feed leaves the meetup out");
+
+  // A cannot go after all: B moves up, and the feed has the meetup.
+  await amir.getByRole("button", { name: "I can't go after all" }).click();
+  await amir.getByText("You said you are not going.").waitFor();
+  await bea.goto(eventUrl);
+  await bea.getByText("You are going.").waitFor();
+  assert.match(await bea.locator(".summary-list").innerText(), /1 of 1 taken/);
+  await checkPage(bea, "meetup-event-going");
+  const compact = day.replaceAll("-", "");
+  const before = await beaSees();
+  assert.equal(before?.start, `${compact}T160000`);
+
+  // The organiser moves it an hour later.
+  await organiser.goto(eventUrl);
+  await organiser.getByRole("link", { name: "Change this meetup" }).click();
+  await organiser.getByRole("heading", { level: 1, name: "Change this meetup" }).waitFor();
+  assert.equal(await organiser.getByLabel("Starts", { exact: true }).inputValue(), `${day}T16:00`);
+  assert.equal(await organiser.getByLabel("Seats (optional)").inputValue(), "1");
+  await checkPage(organiser, "meetup-edit");
+  await organiser.getByLabel("Starts", { exact: true }).fill(`${day}T17:00`);
+  await organiser.getByLabel("Ends", { exact: true }).fill(`${day}T19:00`);
+  await organiser.getByRole("button", { name: "Save changes" }).click();
+  await organiser.getByText("The meetup is changed").waitFor();
+  assert.match(await organiser.locator(".summary-list").innerText(), /5:00pm/);
+  const after = await beaSees();
+  assert.equal(after?.start, `${compact}T170000`);
+  assert.equal(after.sequence, before.sequence + 1, "SEQUENCE goes up by one");
+
+  // Who is going: B, on the page and in the CSV.
+  await organiser.getByRole("link", { name: "Who is going" }).click();
+  await organiser.getByRole("heading", { level: 1, name: "Who is going" }).waitFor();
+  await organiser.getByRole("cell", { name: "Bea Waiting" }).waitFor();
+  assert.equal(await organiser.getByRole("cell", { name: "Amir Early" }).count(), 0);
+  await checkPage(organiser, "meetup-attendees");
+  const csvHref = await organiser.getByRole("link", { name: "Download as CSV" }).getAttribute("href");
+  const csv = await organiser.request.get(baseUrl + csvHref);
+  assert.equal(csv.status(), 200);
+  assert.match(csv.headers()["content-type"], /^text\/csv/);
+  const rows = (await csv.text()).trim().split("\r\n");
+  assert.equal(rows.length, 2, rows.join("\n"));
+  assert.equal(rows[0], "status,position,display name,handle");
+  assert.ok(rows[1].startsWith('going,1,"Bea Waiting",') && rows[1].includes(`@${beaHandle}"`), rows[1]);
+  // Only organisers see the list.
+  assert.equal((await bea.request.get(baseUrl + csvHref)).status(), 403);
+
+  for (const page of [organiser, amir, bea]) await page.context().close();
+});
+
 /** Registers through the site, leaving the page signed in; returns the email. */
 async function registerOnSite(page, displayName) {
   const email = uniqueEmail(displayName.split(" ")[0].toLowerCase());
@@ -597,7 +777,9 @@ test("every page visited was checked", () => {
     "organisations", "organisation-errors", "organisation", "organisation-requests", "artefact-new", "artefact-errors",
     "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts", "topics-errors",
     "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "settings-connections-errors",
-    "oauth-failure"]) {
+    "oauth-failure", "meetups", "meetup-group-new", "meetup-group-errors", "meetup-group", "meetup-schedule",
+    "meetup-schedule-errors", "meetup-event-organiser", "meetup-event-waitlisted", "my-meetups-calendar",
+    "meetup-event-going", "meetup-edit", "meetup-attendees"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

@@ -16,12 +16,12 @@ use crate::{
         CaseStudyStatus, Fields, Phase,
     },
     comments::{self, Posted, Subject},
+    db::Db,
+    error::AppError,
     meetups::{
         self,
         recurrence::{Frequency, Rule, SeriesEnd},
     },
-    db::Db,
-    error::AppError,
     organisations::{self, NewOrganisation, OrganisationKind},
     topics,
 };
@@ -385,8 +385,9 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         online_url: None,
         capacity: Some(12),
     };
-    let (_, occurrences) =
-        meetups::series::create(db, group.id, members[0].id, &rule, &fields, &[]).await.map_err(AppError::into_anyhow)?;
+    let (_, occurrences) = meetups::series::create(db, group.id, members[0].id, &rule, &fields, &[])
+        .await
+        .map_err(AppError::into_anyhow)?;
     if let Some(first) = occurrences.first() {
         for member in &members[1..4] {
             meetups::rsvps::answer(db, first.id, member.id, true).await.map_err(AppError::into_anyhow)?.ok();

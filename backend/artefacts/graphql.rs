@@ -528,18 +528,9 @@ impl ArtefactMutation {
         };
         match super::update(&ctx.state().db, current.id, input.version, &fields).await? {
             EditOutcome::Saved(saved) => Ok(payload(Some(saved), vec![])),
-            EditOutcome::Conflict(current) => Ok(payload(
-                Some(current.clone()),
-                vec![UserError::new(
-                    "version",
-                    UserErrorCode::Conflict,
-                    format!(
-                        "Someone saved a newer version (version {}) while you were editing. Your changes were not saved: \
-                         copy them, reload, and apply them again.",
-                        current.version
-                    ),
-                )],
-            )),
+            EditOutcome::Conflict(current) => {
+                Ok(payload(Some(current.clone()), vec![UserError::conflict(current.version)]))
+            }
         }
     }
 

@@ -302,6 +302,19 @@ impl UserError {
     pub fn general(code: UserErrorCode, message: impl Into<String>) -> UserError {
         UserError { field: None, message: message.into(), code }
     }
+
+    /// An edit based on an old version: refused, nothing saved, and the editor told how
+    /// to keep their work.
+    pub fn conflict(current_version: i64) -> UserError {
+        UserError::new(
+            "version",
+            UserErrorCode::Conflict,
+            format!(
+                "Someone saved a newer version (version {current_version}) while you were editing. Your changes were not \
+                 saved: copy them, reload, and apply them again."
+            ),
+        )
+    }
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]

@@ -19,6 +19,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         calendar_feeds_follow_changes_and_keep_cancellations,
         series_keep_wall_clock_time_and_roll_forward,
         agendas_are_ordered_and_link_case_studies,
+        the_meetup_journey_through_the_api,
     ]
 }
 
@@ -499,4 +500,57 @@ async fn agendas_are_ordered_and_link_case_studies(app: TestApp) {
     const TALKED: &str = "query($id: ID!) { node(id: $id) { ... on CaseStudy { talkedAboutAt { title } } } }";
     let talked = app.anonymous().data(TALKED, json!({ "id": story })).await;
     assert_eq!(talked["node"]["talkedAboutAt"], json!([{ "title": "TeaCamp Manchester" }]));
+}
+
+/// The journey: an organiser creates a monthly series; two members RSVP to a
+/// one-seat occurrence; the second is waitlisted and promoted when the first cancels;
+/// the organiser moves that occurrence and the second member's calendar shows the new
+/// time with a higher SEQUENCE.
+async fn the_meetup_journey_through_the_api(app: TestApp) {
+    const SERIES: &str = "mutation($input: ScheduleMeetupSeriesInput!) { scheduleMeetupSeries(input: $input) { description events { id localStart } userErrors { field code message } } }";
+    let olu = app.member("olu@example.org", "Olu").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let bea = app.member("bea@example.org", "Bea").await;
+    let id = group(&olu, "TeaCamp North").await;
+    // The second Thursday of the month after next, so the series is always ahead.
+    let zone = jiff::tz::TimeZone::get("Europe/London").unwrap();
+    let month = jiff::Zoned::now()
+        .with_time_zone(zone)
+        .date()
+        .first_of_month()
+        .checked_add(jiff::Span::new().months(2))
+        .unwrap();
+    let day = month.nth_weekday_of_month(2, jiff::civil::Weekday::Thursday).unwrap();
+    let mut input = event_input(&id, &format!("{day}T16:00"), &format!("{day}T18:00"), Some(1));
+    input["recurrence"] = json!({ "frequency": "MONTHLY_BY_WEEKDAY", "weekdayOrdinal": 2, "count": 6 });
+    let data = olu.data(SERIES, json!({ "input": input })).await;
+    let series = &data["scheduleMeetupSeries"];
+    assert_eq!(series["userErrors"], json!([]), "{data}");
+    assert!(series["description"].as_str().unwrap().starts_with("Second Thursday of each month at 16:00"), "{data}");
+    let first = series["events"][0]["id"].as_str().unwrap();
+
+    assert_eq!(rsvp(&ada, first, true).await["rsvp"]["status"], "GOING");
+    assert_eq!(rsvp(&bea, first, true).await["rsvp"], json!({ "status": "WAITLISTED", "waitlistPosition": 1 }));
+    let feed = bea.data("mutation { resetCalendarFeed { url } }", json!({})).await["resetCalendarFeed"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(parse_feed(&reqwest::get(&feed).await.unwrap().text().await.unwrap()).is_empty(), "not going yet");
+    rsvp(&ada, first, false).await;
+    assert_eq!(bea.data(EVENT, json!({ "id": first })).await["node"]["viewerRsvp"]["status"], "GOING");
+    let before = parse_feed(&reqwest::get(&feed).await.unwrap().text().await.unwrap());
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0]["DTSTART;TZID=Europe/London"], format!("{}T160000", day.strftime("%Y%m%d")));
+
+    let mut moved = event_input(&id, &format!("{day}T17:00"), &format!("{day}T19:00"), Some(1));
+    moved.as_object_mut().unwrap().remove("groupId");
+    moved["id"] = json!(first);
+    olu.data(UPDATE, json!({ "input": moved })).await;
+    let after = parse_feed(&reqwest::get(&feed).await.unwrap().text().await.unwrap());
+    assert_eq!(after[0]["DTSTART;TZID=Europe/London"], format!("{}T170000", day.strftime("%Y%m%d")));
+    assert_eq!(after[0]["UID"], before[0]["UID"]);
+    let sequence = |e: &std::collections::HashMap<String, String>| e["SEQUENCE"].parse::<i64>().unwrap();
+    assert_eq!(sequence(&after[0]), sequence(&before[0]) + 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.rsvp_promoted'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.changed'").await, 1);
 }

@@ -161,6 +161,14 @@ pub async fn schedule_form(request: &Request, Path(slug): Path<String>) -> Respo
             if !visit.signed_in() {
                 return Ok(visit.sign_in_first());
             }
+            let data = visit.query("meetup_group", json!({ "slug": slug })).await?;
+            if data["group"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            if data["group"]["viewerRole"] != "ORGANISER" {
+                let message = "Only the group's organisers can schedule its meetups.";
+                return Ok(visit.error_page(StatusCode::FORBIDDEN, "This is for organisers", message).await);
+            }
             let values = json!({ "timeZone": "Europe/London", "repeat": "NONE", "weekdayOrdinal": "2", "count": "6" });
             render_event_form(&visit, StatusCode::OK, ("group", &slug), values, Value::Null).await
         }
@@ -332,8 +340,13 @@ pub async fn rsvp(request: &Request, body: Body, Path(number): Path<String>) -> 
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
             let input = json!({ "eventId": id, "going": form.get("going") == Some("1") });
-            visit.mutate("rsvp", "rsvp", json!({ "input": input })).await?;
-            Ok(visit.redirect(&format!("/meetups/events/{number}")))
+            let errors = match visit.mutate("rsvp", "rsvp", json!({ "input": input })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}"))),
+                // A cancelled or finished meetup: say so on its page.
+                Mutation::Invalid(errors) => form_errors(&errors, "rsvp-heading"),
+                Mutation::Refused(message) => refused(message, "rsvp-heading"),
+            };
+            event_page(request, &number, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await
         }
         .await,
     )
@@ -454,7 +467,7 @@ fn attendee_csv(meetup: &Value, number: &str) -> Response {
         for (i, member) in members.as_array().into_iter().flatten().enumerate() {
             let name = member["displayName"].as_str().unwrap_or_default();
             let handle = member["handle"].as_str().unwrap_or_default();
-            out.push_str(&format!("{status},{},{},{}\r\n", i + 1, cell(name), cell(&format!("@{handle}"))));
+            out.push_str(&format!("{status},{},{},{}\r\n", i + 1, cell(name), cell(handle)));
         }
     }
     Response::builder()

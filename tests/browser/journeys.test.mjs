@@ -649,6 +649,7 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   await bea.getByRole("link", { name: "My meetups" }).first().click();
   await bea.getByRole("heading", { level: 1, name: "My meetups" }).waitFor();
   await bea.getByRole("link", { name: title }).waitFor();
+  await bea.getByText("You are number 1 on the waitlist.").waitFor();
   await bea.getByRole("button", { name: "Get my calendar address" }).click();
   const address = await bea.getByRole("textbox", { name: "Your calendar address" }).inputValue();
   assert.match(address, /\/calendars\/personal\/[^/]+\.ics$/);

@@ -147,6 +147,7 @@ pub struct Loaders {
     pub comments: Cached<Comment>,
     /// The replies to a top-level comment, oldest first.
     pub comment_replies: Cached<Vec<Comment>>,
+    pub meetup_groups: Cached<MeetupGroup>,
 }
 
 impl Loaders {
@@ -173,6 +174,7 @@ impl Loaders {
             artefact_comment_counts: loader(db, |db, ids| Box::pin(comments::artefact_counts(db, ids))),
             comments: loader(db, |db, ids| Box::pin(comments::by_ids(db, ids))),
             comment_replies: loader(db, |db, ids| Box::pin(comments::replies_of(db, ids))),
+            meetup_groups: loader(db, |db, ids| Box::pin(meetups::by_ids(db, ids))),
         }
     }
 }
@@ -276,7 +278,7 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
         "CaseStudy" => case_studies::graphql::visible(ctx, number).await?.map(Node::CaseStudy),
         "Artefact" => ctx.loaders().artefacts.load_one(number).await?.map(Node::Artefact),
         "Comment" => comments::graphql::visible(ctx, number).await?.map(Node::Comment),
-        "MeetupGroup" => meetups::by_ids(&ctx.state().db, &[number]).await?.remove(&number).map(Node::MeetupGroup),
+        "MeetupGroup" => ctx.loaders().meetup_groups.load_one(number).await?.map(Node::MeetupGroup),
         "MeetupEvent" => {
             meetups::events::by_ids(&ctx.state().db, &[number]).await?.remove(&number).map(Node::MeetupEvent)
         }

@@ -171,7 +171,7 @@ impl Event {
         DateTime(self.updated_at)
     }
     async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Group>> {
-        Ok(super::by_ids(&ctx.state().db, &[self.group_id]).await?.remove(&self.group_id))
+        Ok(ctx.loaders().meetup_groups.load_one(self.group_id).await?)
     }
     /// The signed-in member's answer; null when they have not answered.
     async fn viewer_rsvp(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Rsvp>> {

@@ -160,38 +160,29 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Artefact>> {
     Ok(rows.iter().map(|r| Artefact::from_row(r).map(|a| (a.id, a))).collect::<sqlx::Result<_>>()?)
 }
 
-/// Groups (key, value) rows by key; every requested key gets an entry.
-async fn grouped(db: &Db, select: &str, ids: &[i64], order: &str) -> AppResult<HashMap<i64, Vec<i64>>> {
-    let mut map: HashMap<i64, Vec<i64>> = ids.iter().map(|id| (*id, Vec::new())).collect();
-    for row in db::rows_by_ids_grouped(db, select, ids, order).await? {
-        map.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
-    }
-    Ok(map)
-}
-
 /// Topic ids of each artefact.
 pub async fn topics_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
     let select = "SELECT artefact_id, topic_id FROM artefact_topics WHERE artefact_id IN";
-    grouped(db, select, ids, "ORDER BY artefact_id, topic_id").await
+    Ok(db::id_lists(db, select, ids, "ORDER BY artefact_id, topic_id").await?)
 }
 
 /// Ids of the case studies each artefact links to.
 pub async fn case_studies_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
     let select = "SELECT artefact_id, case_study_id FROM artefact_case_studies WHERE artefact_id IN";
-    grouped(db, select, ids, "ORDER BY artefact_id, case_study_id").await
+    Ok(db::id_lists(db, select, ids, "ORDER BY artefact_id, case_study_id").await?)
 }
 
 /// Ids of the artefacts linked to each case study, newest first.
 pub async fn of_case_studies(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
     let select = "SELECT case_study_id, artefact_id FROM artefact_case_studies WHERE case_study_id IN";
-    grouped(db, select, ids, "ORDER BY case_study_id, artefact_id DESC").await
+    Ok(db::id_lists(db, select, ids, "ORDER BY case_study_id, artefact_id DESC").await?)
 }
 
 /// Ids of the artefacts adapted from each artefact, newest first (at most 100 each,
 /// which the page says).
 pub async fn adaptations_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
     let select = "SELECT adapted_from_id, id FROM artefacts WHERE adapted_from_id IN";
-    let mut map = grouped(db, select, ids, "ORDER BY adapted_from_id, id DESC").await?;
+    let mut map = db::id_lists(db, select, ids, "ORDER BY adapted_from_id, id DESC").await?;
     map.values_mut().for_each(|list| list.truncate(100));
     Ok(map)
 }

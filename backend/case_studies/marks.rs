@@ -90,13 +90,8 @@ pub async fn bookmarks(db: &Db, member_id: i64, page: &Page<(i64, i64)>) -> AppR
 
 /// How many members marked each case study useful (zero included), in one statement.
 pub async fn useful_counts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    let mut counts: HashMap<i64, i64> = ids.iter().map(|id| (*id, 0)).collect();
-    let select = "SELECT case_study_id, COUNT(*) AS n FROM case_study_marks WHERE kind = 'useful' AND case_study_id IN";
-    let rows = db::rows_by_ids_grouped(db, select, ids, "GROUP BY case_study_id").await?;
-    for row in rows {
-        counts.insert(row.try_get("case_study_id")?, row.try_get("n")?);
-    }
-    Ok(counts)
+    let select = "SELECT case_study_id, COUNT(*) FROM case_study_marks WHERE kind = 'useful' AND case_study_id IN";
+    Ok(db::counts(db, select, ids, "case_study_id").await?)
 }
 
 /// Registers (or updates the note of) a member's interest, recording the event once.

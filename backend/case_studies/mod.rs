@@ -134,22 +134,13 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, CaseStudy>> 
 /// Author and co-author ids of each case study, author first.
 pub async fn authors_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
     let select = "SELECT case_study_id, member_id FROM case_study_authors WHERE case_study_id IN";
-    pairs(db, select, ids, "ORDER BY case_study_id, position").await
+    Ok(db::id_lists(db, select, ids, "ORDER BY case_study_id, position").await?)
 }
 
 /// Topic ids of each case study.
 pub async fn topics_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
     let select = "SELECT case_study_id, topic_id FROM case_study_topics WHERE case_study_id IN";
-    pairs(db, select, ids, "ORDER BY case_study_id, topic_id").await
-}
-
-/// Groups (case study id, other id) rows by case study; every id gets an entry.
-async fn pairs(db: &Db, select: &str, ids: &[i64], order: &str) -> AppResult<HashMap<i64, Vec<i64>>> {
-    let mut map: HashMap<i64, Vec<i64>> = ids.iter().map(|id| (*id, Vec::new())).collect();
-    for row in db::rows_by_ids_grouped(db, select, ids, order).await? {
-        map.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
-    }
-    Ok(map)
+    Ok(db::id_lists(db, select, ids, "ORDER BY case_study_id, topic_id").await?)
 }
 
 /// What a published list is narrowed to.

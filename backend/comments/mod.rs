@@ -135,16 +135,12 @@ pub async fn artefact_counts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, i64
 }
 
 async fn counts(db: &Db, subject_type: &str, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    let mut counts: HashMap<i64, i64> = ids.iter().map(|id| (*id, 0)).collect();
     // The subject type is one of two constants, never input.
     let select = format!(
-        "SELECT subject_id, COUNT(*) AS n FROM comments WHERE subject_type = '{subject_type}' AND deleted_at IS NULL \
+        "SELECT subject_id, COUNT(*) FROM comments WHERE subject_type = '{subject_type}' AND deleted_at IS NULL \
          AND subject_id IN"
     );
-    for row in db::rows_by_ids_grouped(db, &select, ids, "GROUP BY subject_id").await? {
-        counts.insert(row.try_get("subject_id")?, row.try_get("n")?);
-    }
-    Ok(counts)
+    Ok(db::counts(db, &select, ids, "subject_id").await?)
 }
 
 pub enum Posted {

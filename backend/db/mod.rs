@@ -14,7 +14,7 @@
 //! begin `IMMEDIATE` ([`Db::begin_write`]) so that two writers queue for the lock instead
 //! of failing when a read transaction tries to upgrade.
 
-use std::{borrow::Cow, str::FromStr, time::Duration};
+use std::{borrow::Cow, collections::HashMap, str::FromStr, time::Duration};
 
 use anyhow::{anyhow, Context};
 use secrecy::ExposeSecret;
@@ -22,7 +22,7 @@ use sqlx::{
     any::AnyPoolOptions,
     migrate::{Migration, MigrationType, Migrator},
     sqlite::{SqliteConnectOptions, SqliteJournalMode},
-    AnyPool, ConnectOptions, Connection, Executor, Transaction,
+    AnyPool, ConnectOptions, Connection, Executor, Row, Transaction,
 };
 
 use crate::config::{redact_url, Config};
@@ -198,6 +198,27 @@ pub async fn rows_by_ids_grouped(
         query = query.bind(*id);
     }
     query.fetch_all(&db.pool).await
+}
+
+/// `(id, other id)` rows of `select` (which ends in `WHERE <column> IN`) grouped by the
+/// first, in the order `tail` sorts them; every id asked for gets an entry. What the
+/// link-table loaders (topics, authors, artefacts of an item) call.
+pub async fn id_lists(db: &Db, select: &str, ids: &[i64], tail: &str) -> sqlx::Result<HashMap<i64, Vec<i64>>> {
+    let mut map: HashMap<i64, Vec<i64>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    for row in rows_by_ids_grouped(db, select, ids, tail).await? {
+        map.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
+    }
+    Ok(map)
+}
+
+/// `(id, count)` rows of `select` (a `SELECT id, COUNT(*) … WHERE <column> IN`), grouped by
+/// `group_by`; every id asked for gets an entry, zero when it has no rows.
+pub async fn counts(db: &Db, select: &str, ids: &[i64], group_by: &str) -> sqlx::Result<HashMap<i64, i64>> {
+    let mut counts: HashMap<i64, i64> = ids.iter().map(|id| (*id, 0)).collect();
+    for row in rows_by_ids_grouped(db, select, ids, &format!("GROUP BY {group_by}")).await? {
+        counts.insert(row.try_get(0)?, row.try_get(1)?);
+    }
+    Ok(counts)
 }
 
 /// One page of rows in (name, id) order: `select` is a `SELECT … FROM … WHERE <filter>`

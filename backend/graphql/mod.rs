@@ -148,6 +148,8 @@ pub struct Loaders {
     /// The replies to a top-level comment, oldest first.
     pub comment_replies: Cached<Vec<Comment>>,
     pub meetup_groups: Cached<MeetupGroup>,
+    pub meetup_group_topics: Cached<Vec<i64>>,
+    pub meetup_group_member_counts: Cached<i64>,
 }
 
 impl Loaders {
@@ -175,6 +177,8 @@ impl Loaders {
             comments: loader(db, |db, ids| Box::pin(comments::by_ids(db, ids))),
             comment_replies: loader(db, |db, ids| Box::pin(comments::replies_of(db, ids))),
             meetup_groups: loader(db, |db, ids| Box::pin(meetups::by_ids(db, ids))),
+            meetup_group_topics: loader(db, |db, ids| Box::pin(meetups::topics_of(db, ids))),
+            meetup_group_member_counts: loader(db, |db, ids| Box::pin(meetups::member_counts(db, ids))),
         }
     }
 }

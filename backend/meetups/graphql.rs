@@ -50,12 +50,12 @@ impl Group {
         &self.region
     }
     async fn topics(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Topic>> {
-        let ids = super::topics_of(&ctx.state().db, &[self.id]).await?.remove(&self.id).unwrap_or_default();
+        let ids = ctx.loaders().meetup_group_topics.load_one(self.id).await?.unwrap_or_default();
         let found = ctx.loaders().topics.load_many(ids.iter().copied()).await?;
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
     async fn member_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(super::member_counts(&ctx.state().db, &[self.id]).await?.remove(&self.id).unwrap_or(0))
+        Ok(ctx.loaders().meetup_group_member_counts.load_one(self.id).await?.unwrap_or(0))
     }
     /// The signed-in member's role here; null when they have not joined.
     async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GroupRole>> {

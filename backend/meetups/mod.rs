@@ -230,20 +230,12 @@ pub async fn leave(db: &Db, group_id: i64, member_id: i64) -> AppResult<Left> {
 
 /// Topic ids of each group.
 pub async fn topics_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
-    let mut map: HashMap<i64, Vec<i64>> = ids.iter().map(|id| (*id, Vec::new())).collect();
     let select = "SELECT group_id, topic_id FROM meetup_group_topics WHERE group_id IN";
-    for row in db::rows_by_ids_grouped(db, select, ids, "ORDER BY group_id, topic_id").await? {
-        map.entry(row.try_get(0)?).or_default().push(row.try_get(1)?);
-    }
-    Ok(map)
+    Ok(db::id_lists(db, select, ids, "ORDER BY group_id, topic_id").await?)
 }
 
 /// How many members each group has.
 pub async fn member_counts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    let mut counts: HashMap<i64, i64> = ids.iter().map(|id| (*id, 0)).collect();
-    let select = "SELECT group_id, COUNT(*) AS n FROM meetup_group_members WHERE group_id IN";
-    for row in db::rows_by_ids_grouped(db, select, ids, "GROUP BY group_id").await? {
-        counts.insert(row.try_get("group_id")?, row.try_get("n")?);
-    }
-    Ok(counts)
+    let select = "SELECT group_id, COUNT(*) FROM meetup_group_members WHERE group_id IN";
+    Ok(db::counts(db, select, ids, "group_id").await?)
 }

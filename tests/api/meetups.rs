@@ -400,6 +400,17 @@ async fn series_keep_wall_clock_time_and_roll_forward(app: TestApp) {
     assert_eq!(kettle::meetups::series::extend_windows(db, later).await.unwrap(), 0, "and nothing twice");
     let total = app.count("SELECT COUNT(*) FROM meetup_events WHERE series_id IS NOT NULL").await;
     assert_eq!(total, 4 + made + added);
+    // Two instances extending at the same moment: each occurrence is made once, by one.
+    let further = later + 365 * 24 * 60 * 60 * 1000;
+    let (one, two) = futures_util::future::join(
+        kettle::meetups::series::extend_windows(db, further),
+        kettle::meetups::series::extend_windows(db, further),
+    )
+    .await;
+    let extended = (one.unwrap() + two.unwrap()) as i64;
+    assert!(extended > 0, "the window moved on again");
+    let now_total = app.count("SELECT COUNT(*) FROM meetup_events WHERE series_id IS NOT NULL").await;
+    assert_eq!(now_total, total + extended, "nothing made twice");
 
     // Changing "this and following" from the second: each keeps its date at the new time.
     let second = series["events"][1]["id"].as_str().unwrap();

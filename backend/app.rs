@@ -14,19 +14,20 @@ use poem::{
 use secrecy::ExposeSecret;
 
 use crate::{
-    accounts::{
-        credentials, oauth,
-        throttle::{InProcessAttempts, SignInThrottle},
-    },
+    accounts::{credentials, oauth},
     config::{redact_url, Config},
     db::Db,
     graphql::{self, KettleSchema},
-    http, meetups,
+    http,
+    limits::{RateLimiter, RedisStore},
+    meetups,
     metrics::Metrics,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// After the drain, how long closing down may take before the process ends regardless.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -34,7 +35,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub redis: Option<redis::Client>,
-    pub sign_in_throttle: Arc<SignInThrottle>,
+    /// The one rate limiter: in Redis when configured, in this process otherwise.
+    pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     /// For OAuth2 providers' token and user-info endpoints (no redirects, a timeout).
     pub provider_http: reqwest::Client,
@@ -51,11 +53,12 @@ impl AppState {
             ),
             None => None,
         };
+        let limits_store = redis.clone().map(|client| RedisStore::new(client, config.redis_prefix.clone()));
         Ok(AppState {
+            limiter: Arc::new(RateLimiter::new(config.rate_limits.clone(), limits_store)),
             db,
             config: Arc::new(config),
             redis,
-            sign_in_throttle: Arc::new(SignInThrottle::new(Box::new(InProcessAttempts::new(100_000)))),
             metrics: Arc::new(Metrics::new()),
             provider_http: oauth::http_client()?,
         })
@@ -98,8 +101,15 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then stops accepting connections and lets
-    /// in-flight requests finish (for up to 20 seconds).
+    /// in-flight requests finish (for up to 20 seconds). If closing down has still not
+    /// finished 5 seconds after that, the process exits: see [`Watchdog`].
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let watchdog = Watchdog::default();
+        let armed = watchdog.clone();
+        let shutdown = async move {
+            shutdown.await;
+            armed.arm(DRAIN_TIMEOUT + EXIT_GRACE);
+        };
         let housekeeping = tokio::spawn(housekeeping(self.state.db.clone()));
         let reminders = tokio::spawn(reminders(self.state.db.clone()));
         let endpoint = http::routes(self.state.clone(), self.schema);
@@ -110,8 +120,34 @@ impl Application {
         housekeeping.abort();
         reminders.abort();
         self.state.db.pool.close().await;
+        watchdog.disarm();
         tracing::info!("kettle has stopped");
         result.map_err(|e| anyhow!("the server stopped with an error: {e}"))
+    }
+}
+
+/// Ends the process if shutting down takes longer than promised. The drain timeout is
+/// enforced by timers on the async runtime, and a timer cannot fire while every worker
+/// thread is busy with work that does not yield; this thread is the runtime's own, so
+/// it keeps the promise whatever the workers are doing.
+#[derive(Clone, Default)]
+struct Watchdog(Arc<std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>>);
+
+impl Watchdog {
+    fn arm(&self, bound: Duration) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        std::thread::spawn(move || {
+            // Disarming drops the sender, which ends the wait early.
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(bound) {
+                tracing::error!(seconds = bound.as_secs(), "shutdown did not finish in time; exiting now");
+                std::process::exit(1);
+            }
+        });
+    }
+
+    fn disarm(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 

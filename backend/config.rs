@@ -13,6 +13,8 @@ use anyhow::{anyhow, bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::limits::{client, client::Cidr, Rules};
+
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -30,6 +32,14 @@ pub struct Config {
     pub registration_open: bool,
     /// OAuth2 sign-in providers, by name (lower case), in name order.
     pub oauth_providers: Vec<OAuthProvider>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client
+    /// (`KETTLE_TRUSTED_PROXIES`); nobody's, by default.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Every rate limit, with `KETTLE_RATE_LIMITS` overrides of the defaults.
+    pub rate_limits: Rules,
+    /// Put before every key and channel Kettle uses in Redis (`KETTLE_REDIS_PREFIX`), so
+    /// that one Redis can serve several sites.
+    pub redis_prefix: String,
 }
 
 /// An OAuth2 provider members can sign in with, from `KETTLE_OAUTH_<NAME>_…`.
@@ -82,6 +92,9 @@ impl fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("registration_open", &self.registration_open)
             .field("oauth_providers", &self.oauth_providers)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("rate_limits", &self.rate_limits)
+            .field("redis_prefix", &self.redis_prefix)
             .finish()
     }
 }
@@ -99,6 +112,9 @@ struct FileConfig {
     log_format: Option<String>,
     log: Option<String>,
     registration: Option<String>,
+    trusted_proxies: Option<String>,
+    rate_limits: Option<String>,
+    redis_prefix: Option<String>,
 }
 
 impl Config {
@@ -179,6 +195,15 @@ impl Config {
             Some(other) => bail!("KETTLE_REGISTRATION must be open or closed, not {other:?}"),
         };
         let oauth_providers = oauth_providers(&vars)?;
+        let trusted_proxies =
+            client::parse_ranges(&get("KETTLE_TRUSTED_PROXIES", &file.trusted_proxies).unwrap_or_default())
+                .map_err(|e| anyhow!("KETTLE_TRUSTED_PROXIES must list address ranges such as 10.0.0.0/8: {e}"))?;
+        let rate_limits = Rules::parse(&get("KETTLE_RATE_LIMITS", &file.rate_limits).unwrap_or_default())
+            .map_err(|e| anyhow!("KETTLE_RATE_LIMITS must be name=count/seconds, …: {e}"))?;
+        let redis_prefix = get("KETTLE_REDIS_PREFIX", &file.redis_prefix).unwrap_or_else(|| "kettle".into());
+        if !redis_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c)) || redis_prefix.len() > 100 {
+            bail!("KETTLE_REDIS_PREFIX must be letters, digits and _-.: only, at most 100, not {redis_prefix:?}");
+        }
 
         Ok(Config {
             listen,
@@ -191,6 +216,9 @@ impl Config {
             log_filter,
             registration_open,
             oauth_providers,
+            trusted_proxies,
+            rate_limits,
+            redis_prefix,
         })
     }
 
@@ -375,6 +403,10 @@ mod tests {
         assert!(err.contains("KETTLE_PUBLIC_URL"), "{err}");
         let err = config(&[("KETTLE_REDIS_URL", "http://x")]).unwrap_err().to_string();
         assert!(err.contains("KETTLE_REDIS_URL"), "{err}");
+        let err = config(&[("KETTLE_TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err().to_string();
+        assert!(err.contains("KETTLE_TRUSTED_PROXIES"), "{err}");
+        let err = config(&[("KETTLE_RATE_LIMITS", "sign_in_account=lots/60")]).unwrap_err().to_string();
+        assert!(err.contains("KETTLE_RATE_LIMITS"), "{err}");
     }
 
     #[test]

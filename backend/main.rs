@@ -13,7 +13,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(kettle::cli::run(cli)) {
+    let result = runtime.block_on(kettle::cli::run(cli));
+    // Work still running on blocking threads (a render, a password hash) is bounded and
+    // of no use once the server has stopped: do not wait long for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("kettle: {err:#}");

@@ -9,10 +9,36 @@
 //! Headings move down a level (`#` becomes `<h2>`), because the page's own title is the
 //! only `<h1>`. `@handle` mentions of members who exist become links to their profiles,
 //! except inside code and inside other links.
+//!
+//! The work per text is bounded. Parsing is linear, but the sanitiser's HTML parser
+//! (html5ever) is not: every tag it meets searches the stack of open elements, so HTML
+//! nested n deep costs about n² (100 KB of `"> - "` is 77,000 elements deep and took 17 s;
+//! the same 100 KB of `"> - "` now takes a few milliseconds). So nothing the sanitiser is
+//! handed nests deeper than a small bound:
+//!
+//! - Beyond [`NESTING_MAX`] quotes, lists, emphasis, links and the like, nesting is
+//!   flattened: the deeper containers' tags are dropped and their text kept, in order,
+//!   inside the deepest container that is kept.
+//! - Raw HTML in the source is rewritten first, which keeps only the tags
+//!   the sanitiser would keep anyway, writes them out afresh, and makes them nest: an end
+//!   tag closes only an element the same raw HTML opened inside the same Markdown
+//!   container, whatever raw HTML leaves open is closed where that container ends, at
+//!   most [`NESTING_MAX`] raw elements are open at once, and a raw table is closed where
+//!   its HTML block ends. Misnested or unclosed raw HTML otherwise makes html5ever keep
+//!   elements open, re-open formatting elements again and again, or move content out of
+//!   a table one node at a time, each quadratic.
+//!
+//! Rendering is CPU-bound, so [`render_linked`] runs it on the blocking thread pool, at
+//! most one render per CPU at once, and the async workers stay free to answer requests.
 
-use std::collections::HashSet;
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::{Arc, LazyLock},
+};
 
+use anyhow::anyhow;
 use pulldown_cmark::{html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use tokio::sync::Semaphore;
 
 use crate::{accounts, db::Db, error::AppResult};
 
@@ -22,6 +48,12 @@ pub const HANDLE_MAX: usize = 30;
 /// At most this many distinct `@handles` in one text are looked up and linked, so a
 /// long text cannot turn into an unbounded query.
 pub const MENTIONS_MAX: usize = 50;
+
+/// How deep Markdown containers (quotes, lists, emphasis, links, ...) nest before deeper
+/// ones are flattened into the deepest kept one, and how many raw HTML elements may be
+/// open at once. Sixteen is far deeper than anyone nests on purpose, and keeps the HTML
+/// the sanitiser parses under about 3 × 16 elements deep whatever the source.
+pub const NESTING_MAX: usize = 16;
 
 /// Rendered, sanitised HTML and the handles it mentions (that exist), in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,14 +65,39 @@ pub struct Rendered {
 }
 
 /// Renders `source`, linking `@mentions` of members who exist: what every write of
-/// member-authored Markdown goes through.
+/// member-authored Markdown goes through. Parsing and rendering run on the blocking pool
+/// (see [`off_the_workers`]); only the handle lookup runs here.
 pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
-    let candidates = mention_candidates(source);
+    let source: Arc<str> = Arc::from(source);
+    let candidates = off_the_workers({
+        let source = source.clone();
+        move || mention_candidates(&source)
+    })
+    .await?;
     let ids = accounts::ids_by_handle(db, &candidates).await?;
     let known: HashSet<String> = ids.keys().cloned().collect();
-    let mut rendered = render(source, &known);
+    let mut rendered = off_the_workers(move || render(&source, &known)).await?;
     rendered.mentioned_ids = rendered.mentions.iter().filter_map(|h| ids.get(h).copied()).collect();
     Ok(rendered)
+}
+
+/// Runs CPU-bound Markdown work on tokio's blocking pool, holding one of as many permits
+/// as there are CPUs. A render of the largest text takes milliseconds, but on an async
+/// worker even that stalls every other request on the worker, and a burst of them would
+/// stall them all (`/healthz` included); the permits stop a burst from queueing more
+/// renders than there are cores to run them. The permit moves into the task, so a request
+/// that gives up does not free a core that is still busy.
+async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    static PERMITS: LazyLock<Semaphore> =
+        LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
+    let permit = PERMITS.acquire().await.map_err(|e| anyhow!("the Markdown render permits are closed: {e}"))?;
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| anyhow!("the Markdown rendering task failed: {e}"))?;
+    Ok(result)
 }
 
 fn is_handle_char(c: char) -> bool {
@@ -115,58 +172,566 @@ fn lower(level: HeadingLevel) -> HeadingLevel {
 
 /// Renders `source`, linking mentions of the handles in `known` (lower-case).
 pub fn render(source: &str, known: &HashSet<String>) -> Rendered {
-    let mut mentions: Vec<String> = Vec::new();
-    let mut events: Vec<Event> = Vec::new();
-    let (mut in_code, mut in_link) = (0usize, 0usize);
-    for event in Parser::new_ext(source, options()) {
+    let mut events = Rendering {
+        parser: Parser::new_ext(source, options()),
+        known,
+        out: Bounded::default(),
+        mentions: Vec::new(),
+        in_code: 0,
+        in_link: 0,
+        finished: false,
+    };
+    let mut unsafe_html = String::with_capacity(source.len() * 3 / 2);
+    // Events stream into the writer as they are made: collected first, a 100 KB source
+    // made a vector of several megabytes, and filling it cost more than rendering.
+    html::push_html(&mut unsafe_html, &mut events);
+    Rendered { html: sanitizer().clean(&unsafe_html).to_string(), mentions: events.mentions, mentioned_ids: Vec::new() }
+}
+
+/// The events of one render: the parser's, with headings lowered, mentions linked and
+/// nesting bounded.
+struct Rendering<'a, 'k> {
+    parser: Parser<'a>,
+    known: &'k HashSet<String>,
+    out: Bounded<'a>,
+    mentions: Vec<String>,
+    in_code: usize,
+    in_link: usize,
+    finished: bool,
+}
+
+impl<'a> Iterator for Rendering<'a, '_> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        loop {
+            if let Some(event) = self.out.events.pop_front() {
+                return Some(event);
+            }
+            match self.parser.next() {
+                Some(event) => self.feed(event),
+                None if !self.finished => {
+                    self.finished = true;
+                    self.out.finish();
+                }
+                None => return None,
+            }
+        }
+    }
+}
+
+impl<'a> Rendering<'a, '_> {
+    fn feed(&mut self, event: Event<'a>) {
+        let out = &mut self.out;
         match event {
-            Event::Start(Tag::CodeBlock(kind)) => {
-                in_code += 1;
-                events.push(Event::Start(Tag::CodeBlock(kind)));
+            Event::Start(tag) => {
+                match tag {
+                    Tag::CodeBlock(_) => self.in_code += 1,
+                    Tag::Link { .. } => self.in_link += 1,
+                    _ => {}
+                }
+                out.start(match tag {
+                    Tag::Heading { level, id, classes, attrs } => Tag::Heading { level: lower(level), id, classes, attrs },
+                    other => other,
+                });
             }
-            Event::End(TagEnd::CodeBlock) => {
-                in_code = in_code.saturating_sub(1);
-                events.push(Event::End(TagEnd::CodeBlock));
+            Event::End(tag) => {
+                match tag {
+                    TagEnd::CodeBlock => self.in_code = self.in_code.saturating_sub(1),
+                    TagEnd::Link => self.in_link = self.in_link.saturating_sub(1),
+                    _ => {}
+                }
+                out.end(match tag {
+                    TagEnd::Heading(level) => TagEnd::Heading(lower(level)),
+                    other => other,
+                });
             }
-            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
-                in_link += 1;
-                events.push(Event::Start(Tag::Link { link_type, dest_url, title, id }));
-            }
-            Event::End(TagEnd::Link) => {
-                in_link = in_link.saturating_sub(1);
-                events.push(Event::End(TagEnd::Link));
-            }
-            Event::Start(Tag::Heading { level, id, classes, attrs }) => {
-                events.push(Event::Start(Tag::Heading { level: lower(level), id, classes, attrs }))
-            }
-            Event::End(TagEnd::Heading(level)) => events.push(Event::End(TagEnd::Heading(lower(level)))),
-            Event::Text(text) if in_code == 0 && in_link == 0 => {
+            // One event per line of an HTML block; the block is filtered whole, because a
+            // tag may span lines.
+            Event::Html(html) => out.html_block.push_str(&html),
+            Event::InlineHtml(html) => out.inline_html(&html),
+            Event::Text(text) if self.in_code == 0 && self.in_link == 0 => {
                 let mut rest_start = 0;
                 for (start, end, handle) in handles_in(&text) {
-                    if !known.contains(&handle) {
+                    if !self.known.contains(&handle) {
                         continue;
                     }
                     if start > rest_start {
-                        events.push(Event::Text(CowStr::from(text[rest_start..start].to_string())));
+                        out.push(Event::Text(CowStr::from(text[rest_start..start].to_string())));
                     }
-                    events.push(Event::InlineHtml(CowStr::from(format!(
+                    // Written by us, whole and balanced, so it bypasses the raw HTML filter.
+                    out.push(Event::InlineHtml(CowStr::from(format!(
                         "<a href=\"/members/@{handle}\" class=\"mention\">@{handle}</a>"
                     ))));
-                    if !mentions.contains(&handle) {
-                        mentions.push(handle);
+                    if !self.mentions.contains(&handle) {
+                        self.mentions.push(handle);
                     }
                     rest_start = end;
                 }
-                if rest_start < text.len() {
-                    events.push(Event::Text(CowStr::from(text[rest_start..].to_string())));
+                if rest_start == 0 {
+                    out.push(Event::Text(text));
+                } else if rest_start < text.len() {
+                    out.push(Event::Text(CowStr::from(text[rest_start..].to_string())));
                 }
             }
-            other => events.push(other),
+            other => out.push(other),
         }
     }
-    let mut unsafe_html = String::with_capacity(source.len() * 3 / 2);
-    html::push_html(&mut unsafe_html, events.into_iter());
-    Rendered { html: sanitizer().clean(&unsafe_html).to_string(), mentions, mentioned_ids: Vec::new() }
+}
+
+/// Whether a Markdown element counts towards [`NESTING_MAX`]: the ones that can hold
+/// themselves, however deep. Paragraphs, headings, code blocks and table parts cannot,
+/// and list items only ever sit directly in a list, so these follow their container:
+/// kept inside a kept one, dropped inside a dropped one. (A list and its items are kept
+/// or dropped together, so the HTML never has `<li>` without `<ul>` or the reverse.)
+fn counts_as_nesting(tag: &Tag) -> bool {
+    !matches!(
+        tag,
+        Tag::Paragraph
+            | Tag::Heading { .. }
+            | Tag::CodeBlock(_)
+            | Tag::HtmlBlock
+            | Tag::Item
+            | Tag::Table(_)
+            | Tag::TableHead
+            | Tag::TableRow
+            | Tag::TableCell
+            | Tag::MetadataBlock(_)
+            | Tag::DefinitionListTitle
+            | Tag::DefinitionListDefinition
+    )
+}
+
+fn is_inline(tag: &TagEnd) -> bool {
+    matches!(
+        tag,
+        TagEnd::Emphasis
+            | TagEnd::Strong
+            | TagEnd::Strikethrough
+            | TagEnd::Superscript
+            | TagEnd::Subscript
+            | TagEnd::Link
+            | TagEnd::Image
+    )
+}
+
+/// An element the Markdown opened: whether its tags were dropped (flattened) and whether
+/// it counts towards [`NESTING_MAX`].
+struct Open {
+    dropped: bool,
+    counts: bool,
+}
+
+/// The event stream on its way to the HTML writer, with nesting bounded: see the module
+/// docs. Markdown elements are tracked in `open`, raw HTML elements in `raw`.
+#[derive(Default)]
+struct Bounded<'a> {
+    /// Made, not yet written.
+    events: VecDeque<Event<'a>>,
+    /// Whether the last event made was a soft break.
+    broke: bool,
+    open: Vec<Open>,
+    /// How many of `open` count towards [`NESTING_MAX`], kept or dropped.
+    nesting: usize,
+    raw: RawHtml,
+    /// The lines of the HTML block being read.
+    html_block: String,
+}
+
+impl<'a> Bounded<'a> {
+    fn push(&mut self, event: Event<'a>) {
+        self.flush_html_block();
+        self.emit(event);
+    }
+
+    fn start(&mut self, tag: Tag<'a>) {
+        self.flush_html_block();
+        // An HTML block's own start and end write nothing; its raw HTML belongs to the
+        // container around it, so that `<blockquote>` in one block and `</blockquote>`
+        // in a later one can wrap Markdown between them.
+        if matches!(tag, Tag::HtmlBlock) {
+            return;
+        }
+        let counts = counts_as_nesting(&tag);
+        let dropped = if counts { self.nesting >= NESTING_MAX } else { self.nesting > NESTING_MAX };
+        self.nesting += usize::from(counts);
+        self.open.push(Open { dropped, counts });
+        if !dropped {
+            self.emit(Event::Start(tag));
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        self.flush_html_block();
+        if matches!(tag, TagEnd::HtmlBlock) {
+            return;
+        }
+        // Raw HTML opened inside this element closes with it.
+        let closes = self.raw.close_from_frame(self.open.len());
+        self.push_raw(closes);
+        let Some(open) = self.open.pop() else { return };
+        self.nesting -= usize::from(open.counts);
+        if !open.dropped {
+            self.emit(Event::End(tag));
+        } else if !is_inline(&tag) && !self.broke {
+            // Keep flattened blocks' words apart (once: a run of ends needs one break).
+            self.emit(Event::SoftBreak);
+        }
+    }
+
+    fn inline_html(&mut self, source: &str) {
+        self.flush_html_block();
+        self.raw(source, false);
+    }
+
+    fn raw(&mut self, source: &str, block: bool) {
+        let filtered = self.raw.filter(source, self.open.len());
+        if block {
+            self.emit(Event::Html(CowStr::from(filtered)));
+        } else {
+            self.push_raw(filtered);
+        }
+    }
+
+    fn push_raw(&mut self, html: String) {
+        if !html.is_empty() {
+            self.emit(Event::InlineHtml(CowStr::from(html)));
+        }
+    }
+
+    fn flush_html_block(&mut self) {
+        if !self.html_block.is_empty() {
+            let block = std::mem::take(&mut self.html_block);
+            self.raw(&block, true);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.flush_html_block();
+        let closes = self.raw.close_from_frame(0);
+        self.push_raw(closes);
+    }
+
+    fn emit(&mut self, event: Event<'a>) {
+        self.broke = matches!(event, Event::SoftBreak);
+        self.events.push_back(event);
+    }
+}
+
+/// The tags the sanitiser keeps. Raw HTML is cut down to these before the sanitiser
+/// sees it, which removes nothing the sanitiser would keep.
+const ALLOWED_TAGS: [&str; 24] = [
+    "a",
+    "p",
+    "br",
+    "hr",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "strong",
+    "em",
+    "del",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+];
+
+/// Elements whose content HTML reads as text up to their end tag. `script` and `style`
+/// lose their content, as the sanitiser would; the others' content stays, as text.
+const RAW_TEXT_TAGS: [&str; 10] =
+    ["script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title", "plaintext"];
+
+/// Elements that make HTML parse what follows as table structure, moving everything else
+/// out in front of the table (one node at a time, each a search of the table's parent).
+const TABLE_TAGS: [&str; 6] = ["table", "thead", "tbody", "tr", "th", "td"];
+
+/// A raw HTML element left open.
+struct RawOpen {
+    name: &'static str,
+    /// How many Markdown elements were open around it.
+    frame: usize,
+    /// Which piece of raw HTML (one inline tag, or one HTML block) opened it.
+    piece: usize,
+}
+
+/// Raw HTML from the source, rewritten to nest (see the module docs). Each piece is
+/// read with HTML's own tokenising rules (where a tag, a comment or a quoted value ends);
+/// what comes out is only allow-listed tags, written afresh with their attributes quoted,
+/// and text with `<` escaped, so the sanitiser can only read it one way.
+#[derive(Default)]
+struct RawHtml {
+    open: Vec<RawOpen>,
+    pieces: usize,
+}
+
+fn is_html_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+}
+
+/// A tag read from raw HTML.
+struct RawTag<'s> {
+    name: String,
+    attributes: Vec<(&'s str, &'s str)>,
+    /// The index just past its `>`.
+    end: usize,
+}
+
+/// Reads the tag whose name starts at `at` (just past `<` or `</`), following HTML's
+/// tokeniser: attribute values may be quoted, and a `>` inside quotes does not end the
+/// tag. `None` if the text ends first.
+fn read_tag(s: &str, at: usize) -> Option<RawTag<'_>> {
+    let b = s.as_bytes();
+    let mut i = at;
+    while i < b.len() && !is_html_space(b[i]) && b[i] != b'/' && b[i] != b'>' {
+        i += 1;
+    }
+    let name = s[at..i].to_ascii_lowercase();
+    let mut attributes = Vec::new();
+    loop {
+        while i < b.len() && (is_html_space(b[i]) || b[i] == b'/') {
+            i += 1;
+        }
+        if i == b.len() {
+            return None;
+        }
+        if b[i] == b'>' {
+            return Some(RawTag { name, attributes, end: i + 1 });
+        }
+        // A name's first character may be anything (even `=`); then up to a space, `/`,
+        // `>` or `=`.
+        let name_start = i;
+        i += s[i..].chars().next().map_or(1, char::len_utf8);
+        while i < b.len() && !is_html_space(b[i]) && !matches!(b[i], b'/' | b'>' | b'=') {
+            i += 1;
+        }
+        let attribute = &s[name_start..i];
+        while i < b.len() && is_html_space(b[i]) {
+            i += 1;
+        }
+        let mut value = "";
+        if i < b.len() && b[i] == b'=' {
+            i += 1;
+            while i < b.len() && is_html_space(b[i]) {
+                i += 1;
+            }
+            match b.get(i) {
+                None => return None,
+                Some(&quote @ (b'"' | b'\'')) => {
+                    let close = s[i + 1..].find(quote as char)? + i + 1;
+                    value = &s[i + 1..close];
+                    i = close + 1;
+                }
+                Some(b'>') => {}
+                Some(_) => {
+                    let start = i;
+                    while i < b.len() && !is_html_space(b[i]) && b[i] != b'>' {
+                        i += 1;
+                    }
+                    value = &s[start..i];
+                }
+            }
+        }
+        attributes.push((attribute, value));
+    }
+}
+
+/// Text from raw HTML, with `<` escaped so that dropping a tag beside it cannot make a
+/// new one (`<<div>b>` must not become `<b>`). Entities are left for the sanitiser.
+fn push_raw_text(out: &mut String, text: &str) {
+    out.push_str(&text.replace('<', "&lt;"));
+}
+
+impl RawHtml {
+    /// Rewrites one piece of raw HTML read inside `frame` open Markdown elements.
+    fn filter(&mut self, s: &str, frame: usize) -> String {
+        self.pieces += 1;
+        let piece = self.pieces;
+        let b = s.as_bytes();
+        let mut out = String::with_capacity(s.len());
+        let (mut i, mut text_start) = (0, 0);
+        while i < b.len() {
+            if b[i] != b'<' {
+                i += 1;
+                continue;
+            }
+            let next = b.get(i + 1).copied();
+            let end_tag_name = next == Some(b'/') && b.get(i + 2).is_some_and(u8::is_ascii_alphabetic);
+            if !(next.is_some_and(|c| c.is_ascii_alphabetic() || c == b'!' || c == b'?' || c == b'/')) {
+                i += 1; // A `<` that starts nothing is text.
+                continue;
+            }
+            self.text(&mut out, &s[text_start..i], frame);
+            if next.is_some_and(|c| c.is_ascii_alphabetic()) || end_tag_name {
+                let at = if end_tag_name { i + 2 } else { i + 1 };
+                let Some(tag) = read_tag(s, at) else {
+                    // Unfinished: HTML would read what follows (our own markup) as its
+                    // attributes, so it goes, with the rest of the piece.
+                    text_start = b.len();
+                    break;
+                };
+                i = tag.end;
+                if end_tag_name {
+                    self.end_tag(&mut out, &tag.name, frame);
+                } else if let Some(raw_text) = RAW_TEXT_TAGS.iter().find(|t| **t == tag.name) {
+                    // Everything up to the matching end tag (for `plaintext`, to the end)
+                    // is text, with entities read only in `textarea` and `title`.
+                    let content_end = match *raw_text {
+                        "plaintext" => b.len(),
+                        _ => find_end_tag(s, i, raw_text).unwrap_or(b.len()),
+                    };
+                    match *raw_text {
+                        "script" | "style" => {}
+                        "textarea" | "title" => push_raw_text(&mut out, &s[i..content_end]),
+                        _ => push_raw_text(&mut out, &s[i..content_end].replace('&', "&amp;")),
+                    }
+                    i = if content_end < b.len() {
+                        read_tag(s, content_end + 2).map_or(b.len(), |t| t.end)
+                    } else {
+                        b.len()
+                    };
+                } else {
+                    self.start_tag(&mut out, &tag, frame, piece);
+                }
+            } else if s[i..].starts_with("<!--") {
+                // A comment ends at the first `-->` or `--!>`, counting `<!-->` and
+                // `<!--->`. The sanitiser strips comments, so this does too.
+                let close = [s[i + 2..].find("-->").map(|at| i + 2 + at + 3), s[i + 4..].find("--!>").map(|at| i + 4 + at + 4)]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                i = close.unwrap_or(b.len());
+            } else {
+                // `<!DOCTYPE`, `<![CDATA[`, `<?`, `</` and no name: up to the next `>`.
+                i = s[i..].find('>').map_or(b.len(), |at| i + at + 1);
+            }
+            text_start = i;
+        }
+        self.text(&mut out, &s[text_start.min(b.len())..], frame);
+        // A table opened here closes here, before any Markdown can land inside it.
+        if let Some(first) = self.open.iter().position(|o| o.piece == piece && TABLE_TAGS.contains(&o.name)) {
+            self.close_to(&mut out, first);
+        }
+        out
+    }
+
+    /// The innermost raw element open in this Markdown element, if any.
+    fn top(&self, frame: usize) -> Option<&RawOpen> {
+        self.open.last().filter(|o| o.frame == frame)
+    }
+
+    fn text(&self, out: &mut String, text: &str, frame: usize) {
+        // Inside a table but outside a cell, HTML moves text out in front of the table;
+        // only the spaces between the table's tags belong there.
+        let in_table = self.top(frame).is_some_and(|o| matches!(o.name, "table" | "thead" | "tbody" | "tr"));
+        if in_table && !text.bytes().all(is_html_space) {
+            return;
+        }
+        push_raw_text(out, text);
+    }
+
+    fn start_tag(&mut self, out: &mut String, tag: &RawTag, frame: usize, piece: usize) {
+        let Some(name) = ALLOWED_TAGS.iter().copied().find(|t| *t == tag.name) else { return };
+        // The end tags HTML implies, so that common loose markup (`<li>a<li>b`,
+        // `<td>a<td>b`) still nests as written.
+        let implied: &[&str] = match name {
+            "p" => &["p"],
+            "li" => &["li"],
+            "td" | "th" => &["td", "th"],
+            "tr" => &["td", "th", "tr"],
+            "thead" | "tbody" => &["td", "th", "tr", "thead", "tbody"],
+            _ => &[],
+        };
+        while self.top(frame).is_some_and(|o| implied.contains(&o.name)) {
+            let last = self.open.len() - 1;
+            self.close_to(out, last);
+        }
+        let parent = self.top(frame).filter(|o| o.piece == piece).map(|o| o.name);
+        let fits = match name {
+            "thead" | "tbody" => parent == Some("table"),
+            "tr" => matches!(parent, Some("table" | "thead" | "tbody")),
+            "td" | "th" => parent == Some("tr"),
+            // Anything else inside a table but outside a cell would be moved out.
+            _ => !self.top(frame).is_some_and(|o| matches!(o.name, "table" | "thead" | "tbody" | "tr")),
+        };
+        let void = matches!(name, "br" | "hr");
+        if !fits || (!void && self.open.len() >= NESTING_MAX) {
+            return;
+        }
+        out.push('<');
+        out.push_str(name);
+        for (attribute, value) in &tag.attributes {
+            let sane = attribute.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b':' | b'.'))
+                && attribute.starts_with(|c: char| c.is_ascii_alphabetic());
+            if sane {
+                out.push(' ');
+                out.push_str(&attribute.to_ascii_lowercase());
+                out.push_str("=\"");
+                out.push_str(&value.replace('"', "&quot;"));
+                out.push('"');
+            }
+        }
+        out.push('>');
+        if !void {
+            self.open.push(RawOpen { name, frame, piece });
+        }
+    }
+
+    /// An end tag closes the innermost raw element of its name opened in this Markdown
+    /// element, and everything opened inside it; any other end tag goes.
+    fn end_tag(&mut self, out: &mut String, name: &str, frame: usize) {
+        let found = self.open.iter().rposition(|o| o.frame != frame || o.name == name);
+        if let Some(at) = found.filter(|at| self.open[*at].frame == frame) {
+            self.close_to(out, at);
+        }
+    }
+
+    /// Closes the raw elements from index `at` up, innermost first.
+    fn close_to(&mut self, out: &mut String, at: usize) {
+        for open in self.open.drain(at..).rev() {
+            out.push_str("</");
+            out.push_str(open.name);
+            out.push('>');
+        }
+    }
+
+    /// Closes the raw elements opened inside `frame` or more Markdown elements.
+    fn close_from_frame(&mut self, frame: usize) -> String {
+        let mut out = String::new();
+        if let Some(at) = self.open.iter().position(|o| o.frame >= frame) {
+            self.close_to(&mut out, at);
+        }
+        out
+    }
+}
+
+/// Where the end tag `</name` (any case, then a space, `/` or `>`) starts, from `from`.
+fn find_end_tag(s: &str, from: usize, name: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut at = from;
+    while let Some(found) = s[at..].find("</") {
+        let start = at + found;
+        let name_end = start + 2 + name.len();
+        if b.len() >= name_end
+            && s.is_char_boundary(name_end)
+            && s[start + 2..name_end].eq_ignore_ascii_case(name)
+            && b.get(name_end).is_none_or(|c| is_html_space(*c) || matches!(c, b'/' | b'>'))
+        {
+            return Some(start);
+        }
+        at = start + 2;
+    }
+    None
 }
 
 /// Plain text of a Markdown source, for summaries, search snippets and feeds.
@@ -185,34 +750,7 @@ pub fn plain_text(source: &str) -> String {
 }
 
 fn sanitizer() -> ammonia::Builder<'static> {
-    let tags: HashSet<&str> = [
-        "a",
-        "p",
-        "br",
-        "hr",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "strong",
-        "em",
-        "del",
-        "code",
-        "pre",
-        "blockquote",
-        "ul",
-        "ol",
-        "li",
-        "table",
-        "thead",
-        "tbody",
-        "tr",
-        "th",
-        "td",
-    ]
-    .into_iter()
-    .collect();
+    let tags: HashSet<&str> = ALLOWED_TAGS.into_iter().collect();
     let mut builder = ammonia::Builder::empty();
     builder
         .tags(tags)

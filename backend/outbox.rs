@@ -15,6 +15,9 @@ use crate::{
 pub enum EventKind {
     CaseStudyPublished,
     CaseStudyUpdated,
+    /// A member was named as a co-author and asked to accept; one per invitation, so the
+    /// invitee (`memberId` in the payload) can be told.
+    CaseStudyCoAuthorInvited,
     OrganisationJoinRequested,
     InterestRegistered,
     ArtefactPublished,
@@ -37,6 +40,7 @@ impl EventKind {
         match self {
             EventKind::CaseStudyPublished => "case_study.published",
             EventKind::CaseStudyUpdated => "case_study.updated",
+            EventKind::CaseStudyCoAuthorInvited => "case_study.coauthor_invited",
             EventKind::OrganisationJoinRequested => "organisation.join_requested",
             EventKind::InterestRegistered => "case_study.interest_registered",
             EventKind::ArtefactPublished => "artefact.published",

@@ -103,15 +103,134 @@ pub struct Hit {
     pub snippet_html: String,
 }
 
-/// Turns what someone typed into an FTS5 query: each word quoted (so operators and
-/// punctuation are just text), all required.
-fn fts5_query(text: &str) -> String {
-    text.split_whitespace()
-        .map(|word| word.chars().filter(|c| c.is_alphanumeric() || *c == '-' || *c == '\'').collect::<String>())
-        .filter(|word| !word.is_empty())
-        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// At most this many words of a search are used (the rest are left out): more add
+/// nothing to relevance, and each is work for the database.
+pub const TERMS_MAX: usize = 32;
+/// Longer words are cut to this many characters (no real word is longer).
+pub const WORD_MAX: usize = 64;
+
+/// One term of a simplified search: a word, or several that must be next to each other
+/// (a phrase in quotes, or words joined by punctuation such as `bin-day`); an excluded
+/// term is one the results must not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Term {
+    pub words: Vec<String>,
+    pub excluded: bool,
+}
+
+/// What someone typed, reduced to what both search engines understand the same way:
+/// words (letters and digits), quoted phrases, and a `-` before a word or phrase to
+/// exclude it. Every other character separates words, so no run of operators or
+/// punctuation reaches the database (PostgreSQL's `websearch_to_tsquery` fails with
+/// "tsquery stack too small" on a few dozen hyphens, and FTS5 has a syntax of its own).
+/// At most [`TERMS_MAX`] words are kept. An empty result means nothing to search for.
+pub fn simplify(text: &str) -> Vec<Term> {
+    let mut terms = Vec::new();
+    let mut words_left = TERMS_MAX;
+    let mut chars = text.chars().peekable();
+    while words_left > 0 {
+        // Skip to the start of the next chunk; a `-` right before it excludes it.
+        let mut excluded = false;
+        while let Some(&c) = chars.peek() {
+            if c == '"' || is_word_char(c) {
+                break;
+            }
+            excluded = c == '-';
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut chunk = String::new();
+        if first == '"' {
+            // A phrase: up to the closing quote, or the end when there is none.
+            chars.next();
+            for c in chars.by_ref() {
+                if c == '"' {
+                    break;
+                }
+                chunk.push(c);
+            }
+        } else {
+            // Words joined by punctuation, up to white space or a quote.
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() || c == '"' {
+                    break;
+                }
+                chunk.push(c);
+                chars.next();
+            }
+        }
+        let words: Vec<String> = chunk
+            .split(|c: char| !is_word_char(c))
+            .filter(|w| w.chars().any(crate::text::is_visible))
+            .take(words_left)
+            .map(|w| w.chars().take(WORD_MAX).collect::<String>().to_lowercase())
+            .collect();
+        if !words.is_empty() {
+            words_left -= words.len();
+            terms.push(Term { words, excluded });
+        }
+    }
+    terms
+}
+
+/// Letters and digits in any script, with the marks that belong to them; not spaces,
+/// punctuation, symbols or emoji, and nothing the text policy refuses. (A word must
+/// also show something: see [`simplify`].)
+fn is_word_char(c: char) -> bool {
+    if c.is_alphanumeric() {
+        return true;
+    }
+    let code = c as u32;
+    let separator_block = code < 0xC0 // ASCII and Latin-1 punctuation and symbols
+        || (0x2000..=0x2BFF).contains(&code) // punctuation, symbols, arrows, shapes
+        || (0x2E00..=0x2E7F).contains(&code) // supplemental punctuation
+        || (0x3000..=0x303F).contains(&code) // CJK symbols and punctuation
+        || (0xFE10..=0xFE6F).contains(&code) // vertical and small forms
+        || (0xFF00..=0xFF20).contains(&code) // full-width punctuation
+        || (0xFF3B..=0xFF40).contains(&code)
+        || (0xFF5B..=0xFF65).contains(&code)
+        || (0x1F000..=0x1FAFF).contains(&code); // emoji and other pictographs
+    !separator_block && !c.is_whitespace() && crate::text::refusal(c).is_none()
+}
+
+/// A term as a quoted phrase, which both query languages read as plain words.
+fn quoted(term: &Term) -> String {
+    format!("\"{}\"", term.words.join(" "))
+}
+
+/// The FTS5 query for simplified terms: every wanted term (FTS5 has no unary NOT, so
+/// a search must want something), then `NOT` each excluded one.
+fn fts5_query(terms: &[Term]) -> String {
+    let wanted: Vec<String> = terms.iter().filter(|t| !t.excluded).map(quoted).collect();
+    if wanted.is_empty() {
+        return String::new();
+    }
+    let mut query = wanted.join(" ");
+    for term in terms.iter().filter(|t| t.excluded) {
+        query.push_str(" NOT ");
+        query.push_str(&quoted(term));
+    }
+    query
+}
+
+/// The `websearch_to_tsquery` text for simplified terms: each quoted, excluded ones
+/// after a `-`; empty when nothing is wanted (as on SQLite).
+fn websearch_query(terms: &[Term]) -> String {
+    if terms.iter().all(|t| t.excluded) {
+        return String::new();
+    }
+    terms.iter().map(|t| format!("{}{}", if t.excluded { "-" } else { "" }, quoted(t))).collect::<Vec<_>>().join(" ")
+}
+
+/// A query the database could not run (its parser or its limits, never ours): logged,
+/// and the search finds nothing rather than failing. Anything else is a real error.
+fn is_query_refusal(err: &sqlx::Error, dialect: Dialect) -> bool {
+    let sqlx::Error::Database(db) = err else { return false };
+    match dialect {
+        Dialect::Sqlite => db.message().starts_with("fts5:") || db.message().contains("malformed MATCH"),
+        // 42601 syntax error; class 54, program limit exceeded ("tsquery stack too small").
+        Dialect::Postgres => db.code().is_some_and(|code| code == "42601" || code.starts_with("54")),
+    }
 }
 
 /// The best matches for `text` that pass `filter`, at most [`RESULTS_MAX`].
@@ -125,9 +244,10 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64, offset: i64
         return Err(AppError::bad_input(format!("offset must be between 0 and {OFFSET_MAX}.")));
     }
     let kind = filter.kind.map(SearchKind::as_str);
-    let rows = match db.dialect {
+    let terms = simplify(text);
+    let result = match db.dialect {
         Dialect::Sqlite => {
-            let query = fts5_query(text);
+            let query = fts5_query(&terms);
             if query.is_empty() {
                 return Ok(vec![]);
             }
@@ -146,9 +266,13 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64, offset: i64
             .bind(filter.organisation_id)
             .bind(offset)
             .fetch_all(&db.pool)
-            .await?
+            .await
         }
         Dialect::Postgres => {
+            let query = websearch_query(&terms);
+            if query.is_empty() {
+                return Ok(vec![]);
+            }
             sqlx::query(&format!(
                 "SELECT kind, item_id, ts_headline('english', body, q, \
                  'StartSel=' || $4 || ', StopSel=' || $5 || ', MaxWords=35, MinWords=15, ShortWord=2') AS snippet \
@@ -156,7 +280,7 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64, offset: i64
                  WHERE document @@ q {FILTERS} \
                  ORDER BY ts_rank_cd(document, q) DESC, item_id LIMIT $3 OFFSET $8"
             ))
-            .bind(text)
+            .bind(query)
             .bind(kind)
             .bind(limit)
             .bind(MARK_START.to_string())
@@ -165,8 +289,16 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64, offset: i64
             .bind(filter.organisation_id)
             .bind(offset)
             .fetch_all(&db.pool)
-            .await?
+            .await
         }
+    };
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(err) if is_query_refusal(&err, db.dialect) => {
+            tracing::warn!(error = %err, terms = ?terms, "the database refused a simplified search; it found nothing");
+            return Ok(vec![]);
+        }
+        Err(err) => return Err(err.into()),
     };
     rows.iter()
         .map(|row| {
@@ -194,7 +326,9 @@ impl SearchQuery {
     /// Published case studies, artefacts and organisations matching all the words in
     /// `query`, most relevant first, optionally of one kind, with one topic (slug) or from
     /// one organisation (slug). At most 50 at a time; `offset` (up to 450) pages on.
+    /// Each search costs as much as a hundred fields: it ranks the whole index.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "100 + first.clamp(0, 50) as usize * child_complexity")]
     async fn search(
         &self,
         ctx: &Context<'_>,
@@ -264,11 +398,86 @@ fn highlight(snippet: &str) -> String {
 mod tests {
     use super::*;
 
+    fn word(w: &str) -> Term {
+        Term { words: vec![w.to_string()], excluded: false }
+    }
+
+    fn phrase(words: &[&str], excluded: bool) -> Term {
+        Term { words: words.iter().map(|w| w.to_string()).collect(), excluded }
+    }
+
     #[test]
-    fn queries_are_quoted_words() {
-        assert_eq!(fts5_query("bin collection"), "\"bin\" \"collection\"");
-        assert_eq!(fts5_query("NEAR(a b) OR \"x\" -y *"), "\"NEARa\" \"b\" \"OR\" \"x\" \"-y\"");
-        assert_eq!(fts5_query("  "), "");
+    fn searches_simplify_to_words_phrases_and_exclusions() {
+        assert_eq!(simplify("bin collection"), vec![word("bin"), word("collection")]);
+        assert_eq!(simplify("  Council TAX  "), vec![word("council"), word("tax")]);
+        assert_eq!(
+            simplify("\"council tax\" -bins"),
+            vec![phrase(&["council", "tax"], false), phrase(&["bins"], true)]
+        );
+        assert_eq!(
+            simplify("bin-day e.g. don't"),
+            vec![phrase(&["bin", "day"], false), phrase(&["e", "g"], false), phrase(&["don", "t"], false)]
+        );
+        assert_eq!(simplify("-\"foo bar\" baz"), vec![phrase(&["foo", "bar"], true), word("baz")]);
+        assert_eq!(simplify("\"unclosed phrase"), vec![phrase(&["unclosed", "phrase"], false)]);
+        assert_eq!(
+            simplify("Gwasanaethau Cymraeg ŵyr straße 東京 हिन्दी"),
+            vec![word("gwasanaethau"), word("cymraeg"), word("ŵyr"), word("straße"), word("東京"), word("हिन्दी"),]
+        );
+        // Operators of either engine are only separators.
+        assert_eq!(
+            simplify("NEAR(a b) OR x* ^y title:z a+b"),
+            vec![
+                phrase(&["near", "a"], false),
+                word("b"),
+                word("or"),
+                word("x"),
+                word("y"),
+                phrase(&["title", "z"], false),
+                phrase(&["a", "b"], false),
+            ]
+        );
+        // Storms of punctuation leave nothing, or only the words in them.
+        for nothing in [
+            "",
+            "   ",
+            "-",
+            "--------------------------------------------------",
+            "\"\"\"\"",
+            "!@#$%^&*()_+{}|:<>?~`",
+            "— … “” 🙂🙂",
+            "\u{200b}\u{3164}",
+        ] {
+            assert_eq!(simplify(nothing), vec![], "{nothing:?}");
+        }
+        assert_eq!(simplify(&format!("{}tea", "-".repeat(40))), vec![phrase(&["tea"], true)]);
+        assert_eq!(simplify(&format!("tea {}", "- ".repeat(40))), vec![word("tea")]);
+        assert_eq!(simplify("tea----cake"), vec![phrase(&["tea", "cake"], false)]);
+    }
+
+    #[test]
+    fn searches_are_capped() {
+        let many = (0..100).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let terms = simplify(&many);
+        assert_eq!(terms.len(), TERMS_MAX);
+        assert_eq!(terms.last(), Some(&word("w31")));
+        let long_phrase = format!("\"{}\" more", "a ".repeat(50));
+        let terms = simplify(&long_phrase);
+        assert_eq!(terms.len(), 1);
+        assert_eq!(terms[0].words.len(), TERMS_MAX);
+        assert_eq!(simplify(&"x".repeat(200))[0].words[0].chars().count(), WORD_MAX);
+    }
+
+    #[test]
+    fn queries_for_each_engine() {
+        let terms = simplify("bins \"council tax\" -garden -\"green waste\"");
+        assert_eq!(fts5_query(&terms), "\"bins\" \"council tax\" NOT \"garden\" NOT \"green waste\"");
+        assert_eq!(websearch_query(&terms), "\"bins\" \"council tax\" -\"garden\" -\"green waste\"");
+        let only_excluded = simplify("-garden -waste");
+        assert_eq!(fts5_query(&only_excluded), "");
+        assert_eq!(websearch_query(&only_excluded), "");
+        assert_eq!(fts5_query(&[]), "");
+        assert_eq!(websearch_query(&[]), "");
     }
 
     #[test]

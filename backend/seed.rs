@@ -306,6 +306,12 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
             co_author_ids: co_author.map(|c| vec![members[c].id]).unwrap_or_default(),
         };
         let case_study = case_studies::create(db, author_member.id, &fields).await.map_err(AppError::into_anyhow)?;
+        // Naming a co-author invites them; the demo's co-authors have said yes.
+        for co_author_id in &fields.co_author_ids {
+            case_studies::coauthors::respond(db, case_study.id, *co_author_id, true)
+                .await
+                .map_err(AppError::into_anyhow)?;
+        }
         case_studies::set_status(db, case_study.id, CaseStudyStatus::Published, author_member.id)
             .await
             .map_err(AppError::into_anyhow)?;

@@ -21,7 +21,16 @@ use crate::{
     graphql::relay::Page,
 };
 
-pub const SESSION_COOKIE: &str = "kettle_session";
+/// The session cookie's name. Behind https it carries the `__Host-` prefix, which
+/// browsers accept only from a secure origin, for the whole host, with no `Domain`: a
+/// neighbouring subdomain cannot plant or shadow it.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-kettle_session"
+    } else {
+        "kettle_session"
+    }
+}
 const SESSION_PREFIX: &str = "kses_";
 const TOKEN_PREFIX: &str = "kpat_";
 
@@ -156,12 +165,13 @@ pub async fn delete_expired_sessions(db: &Db) -> AppResult<u64> {
 
 /// A `Set-Cookie` value carrying a session token, or clearing it when `token` is `None`.
 pub fn session_cookie(token: Option<&str>, max_age_ms: i64, secure: bool) -> String {
+    let name = session_cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
     match token {
         Some(token) => {
-            format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", max_age_ms / 1000)
+            format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}", max_age_ms / 1000)
         }
-        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+        None => format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
     }
 }
 
@@ -203,8 +213,10 @@ pub enum CreateTokenOutcome {
 }
 
 /// Creates a token unless the member already has the maximum number of active ones.
-/// The count and the insert share one write transaction, so two requests at once cannot
-/// both slip under the limit.
+/// The count and the insert happen under one lock, so requests at once cannot all slip
+/// under the limit: SQLite's write transaction excludes other writers, and on PostgreSQL
+/// (where a transaction alone does not stop two from counting the same rows) the
+/// member's row is locked first, so one member's token requests queue behind each other.
 pub async fn create_access_token(
     db: &Db,
     member_id: i64,
@@ -212,8 +224,13 @@ pub async fn create_access_token(
     expires_in_days: Option<i32>,
 ) -> AppResult<CreateTokenOutcome> {
     let secret = new_token(TOKEN_PREFIX);
-    let now = db::now_millis();
     let mut tx = db.begin_write().await?;
+    sqlx::query(&format!("SELECT id FROM members WHERE id = $1{}", db.dialect.for_update()))
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    // After the lock: a request that waited counts expiry from when it goes ahead.
+    let now = db::now_millis();
     let active: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM access_tokens WHERE member_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
     )
@@ -287,7 +304,9 @@ mod tests {
     #[test]
     fn cookies() {
         let set = session_cookie(Some("kses_x"), SESSION_IDLE_MS, true);
+        assert!(set.starts_with("__Host-kettle_session=kses_x; Path=/;"), "{set}");
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Secure"));
+        assert!(session_cookie(Some("kses_x"), SESSION_IDLE_MS, false).starts_with("kettle_session=kses_x;"));
         assert!(set.contains("Max-Age=2592000"));
         assert!(!session_cookie(None, 0, false).contains("Secure"));
     }

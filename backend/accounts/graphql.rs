@@ -13,6 +13,7 @@ use crate::{
         relay::{self, Page},
         ContextExt, DateTime, UserError, UserErrorCode,
     },
+    limits::Limit,
 };
 
 #[Object]
@@ -320,6 +321,11 @@ impl AccountMutation {
         if !problems.is_empty() {
             return Ok(SessionPayload { user_errors: problems, ..Default::default() });
         }
+        // Counted before the expensive hash, so a flood (or fifty aliased registrations in
+        // one request) costs us little.
+        if let Some(address) = ctx.request().client_ip {
+            ctx.state().limiter.check(Limit::RegisterAddress, &address.to_string(), 1).await?;
+        }
         let hash = passwords::hash(input.password).await?;
         let new = NewMember {
             email: &input.email,
@@ -354,7 +360,8 @@ impl AccountMutation {
         }
         let state = ctx.state();
         let address = ctx.request().client_ip;
-        state.sign_in_throttle.before_attempt(&input.email, address).await?;
+        let delay = super::throttle::before_attempt(&state.limiter, &input.email, address).await?;
+        tokio::time::sleep(delay).await;
 
         let found = super::member_with_password(&state.db, &input.email).await?;
         let (member, stored_hash) = match found {
@@ -362,11 +369,11 @@ impl AccountMutation {
             None => (None, None),
         };
         if !passwords::verify(input.password, stored_hash).await? {
-            state.sign_in_throttle.failed(&input.email, address).await?;
+            super::throttle::failed(&state.limiter, address).await?;
             return Ok(wrong());
         }
         let member = member.expect("a verified password belongs to a member");
-        state.sign_in_throttle.succeeded(&input.email).await?;
+        super::throttle::succeeded(&state.limiter, &input.email).await?;
         if member.suspended_at.is_some() {
             return Ok(SessionPayload {
                 user_errors: vec![UserError::general(
@@ -468,7 +475,7 @@ impl AccountMutation {
             return Err(AppError::Forbidden.into());
         }
         let mut problems: Vec<UserError> =
-            super::check_text("name", "Token name", &input.name, credentials::TOKEN_NAME_MAX, true)
+            crate::text::check_line("name", "Token name", &input.name, credentials::TOKEN_NAME_MAX, true)
                 .into_iter()
                 .collect();
         if let Some(days) = input.expires_in_days {

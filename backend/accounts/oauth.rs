@@ -339,7 +339,11 @@ pub fn read_profile(provider: &OAuthProvider, json: &Value) -> Option<Profile> {
         Some(Value::String(s)) => s == "true",
         _ => false,
     };
-    let name = text(&provider.name_field).map(|n| n.chars().take(super::DISPLAY_NAME_MAX).collect());
+    // A name the display-name rules refuse (a line break would reach mail headers) is
+    // dropped, and the email's local part used instead, as when there is none.
+    let name = text(&provider.name_field)
+        .map(|n| n.chars().take(super::DISPLAY_NAME_MAX).collect::<String>())
+        .filter(|n| super::check_display_name("name", n).is_none());
     Some(Profile { subject, email, email_verified, name })
 }
 

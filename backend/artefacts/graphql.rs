@@ -381,13 +381,16 @@ async fn validate(
     editing: Option<i64>,
     draft: &ArtefactFields,
 ) -> AppResult<Result<Fields, Vec<UserError>>> {
-    let mut problems: Vec<UserError> = [
-        accounts::check_text("title", "Title", &draft.title, super::TITLE_MAX, true),
-        organisations::check_url("url", "The address", &draft.url, true),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut problems: Vec<UserError> =
+        crate::text::check_line("title", "Title", &draft.title, super::TITLE_MAX, true).into_iter().collect();
+    // Stored as parsed, so the address kept is the one a browser would follow.
+    let url = match organisations::web_address("url", "The address", &draft.url, true) {
+        Ok(url) => url.unwrap_or_default(),
+        Err(problem) => {
+            problems.push(problem);
+            String::new()
+        }
+    };
     if draft.description.trim().is_empty() {
         problems.push(UserError::new("description", UserErrorCode::Blank, "Describe the artefact."));
     } else if draft.description.len() > super::DESCRIPTION_MAX_BYTES {
@@ -480,7 +483,7 @@ async fn validate(
         title: draft.title.clone(),
         kind: draft.kind,
         description_source: draft.description.clone(),
-        url: draft.url.clone(),
+        url,
         licence: licence.unwrap_or_default().to_string(),
         status: draft.status,
         organisation_id,

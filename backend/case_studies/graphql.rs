@@ -1,11 +1,13 @@
 //! The case study API: the `CaseStudy` type, the published lists, a Markdown preview, and
-//! the mutations to create, edit, publish and archive.
+//! the mutations to create, edit, publish and archive; co-author invitations and their
+//! answers (see [`super::coauthors`]).
 
 use std::collections::HashSet;
 
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
 
 use super::{
+    coauthors::{self, Invitation, InvitationStatus},
     marks::{self, Mark},
     CaseStudy, CaseStudyStatus, EditOutcome, Fields, Filter, Phase, Revision,
 };
@@ -34,6 +36,13 @@ async fn is_author(ctx: &Context<'_>, case_study: &CaseStudy) -> AppResult<bool>
     let Some(viewer) = ctx.viewer() else { return Ok(false) };
     let authors = ctx.loaders().case_study_authors.load_one(case_study.id).await?.unwrap_or_default();
     Ok(authors.contains(&viewer.member.id))
+}
+
+/// Forgets the authors and pending co-authors this request loaded, after a mutation
+/// changed them, so its payload (and any later field) shows them as they are now.
+fn forget_authors(ctx: &Context<'_>) {
+    ctx.loaders().case_study_authors.clear::<i64>();
+    ctx.loaders().case_study_pending_co_authors.clear::<i64>();
 }
 
 #[Object]
@@ -101,9 +110,20 @@ impl CaseStudy {
         Ok(list)
     }
 
-    /// The author first, then co-authors.
+    /// The author first, then the co-authors who accepted their invitation.
     async fn authors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
         let ids = ctx.loaders().case_study_authors.load_one(self.id).await?.unwrap_or_default();
+        let members = ctx.loaders().members.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| members.get(id).cloned()).collect())
+    }
+
+    /// Members invited to co-author it who have not answered yet, in the order they were
+    /// invited. Only its authors see them; empty for everyone else.
+    async fn pending_co_authors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
+        if !is_author(ctx, self).await? {
+            return Ok(Vec::new());
+        }
+        let ids = ctx.loaders().case_study_pending_co_authors.load_one(self.id).await?.unwrap_or_default();
         let members = ctx.loaders().members.load_many(ids.iter().copied()).await?;
         Ok(ids.iter().filter_map(|id| members.get(id).cloned()).collect())
     }
@@ -226,6 +246,52 @@ impl RevisionView {
     }
 }
 
+/// An invitation to co-author a case study. Only the member invited sees it. Until they
+/// accept they are not one of its authors: it does not list them, and they cannot edit
+/// it, nor open it while it is a draft.
+#[Object(name = "CoAuthorInvitation")]
+impl Invitation {
+    /// The case study's id: answer with it in `respondToCoAuthorInvitation`.
+    async fn case_study_id(&self) -> ID {
+        relay::global_id("CaseStudy", self.case_study_id)
+    }
+
+    /// The case study's title as it is now. Shown even while the case study is a draft
+    /// you cannot open, so that you know what you are accepting; nothing else of a draft
+    /// is.
+    async fn title(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let case_study = ctx.loaders().case_studies.load_one(self.case_study_id).await?;
+        Ok(case_study.map(|c| c.title).unwrap_or_default())
+    }
+
+    /// The case study itself when you may see it: once it is published, or once you have
+    /// accepted. Null while it is a draft you have not accepted.
+    async fn case_study(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<CaseStudy>> {
+        Ok(visible(ctx, self.case_study_id).await?)
+    }
+
+    /// The author who invited you; null if they have since deleted their account.
+    async fn invited_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
+        match self.invited_by {
+            Some(id) => Ok(ctx.loaders().members.load_one(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    async fn status(&self) -> InvitationStatus {
+        self.status
+    }
+
+    async fn invited_at(&self) -> DateTime {
+        DateTime(self.created_at)
+    }
+
+    /// When it was accepted, declined or withdrawn.
+    async fn responded_at(&self) -> Option<DateTime> {
+        self.responded_at.map(DateTime)
+    }
+}
+
 /// Loads, for a whole page at once, the related objects the query selects (authors,
 /// topics, organisation), so each costs one statement per kind whatever the page size;
 /// the items' own resolvers then find them in the loaders' caches.
@@ -249,8 +315,19 @@ async fn prefetch_under(ctx: &Context<'_>, rows: &[CaseStudy], wrapper: Option<&
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
     // Authors decide visibility and editing, so they are always needed.
     let authors = loaders.case_study_authors.load_many(ids.iter().copied()).await?;
+    let mut member_ids: HashSet<i64> = HashSet::new();
     if wants("authors") {
-        let member_ids: HashSet<i64> = authors.values().flatten().copied().collect();
+        member_ids.extend(authors.values().flatten().copied());
+    }
+    // Only authors see who is invited, so only their case studies need the list.
+    let viewer = ctx.viewer().map(|v| v.member.id);
+    let authored: Vec<i64> =
+        authors.iter().filter(|(_, ids)| viewer.is_some_and(|v| ids.contains(&v))).map(|(id, _)| *id).collect();
+    if wants("pendingCoAuthors") && !authored.is_empty() {
+        let pending = loaders.case_study_pending_co_authors.load_many(authored).await?;
+        member_ids.extend(pending.values().flatten().copied());
+    }
+    if !member_ids.is_empty() {
         loaders.members.load_many(member_ids).await?;
     }
     if wants("topics") {
@@ -275,6 +352,32 @@ async fn prefetch_under(ctx: &Context<'_>, rows: &[CaseStudy], wrapper: Option<&
         loaders.organisations.load_many(organisation_ids).await?;
     }
     Ok(())
+}
+
+/// A member's invitations to co-author that wait for an answer, newest first: what
+/// `myCoAuthorInvitations` lists (for the signed-in member; the caller checks who asks).
+pub async fn co_author_invitations(
+    ctx: &Context<'_>,
+    member_id: i64,
+    page: Page<i64>,
+) -> async_graphql::Result<Connection<String, Invitation>> {
+    let rows = coauthors::pending_for(&ctx.state().db, member_id, &page.keyset()).await?;
+    // The titles and inviters of a whole page, one statement each.
+    let loaders = ctx.loaders();
+    let look_ahead = ctx.look_ahead();
+    let wants = |field: &str| {
+        look_ahead.field("edges").field("node").field(field).exists() || look_ahead.field("nodes").field(field).exists()
+    };
+    if wants("title") || wants("caseStudy") {
+        loaders.case_studies.load_many(rows.iter().map(|i| i.case_study_id)).await?;
+    }
+    if wants("caseStudy") {
+        loaders.case_study_authors.load_many(rows.iter().map(|i| i.case_study_id)).await?;
+    }
+    if wants("invitedBy") {
+        loaders.members.load_many(rows.iter().filter_map(|i| i.invited_by)).await?;
+    }
+    Ok(page.connection(rows, |i| i.id))
 }
 
 #[derive(Default)]
@@ -370,8 +473,31 @@ impl CaseStudyQuery {
         Ok(page.connection(bookmarks, |b| (b.bookmarked_at.0, b.case_study.id)))
     }
 
-    /// Renders Markdown exactly as saving it would, without saving anything.
+    /// The signed-in member's invitations to co-author case studies that wait for an
+    /// answer, newest first.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn my_co_author_invitations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Invitation>> {
+        let viewer = ctx.require_viewer()?;
+        co_author_invitations(ctx, viewer.member.id, Page::new(first, after, last, before)?).await
+    }
+
+    /// Renders Markdown exactly as saving it would, without saving anything. Limited per
+    /// client (the member, or the address when signed out): rendering is real work.
+    #[graphql(complexity = 100)]
     async fn markdown_preview(&self, ctx: &Context<'_>, source: String) -> async_graphql::Result<String> {
+        let client = match (ctx.viewer(), ctx.request().client_ip) {
+            (Some(viewer), _) => format!("member:{}", viewer.member.id),
+            (None, Some(address)) => format!("address:{address}"),
+            (None, None) => "unknown".to_string(),
+        };
+        ctx.state().limiter.check(crate::limits::Limit::PreviewClient, &client, 1).await?;
         if source.len() > super::BODY_MAX_BYTES {
             return Err(AppError::bad_input("The text is longer than 100 KB.").into());
         }
@@ -392,7 +518,10 @@ pub struct CaseStudyFields {
     pub organisation_id: Option<ID>,
     /// One to five topics.
     pub topic_ids: Vec<ID>,
-    /// Handles of up to 10 co-authors, who may also edit it.
+    /// Handles of up to 10 co-authors. Those who are not co-authors yet are invited, and
+    /// become co-authors (listed, and able to see a draft and edit) only when they accept.
+    /// Leaving a co-author out removes them; leaving out someone invited withdraws their
+    /// invitation. Naming again someone who declined invites them again.
     #[graphql(default)]
     pub co_author_handles: Vec<String>,
 }
@@ -432,6 +561,22 @@ pub struct RegisterInterestInput {
     pub note: String,
 }
 
+#[derive(InputObject)]
+pub struct RespondToCoAuthorInvitationInput {
+    pub case_study_id: ID,
+    /// True to become a co-author, false to decline.
+    pub accept: bool,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct RespondToCoAuthorInvitationPayload {
+    /// The invitation as answered.
+    pub invitation: Option<Invitation>,
+    /// The case study, when you may see it now: after accepting, or when it is published.
+    pub case_study: Option<CaseStudy>,
+    pub user_errors: Vec<UserError>,
+}
+
 #[derive(SimpleObject, Default)]
 pub struct CaseStudyPayload {
     pub case_study: Option<CaseStudy>,
@@ -446,7 +591,7 @@ async fn validate(
 ) -> AppResult<Result<Fields, Vec<UserError>>> {
     let db = &ctx.state().db;
     let mut problems: Vec<UserError> = [
-        accounts::check_text("title", "Title", &draft.title, super::TITLE_MAX, true),
+        crate::text::check_line("title", "Title", &draft.title, super::TITLE_MAX, true),
         accounts::check_text("summary", "Summary", &draft.summary, super::SUMMARY_MAX, true),
     ]
     .into_iter()
@@ -578,6 +723,7 @@ impl CaseStudyMutation {
             Err(problems) => return Ok(payload(None, problems)),
         };
         let case_study = super::create(&ctx.state().db, viewer.member.id, &fields).await?;
+        forget_authors(ctx);
         Ok(payload(Some(case_study), vec![]))
     }
 
@@ -598,7 +744,10 @@ impl CaseStudyMutation {
             Err(problems) => return Ok(payload(None, problems)),
         };
         match super::update(&ctx.state().db, case_study.id, input.version, viewer.member.id, &fields).await? {
-            EditOutcome::Saved(saved) => Ok(payload(Some(saved), vec![])),
+            EditOutcome::Saved(saved) => {
+                forget_authors(ctx);
+                Ok(payload(Some(saved), vec![]))
+            }
             EditOutcome::Conflict(current) => {
                 Ok(payload(Some(current.clone()), vec![UserError::conflict(current.version)]))
             }
@@ -665,6 +814,59 @@ impl CaseStudyMutation {
         let Some(case_study) = published(ctx, &input.id).await? else { return Ok(payload(None, vec![no_such("id")])) };
         marks::withdraw_interest(&ctx.state().db, case_study.id, viewer.member.id).await?;
         Ok(payload(Some(case_study), vec![]))
+    }
+
+    /// Accepts (`accept: true`) or declines your invitation to co-author a case study.
+    /// Accepting makes you a co-author: listed among its authors, able to edit it and to
+    /// see it while it is a draft. A NOT_FOUND user error when you have no invitation
+    /// there waiting for an answer (an author may have withdrawn it).
+    async fn respond_to_co_author_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: RespondToCoAuthorInvitationInput,
+    ) -> async_graphql::Result<RespondToCoAuthorInvitationPayload> {
+        let viewer = ctx.require_viewer()?;
+        let none = || RespondToCoAuthorInvitationPayload {
+            user_errors: vec![UserError::new(
+                "caseStudyId",
+                UserErrorCode::NotFound,
+                "You have no invitation to co-author that case study waiting for an answer.",
+            )],
+            ..Default::default()
+        };
+        let Ok(id) = relay::parse_global_id_of("CaseStudy", &input.case_study_id) else { return Ok(none()) };
+        let Some(invitation) = coauthors::respond(&ctx.state().db, id, viewer.member.id, input.accept).await? else {
+            return Ok(none());
+        };
+        forget_authors(ctx);
+        let case_study = visible(ctx, id).await?;
+        Ok(RespondToCoAuthorInvitationPayload { invitation: Some(invitation), case_study, user_errors: vec![] })
+    }
+
+    /// Stops being a co-author of a case study: you are no longer listed, cannot edit it,
+    /// and cannot see it while it is a draft. Its author cannot leave it. The case study
+    /// comes back when you may still see it.
+    async fn leave_case_study(
+        &self,
+        ctx: &Context<'_>,
+        input: CaseStudyIdInput,
+    ) -> async_graphql::Result<CaseStudyPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Ok(id) = relay::parse_global_id_of("CaseStudy", &input.id) else {
+            return Ok(payload(None, vec![no_such("id")]));
+        };
+        let Some(case_study) = visible(ctx, id).await? else { return Ok(payload(None, vec![no_such("id")])) };
+        if case_study.author_id == viewer.member.id {
+            let message =
+                "You wrote this case study, so you cannot leave it. Archive it instead, once it is published.";
+            return Ok(payload(Some(case_study), vec![UserError::new("id", UserErrorCode::Invalid, message)]));
+        }
+        if !coauthors::leave(&ctx.state().db, id, viewer.member.id).await? {
+            let message = "You are not a co-author of this case study.";
+            return Ok(payload(Some(case_study), vec![UserError::new("id", UserErrorCode::Invalid, message)]));
+        }
+        forget_authors(ctx);
+        Ok(payload(visible(ctx, id).await?, vec![]))
     }
 
     /// Archives a published case study: still readable, but out of the lists.

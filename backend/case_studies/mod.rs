@@ -1,11 +1,13 @@
 //! Case studies: what a team did and what it learned, in Markdown with structured fields.
 //!
-//! A case study starts as a draft that only its authors (the author and co-authors) can
-//! see, anywhere: lists, search, feeds, `node(id:)` and page addresses all go through
-//! [`CaseStudy::visible_to`]. Authors edit it; every edit keeps the previous text as a
+//! A case study starts as a draft that only its authors (the author and the co-authors
+//! who accepted their invitation, see [`coauthors`]) can see, anywhere: lists, search,
+//! feeds, `node(id:)` and page addresses all go through [`CaseStudy::visible_to`]. Authors
+//! edit it; every edit keeps the previous text as a
 //! revision and bumps the version, and an edit based on an older version is refused as a
 //! conflict, so no one's edit is silently lost.
 
+pub mod coauthors;
 pub mod graphql;
 pub mod marks;
 
@@ -131,7 +133,8 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, CaseStudy>> 
     Ok(rows.iter().map(|r| CaseStudy::from_row(r).map(|c| (c.id, c))).collect::<sqlx::Result<_>>()?)
 }
 
-/// Author and co-author ids of each case study, author first.
+/// Author and co-author ids of each case study, author first: co-authors who accepted
+/// their invitation, never those still invited.
 pub async fn authors_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
     let select = "SELECT case_study_id, member_id FROM case_study_authors WHERE case_study_id IN";
     Ok(db::id_lists(db, select, ids, "ORDER BY case_study_id, position").await?)
@@ -229,10 +232,18 @@ pub struct Fields {
     pub phase: Phase,
     pub organisation_id: Option<i64>,
     pub topic_ids: Vec<i64>,
+    /// Who should be a co-author: those who are not yet are invited (see [`coauthors`]).
     pub co_author_ids: Vec<i64>,
 }
 
-async fn replace_links(tx: &mut Tx, case_study_id: i64, author_id: i64, fields: &Fields) -> AppResult<()> {
+/// Sets the topics and co-authors; `inviter_id` is the author saving them.
+async fn replace_links(
+    tx: &mut Tx,
+    case_study_id: i64,
+    author_id: i64,
+    inviter_id: i64,
+    fields: &Fields,
+) -> AppResult<()> {
     sqlx::query("DELETE FROM case_study_topics WHERE case_study_id = $1")
         .bind(case_study_id)
         .execute(&mut **tx)
@@ -244,20 +255,7 @@ async fn replace_links(tx: &mut Tx, case_study_id: i64, author_id: i64, fields: 
             .execute(&mut **tx)
             .await?;
     }
-    sqlx::query("DELETE FROM case_study_authors WHERE case_study_id = $1")
-        .bind(case_study_id)
-        .execute(&mut **tx)
-        .await?;
-    let authors = std::iter::once(author_id).chain(fields.co_author_ids.iter().copied().filter(|id| *id != author_id));
-    for (position, member_id) in authors.enumerate() {
-        sqlx::query("INSERT INTO case_study_authors (case_study_id, member_id, position) VALUES ($1, $2, $3)")
-            .bind(case_study_id)
-            .bind(member_id)
-            .bind(position as i64)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
+    coauthors::sync(tx, case_study_id, author_id, inviter_id, &fields.co_author_ids).await
 }
 
 pub async fn create(db: &Db, author_id: i64, fields: &Fields) -> AppResult<CaseStudy> {
@@ -280,7 +278,7 @@ pub async fn create(db: &Db, author_id: i64, fields: &Fields) -> AppResult<CaseS
         .fetch_one(&mut *tx)
         .await?;
     let case_study = CaseStudy::from_row(&row)?;
-    replace_links(&mut tx, case_study.id, author_id, fields).await?;
+    replace_links(&mut tx, case_study.id, author_id, author_id, fields).await?;
     tx.commit().await?;
     Ok(case_study)
 }
@@ -351,7 +349,7 @@ pub async fn update(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    replace_links(&mut tx, id, current.author_id, fields).await?;
+    replace_links(&mut tx, id, current.author_id, editor_id, fields).await?;
     if saved.status == CaseStudyStatus::Published {
         search::index(
             &mut tx,

@@ -162,6 +162,18 @@ pub async fn post(
     let (subject_type, subject_id) = subject.parts();
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
+    // The counts below and the insert happen under one lock, or parallel posts would all
+    // see room for one more: SQLite's write transaction excludes other writers, and on
+    // PostgreSQL the subject's row is locked first, so posts about one subject (and so
+    // to each of its threads) queue behind each other.
+    let subject_table = match subject {
+        Subject::CaseStudy(_) => "case_studies",
+        Subject::Artefact(_) => "artefacts",
+    };
+    sqlx::query(&format!("SELECT id FROM {subject_table} WHERE id = $1{}", db.dialect.for_update()))
+        .bind(subject_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE subject_type = $1 AND subject_id = $2")
         .bind(subject_type)
         .bind(subject_id)

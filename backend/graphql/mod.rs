@@ -10,6 +10,7 @@
 //! - related objects load through the request's DataLoaders ([`Loaders`]), so the number
 //!   of SQL statements depends on a query's shape, not on its page size.
 
+pub mod limits;
 pub mod relay;
 
 use std::{collections::HashMap, net::IpAddr};
@@ -104,6 +105,7 @@ pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscript
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(16)
+        .extension(limits::RequestLimits)
 }
 
 pub fn build_schema(state: AppState) -> KettleSchema {
@@ -131,8 +133,10 @@ pub struct Loaders {
     pub organisations: Cached<Organisation>,
     pub topics: Cached<Topic>,
     pub case_studies: Cached<CaseStudy>,
-    /// Author and co-author ids of a case study, author first.
+    /// Author and co-author ids of a case study, author first (co-authors who accepted).
     pub case_study_authors: Cached<Vec<i64>>,
+    /// Ids of the members a case study invited to co-author and is waiting for.
+    pub case_study_pending_co_authors: Cached<Vec<i64>>,
     pub case_study_topics: Cached<Vec<i64>>,
     pub case_study_useful_counts: Cached<i64>,
     pub case_study_comment_counts: Cached<i64>,
@@ -164,6 +168,7 @@ impl Loaders {
             topics: loader(db, |db, ids| Box::pin(topics::by_ids(db, ids))),
             case_studies: loader(db, |db, ids| Box::pin(case_studies::by_ids(db, ids))),
             case_study_authors: loader(db, |db, ids| Box::pin(case_studies::authors_of(db, ids))),
+            case_study_pending_co_authors: loader(db, |db, ids| Box::pin(case_studies::coauthors::pending_of(db, ids))),
             case_study_topics: loader(db, |db, ids| Box::pin(case_studies::topics_of(db, ids))),
             case_study_useful_counts: loader(db, |db, ids| Box::pin(case_studies::marks::useful_counts(db, ids))),
             case_study_comment_counts: loader(db, |db, ids| Box::pin(comments::case_study_counts(db, ids))),
@@ -254,6 +259,7 @@ impl NodeQuery {
     }
 
     /// Fetches up to 100 objects by global id, in order; null for each one not found.
+    #[graphql(complexity = "ids.len() * child_complexity")]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> async_graphql::Result<Vec<Option<Node>>> {
         if ids.len() > relay::PAGE_SIZE_MAX {
             return Err(AppError::bad_input(format!("Ask for at most {} ids at once.", relay::PAGE_SIZE_MAX)).into());

@@ -23,7 +23,7 @@ use poem::{
     Body, Request, Response,
 };
 
-use super::{identify, IdentifyError, RequestId};
+use super::{identify, ClientAddress, IdentifyError, RequestId};
 use crate::{
     app::AppState,
     error::INTERNAL_MESSAGE,
@@ -203,11 +203,7 @@ async fn execute(
         }
     };
 
-    let context = RequestContext {
-        viewer,
-        client_ip: request.remote_addr().as_socket_addr().map(|a| a.ip()),
-        request_id: request_id.clone(),
-    };
+    let context = RequestContext { viewer, client_ip: ClientAddress::of(request), request_id: request_id.clone() };
     graphql_request = graphql_request.data(context).data(Loaders::new(&state.db));
     let mut response = schema.execute(graphql_request).await;
 
@@ -242,9 +238,18 @@ fn label_error(error: &mut ServerError, request_id: &str) {
     let code = match extensions.get("code") {
         Some(Value::String(code)) => code.clone(),
         _ => {
-            // Errors raised by async-graphql itself while executing (such as an argument
-            // that fails to coerce) concern the request; anything else is ours.
-            let code = if error.path.is_empty() { "BAD_USER_INPUT" } else { "INTERNAL" };
+            // Our resolvers only fail with coded errors (`AppError` has no `Display`, so
+            // it cannot slip through as plain text). An uncoded error is either
+            // async-graphql's own refusal of the request — before execution, or an
+            // argument that fails to coerce once it runs (`signOut(input: true)`), which
+            // carries no source — or a foreign error some resolver let through with `?`,
+            // which carries its source and is a fault of ours.
+            let ours = !error.path.is_empty() && error.source.is_some();
+            let code = if ours { "INTERNAL" } else { "BAD_USER_INPUT" };
+            if ours {
+                tracing::error!(error = %error.message, path = ?error.path, "a resolver failed without an error code");
+                error.message = INTERNAL_MESSAGE.to_string();
+            }
             extensions.set("code", code);
             code.to_string()
         }

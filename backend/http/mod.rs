@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::{
     accounts::{credentials, Identity},
     app::AppState,
+    config::Config,
     graphql::KettleSchema,
     metrics::Metrics,
 };
@@ -26,8 +27,20 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+/// The client's address, from the socket or a trusted proxy's header (see
+/// [`crate::limits::client`]), found once per request.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl ClientAddress {
+    pub fn of(request: &Request) -> Option<std::net::IpAddr> {
+        request.extensions().get::<ClientAddress>().and_then(|c| c.0)
+    }
+}
+
 pub fn routes(state: AppState, schema: KettleSchema) -> impl Endpoint {
     let metrics = state.metrics.clone();
+    let config = state.config.clone();
     crate::site::routes()
         .at("/graphql", get(graphql::get).post(graphql::post))
         .at("/healthz", get(healthz))
@@ -46,7 +59,7 @@ pub fn routes(state: AppState, schema: KettleSchema) -> impl Endpoint {
             tracing::error!(panic = %detail, "a request handler panicked");
             crate::site::visit::static_error_page(StatusCode::INTERNAL_SERVER_ERROR, "")
         }))
-        .around(move |endpoint, request| observe(endpoint, request, metrics.clone()))
+        .around(move |endpoint, request| observe(endpoint, request, metrics.clone(), config.clone()))
         .into_endpoint()
 }
 
@@ -93,18 +106,28 @@ fn request_id(request: &Request) -> String {
     }
 }
 
-async fn observe<E: Endpoint>(endpoint: Arc<E>, mut request: Request, metrics: Arc<Metrics>) -> poem::Result<Response> {
+async fn observe<E: Endpoint>(
+    endpoint: Arc<E>,
+    mut request: Request,
+    metrics: Arc<Metrics>,
+    config: Arc<Config>,
+) -> poem::Result<Response> {
     let started = Instant::now();
     let id = request_id(&request);
+    let client = ClientAddress(crate::limits::client::address(&request, &config.trusted_proxies));
+    request.extensions_mut().insert(client);
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     let route = route_label(&path);
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
 
-    let mut response = match endpoint.call(request).instrument(span.clone()).await {
-        Ok(response) => response.into_response(),
-        Err(err) => err.into_response(),
+    let mut response = match refused_address(&request) {
+        Some(refused) => refused,
+        None => match endpoint.call(request).instrument(span.clone()).await {
+            Ok(response) => response.into_response(),
+            Err(err) => err.into_response(),
+        },
     };
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
@@ -124,7 +147,55 @@ async fn observe<E: Endpoint>(endpoint: Arc<E>, mut request: Request, metrics: A
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if config.is_https() {
+        // Behind https, browsers should never try plain http again (a year, as advised).
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     Ok(response)
+}
+
+/// The text policy applied to the address itself: a path segment holding a control
+/// character or a noncharacter (`/topics/%00`) names nothing that can exist, so it is
+/// 404; such a query parameter is a malformed request, 400. Either way no handler, and
+/// so no database, ever sees it.
+fn refused_address(request: &Request) -> Option<Response> {
+    let uri = request.uri();
+    let refused = |text: &str| crate::text::first_refused(&percent_decode(text)).is_some();
+    let status = if refused(uri.path()) {
+        StatusCode::NOT_FOUND
+    } else if uri.query().is_some_and(|q| refused(&q.replace('+', " "))) {
+        StatusCode::BAD_REQUEST
+    } else {
+        return None;
+    };
+    let message = if status == StatusCode::NOT_FOUND {
+        "There is nothing at this address.\n"
+    } else {
+        "The address holds a character that is not allowed (a control character).\n"
+    };
+    Some(Response::builder().status(status).content_type("text/plain; charset=utf-8").body(message))
+}
+
+/// `%XX` escapes decoded; invalid UTF-8 becomes U+FFFD (which the text policy allows:
+/// the route itself then refuses what it cannot use).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Why a request could not be tied to a member.
@@ -150,9 +221,28 @@ pub async fn identify(state: &AppState, request: &Request) -> Result<Option<Iden
             Err(err) => Err(IdentifyError::Internal(err)),
         };
     }
-    match request.cookie().get(credentials::SESSION_COOKIE) {
+    match request.cookie().get(credentials::session_cookie_name(state.config.is_https())) {
         Some(cookie) => credentials::authenticate(&state.db, cookie.value_str()).await.map_err(IdentifyError::Internal),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_with_control_characters_are_refused() {
+        let status =
+            |uri: &str| refused_address(&Request::builder().uri_str(uri).finish()).map(|r| r.status().as_u16());
+        assert_eq!(status("/topics/%00"), Some(404));
+        assert_eq!(status("/feeds/topics/a%0Bb.atom"), Some(404));
+        assert_eq!(status("/topics/%EF%BF%BE"), Some(404));
+        assert_eq!(status("/search?q=%C2%85"), Some(400));
+        assert_eq!(status("/search?q=bins%20%26%20waste"), None);
+        assert_eq!(status("/topics/caf%C3%A9"), None);
+        assert_eq!(status("/topics/%FF"), None);
+        assert_eq!(percent_decode("a%2fb%zz%4"), "a/b%zz%4");
     }
 }
 
@@ -161,7 +251,10 @@ fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the database answers and, if configured, Redis does too.
+/// Ready when the database answers. Redis is reported but does not decide readiness:
+/// without it live updates pause and rate limits count per instance, but the site works,
+/// and taking every instance out of a load balancer because Redis is down would turn a
+/// degraded site into no site.
 #[handler]
 async fn readyz(Data(state): Data<&AppState>) -> Response {
     let timeout = std::time::Duration::from_secs(2);
@@ -184,8 +277,17 @@ async fn readyz(Data(state): Data<&AppState>) -> Response {
             Err(_) => "timed out".to_string(),
         }),
     };
-    let ready = database == "ok" && redis.as_deref().is_none_or(|r| r == "ok");
-    let body = serde_json::json!({ "ready": ready, "database": database, "redis": redis.unwrap_or_else(|| "not configured".into()) });
+    let rate_limits = match redis.as_deref() {
+        Some("ok") | None => state.limiter.store_status(),
+        Some(_) => "in process (redis is not answering)",
+    };
+    let ready = database == "ok";
+    let body = serde_json::json!({
+        "ready": ready,
+        "database": database,
+        "redis": redis.unwrap_or_else(|| "not configured".into()),
+        "rateLimits": rate_limits,
+    });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Response::builder().status(status).content_type("application/json").body(body.to_string())
 }

@@ -104,8 +104,17 @@ pub struct NewItem<'a> {
 }
 
 /// Adds an item at the end; `None` when the agenda is full.
+///
+/// The count and the insert happen under one lock, or parallel requests would all see
+/// room for one more: SQLite's write transaction excludes other writers, and on
+/// PostgreSQL the event's row is locked first, so adds to one agenda queue behind it
+/// (which also keeps their positions distinct).
 pub async fn add(db: &Db, event_id: i64, item: &NewItem<'_>) -> AppResult<Option<AgendaItem>> {
     let mut tx = db.begin_write().await?;
+    sqlx::query(&format!("SELECT id FROM meetup_events WHERE id = $1{}", db.dialect.for_update()))
+        .bind(event_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let (count, last): (i64, Option<i64>) =
         sqlx::query_as("SELECT COUNT(*), MAX(position) FROM meetup_agenda_items WHERE event_id = $1")
             .bind(event_id)

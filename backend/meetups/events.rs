@@ -27,6 +27,10 @@ pub const VENUE_TEXT_MAX: usize = 500;
 pub const CAPACITY_MAX: i64 = 10_000;
 /// The longest an event may last.
 pub const DURATION_MAX_HOURS: i64 = 24 * 7;
+/// How far ahead of today an event may start (and a series run until), in years.
+pub const AHEAD_MAX_YEARS: i16 = 5;
+/// No event starts before this year: older dates are typing mistakes, not history.
+pub const EARLIEST_YEAR: i16 = 2000;
 /// How long before the start a reminder is due.
 pub const REMINDER_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -102,6 +106,38 @@ impl Event {
 /// that happens twice as the clocks go back means the first: what people mean by them.
 pub fn instant(local: civil::DateTime, zone: &TimeZone) -> AppResult<Timestamp> {
     Ok(zone.to_ambiguous_zoned(local).compatible().map_err(anyhow::Error::from)?.timestamp())
+}
+
+/// Where an event's wall-clock times are out of bounds: which field, and why. `now` is
+/// the current wall-clock time in the event's zone. Checked before any date arithmetic,
+/// so that nothing that follows (instants in UTC, reminders, a series' occurrences) can
+/// step outside the dates jiff represents.
+pub fn check_span(
+    start: civil::DateTime,
+    end: civil::DateTime,
+    now: civil::DateTime,
+) -> Option<(&'static str, String)> {
+    let earliest = civil::date(EARLIEST_YEAR, 1, 1).at(0, 0, 0, 0);
+    let latest = latest_from(now);
+    if start < earliest {
+        return Some(("start", format!("The start must be in {EARLIEST_YEAR} or later.")));
+    }
+    if start > latest {
+        return Some(("start", format!("The start can be at most {AHEAD_MAX_YEARS} years from now.")));
+    }
+    if end <= start {
+        return Some(("end", "The end must be after the start.".to_string()));
+    }
+    if start.duration_until(end) > jiff::SignedDuration::from_hours(DURATION_MAX_HOURS) {
+        return Some(("end", "An event can last at most a week.".to_string()));
+    }
+    None
+}
+
+/// The latest wall-clock time an event may start at, or a series run until, seen
+/// from `now`.
+pub fn latest_from(now: civil::DateTime) -> civil::DateTime {
+    now.checked_add(jiff::Span::new().years(AHEAD_MAX_YEARS)).unwrap_or(civil::DateTime::MAX)
 }
 
 /// Validated fields for scheduling or changing an event.
@@ -350,4 +386,34 @@ pub async fn record_due_reminders(db: &Db, now: i64) -> AppResult<usize> {
     }
     tx.commit().await?;
     Ok(due.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> civil::DateTime {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn spans_are_bounded() {
+        let now = at("2026-12-02T09:00");
+        let ok = |start: &str, end: &str| check_span(at(start), at(end), now);
+        assert_eq!(ok("2027-03-11T16:00", "2027-03-11T18:00"), None);
+        assert_eq!(ok("2027-03-11T16:00", "2027-03-18T16:00"), None, "exactly a week");
+        assert_eq!(ok("2000-01-01T00:00", "2000-01-01T01:00"), None);
+        assert_eq!(ok("2031-12-02T09:00", "2031-12-02T10:00"), None, "exactly five years ahead");
+        assert_eq!(ok("2027-03-11T16:00", "2027-03-18T16:01").unwrap().0, "end");
+        assert_eq!(ok("2027-03-11T16:00", "2027-03-19T16:00").unwrap().0, "end");
+        assert_eq!(ok("2027-03-11T16:00", "2027-03-11T16:00").unwrap().0, "end");
+        assert_eq!(ok("2027-03-11T16:00", "2027-03-10T16:00").unwrap().0, "end");
+        assert_eq!(ok("2031-12-02T09:01", "2031-12-02T10:00").unwrap().0, "start");
+        assert_eq!(ok("2036-12-02T09:00", "2036-12-02T10:00").unwrap().0, "start");
+        assert_eq!(ok("1999-12-31T23:59", "2000-01-01T01:00").unwrap().0, "start");
+        assert_eq!(ok("9999-12-31T22:00", "9999-12-31T23:00").unwrap().0, "start");
+        assert_eq!(ok("-009999-01-01T00:00", "9999-12-31T23:59").unwrap().0, "start");
+        // Near the end of what jiff represents nothing overflows.
+        assert_eq!(latest_from(civil::DateTime::MAX), civil::DateTime::MAX);
+    }
 }

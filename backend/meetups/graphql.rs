@@ -491,8 +491,8 @@ async fn validate(
     draft: &MeetupEventFields,
 ) -> AppResult<Result<(Fields, Vec<i64>), Vec<UserError>>> {
     let mut problems: Vec<UserError> = [
-        accounts::check_text("title", "Title", &draft.title, events::TITLE_MAX, true),
-        accounts::check_text("venueName", "The venue's name", &draft.venue_name, events::VENUE_TEXT_MAX, false),
+        crate::text::check_line("title", "Title", &draft.title, events::TITLE_MAX, true),
+        crate::text::check_line("venueName", "The venue's name", &draft.venue_name, events::VENUE_TEXT_MAX, false),
         accounts::check_text("venueAddress", "The address", &draft.venue_address, events::VENUE_TEXT_MAX, false),
         accounts::check_text("venueDirections", "Directions", &draft.venue_directions, events::VENUE_TEXT_MAX, false),
     ]
@@ -502,12 +502,19 @@ async fn validate(
     if draft.description.len() > events::DESCRIPTION_MAX_BYTES {
         problems.push(problem("description", UserErrorCode::TooLong, "The description must be 20 KB or shorter."));
     }
-    let online_url = draft.online_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_string);
-    if let Some(url) = &online_url {
-        if let Some(error) = organisations::check_url("onlineUrl", "The online link", url, false) {
+    // Stored as parsed, so the link kept is the one a browser would follow.
+    let online_url = match organisations::web_address(
+        "onlineUrl",
+        "The online link",
+        draft.online_url.as_deref().unwrap_or(""),
+        false,
+    ) {
+        Ok(url) => url,
+        Err(error) => {
             problems.push(error);
+            None
         }
-    }
+    };
     if online_url.is_none() && draft.venue_name.trim().is_empty() && draft.venue_address.trim().is_empty() {
         problems.push(problem("venueName", UserErrorCode::Blank, "Give a venue, an online link, or both."));
     }
@@ -520,18 +527,22 @@ async fn validate(
             ));
         }
     }
-    let zone_ok = TimeZone::get(draft.time_zone.trim()).is_ok() && draft.time_zone.len() <= 64;
-    if !zone_ok {
+    let zone = TimeZone::get(draft.time_zone.trim()).ok().filter(|_| draft.time_zone.len() <= 64);
+    if zone.is_none() {
         problems.push(problem("timeZone", UserErrorCode::Invalid, "Choose a time zone such as Europe/London."));
     }
     let start = local_time("start", "start", &draft.start, &mut problems);
     let end = local_time("end", "end", &draft.end, &mut problems);
     if let (Some(start), Some(end)) = (start, end) {
-        let hours = start.until(end).ok().and_then(|span| span.total(jiff::Unit::Hour).ok()).unwrap_or(-1.0);
-        if end <= start {
-            problems.push(problem("end", UserErrorCode::Invalid, "The end must be after the start."));
-        } else if hours > events::DURATION_MAX_HOURS as f64 {
-            problems.push(problem("end", UserErrorCode::Invalid, "An event can last at most a week."));
+        let now = jiff::Timestamp::now().to_zoned(zone.clone().unwrap_or(TimeZone::UTC)).datetime();
+        if let Some((field, message)) = events::check_span(start, end, now) {
+            problems.push(problem(field, UserErrorCode::Invalid, message));
+        } else if let Some(zone) = &zone {
+            // Within those bounds the instants always exist; should one not, say so
+            // rather than fail.
+            if events::instant(start, zone).is_err() || events::instant(end, zone).is_err() {
+                problems.push(problem("start", UserErrorCode::Invalid, "That time does not exist in this time zone."));
+            }
         }
     }
     let topic_ids = optional_topics(ctx, &draft.topic_ids, &mut problems).await?;
@@ -568,8 +579,8 @@ impl MeetupMutation {
     ) -> async_graphql::Result<MeetupGroupPayload> {
         let viewer = ctx.require_viewer()?;
         let mut problems: Vec<UserError> = [
-            accounts::check_text("name", "Name", &input.name, super::NAME_MAX, true),
-            accounts::check_text("region", "Region", &input.region, super::REGION_MAX, true),
+            crate::text::check_line("name", "Name", &input.name, super::NAME_MAX, true),
+            crate::text::check_line("region", "Region", &input.region, super::REGION_MAX, true),
         ]
         .into_iter()
         .flatten()
@@ -732,7 +743,17 @@ impl MeetupMutation {
         let recurrence = &input.recurrence;
         let end = match (recurrence.until.as_deref(), recurrence.count) {
             (Some(until), None) => match until.trim().parse::<civil::Date>() {
-                Ok(date) => super::recurrence::SeriesEnd::Until(date),
+                Ok(date) => {
+                    let zone = TimeZone::get(&fields.time_zone).unwrap_or(TimeZone::UTC);
+                    let today = jiff::Timestamp::now().to_zoned(zone).datetime();
+                    if date > events::latest_from(today).date() {
+                        return Ok(refuse(&format!(
+                            "The series' last date can be at most {} years from now.",
+                            events::AHEAD_MAX_YEARS
+                        )));
+                    }
+                    super::recurrence::SeriesEnd::Until(date)
+                }
                 Err(_) => return Ok(refuse("Enter the series' last date such as 2027-12-31.")),
             },
             (None, Some(count)) => super::recurrence::SeriesEnd::Count(u32::try_from(count).unwrap_or(0)),
@@ -872,8 +893,8 @@ impl AgendaMutation {
         }
         let db = &ctx.state().db;
         let mut problems: Vec<UserError> = [
-            accounts::check_text("title", "Title", &input.title, agenda::TITLE_MAX, true),
-            accounts::check_text(
+            crate::text::check_line("title", "Title", &input.title, agenda::TITLE_MAX, true),
+            crate::text::check_name(
                 "speakerName",
                 "The speaker's name",
                 &input.speaker_name,

@@ -86,8 +86,9 @@ pub fn render(calendar: &Calendar) -> String {
 /// Escapes a TEXT value (RFC 5545 §3.3.11): backslash, `;` and `,` get a
 /// backslash, any newline (LF, CRLF or lone CR) becomes `\n`, and other
 /// control characters are dropped because TEXT cannot carry them and they
-/// could otherwise end the content line early. Tabs are kept (TEXT allows
-/// them).
+/// could otherwise end the content line early, as is whatever else Kettle's
+/// text policy refuses (noncharacters such as U+FFFE), so rows stored before
+/// the policy cannot break a feed. Tabs are kept (TEXT allows them).
 pub fn escape_text(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let mut chars = value.chars().peekable();
@@ -104,7 +105,7 @@ pub fn escape_text(value: &str) -> String {
                 out.push_str("\\n");
             }
             '\t' => out.push('\t'),
-            c if c.is_control() => {}
+            c if !allowed(c) => {}
             c => out.push(c),
         }
     }
@@ -345,9 +346,17 @@ fn param_value(value: &str) -> String {
 }
 
 /// URI values are not TEXT-escaped, but a control character (above all a
-/// newline) would let a URL inject properties, so those are removed.
+/// newline) would let a URL inject properties, so those are removed, as is
+/// anything else the text policy refuses.
 fn strip_controls(value: &str) -> String {
-    value.chars().filter(|c| !c.is_control()).collect()
+    value.chars().filter(|c| allowed(*c)).collect()
+}
+
+/// Whether `c` may appear in a value at all (before escaping): RFC 5545 allows
+/// no control characters but HTAB, and Kettle emits nothing its text policy
+/// refuses.
+fn allowed(c: char) -> bool {
+    !c.is_control() && crate::text::refusal(c).is_none()
 }
 
 #[cfg(test)]
@@ -361,6 +370,8 @@ mod tests {
             "a\\\\b\\;c\\,d\\ne\\nf\\ng".to_string() + "hi\tj"
         );
         assert_eq!(escape_text("colon: fine"), "colon: fine");
+        assert_eq!(escape_text("a\u{b}b\u{c}c\u{85}d\u{fffe}e\u{ffff}f\u{fdd0}g"), "abcdefg");
+        assert_eq!(strip_controls("https://example.org/\r\nX-INJECTED:1\u{fffe}"), "https://example.org/X-INJECTED:1");
     }
 
     #[test]

@@ -185,17 +185,19 @@ impl OrganisationMutation {
         input: CreateOrganisationInput,
     ) -> async_graphql::Result<OrganisationPayload> {
         let viewer = ctx.require_viewer()?;
-        let problems: Vec<UserError> = [
-            super::check_name("name", &input.name),
-            input.website.as_deref().and_then(|w| super::check_url("website", "Website", w, false)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let mut problems: Vec<UserError> = super::check_name("name", &input.name).into_iter().collect();
+        // Stored as parsed, so the address kept is the one a browser would follow.
+        let website = match super::web_address("website", "Website", input.website.as_deref().unwrap_or(""), false) {
+            Ok(website) => website,
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
         if !problems.is_empty() {
             return Ok(OrganisationPayload { user_errors: problems, ..Default::default() });
         }
-        let new = NewOrganisation { name: &input.name, kind: input.kind, website: input.website.as_deref() };
+        let new = NewOrganisation { name: &input.name, kind: input.kind, website: website.as_deref() };
         let organisation = super::create(&ctx.state().db, viewer.member.id, &new).await?;
         Ok(OrganisationPayload {
             organisation: Some(organisation),

@@ -18,7 +18,8 @@ use crate::{
 
 pub const NAME_MAX: usize = 120;
 pub const SLUG_MAX: usize = 60;
-pub const WEBSITE_MAX: usize = 500;
+/// The longest web address a link field holds (as stored, after normalising).
+pub const URL_MAX: usize = 2_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
 pub enum OrganisationKind {
@@ -108,31 +109,48 @@ impl Membership {
 }
 
 pub fn check_name(field: &str, name: &str) -> Option<UserError> {
-    crate::accounts::check_text(field, "Name", name, NAME_MAX, true)
+    crate::text::check_name(field, "Name", name, NAME_MAX, true)
 }
 
-/// An http or https address, or nothing.
-pub fn check_url(field: &str, label: &str, url: &str, required: bool) -> Option<UserError> {
+/// Parses a link field: an http or https address with a host and no user name or
+/// password, at most [`URL_MAX`] characters, one line. The result is what to store: the
+/// URL as `url::Url` writes it (`HTTPS://Example.ORG` becomes `https://example.org/`, and
+/// `https:evil.example` becomes `https://evil.example/`), so every reader of the stored
+/// value sees the same address a browser would. `Ok(None)` for an empty optional field.
+pub fn web_address(field: &str, label: &str, url: &str, required: bool) -> Result<Option<String>, UserError> {
+    if let Some(error) = crate::text::check(field, label, url) {
+        return Err(error);
+    }
     let url = url.trim();
     if url.is_empty() {
-        return required
-            .then(|| UserError::new(field, UserErrorCode::Blank, format!("Enter the {}.", label.to_lowercase())));
+        return match required {
+            true => Err(UserError::new(field, UserErrorCode::Blank, format!("Enter the {}.", label.to_lowercase()))),
+            false => Ok(None),
+        };
     }
-    if url.chars().count() > WEBSITE_MAX {
-        return Some(UserError::new(
-            field,
-            UserErrorCode::TooLong,
-            format!("{label} must be {WEBSITE_MAX} characters or fewer."),
-        ));
+    let too_long =
+        || UserError::new(field, UserErrorCode::TooLong, format!("{label} must be {URL_MAX} characters or fewer."));
+    if url.chars().count() > URL_MAX {
+        return Err(too_long());
     }
-    match url::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => None,
-        _ => Some(UserError::new(
-            field,
-            UserErrorCode::Invalid,
-            format!("{label} must be a web address starting with https:// or http://."),
-        )),
+    let invalid = |message: String| UserError::new(field, UserErrorCode::Invalid, message);
+    // The URL parser drops tabs and line breaks silently; an address that has them was
+    // pasted wrongly or made to smuggle something, so it is refused instead.
+    if url.contains(['\t', '\n', '\r']) {
+        return Err(invalid(format!("{label} must be on one line.")));
     }
+    let parsed = match url::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => parsed,
+        _ => return Err(invalid(format!("{label} must be a web address starting with https:// or http://."))),
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(format!("{label} must not contain a user name or password.")));
+    }
+    let normalised = String::from(parsed);
+    if normalised.chars().count() > URL_MAX {
+        return Err(too_long());
+    }
+    Ok(Some(normalised))
 }
 
 pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Organisation>> {
@@ -308,4 +326,45 @@ pub async fn of_member(db: &Db, member_id: i64) -> AppResult<Vec<Organisation>> 
     );
     let rows = sqlx::query(&sql).bind(member_id).fetch_all(&db.pool).await?;
     Ok(rows.iter().map(Organisation::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_addresses_are_stored_normalised() {
+        let stored = |url: &str| web_address("url", "The address", url, true);
+        assert_eq!(stored("https://example.org").unwrap().as_deref(), Some("https://example.org/"));
+        assert_eq!(
+            stored("  HTTPS://Example.ORG/a b?q=1#x ").unwrap().as_deref(),
+            Some("https://example.org/a%20b?q=1#x")
+        );
+        assert_eq!(stored("https:evil.example").unwrap().as_deref(), Some("https://evil.example/"));
+        assert_eq!(stored("http://bücher.example/").unwrap().as_deref(), Some("http://xn--bcher-kva.example/"));
+        assert_eq!(stored("https://example.org:443/").unwrap().as_deref(), Some("https://example.org/"));
+        assert_eq!(web_address("url", "The address", " ", false).unwrap(), None);
+        assert_eq!(stored("").unwrap_err().code, UserErrorCode::Blank);
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "ftp://example.org/",
+            "example.org",
+            "//example.org/",
+            "https://",
+            "https://user:secret@example.org/",
+            "https://user@example.org/",
+            "https://exam\nple.org/",
+            "https://example.org/\r\nSet-Cookie: x=1",
+            "https://example.org/\u{0}",
+            "https://example.org/\u{b}",
+        ] {
+            assert_eq!(stored(bad).unwrap_err().code, UserErrorCode::Invalid, "{bad:?} accepted");
+        }
+        let long = format!("https://example.org/{}", "a".repeat(URL_MAX));
+        assert_eq!(stored(&long).unwrap_err().code, UserErrorCode::TooLong);
+        // Percent-encoding can lengthen an address past the limit.
+        let grows = format!("https://example.org/{}x", " ".repeat(URL_MAX - 30));
+        assert_eq!(stored(&grows).unwrap_err().code, UserErrorCode::TooLong);
+    }
 }

@@ -26,6 +26,23 @@ fn updated(data: &Value) -> String {
         .unwrap_or_else(|| "2026-01-01T00:00:00Z".to_string())
 }
 
+/// Leaves out of every string in `value` what XML 1.0 cannot carry (C0 controls other
+/// than tab, line feed and carriage return; U+FFFE and U+FFFF) and whatever else the text
+/// policy refuses: text stored before the policy existed must not make a feed
+/// ill-formed, since one bad entry would stop a reader taking any of them.
+pub fn clean(value: &mut Value) {
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(cleaned) = crate::text::strip_refused(text) {
+                *text = cleaned;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(clean),
+        Value::Object(fields) => fields.values_mut().for_each(clean),
+        _ => {}
+    }
+}
+
 /// `kind` is "all", "topic" or "organisation"; `slug` names the topic or organisation.
 async fn feed(request: &Request, kind: &str, slug: Option<String>) -> Response {
     respond(
@@ -42,7 +59,8 @@ async fn feed(request: &Request, kind: &str, slug: Option<String>) -> Response {
                 "organisation": organisation_slug, "organisationSlug": organisation_slug.clone().unwrap_or_default(),
                 "withOrganisation": organisation_slug.is_some(),
             });
-            let data = visit.query("feed", variables).await?;
+            let mut data = visit.query("feed", variables).await?;
+            clean(&mut data);
             let base = visit.base_url();
             let (title, page, feed_id) = match kind {
                 "topic" => match data["topic"]["name"].as_str() {
@@ -59,7 +77,7 @@ async fn feed(request: &Request, kind: &str, slug: Option<String>) -> Response {
                 },
                 _ => ("Kettle: case studies".to_string(), "/case-studies".to_string(), "case-studies".to_string()),
             };
-            let extra = json!({
+            let mut extra = json!({
                 "title": title,
                 "feed_id": format!("tag:kettle,2026:feed:{feed_id}"),
                 "self_url": format!("{base}{}", request.uri().path()),
@@ -67,6 +85,8 @@ async fn feed(request: &Request, kind: &str, slug: Option<String>) -> Response {
                 "base_url": base,
                 "updated": updated(&data),
             });
+            // The request's own path comes back in `self_url`.
+            clean(&mut extra);
             Ok(visit.render_feed("feed.xml", &data, extra))
         }
         .await,
@@ -86,4 +106,19 @@ pub async fn topic(request: &Request, Path(slug): Path<String>) -> Response {
 #[handler]
 pub async fn organisation(request: &Request, Path(slug): Path<String>) -> Response {
     feed(request, "organisation", Some(slug)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaning_leaves_out_what_xml_cannot_carry() {
+        let mut value = json!({
+            "title": "Bins\u{b}\u{fffe} and\tmore\n",
+            "list": [{ "name": "a\u{0}b\u{1f}c\u{7f}" }, 3, null, "\u{ffff}"],
+        });
+        clean(&mut value);
+        assert_eq!(value, json!({ "title": "Bins and\tmore\n", "list": [{ "name": "abc" }, 3, null, ""] }));
+    }
 }

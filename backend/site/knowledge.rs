@@ -1,5 +1,6 @@
 //! The pages of the knowledge core: case study lists, a case study, the form to write or
-//! edit one (with a preview that works without JavaScript), and search.
+//! edit one (with a preview that works without JavaScript), co-author invitations and
+//! their answers, and search.
 
 use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
@@ -33,8 +34,12 @@ pub async fn list(request: &Request) -> Response {
         async {
             let visit = Visit::new(request).await?;
             let variables = list_variables(request);
-            let data = visit.query("case_studies", variables.clone()).await?;
-            Ok(visit.render(StatusCode::OK, "case_studies.html", &data, json!({ "filters": variables })))
+            let mut query = variables.clone();
+            // Signed-in members are told when someone asked them to co-author.
+            query["signedIn"] = json!(visit.signed_in());
+            let data = visit.query("case_studies", query).await?;
+            let extra = json!({ "filters": variables, "left": query_params(request).contains_key("left") });
+            Ok(visit.render(StatusCode::OK, "case_studies.html", &data, extra))
         }
         .await,
     )
@@ -51,9 +56,10 @@ pub async fn show(request: &Request, Path(number): Path<String>) -> Response {
                 return Ok(visit.not_found().await);
             }
             let params = query_params(request);
-            // Only authors may see who else is interested; for them, one more document.
-            let interest = if data["caseStudy"]["viewerCanEdit"] == true {
-                visit.query("case_study_interest", json!({ "id": id })).await?["caseStudy"]["interest"].clone()
+            // Only authors may see who else is interested and who is invited to co-author;
+            // for them, one more document.
+            let for_authors = if data["caseStudy"]["viewerCanEdit"] == true {
+                visit.query("case_study_interest", json!({ "id": id })).await?["caseStudy"].clone()
             } else {
                 Value::Null
             };
@@ -61,7 +67,10 @@ pub async fn show(request: &Request, Path(number): Path<String>) -> Response {
                 "number": number,
                 "published": params.contains_key("published"),
                 "interest_registered": params.contains_key("interested"),
-                "interest": interest,
+                "joined": params.contains_key("joined"),
+                "left": params.contains_key("left"),
+                "interest": for_authors["interest"],
+                "pending": for_authors["pendingCoAuthors"],
             });
             Ok(visit.render(StatusCode::OK, "case_study.html", &data, extra))
         }
@@ -129,7 +138,19 @@ async fn render_form(
         }
         None => visit.query("case_study_new", json!({})).await?,
     };
-    let mut context = json!({ "values": values, "number": number });
+    // Who was invited and has not answered, for the co-author field's hint.
+    let pending: Vec<String> = data["caseStudy"]["pendingCoAuthors"]
+        .as_array()
+        .map(|members| {
+            members
+                .iter()
+                .map(|m| {
+                    format!("{} (@{})", m["displayName"].as_str().unwrap_or(""), m["handle"].as_str().unwrap_or(""))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut context = json!({ "values": values, "number": number, "pending_co_authors": pending.join(", ") });
     if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
         object.extend(more);
     }
@@ -165,10 +186,15 @@ pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Respons
                 return Ok(visit.not_found().await);
             }
             let topic_ids: Vec<Value> = current["topics"].as_array().map(|t| t.iter().map(|t| t["id"].clone()).collect()).unwrap_or_default();
-            let co_authors: Vec<String> = current["authors"]
-                .as_array()
-                .map(|a| a.iter().skip(1).filter_map(|a| a["handle"].as_str().map(|h| format!("@{h}"))).collect())
-                .unwrap_or_default();
+            // Co-authors, then those invited who have not answered: the list to keep. Who
+            // declined is not on it, so saving again does not invite them again.
+            let handles = |members: &Value, skip: usize| -> Vec<String> {
+                members.as_array()
+                    .map(|a| a.iter().skip(skip).filter_map(|a| a["handle"].as_str().map(|h| format!("@{h}"))).collect())
+                    .unwrap_or_default()
+            };
+            let mut co_authors = handles(&current["authors"], 1);
+            co_authors.extend(handles(&current["pendingCoAuthors"], 0));
             let values = json!({
                 "title": current["title"], "summary": current["summary"], "body": current["body"], "phase": current["phase"],
                 "organisationId": current["organisation"]["id"], "topicIds": topic_ids, "coAuthors": co_authors.join(", "),
@@ -298,6 +324,84 @@ pub async fn register_interest(request: &Request, body: Body, Path(number): Path
             }
             let extra = json!({ "number": number, "errors": errors });
             Ok(visit.render(StatusCode::UNPROCESSABLE_ENTITY, "case_study.html", &data, extra))
+        }
+        .await,
+    )
+}
+
+/// Stops the signed-in member being a co-author of the case study `number`.
+#[handler]
+pub async fn leave(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, _) = Visit::posted(request, body).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            match visit.mutate("leave_case_study", "leaveCaseStudy", json!({ "input": { "id": id } })).await? {
+                // A draft they can no longer see: back to the list, which says so.
+                Mutation::Done(payload) if payload["caseStudy"].is_null() => Ok(visit.redirect("/case-studies?left=1")),
+                Mutation::Done(_) => Ok(visit.redirect(&format!("/case-studies/{number}?left=1"))),
+                Mutation::Invalid(_) | Mutation::Refused(_) => Ok(visit.redirect(&format!("/case-studies/{number}"))),
+            }
+        }
+        .await,
+    )
+}
+
+async fn render_invitations(
+    visit: &Visit,
+    request: &Request,
+    status: StatusCode,
+    extra: Value,
+) -> Result<Response, Stop> {
+    let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
+    let data = visit.query("coauthor_invitations", json!({ "after": after })).await?;
+    Ok(visit.render(status, "coauthor_invitations.html", &data, extra))
+}
+
+/// The signed-in member's invitations to co-author, each with Accept and Decline.
+#[handler]
+pub async fn invitations(request: &Request) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let declined = query_params(request).contains_key("declined");
+            render_invitations(&visit, request, StatusCode::OK, json!({ "declined": declined })).await
+        }
+        .await,
+    )
+}
+
+/// Accepts or declines one invitation: accepting opens the case study, now theirs too.
+#[handler]
+pub async fn respond_to_invitation(request: &Request, body: Body) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let accept = form.get("answer") == Some("accept");
+            let input = json!({ "caseStudyId": form.text("caseStudyId"), "accept": accept });
+            let message = match visit
+                .mutate("respond_to_coauthor_invitation", "respondToCoAuthorInvitation", json!({ "input": input }))
+                .await?
+            {
+                Mutation::Done(payload) => {
+                    let path = super::node_path(payload["invitation"]["caseStudyId"].as_str().unwrap_or(""));
+                    return Ok(visit.redirect(&if accept {
+                        format!("{path}?joined=1")
+                    } else {
+                        "/invitations?declined=1".into()
+                    }));
+                }
+                Mutation::Invalid(errors) => {
+                    errors.first().and_then(|e| e["message"].as_str()).unwrap_or_default().to_string()
+                }
+                Mutation::Refused(message) => message,
+            };
+            // The summary's link goes to the list of invitations.
+            let errors = json!({ "list": [{ "field": "invitations", "message": message }], "by_field": {} });
+            render_invitations(&visit, request, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await
         }
         .await,
     )

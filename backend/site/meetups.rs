@@ -456,10 +456,16 @@ pub async fn attendees(request: &Request, Path(number): Path<String>) -> Respons
 
 /// The attendee list as CSV: who is going, then the waitlist in order.
 fn attendee_csv(meetup: &Value, number: &str) -> Response {
-    // A cell a spreadsheet would run as a formula is prefixed with a quote; quotes are
-    // doubled and every cell is quoted.
+    // What the text policy refuses is left out (names stored before it existed may have
+    // it); a cell a spreadsheet would run as a formula is prefixed with a quote; quotes
+    // are doubled and every cell is quoted.
     let cell = |text: &str| {
-        let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
+        let text = crate::text::strip_refused(text);
+        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']) {
+            format!("'{text}")
+        } else {
+            text.to_string()
+        };
         format!("\"{}\"", text.replace('"', "\"\""))
     };
     let mut out = String::from("status,position,display name,handle\r\n");
@@ -507,4 +513,31 @@ pub async fn reset_calendar(request: &Request, body: Body) -> Response {
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attendee_csv_emits_only_clean_quoted_cells() {
+        let meetup = json!({
+            "attendees": [
+                { "displayName": "Ada \"the\" Lovelace", "handle": "ada" },
+                { "displayName": "=HYPERLINK(\"x\")", "handle": "eve" },
+                { "displayName": "Old\u{b}row\u{fffe}\u{0}", "handle": "old" },
+            ],
+            "waitlist": [{ "displayName": "\tTabbed", "handle": "tab" }],
+        });
+        let response = attendee_csv(&meetup, "7");
+        let body = futures_util::FutureExt::now_or_never(response.into_body().into_string()).unwrap().unwrap();
+        assert_eq!(
+            body,
+            "status,position,display name,handle\r\n\
+             going,1,\"Ada \"\"the\"\" Lovelace\",\"ada\"\r\n\
+             going,2,\"'=HYPERLINK(\"\"x\"\")\",\"eve\"\r\n\
+             going,3,\"Oldrow\",\"old\"\r\n\
+             waitlisted,1,\"'\tTabbed\",\"tab\"\r\n"
+        );
+    }
 }

@@ -52,6 +52,8 @@ pub fn routes() -> Route {
         .at("/case-studies/:number/bookmark", post(knowledge::bookmark))
         .at("/bookmarks", get(knowledge::bookmarks))
         .at("/case-studies/:number/interest", post(knowledge::register_interest))
+        .at("/case-studies/:number/leave", post(knowledge::leave))
+        .at("/invitations", get(knowledge::invitations).post(knowledge::respond_to_invitation))
         .at("/artefacts", get(artefacts::list))
         .at("/artefacts/new", get(artefacts::new_form).post(artefacts::create))
         .at("/artefacts/:number", get(artefacts::show))

@@ -21,7 +21,7 @@ use crate::{
     accounts::Identity,
     app::AppState,
     graphql::{KettleSchema, Loaders, RequestContext},
-    http::{identify, IdentifyError, RequestId},
+    http::{identify, ClientAddress, IdentifyError, RequestId},
 };
 
 /// The largest form body a page accepts.
@@ -38,7 +38,13 @@ pub struct Visit {
     client_ip: Option<IpAddr>,
     request_id: String,
     path: String,
+    /// The CSRF secret as the browser sent it, if it sent a well-formed one.
     csrf_cookie: Option<String>,
+    /// That secret, or the one this visit is setting.
+    csrf_secret: String,
+    /// The session cookie as sent (valid or not): what form tokens are bound to.
+    session: Option<String>,
+    /// The token this visit's forms carry.
     csrf_token: String,
     set_cookies: Vec<String>,
 }
@@ -61,23 +67,30 @@ impl Visit {
             }
         };
         let jar: &CookieJar = request.cookie();
-        let csrf_cookie = jar.get(csrf::COOKIE).map(|c| c.value_str().to_string()).filter(|t| csrf::is_well_formed(t));
-        let (csrf_token, set_cookies) = match &csrf_cookie {
-            Some(token) => (token.clone(), vec![]),
+        let secure = state.config.is_https();
+        let csrf_cookie =
+            jar.get(csrf::cookie_name(secure)).map(|c| c.value_str().to_string()).filter(|t| csrf::is_well_formed(t));
+        let session =
+            jar.get(crate::accounts::credentials::session_cookie_name(secure)).map(|c| c.value_str().to_string());
+        let (csrf_secret, set_cookies) = match &csrf_cookie {
+            Some(secret) => (secret.clone(), vec![]),
             None => {
-                let token = csrf::new_token();
-                let cookie = csrf::cookie(&token, state.config.is_https());
-                (token, vec![cookie])
+                let secret = csrf::new_token();
+                let cookie = csrf::cookie(&secret, secure);
+                (secret, vec![cookie])
             }
         };
+        let csrf_token = csrf::form_token(&csrf_secret, session.as_deref());
         Ok(Visit {
-            client_ip: request.remote_addr().as_socket_addr().map(|a| a.ip()),
+            client_ip: ClientAddress::of(request),
             path: request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into()),
             state,
             schema,
             viewer,
             request_id,
             csrf_cookie,
+            csrf_secret,
+            session,
             csrf_token,
             set_cookies,
         })
@@ -92,10 +105,10 @@ impl Visit {
         self.viewer.as_ref().map(|v| v.member.id)
     }
 
-    /// This browser's CSRF token (from its cookie, or the one this visit is setting): a
-    /// secret only this browser holds, so it can also bind a provider sign-in to it.
+    /// This browser's CSRF secret (from its cookie, or the one this visit is setting):
+    /// only this browser holds it, so it can also bind a provider sign-in to it.
     pub fn browser_secret(&self) -> &str {
-        &self.csrf_token
+        &self.csrf_secret
     }
 
     pub fn state(&self) -> &AppState {
@@ -131,7 +144,7 @@ impl Visit {
     async fn check_csrf(&self, form: &Form) -> Result<(), Stop> {
         let submitted = form.get(csrf::FIELD).unwrap_or("");
         match &self.csrf_cookie {
-            Some(cookie) if csrf::matches(cookie, submitted) => Ok(()),
+            Some(secret) if csrf::matches(secret, self.session.as_deref(), submitted) => Ok(()),
             _ => Err(Box::new(
                 self.error_page(
                     StatusCode::FORBIDDEN,
@@ -172,6 +185,12 @@ impl Visit {
                         .await
                 }
                 "UNAUTHENTICATED" => self.sign_in_first(),
+                "RATE_LIMITED" => {
+                    self.error_page(StatusCode::TOO_MANY_REQUESTS, "Too many requests", &error.message).await
+                }
+                "TIMEOUT" => {
+                    self.error_page(StatusCode::SERVICE_UNAVAILABLE, "This page took too long", &error.message).await
+                }
                 _ => {
                     tracing::error!(document, error = %error.message, "a page's query failed");
                     static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)
@@ -198,7 +217,14 @@ impl Visit {
                     self.error_page(StatusCode::FORBIDDEN, "You cannot do that", "Your account does not allow it.")
                         .await,
                 )),
-                "RATE_LIMITED" | "BAD_USER_INPUT" => Ok(Mutation::Refused(error.message.clone())),
+                // Text refused at the GraphQL boundary names its field: show it beside
+                // the field, like any other problem with the form.
+                "BAD_USER_INPUT" if error.extensions.as_ref().is_some_and(|e| e.get("field").is_some()) => {
+                    let field = error.extensions.as_ref().and_then(|e| e.get("field")).cloned();
+                    let field = field.and_then(|f| f.into_json().ok()).unwrap_or(Value::Null);
+                    Ok(Mutation::Invalid(vec![json!({ "field": field, "message": error.message, "code": "INVALID" })]))
+                }
+                "RATE_LIMITED" | "BAD_USER_INPUT" | "TIMEOUT" => Ok(Mutation::Refused(error.message.clone())),
                 _ => {
                     tracing::error!(document, error = %error.message, "a page's mutation failed");
                     Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)))

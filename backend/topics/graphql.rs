@@ -126,7 +126,7 @@ fn curator(ctx: &Context<'_>) -> AppResult<()> {
 
 fn check(name: &str, description: Option<&str>) -> Vec<UserError> {
     let mut problems: Vec<UserError> =
-        crate::accounts::check_text("name", "Name", name, super::NAME_MAX, true).into_iter().collect();
+        crate::text::check_line("name", "Name", name, super::NAME_MAX, true).into_iter().collect();
     if problems.is_empty() && crate::slug::slugify(name, super::NAME_MAX).is_empty() {
         problems.push(UserError::new("name", UserErrorCode::Invalid, "Name must contain letters or numbers."));
     }

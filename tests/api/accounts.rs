@@ -112,7 +112,7 @@ async fn registration_rejects_bad_input_and_changes_nothing(app: TestApp) {
             vec![("displayName", "BLANK")],
         ),
         (
-            json!({ "email": "ada@example.org", "password": PASSWORD, "displayName": "Ada\u{0}" }),
+            json!({ "email": "ada@example.org", "password": PASSWORD, "displayName": "Ada\rLovelace" }),
             vec![("displayName", "INVALID")],
         ),
         // Every problem is reported at once, each beside its field.
@@ -131,6 +131,17 @@ async fn registration_rejects_bad_input_and_changes_nothing(app: TestApp) {
             assert!(error["message"].as_str().unwrap().ends_with('.'), "a sentence: {error}");
         }
     }
+    // A control character is refused at the boundary, before any resolver runs, with the
+    // field named.
+    let body = anon
+        .gql(
+            REGISTER,
+            json!({ "input": { "email": "ada@example.org", "password": PASSWORD, "displayName": "Ada\u{0}" } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "displayName", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["argument"], "input.displayName", "{body}");
     // A missing field is a GraphQL validation error, not a userError.
     let body = anon.gql(REGISTER, json!({ "input": { "email": "ada@example.org", "password": PASSWORD } })).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");

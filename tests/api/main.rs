@@ -3,8 +3,12 @@
 
 mod accounts;
 mod artefacts;
+mod bounds;
 mod cli;
+mod coauthors;
 mod conversations;
+mod fuzz;
+mod hostile;
 mod knowledge;
 mod meetups;
 mod oauth;
@@ -25,6 +29,7 @@ fn main() {
     let scenarios: Vec<(&str, Scenario)> = [
         accounts::scenarios(),
         knowledge::scenarios(),
+        coauthors::scenarios(),
         artefacts::scenarios(),
         conversations::scenarios(),
         meetups::scenarios(),
@@ -33,6 +38,9 @@ fn main() {
         site::scenarios(),
         cli::scenarios(),
         oauth::scenarios(),
+        hostile::scenarios(),
+        fuzz::scenarios(),
+        bounds::scenarios(),
     ]
     .concat();
 

@@ -169,7 +169,7 @@ async fn request_errors_follow_the_graphql_over_http_spec(app: TestApp) {
 async fn depth_and_complexity_are_limited(app: TestApp) {
     let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }";
     let body = app.anonymous().gql(deep, json!({})).await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX");
     assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("nested too deep"), "{body}");
 
     let ada = app.member("ada@example.org", "Ada").await;
@@ -179,7 +179,7 @@ async fn depth_and_complexity_are_limited(app: TestApp) {
     assert!(ada.gql(&ok, json!({})).await.get("errors").is_none());
     let costly = format!("{{ a: viewer {{ {page} }} b: viewer {{ {page} }} c: viewer {{ {page} }} }}");
     let body = ada.gql(&costly, json!({})).await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX");
     assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"), "{body}");
 
     let ids: Vec<String> = (0..101).map(|_| "TWVtYmVyOjE".to_string()).collect();

@@ -22,11 +22,11 @@ async fn health_and_readiness(app: TestApp) {
     let response = app.http().get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
-    let redis = match app.backend() {
-        Backend::Postgres { redis_url: Some(_), .. } => "ok",
-        _ => "not configured",
+    let (redis, rate_limits) = match app.backend() {
+        Backend::Postgres { redis_url: Some(_), .. } => ("ok", "redis"),
+        _ => ("not configured", "in process"),
     };
-    assert_eq!(body, json!({ "ready": true, "database": "ok", "redis": redis }));
+    assert_eq!(body, json!({ "ready": true, "database": "ok", "redis": redis, "rateLimits": rate_limits }));
 
     // With the database gone, the process is alive but not ready.
     app.state().db.pool.close().await;
@@ -53,13 +53,33 @@ async fn health_and_readiness(app: TestApp) {
     assert!(!body.to_string().contains("pool"), "no internal detail leaks: {body}");
 }
 
+/// Without Redis the site stays up: still ready (the database answers), saying that
+/// rate limits are counted in this process, and those limits still hold.
 async fn readiness_reports_an_unreachable_redis(app: TestApp) {
-    // A second server on the same database, pointed at a Redis that is not there.
-    let broken = TestApp::spawn_with(app.backend(), &[("KETTLE_REDIS_URL", "redis://127.0.0.1:1")]).await;
+    // A second server, pointed at a Redis that is not there.
+    let broken = TestApp::spawn_with(
+        app.backend(),
+        &[("KETTLE_REDIS_URL", "redis://127.0.0.1:1"), ("KETTLE_RATE_LIMITS", "register_address=2/600")],
+    )
+    .await;
     let response = broken.http().get(broken.url("/readyz")).send().await.unwrap();
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!((body["database"].as_str(), body["redis"].as_str()), (Some("ok"), Some("unreachable")));
+    assert_eq!(
+        (body["database"].as_str(), body["redis"].as_str(), body["rateLimits"].as_str()),
+        (Some("ok"), Some("unreachable"), Some("in process (redis is not answering)"))
+    );
+    broken.member("first@example.org", "First").await;
+    broken.member("second@example.org", "Second").await;
+    let refused = broken
+        .anonymous()
+        .gql(
+            "mutation($input: RegisterInput!) { register(input: $input) { token } }",
+            json!({ "input": { "email": "third@example.org", "password": crate::support::PASSWORD, "displayName": "Third" } }),
+        )
+        .await;
+    assert_eq!(crate::support::error_code(&refused), "RATE_LIMITED", "{refused}");
+    assert_eq!(broken.count("SELECT COUNT(*) FROM members WHERE email = 'third@example.org'").await, 0);
     broken.finish().await;
 }
 

@@ -334,14 +334,16 @@ async fn cookies_are_secure_behind_https(app: TestApp) {
     let secure = TestApp::spawn_with(app.backend(), &[("KETTLE_PUBLIC_URL", "https://kettle.example.org")]).await;
     let mut browser = Browser::new(&secure);
     let page = browser.get("/register").await;
-    assert!(page.set_cookies().iter().any(|c| c.starts_with("kettle_csrf=") && c.contains("; Secure")));
+    // Behind https cookies carry the __Host- prefix, and browsers are told to stay on https.
+    assert!(page.set_cookies().iter().any(|c| c.starts_with("__Host-kettle_csrf=") && c.contains("; Secure")));
+    assert_eq!(page.headers["strict-transport-security"], "max-age=31536000");
     // reqwest keeps Secure cookies for https only, so send the token by hand.
     let token = browser.csrf.clone().unwrap();
     let cookie = page.set_cookies()[0].split(';').next().unwrap().to_string();
     let response = browser
         .http
         .post(secure.url("/register"))
-        .header("cookie", cookie)
+        .header("cookie", cookie.as_str())
         .form(&[
             ("csrf_token", token.as_str()),
             ("email", "ada@example.org"),
@@ -354,7 +356,34 @@ async fn cookies_are_secure_behind_https(app: TestApp) {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let session: Vec<String> =
         response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
-    assert!(session.iter().any(|c| c.starts_with("kettle_session=") && c.contains("; Secure")), "{session:?}");
+    assert!(session.iter().any(|c| c.starts_with("__Host-kettle_session=") && c.contains("; Secure")), "{session:?}");
+    // The token from the signed-out page does not work for the new session: tokens are
+    // bound to the session they were issued in.
+    let session_cookie = session.iter().find(|c| c.starts_with("__Host-kettle_session=")).unwrap();
+    let both = format!("{cookie}; {}", session_cookie.split(';').next().unwrap());
+    let response = browser
+        .http
+        .post(secure.url("/sign-out"))
+        .header("cookie", both.as_str())
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let settings = browser.http.get(secure.url("/settings")).header("cookie", both.as_str()).send().await.unwrap();
+    let body = settings.text().await.unwrap();
+    let bound =
+        body.split("name=\"csrf_token\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    assert_ne!(bound, token);
+    let response = browser
+        .http
+        .post(secure.url("/sign-out"))
+        .header("cookie", both.as_str())
+        .form(&[("csrf_token", bound.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     secure.finish().await;
 }
 

@@ -75,6 +75,10 @@ pub fn backends() -> Vec<Result<Backend, (&'static str, String)>> {
 
 static DATABASE_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The rate limits every test app starts with unless it sets `KETTLE_RATE_LIMITS` itself.
+pub const GENEROUS_LIMITS: &str = "register_address=100000/3600, writes_member=100000/3600, \
+     preview_client=100000/60, graphql_cost_client=1000000000/60, sign_in_address=100000/900";
+
 /// Drops test databases left behind by earlier runs whose process is gone.
 pub async fn drop_stale_databases(admin_url: &str) {
     let Ok(mut conn) = PgConnection::connect(admin_url).await else { return };
@@ -136,6 +140,13 @@ impl TestApp {
         if let Some(redis) = redis_url {
             vars.insert("KETTLE_REDIS_URL".into(), redis);
         }
+        // Tests register many members and write a lot from one address; the limits' own
+        // tests set theirs. Each app keeps its Redis keys apart from parallel tests'.
+        vars.insert("KETTLE_RATE_LIMITS".into(), GENEROUS_LIMITS.into());
+        vars.insert(
+            "KETTLE_REDIS_PREFIX".into(),
+            format!("kettle_test_{}_{}", std::process::id(), DATABASE_COUNTER.fetch_add(1, Ordering::SeqCst)),
+        );
         for (k, v) in extra {
             vars.insert(k.to_string(), v.to_string());
         }
@@ -445,4 +456,45 @@ pub async fn query_plan(
             Dialect::Postgres => row.try_get::<String, _>(0).unwrap(),
         })
         .collect()
+}
+
+/// A second server on the same database, data directory and Redis (with the same key
+/// prefix) as a test app, the way a scaled deployment runs several instances. On SQLite
+/// the two share the database file.
+pub struct Peer {
+    address: String,
+    state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Peer {
+    /// Starts one beside `app`, with `app`'s configuration on another free port.
+    pub async fn start(app: &TestApp) -> Peer {
+        let mut config: Config = (*app.state().config).clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.public_url_is_default = true;
+        let application = Application::build(config).await.expect("the second instance starts");
+        let address = format!("http://{}", application.local_addr());
+        let state = application.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until(async move {
+            let _ = rx.await;
+        }));
+        Peer { address, state, shutdown: Some(tx), server: Some(server) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
+        }
+        self.state.db.pool.close().await;
+    }
 }

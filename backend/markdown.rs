@@ -11,22 +11,26 @@
 //! except inside code and inside other links.
 //!
 //! The work per text is bounded. Parsing is linear, but the sanitiser's HTML parser
-//! (html5ever) is not: every tag it meets searches the stack of open elements, so HTML
-//! nested n deep costs about n² (100 KB of `"> - "` is 77,000 elements deep and took 17 s;
-//! the same 100 KB of `"> - "` now takes a few milliseconds). So nothing the sanitiser is
-//! handed nests deeper than a small bound:
+//! (html5ever) is not: each tag it meets searches the stack of open elements, so HTML
+//! nested n deep costs about n². 100 KB of `"> - "` is 77,000 elements deep and took
+//! 17 s to sanitise; flattened, it renders in about 4 ms (`cargo bench --bench markdown`
+//! prints the figures for every hostile shape we know). So the HTML the sanitiser is
+//! handed never nests deeper than about 3 × [`NESTING_MAX`]:
 //!
 //! - Beyond [`NESTING_MAX`] quotes, lists, emphasis, links and the like, nesting is
-//!   flattened: the deeper containers' tags are dropped and their text kept, in order,
-//!   inside the deepest container that is kept.
-//! - Raw HTML in the source is rewritten first, which keeps only the tags
-//!   the sanitiser would keep anyway, writes them out afresh, and makes them nest: an end
-//!   tag closes only an element the same raw HTML opened inside the same Markdown
-//!   container, whatever raw HTML leaves open is closed where that container ends, at
-//!   most [`NESTING_MAX`] raw elements are open at once, and a raw table is closed where
-//!   its HTML block ends. Misnested or unclosed raw HTML otherwise makes html5ever keep
-//!   elements open, re-open formatting elements again and again, or move content out of
-//!   a table one node at a time, each quadratic.
+//!   flattened: the deeper containers' own tags are dropped, and what they held (text,
+//!   paragraphs, code blocks, tables) is kept, in order, in the deepest one kept.
+//! - Raw HTML in the source is rewritten first. Only the tags the sanitiser would keep
+//!   anyway survive, written out afresh, and they are made to nest: an end tag closes
+//!   only an element that raw HTML opened inside the same Markdown container, whatever
+//!   raw HTML leaves open is closed where that container ends, at most [`NESTING_MAX`]
+//!   raw elements are open at once, and a raw table is closed where its HTML block ends.
+//!   Left as written, misnested or unclosed raw HTML makes html5ever keep elements open
+//!   (`<ul><li>` × 12,800 took 1.2 s), copy formatting elements again and again
+//!   (`<b><i title=n></b>` × 5,000 took 0.6 s) or move content out of a table one node
+//!   at a time (`<table>` then 34,000 paragraphs took 0.2 s), each quadratic.
+//! - Long runs of text are broken with empty comments, which the sanitiser strips, so
+//!   that its serialiser never escapes one huge text node (see `TEXT_RUN_MAX`).
 //!
 //! Rendering is CPU-bound, so [`render_linked`] runs it on the blocking thread pool, at
 //! most one render per CPU at once, and the async workers stay free to answer requests.
@@ -55,6 +59,13 @@ pub const MENTIONS_MAX: usize = 50;
 /// the sanitiser parses under about 3 × 16 elements deep whatever the source.
 pub const NESTING_MAX: usize = 16;
 
+/// The longest run of text written without a break for the sanitiser. Its serialiser
+/// (html5ever's) rescans the rest of a text node for `<` and `>` after every `&`, or
+/// every character from U+0080 to U+00BF (`£`, `°`, `½`, ...), so one long text node
+/// costs its length squared: 100 KB of `&` took 110 ms. An empty comment every 2 KB,
+/// which the sanitiser strips, keeps text nodes short and the output the same.
+const TEXT_RUN_MAX: usize = 2048;
+
 /// Rendered, sanitised HTML and the handles it mentions (that exist), in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -66,7 +77,7 @@ pub struct Rendered {
 
 /// Renders `source`, linking `@mentions` of members who exist: what every write of
 /// member-authored Markdown goes through. Parsing and rendering run on the blocking pool
-/// (see [`off_the_workers`]); only the handle lookup runs here.
+/// (see `off_the_workers`); only the handle lookup runs here.
 pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
     let source: Arc<str> = Arc::from(source);
     let candidates = off_the_workers({
@@ -231,7 +242,9 @@ impl<'a> Rendering<'a, '_> {
                     _ => {}
                 }
                 out.start(match tag {
-                    Tag::Heading { level, id, classes, attrs } => Tag::Heading { level: lower(level), id, classes, attrs },
+                    Tag::Heading { level, id, classes, attrs } => {
+                        Tag::Heading { level: lower(level), id, classes, attrs }
+                    }
                     other => other,
                 });
             }
@@ -279,27 +292,35 @@ impl<'a> Rendering<'a, '_> {
     }
 }
 
-/// Whether a Markdown element counts towards [`NESTING_MAX`]: the ones that can hold
-/// themselves, however deep. Paragraphs, headings, code blocks and table parts cannot,
-/// and list items only ever sit directly in a list, so these follow their container:
-/// kept inside a kept one, dropped inside a dropped one. (A list and its items are kept
-/// or dropped together, so the HTML never has `<li>` without `<ul>` or the reverse.)
-fn counts_as_nesting(tag: &Tag) -> bool {
-    !matches!(
-        tag,
+/// How a Markdown element takes part in bounding the nesting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nests {
+    /// It can hold itself, however deep (quotes, lists, emphasis, links): it counts
+    /// towards [`NESTING_MAX`], and beyond that its tags are dropped.
+    Counts,
+    /// It only ever sits directly in one that counts (a list's items): its tags are
+    /// kept or dropped with that one's, so there is never `<li>` without `<ul>`.
+    Follows,
+    /// It cannot hold itself (paragraphs, headings, code blocks, tables, images), so it
+    /// adds a few levels at most and is always kept.
+    Leaf,
+}
+
+fn nests(tag: &Tag) -> Nests {
+    match tag {
+        Tag::Item | Tag::DefinitionListTitle | Tag::DefinitionListDefinition => Nests::Follows,
         Tag::Paragraph
-            | Tag::Heading { .. }
-            | Tag::CodeBlock(_)
-            | Tag::HtmlBlock
-            | Tag::Item
-            | Tag::Table(_)
-            | Tag::TableHead
-            | Tag::TableRow
-            | Tag::TableCell
-            | Tag::MetadataBlock(_)
-            | Tag::DefinitionListTitle
-            | Tag::DefinitionListDefinition
-    )
+        | Tag::Heading { .. }
+        | Tag::CodeBlock(_)
+        | Tag::HtmlBlock
+        | Tag::Table(_)
+        | Tag::TableHead
+        | Tag::TableRow
+        | Tag::TableCell
+        | Tag::Image { .. }
+        | Tag::MetadataBlock(_) => Nests::Leaf,
+        _ => Nests::Counts,
+    }
 }
 
 fn is_inline(tag: &TagEnd) -> bool {
@@ -330,6 +351,8 @@ struct Bounded<'a> {
     events: VecDeque<Event<'a>>,
     /// Whether the last event made was a soft break.
     broke: bool,
+    /// Bytes of text made since the last break (see [`TEXT_RUN_MAX`]).
+    text_run: usize,
     open: Vec<Open>,
     /// How many of `open` count towards [`NESTING_MAX`], kept or dropped.
     nesting: usize,
@@ -341,7 +364,37 @@ struct Bounded<'a> {
 impl<'a> Bounded<'a> {
     fn push(&mut self, event: Event<'a>) {
         self.flush_html_block();
-        self.emit(event);
+        match event {
+            Event::Text(_) | Event::Code(_) if self.raw.hiding.is_some() => {}
+            Event::Text(text) => self.text(text),
+            Event::Code(code) if code.len() > TEXT_RUN_MAX => {
+                let mut html = String::from("<code>");
+                for (i, piece) in text_pieces(&code, false).enumerate() {
+                    if i > 0 {
+                        html.push_str(BREAK);
+                    }
+                    escape_html(&mut html, piece);
+                }
+                html.push_str("</code>");
+                self.emit(Event::InlineHtml(CowStr::from(html)));
+            }
+            other => self.emit(other),
+        }
+    }
+
+    fn text(&mut self, text: CowStr<'a>) {
+        if self.text_run + text.len() <= TEXT_RUN_MAX {
+            self.text_run += text.len();
+            self.emit(Event::Text(text));
+            return;
+        }
+        for piece in text_pieces(&text, false) {
+            if self.text_run > 0 {
+                self.emit(Event::InlineHtml(CowStr::Borrowed(BREAK)));
+            }
+            self.text_run = piece.len();
+            self.emit(Event::Text(CowStr::from(piece.to_string())));
+        }
     }
 
     fn start(&mut self, tag: Tag<'a>) {
@@ -352,8 +405,13 @@ impl<'a> Bounded<'a> {
         if matches!(tag, Tag::HtmlBlock) {
             return;
         }
-        let counts = counts_as_nesting(&tag);
-        let dropped = if counts { self.nesting >= NESTING_MAX } else { self.nesting > NESTING_MAX };
+        let nests = nests(&tag);
+        let counts = nests == Nests::Counts;
+        let dropped = match nests {
+            Nests::Counts => self.nesting >= NESTING_MAX,
+            Nests::Follows => self.nesting > NESTING_MAX,
+            Nests::Leaf => false,
+        };
         self.nesting += usize::from(counts);
         self.open.push(Open { dropped, counts });
         if !dropped {
@@ -367,6 +425,9 @@ impl<'a> Bounded<'a> {
             return;
         }
         // Raw HTML opened inside this element closes with it.
+        if self.raw.hiding.is_some_and(|(_, frame)| frame >= self.open.len()) {
+            self.raw.hiding = None;
+        }
         let closes = self.raw.close_from_frame(self.open.len());
         self.push_raw(closes);
         let Some(open) = self.open.pop() else { return };
@@ -415,6 +476,45 @@ impl<'a> Bounded<'a> {
     fn emit(&mut self, event: Event<'a>) {
         self.broke = matches!(event, Event::SoftBreak);
         self.events.push_back(event);
+    }
+}
+
+/// What breaks a long run of text (see [`TEXT_RUN_MAX`]).
+const BREAK: &str = "<!---->";
+
+/// `text` in pieces of at most [`TEXT_RUN_MAX`] bytes, cut between characters and, for
+/// raw HTML (`entities`), before an `&` rather than inside a character reference.
+fn text_pieces(text: &str, entities: bool) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut cut = TEXT_RUN_MAX.min(rest.len());
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if entities && cut < rest.len() {
+            if let Some(amp) = rest[..cut].rfind('&').filter(|at| *at > 0) {
+                cut = amp;
+            }
+        }
+        let (piece, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// Escapes text as pulldown-cmark's HTML writer does.
+fn escape_html(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
     }
 }
 
@@ -472,7 +572,13 @@ struct RawOpen {
 #[derive(Default)]
 struct RawHtml {
     open: Vec<RawOpen>,
+    /// A `script` or `style` element opened in inline raw HTML whose end tag has not
+    /// come yet, with the Markdown element it was opened in: the text up to its end tag
+    /// is dropped, as the sanitiser drops such elements' content whole.
+    hiding: Option<(&'static str, usize)>,
     pieces: usize,
+    /// Bytes of text written since the last break (see [`TEXT_RUN_MAX`]).
+    text_run: usize,
 }
 
 fn is_html_space(b: u8) -> bool {
@@ -546,13 +652,21 @@ fn read_tag(s: &str, at: usize) -> Option<RawTag<'_>> {
     }
 }
 
-/// Text from raw HTML, with `<` escaped so that dropping a tag beside it cannot make a
-/// new one (`<<div>b>` must not become `<b>`). Entities are left for the sanitiser.
-fn push_raw_text(out: &mut String, text: &str) {
-    out.push_str(&text.replace('<', "&lt;"));
-}
-
 impl RawHtml {
+    /// Writes text from raw HTML, with `<` escaped so that dropping a tag beside it
+    /// cannot make a new one (`<<div>b>` must not become `<b>`), and long runs broken
+    /// (see [`TEXT_RUN_MAX`]). Entities are left for the sanitiser.
+    fn write_text(&mut self, out: &mut String, text: &str) {
+        for piece in text_pieces(text, true) {
+            if self.text_run > 0 && self.text_run + piece.len() > TEXT_RUN_MAX {
+                out.push_str(BREAK);
+                self.text_run = 0;
+            }
+            self.text_run += piece.len();
+            out.push_str(&piece.replace('<', "&lt;"));
+        }
+    }
+
     /// Rewrites one piece of raw HTML read inside `frame` open Markdown elements.
     fn filter(&mut self, s: &str, frame: usize) -> String {
         self.pieces += 1;
@@ -560,6 +674,12 @@ impl RawHtml {
         let b = s.as_bytes();
         let mut out = String::with_capacity(s.len());
         let (mut i, mut text_start) = (0, 0);
+        if let Some((hidden, _)) = self.hiding {
+            let Some(end) = find_end_tag(s, 0, hidden) else { return out };
+            self.hiding = None;
+            i = read_tag(s, end + 2).map_or(b.len(), |t| t.end);
+            text_start = i;
+        }
         while i < b.len() {
             if b[i] != b'<' {
                 i += 1;
@@ -591,9 +711,10 @@ impl RawHtml {
                         _ => find_end_tag(s, i, raw_text).unwrap_or(b.len()),
                     };
                     match *raw_text {
+                        "script" | "style" if content_end == b.len() => self.hiding = Some((*raw_text, frame)),
                         "script" | "style" => {}
-                        "textarea" | "title" => push_raw_text(&mut out, &s[i..content_end]),
-                        _ => push_raw_text(&mut out, &s[i..content_end].replace('&', "&amp;")),
+                        "textarea" | "title" => self.write_text(&mut out, &s[i..content_end]),
+                        _ => self.write_text(&mut out, &s[i..content_end].replace('&', "&amp;")),
                     }
                     i = if content_end < b.len() {
                         read_tag(s, content_end + 2).map_or(b.len(), |t| t.end)
@@ -604,13 +725,8 @@ impl RawHtml {
                     self.start_tag(&mut out, &tag, frame, piece);
                 }
             } else if s[i..].starts_with("<!--") {
-                // A comment ends at the first `-->` or `--!>`, counting `<!-->` and
-                // `<!--->`. The sanitiser strips comments, so this does too.
-                let close = [s[i + 2..].find("-->").map(|at| i + 2 + at + 3), s[i + 4..].find("--!>").map(|at| i + 4 + at + 4)]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                i = close.unwrap_or(b.len());
+                // The sanitiser strips comments, so this does too.
+                i = comment_end(s, i);
             } else {
                 // `<!DOCTYPE`, `<![CDATA[`, `<?`, `</` and no name: up to the next `>`.
                 i = s[i..].find('>').map_or(b.len(), |at| i + at + 1);
@@ -630,43 +746,66 @@ impl RawHtml {
         self.open.last().filter(|o| o.frame == frame)
     }
 
-    fn text(&self, out: &mut String, text: &str, frame: usize) {
-        // Inside a table but outside a cell, HTML moves text out in front of the table;
-        // only the spaces between the table's tags belong there.
-        let in_table = self.top(frame).is_some_and(|o| matches!(o.name, "table" | "thead" | "tbody" | "tr"));
-        if in_table && !text.bytes().all(is_html_space) {
+    /// Whether the innermost raw element is a table, or a part of one, but not a cell.
+    fn in_table_part(&self, frame: usize) -> bool {
+        self.top(frame).is_some_and(|o| matches!(o.name, "table" | "thead" | "tbody" | "tr"))
+    }
+
+    fn text(&mut self, out: &mut String, text: &str, frame: usize) {
+        // Inside a table but outside a cell, HTML would move text out in front of the
+        // table, a node at a time; it is dropped instead (only the spaces between the
+        // table's tags belong there).
+        if self.in_table_part(frame) && !text.bytes().all(is_html_space) {
             return;
         }
-        push_raw_text(out, text);
+        self.write_text(out, text);
     }
 
     fn start_tag(&mut self, out: &mut String, tag: &RawTag, frame: usize, piece: usize) {
         let Some(name) = ALLOWED_TAGS.iter().copied().find(|t| *t == tag.name) else { return };
-        // The end tags HTML implies, so that common loose markup (`<li>a<li>b`,
-        // `<td>a<td>b`) still nests as written.
-        let implied: &[&str] = match name {
-            "p" => &["p"],
-            "li" => &["li"],
-            "td" | "th" => &["td", "th"],
-            "tr" => &["td", "th", "tr"],
-            "thead" | "tbody" => &["td", "th", "tr", "thead", "tbody"],
-            _ => &[],
-        };
-        while self.top(frame).is_some_and(|o| implied.contains(&o.name)) {
-            let last = self.open.len() - 1;
-            self.close_to(out, last);
+        let mut add_row = false;
+        match name {
+            "thead" | "tbody" | "tr" | "td" | "th" => {
+                // Table parts go only in a raw table of this piece (elsewhere HTML ignores
+                // them, or in a Markdown table would end the Markdown's own cell).
+                let Some(table) =
+                    self.open.iter().rposition(|o| o.frame != frame || o.piece != piece || o.name == "table").filter(
+                        |at| {
+                            let o = &self.open[*at];
+                            o.frame == frame && o.piece == piece && o.name == "table"
+                        },
+                    )
+                else {
+                    return;
+                };
+                // As HTML does, close what is open in the table down to the part this
+                // one belongs in (`<td>a<td>b`, `<tr><td>a<tr>`), adding the row a cell
+                // needs.
+                let parents: &[&str] = match name {
+                    "td" | "th" => &["tr", "thead", "tbody"],
+                    "tr" => &["thead", "tbody"],
+                    _ => &[],
+                };
+                let parent =
+                    self.open[table..].iter().rposition(|o| parents.contains(&o.name)).map_or(table, |at| table + at);
+                self.close_to(out, parent + 1);
+                add_row = matches!(name, "td" | "th") && self.open[parent].name != "tr";
+            }
+            // Anything else in a table but outside a cell, HTML moves out in front of it.
+            _ if self.in_table_part(frame) => return,
+            // As HTML does, a paragraph or list item ends the one open before it.
+            "p" | "li" if self.top(frame).is_some_and(|o| o.name == name) => {
+                self.close_to(out, self.open.len() - 1);
+            }
+            _ => {}
         }
-        let parent = self.top(frame).filter(|o| o.piece == piece).map(|o| o.name);
-        let fits = match name {
-            "thead" | "tbody" => parent == Some("table"),
-            "tr" => matches!(parent, Some("table" | "thead" | "tbody")),
-            "td" | "th" => parent == Some("tr"),
-            // Anything else inside a table but outside a cell would be moved out.
-            _ => !self.top(frame).is_some_and(|o| matches!(o.name, "table" | "thead" | "tbody" | "tr")),
-        };
         let void = matches!(name, "br" | "hr");
-        if !fits || (!void && self.open.len() >= NESTING_MAX) {
+        if !void && self.open.len() + usize::from(add_row) >= NESTING_MAX {
             return;
+        }
+        if add_row {
+            out.push_str("<tr>");
+            self.open.push(RawOpen { name: "tr", frame, piece });
         }
         out.push('<');
         out.push_str(name);
@@ -713,6 +852,23 @@ impl RawHtml {
         }
         out
     }
+}
+
+/// The index just past the comment that starts at `at` (with `<!--`): past the first
+/// `-->` or `--!>`, counting `<!-->` and `<!--->`, or the end of the text. It reads
+/// forward once, so a text of many comments (or of one unfinished one) stays linear.
+fn comment_end(s: &str, at: usize) -> usize {
+    let b = s.as_bytes();
+    let mut j = at + 2;
+    while let Some(found) = s[j..].find("--") {
+        let dashes = j + found;
+        match (b.get(dashes + 2), b.get(dashes + 3)) {
+            (Some(b'>'), _) => return dashes + 3,
+            (Some(b'!'), Some(b'>')) if dashes >= at + 4 => return dashes + 4,
+            _ => j = dashes + 1,
+        }
+    }
+    b.len()
 }
 
 /// Where the end tag `</name` (any case, then a space, `/` or `>`) starts, from `from`.
@@ -879,6 +1035,132 @@ mod tests {
         );
         assert!(rendered.html.contains("@nobody") && rendered.html.contains("email@example.org"));
         assert_eq!(mention_candidates(source), ["ada", "grace-h", "nobody"]);
+    }
+
+    /// How deep elements nest in sanitised HTML (well formed, and with `<` in text
+    /// escaped), and how deep `name` nests within that.
+    fn depth(html: &str, name: &str) -> (usize, usize) {
+        let (mut depth, mut deepest, mut named, mut named_deepest) = (0usize, 0, 0usize, 0);
+        for tag in html.split('<').skip(1) {
+            let closing = tag.starts_with('/');
+            let tag_name: String =
+                tag.trim_start_matches('/').chars().take_while(char::is_ascii_alphanumeric).collect();
+            if matches!(tag_name.as_str(), "br" | "hr") {
+                continue;
+            }
+            if closing {
+                depth -= 1;
+                named -= usize::from(tag_name == name);
+            } else {
+                depth += 1;
+                named += usize::from(tag_name == name);
+                deepest = deepest.max(depth);
+                named_deepest = named_deepest.max(named);
+            }
+        }
+        assert_eq!((depth, named), (0, 0), "unbalanced: {html}");
+        (deepest, named_deepest)
+    }
+
+    /// The most deeply nested sources of the largest size a field takes render, with the
+    /// HTML nesting no deeper than the bound, while nesting within it is untouched and
+    /// nothing flattened is lost.
+    #[test]
+    fn deep_nesting_is_flattened_not_lost() {
+        let size = crate::case_studies::BODY_MAX_BYTES;
+        for unit in ["> - ", ">", "1. ", "+ ", "> 1. > * > - "] {
+            let mut source = unit.repeat(size / unit.len() + 1);
+            source.truncate(size);
+            let out = html(&source);
+            let (deepest, quotes) = depth(&out, "blockquote");
+            assert!(deepest <= 2 * NESTING_MAX + 4, "{unit:?} nests {deepest} deep");
+            assert!(quotes <= NESTING_MAX, "{unit:?} nests quotes {quotes} deep");
+        }
+        let (_, quotes) = depth(&html(&">".repeat(size)), "blockquote");
+        assert_eq!(quotes, NESTING_MAX);
+
+        assert_eq!(
+            html("> > > three\n\n- a\n  - b"),
+            "<blockquote>\n<blockquote>\n<blockquote>\n<p>three</p>\n</blockquote>\n</blockquote>\n</blockquote>\n\
+             <ul>\n<li>a\n<ul>\n<li>b</li>\n</ul>\n</li>\n</ul>\n"
+        );
+        let deep = ">".repeat(NESTING_MAX + 10);
+        let out = html(&format!("{deep} first *words*\n{deep}\n{deep} second [link](https://example.org)"));
+        assert_eq!(depth(&out, "blockquote").1, NESTING_MAX, "{out}");
+        assert!(out.contains("<p>first words</p>\n<p>second link</p>"), "{out}");
+
+        // Long runs of text are broken for the sanitiser with comments it strips.
+        let ampersands = "&".repeat(10 * TEXT_RUN_MAX);
+        assert_eq!(html(&ampersands), format!("<p>{}</p>\n", "&amp;".repeat(10 * TEXT_RUN_MAX)));
+        let code = format!("`{}` and\n\n    {}\n", "£<".repeat(TEXT_RUN_MAX), "°&".repeat(TEXT_RUN_MAX));
+        assert_eq!(
+            html(&code),
+            format!(
+                "<p><code>{}</code> and</p>\n<pre><code>{}\n</code></pre>\n",
+                "£&lt;".repeat(TEXT_RUN_MAX),
+                "°&amp;".repeat(TEXT_RUN_MAX)
+            )
+        );
+    }
+
+    /// Raw HTML keeps working where it nests, and is made to nest where it does not:
+    /// it cannot close the Markdown's elements, leave its own open after their end, or
+    /// leave a table open around what follows.
+    #[test]
+    fn raw_html_is_made_to_nest() {
+        assert_eq!(
+            html("<blockquote>\n\n*quoted*\n\n</blockquote>"),
+            "<blockquote>\n<p><em>quoted</em></p>\n</blockquote>"
+        );
+        assert_eq!(html("> <em>open\n\nafter"), "<blockquote>\n<p><em>open</em></p>\n</blockquote>\n<p>after</p>\n");
+        assert_eq!(html("> a </blockquote> b"), "<blockquote>\n<p>a  b</p>\n</blockquote>\n");
+        assert_eq!(html("<ul><li>a<li>b</ul>"), "<ul><li>a</li><li>b</li></ul>");
+        assert_eq!(
+            html("<table><td>a<td><em>b<tr><td>c</table>d"),
+            "<table><tbody><tr><td>a</td><td><em>b</em></td></tr><tr><td>c</td></tr></tbody></table>d"
+        );
+        assert_eq!(
+            html("<table><tr><td>cell\n\nafter"),
+            "<table><tbody><tr><td>cell\n</td></tr></tbody></table>\n<p>after</p>\n"
+        );
+        assert_eq!(
+            html("<a href=https://example.org title='say \"hi\"'>x</a> <sup>1</sup>"),
+            "<p><a href=\"https://example.org\" title=\"say &quot;hi&quot;\" rel=\"nofollow ugc noopener noreferrer\">x</a> 1</p>\n"
+        );
+        // Dropping a tag must not join its neighbours into a new one.
+        assert_eq!(html("<<div>em>x"), "<p>&lt;em&gt;x</p>\n");
+
+        let size = crate::case_studies::BODY_MAX_BYTES;
+        let sources = [
+            "<blockquote>".repeat(size / 12),
+            "<ul><li>".repeat(size / 8),
+            format!("a{}", "<em>".repeat(size / 4 - 1)),
+            (0..size / 32).map(|i| format!("<em><strong title={i}></em>")).collect(),
+            "> > > > > > > > > > > > > > > > <div title=\"\n\n2. x\n\n".repeat(size / 52),
+        ];
+        for source in sources {
+            assert!(source.len() <= size);
+            let (deepest, _) = depth(&html(&source), "em");
+            assert!(deepest <= 3 * NESTING_MAX + 4, "{} nests {deepest} deep", &source[..40]);
+        }
+    }
+
+    /// Rendering leaves the async worker: the work runs on another thread.
+    #[tokio::test]
+    async fn renders_off_the_async_workers() {
+        let here = std::thread::current().id();
+        let (there, out) = off_the_workers(|| (std::thread::current().id(), html("*hi*"))).await.unwrap();
+        assert_ne!(here, there);
+        assert_eq!(out, "<p><em>hi</em></p>\n");
+    }
+
+    #[test]
+    fn script_and_style_content_goes_with_them() {
+        assert_eq!(html("*hi* <script>alert(1)</script> there"), "<p><em>hi</em>  there</p>\n");
+        // (Markdown structure inside stays, empty: only the text goes.)
+        assert_eq!(html("a <style>*b* c</style> d"), "<p>a <em></em> d</p>\n");
+        // An unclosed one hides the rest of its paragraph only.
+        assert_eq!(html("a <script>b *c*\n\nnext"), "<p>a <em></em></p>\n<p>next</p>\n");
     }
 
     #[test]

@@ -30,11 +30,13 @@ fn account_key(email: &str) -> String {
     super::normalize_email(email)
 }
 
-fn delay_for(count: u64, slow_after: u64) -> Duration {
-    if count <= slow_after {
+/// The wait before checking, after `failures` recent failures: none until `slow_after`,
+/// then one step more for each.
+fn delay_for(failures: u64, slow_after: u64) -> Duration {
+    if failures < slow_after {
         return Duration::ZERO;
     }
-    DELAY_STEP.saturating_mul(u32::try_from(count - slow_after).unwrap_or(u32::MAX)).min(DELAY_MAX)
+    DELAY_STEP.saturating_mul(u32::try_from(failures - slow_after + 1).unwrap_or(u32::MAX)).min(DELAY_MAX)
 }
 
 /// Call before checking a password: counts the attempt, then refuses it or says how

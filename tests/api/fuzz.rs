@@ -20,7 +20,7 @@ use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::{
-    knowledge::{admin, create_case_study, create_organisation, create_topic, case_study, PUBLISH},
+    knowledge::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
     scenarios,
     support::{Client, Scenario, TestApp},
 };
@@ -124,16 +124,17 @@ impl Model {
         let document = async_graphql::parser::parse_schema(&sdl).expect("the schema's SDL parses");
         let mut types = BTreeMap::new();
         let mut implementers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let input_values = |values: &[async_graphql::Positioned<async_graphql::parser::types::InputValueDefinition>]| {
-            values
-                .iter()
-                .map(|v| InputValue {
-                    name: v.node.name.node.to_string(),
-                    ty: Ty::from_parser(&v.node.ty.node),
-                    has_default: v.node.default_value.is_some(),
-                })
-                .collect::<Vec<_>>()
-        };
+        let input_values =
+            |values: &[async_graphql::Positioned<async_graphql::parser::types::InputValueDefinition>]| {
+                values
+                    .iter()
+                    .map(|v| InputValue {
+                        name: v.node.name.node.to_string(),
+                        ty: Ty::from_parser(&v.node.ty.node),
+                        has_default: v.node.default_value.is_some(),
+                    })
+                    .collect::<Vec<_>>()
+            };
         for definition in &document.definitions {
             let TypeSystemDefinition::Type(definition) = definition else { continue };
             let name = definition.node.name.node.to_string();
@@ -268,7 +269,10 @@ impl Lit {
             Lit::Enum(e) => e.clone(),
             Lit::List(items) => format!("[{}]", items.iter().map(Lit::graphql).collect::<Vec<_>>().join(", ")),
             Lit::Obj(fields) => {
-                format!("{{{}}}", fields.iter().map(|(k, v)| format!("{k}: {}", v.graphql())).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{{{}}}",
+                    fields.iter().map(|(k, v)| format!("{k}: {}", v.graphql())).collect::<Vec<_>>().join(", ")
+                )
             }
         }
     }
@@ -287,7 +291,12 @@ pub(crate) fn graphql_string(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            _ if code < 0x20 || (0x7f..=0x9f).contains(&code) || (0xfdd0..=0xfdef).contains(&code) || code == 0xfffe || code == 0xffff => {
+            _ if code < 0x20
+                || (0x7f..=0x9f).contains(&code)
+                || (0xfdd0..=0xfdef).contains(&code)
+                || code == 0xfffe
+                || code == 0xffff =>
+            {
                 out.push_str(&format!("\\u{code:04X}"))
             }
             _ => out.push(c),
@@ -302,10 +311,7 @@ pub(crate) fn all_codes(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
         .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["extensions"]["code"].as_str().unwrap_or("(no code)").to_string())
-                .collect()
+            errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("(no code)").to_string()).collect()
         })
         .unwrap_or_default()
 }
@@ -325,16 +331,16 @@ const GARBAGE_IDS: &[&str] = &[
     " ",
     "1",
     "abc",
-    "Q2FzZVN0dWR5OjA",                   // CaseStudy:0
-    "Q2FzZVN0dWR5Oi0x",                  // CaseStudy:-1
+    "Q2FzZVN0dWR5OjA",                            // CaseStudy:0
+    "Q2FzZVN0dWR5Oi0x",                           // CaseStudy:-1
     "Q2FzZVN0dWR5Ojk5OTk5OTk5OTk5OTk5OTk5OTk5OQ", // CaseStudy:99999999999999999999
-    "VG9waWM6OTIyMzM3MjAzNjg1NDc3NTgwNw", // Topic:9223372036854775807
-    "Tm9wZTox",                          // Nope:1
-    "TWVtYmVyOg",                        // Member:
-    "Og",                                // :
+    "VG9waWM6OTIyMzM3MjAzNjg1NDc3NTgwNw",         // Topic:9223372036854775807
+    "Tm9wZTox",                                   // Nope:1
+    "TWVtYmVyOg",                                 // Member:
+    "Og",                                         // :
     "////",
     "%00",
-    "Q2FzZVN0dWR5OjE=",                  // padded
+    "Q2FzZVN0dWR5OjE=", // padded
 ];
 
 const EDGE_STRINGS: &[&str] = &[
@@ -602,7 +608,13 @@ impl Gen<'_> {
             } else {
                 String::new()
             };
-            parts.push(format!("{alias}{}{args}{sub}", field.name));
+            let directive = match self.rng.gen_range(0..100) {
+                0..=2 => " @include(if: true)",
+                3..=4 => " @skip(if: true)",
+                5 => " @include(if: false)",
+                _ => "",
+            };
+            parts.push(format!("{alias}{}{args}{directive}{sub}", field.name));
         }
         if matches!(self.model.kind(name), Kind::Interface(_) | Kind::Union(_)) {
             let possible = self.model.possible_types(name);
@@ -688,7 +700,8 @@ fn generate(model: &Model, pool: &Pool, seed: u64, count: usize) -> Vec<Operatio
 /// Limits as generous as the harness's, except sign-in and registration, which keep their
 /// defaults: past them the server refuses at once instead of hashing passwords, which
 /// would otherwise take most of the fuzzer's time.
-const FUZZ_LIMITS: &str = "writes_member=100000000/3600, preview_client=100000000/60, graphql_cost_client=100000000000/60";
+const FUZZ_LIMITS: &str =
+    "writes_member=100000000/3600, preview_client=100000000/60, graphql_cost_client=100000000000/60";
 
 async fn fuzzed_operations_never_fail_inside(app: TestApp) {
     let own = TestApp::spawn_with(app.backend(), &[("KETTLE_RATE_LIMITS", FUZZ_LIMITS)]).await;
@@ -700,10 +713,12 @@ async fn fuzzed_operations_never_fail_inside(app: TestApp) {
 }
 
 async fn fuzz(app: TestApp) {
-    let requests: usize =
-        std::env::var("KETTLE_FUZZ_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let requests: usize = std::env::var("KETTLE_FUZZ_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let seed: u64 = std::env::var("KETTLE_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20_240_611);
-    println!("fuzz[{}]: seed {seed} (KETTLE_FUZZ_SEED), {requests} requests (KETTLE_FUZZ_REQUESTS)", app.backend().name());
+    println!(
+        "fuzz[{}]: seed {seed} (KETTLE_FUZZ_SEED), {requests} requests (KETTLE_FUZZ_REQUESTS)",
+        app.backend().name()
+    );
 
     // A small seeded world for the ids to point at.
     let ada = admin(&app, "ada@example.org", "Ada").await;
@@ -714,21 +729,24 @@ async fn fuzz(app: TestApp) {
     let study = create_case_study(&ada, case_study("Bin collection reminders", &[&topic])).await;
     let study_id = study["id"].as_str().unwrap().to_string();
     ada.data(PUBLISH, json!({ "id": study_id })).await;
-    let draft = create_case_study(&grace, case_study("A draft", &[&other_topic])).await["id"].as_str().unwrap().to_string();
+    let draft =
+        create_case_study(&grace, case_study("A draft", &[&other_topic])).await["id"].as_str().unwrap().to_string();
     let artefact = ada
         .data(
             "mutation($input: CreateArtefactInput!) { createArtefact(input: $input) { artefact { id } userErrors { field message } } }",
             json!({ "input": { "title": "Bin day finder", "kind": "CODE", "description": "A *small* service.", "url": "https://example.org/bins", "licence": "MIT", "status": "IN_USE", "topicIds": [topic], "caseStudyIds": [study_id] } }),
         )
         .await;
-    let artefact_id = artefact["createArtefact"]["artefact"]["id"].as_str().unwrap_or_else(|| panic!("{artefact}")).to_string();
+    let artefact_id =
+        artefact["createArtefact"]["artefact"]["id"].as_str().unwrap_or_else(|| panic!("{artefact}")).to_string();
     let comment = grace
         .data(
             "mutation($input: PostCommentInput!) { postComment(input: $input) { comment { id } userErrors { message } } }",
             json!({ "input": { "subjectId": study_id, "body": "Did residents like it, @ada?" } }),
         )
         .await;
-    let comment_id = comment["postComment"]["comment"]["id"].as_str().unwrap_or_else(|| panic!("{comment}")).to_string();
+    let comment_id =
+        comment["postComment"]["comment"]["id"].as_str().unwrap_or_else(|| panic!("{comment}")).to_string();
     let group = ada
         .data(
             "mutation($input: CreateMeetupGroupInput!) { createMeetupGroup(input: $input) { group { id slug } } }",
@@ -746,12 +764,8 @@ async fn fuzz(app: TestApp) {
     let event_id = event["scheduleMeetup"]["event"]["id"].as_str().unwrap_or_else(|| panic!("{event}")).to_string();
     let ada_id = ada.viewer_id().await.unwrap();
     let grace_id = grace.viewer_id().await.unwrap();
-    let token = ada
-        .data(
-            "mutation { createAccessToken(input: { name: \"fuzz\" }) { token } }",
-            json!({}),
-        )
-        .await["createAccessToken"]["token"]
+    let token = ada.data("mutation { createAccessToken(input: { name: \"fuzz\" }) { token } }", json!({})).await
+        ["createAccessToken"]["token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -770,8 +784,9 @@ async fn fuzz(app: TestApp) {
         grace_id,
         ada_id,
     ];
-    let topic_slug = ada.data("query($id: ID!) { node(id: $id) { ... on Topic { slug } } }", json!({ "id": topic })).await
-        ["node"]["slug"]
+    let topic_slug = ada
+        .data("query($id: ID!) { node(id: $id) { ... on Topic { slug } } }", json!({ "id": topic }))
+        .await["node"]["slug"]
         .as_str()
         .unwrap()
         .to_string();
@@ -923,9 +938,16 @@ async fn fuzz(app: TestApp) {
             }
             let mut variables = op.variables.to_string();
             if variables.len() > 1500 {
-                variables = format!("{}… ({} bytes)", &variables[..variables.floor_char_boundary_compat(1500)], variables.len());
+                variables = format!(
+                    "{}… ({} bytes)",
+                    &variables[..variables.floor_char_boundary_compat(1500)],
+                    variables.len()
+                );
             }
-            report.push_str(&format!("- {root}: {problem} ({times}×)\n    as {:?}: {query}  variables: {variables}\n", op.who));
+            report.push_str(&format!(
+                "- {root}: {problem} ({times}×)\n    as {:?}: {query}  variables: {variables}\n",
+                op.who
+            ));
         }
         panic!("{report}");
     }
@@ -960,7 +982,10 @@ pub(crate) async fn client_send(
     let response = request.send().await.map_err(|e| format!("no answer: {e}"))?;
     let status = response.status().as_u16();
     let text = response.text().await.map_err(|e| e.to_string())?;
-    Ok((status, serde_json::from_str(&text).map_err(|_| format!("not JSON: {}", text.chars().take(300).collect::<String>()))))
+    Ok((
+        status,
+        serde_json::from_str(&text).map_err(|_| format!("not JSON: {}", text.chars().take(300).collect::<String>())),
+    ))
 }
 
 fn first_message(body: &Value) -> String {

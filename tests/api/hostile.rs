@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::{
     fuzz::{all_codes, client_send, normalise, InputValue, Kind, Lit, Model, Ty},
-    knowledge::{admin, create_case_study, create_organisation, create_topic, case_study, PUBLISH},
+    knowledge::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
     scenarios,
     support::{Client, Peer, Scenario, TestApp, PASSWORD},
 };
@@ -45,6 +45,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
 // ---------------------------------------------------------------------------------------
 // Sending, and saying what came back.
 
+#[derive(Clone)]
 struct Answer {
     status: u16,
     body: Value,
@@ -160,7 +161,12 @@ async fn hostile_fragment_chains_are_refused_quickly(app: TestApp) {
         let seconds = answer.took.as_secs_f64();
         if answer.took > Duration::from_secs(2) || answer.status == 0 {
             let growth = previous
-                .map(|(m, t)| format!(" (n = {m} took {t:.2} s: the work grows about {:.1}× per level)", (seconds / t.max(0.0005)).powf(1.0 / (n - m) as f64)))
+                .map(|(m, t)| {
+                    format!(
+                        " (n = {m} took {t:.2} s: the work grows about {:.1}× per level)",
+                        (seconds / t.max(0.0005)).powf(1.0 / (n - m) as f64)
+                    )
+                })
                 .unwrap_or_default();
             panic!(
                 "a fragment chain of n = {n} took {seconds:.2} s{growth}; n = 30 was not sent, since it would keep the \
@@ -173,8 +179,17 @@ async fn hostile_fragment_chains_are_refused_quickly(app: TestApp) {
     }
     let answer = send(&anonymous, &fragment_chain(30), json!({})).await;
     println!("fragment chain n = 30: {}", answer.describe());
-    assert_refused("a fragment chain of 30 (2^29 fields once expanded)", &answer, "QUERY_TOO_COMPLEX", Duration::from_secs(5));
-    assert!(answer.body.get("data").is_none() || answer.body["data"].is_null(), "refused, yet data came back: {}", answer.describe());
+    assert_refused(
+        "a fragment chain of 30 (2^29 fields once expanded)",
+        &answer,
+        "QUERY_TOO_COMPLEX",
+        Duration::from_secs(5),
+    );
+    assert!(
+        answer.body.get("data").is_none() || answer.body["data"].is_null(),
+        "refused, yet data came back: {}",
+        answer.describe()
+    );
     healthy(&app, "the fragment chain").await;
 }
 
@@ -207,16 +222,27 @@ async fn hostile_alias_root_field_and_operation_floods_are_refused(app: TestApp)
         format!("mutation {{ {} }}", fields.join(" "))
     };
     let before = app.count("SELECT COUNT(*) FROM topics").await;
-    assert_refused("6 root fields in a mutation", &send(&ada, &topics(6, "six"), json!({})).await, "QUERY_TOO_COMPLEX", bound);
+    assert_refused(
+        "6 root fields in a mutation",
+        &send(&ada, &topics(6, "six"), json!({})).await,
+        "QUERY_TOO_COMPLEX",
+        bound,
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM topics").await, before, "a refused mutation document created topics");
     let answer = send(&ada, &topics(5, "five"), json!({})).await;
-    assert!(answer.body.get("errors").is_none(), "5 mutation root fields are within the limit, yet: {}", answer.describe());
+    assert!(
+        answer.body.get("errors").is_none(),
+        "5 mutation root fields are within the limit, yet: {}",
+        answer.describe()
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM topics").await, before + 5);
 
     let operations = |n: usize| (0..n).map(|i| format!("query Q{i} {{ __typename }}")).collect::<Vec<_>>().join(" ");
-    let eleven = post_to(&app, &app.url("/graphql"), None, json!({ "query": operations(11), "operationName": "Q0" })).await;
+    let eleven =
+        post_to(&app, &app.url("/graphql"), None, json!({ "query": operations(11), "operationName": "Q0" })).await;
     assert_refused("11 operations in one document", &eleven, "QUERY_TOO_COMPLEX", bound);
-    let ten = post_to(&app, &app.url("/graphql"), None, json!({ "query": operations(10), "operationName": "Q0" })).await;
+    let ten =
+        post_to(&app, &app.url("/graphql"), None, json!({ "query": operations(10), "operationName": "Q0" })).await;
     assert!(ten.body.get("errors").is_none(), "10 operations are within the limit, yet: {}", ten.describe());
     healthy(&app, "the floods").await;
 }
@@ -350,13 +376,20 @@ async fn world(app: &TestApp) -> World {
             json!({ "input": { "eventId": event, "kind": "TALK", "title": "Bins", "durationMinutes": 20 } }),
         )
         .await;
-    let agenda_item = data["addAgendaItem"]["event"]["agenda"][0]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_string();
+    let agenda_item =
+        data["addAgendaItem"]["event"]["agenda"][0]["id"].as_str().unwrap_or_else(|| panic!("{data}")).to_string();
     let data = ada
-        .data("mutation { createAccessToken(input: { name: \"script\" }) { accessToken { id } userErrors { message } } }", json!({}))
+        .data(
+            "mutation { createAccessToken(input: { name: \"script\" }) { accessToken { id } userErrors { message } } }",
+            json!({}),
+        )
         .await;
     let token = str_at(&data, &["createAccessToken", "accessToken", "id"]);
     grace
-        .data("mutation($id: ID!) { joinMeetupGroup(input: { groupId: $id }) { userErrors { message } } }", json!({ "id": group }))
+        .data(
+            "mutation($id: ID!) { joinMeetupGroup(input: { groupId: $id }) { userErrors { message } } }",
+            json!({ "id": group }),
+        )
         .await;
     grace
         .data(
@@ -365,7 +398,8 @@ async fn world(app: &TestApp) -> World {
         )
         .await;
     let me = grace.data("{ viewer { id handle } }", json!({})).await;
-    let topic_slug = ada.data("query($id: ID!) { node(id: $id) { ... on Topic { slug } } }", json!({ "id": topic })).await;
+    let topic_slug =
+        ada.data("query($id: ID!) { node(id: $id) { ... on Topic { slug } } }", json!({ "id": topic })).await;
     World {
         ada_email: "ada@example.org".into(),
         grace_handle: str_at(&me, &["viewer", "handle"]),
@@ -427,7 +461,11 @@ impl Filler<'_> {
             ("Organisation", &w.organisation),
             ("Group", &w.group),
         ];
-        by_parent.iter().find(|(part, _)| parent.contains(part)).map(|(_, id)| (*id).clone()).unwrap_or_else(|| w.case_study.clone())
+        by_parent
+            .iter()
+            .find(|(part, _)| parent.contains(part))
+            .map(|(_, id)| (*id).clone())
+            .unwrap_or_else(|| w.case_study.clone())
     }
 
     fn string_for(&mut self, parent: &str, field: &str) -> String {
@@ -459,7 +497,9 @@ impl Filler<'_> {
             "speakerName" => "A Speaker".into(),
             "query" => "bin".into(),
             "slug" | "topic" if parent == "topic" || field == "topic" => w.topic_slug.clone(),
-            "slug" | "organisation" if parent == "organisation" || field == "organisation" => w.organisation_slug.clone(),
+            "slug" | "organisation" if parent == "organisation" || field == "organisation" => {
+                w.organisation_slug.clone()
+            }
             "slug" if parent == "meetupGroup" => w.group_slug.clone(),
             "name" | "title" => format!("Hostile {field} {n}"),
             _ => format!("Hostile {field} {n}"),
@@ -501,7 +541,10 @@ impl Filler<'_> {
                         let fields = fields.clone();
                         let mut out = Vec::new();
                         for f in &fields {
-                            let inner = target.and_then(|t| t.split_first()).filter(|(head, _)| **head == f.name).map(|(_, rest)| rest);
+                            let inner = target
+                                .and_then(|t| t.split_first())
+                                .filter(|(head, _)| **head == f.name)
+                                .map(|(_, rest)| rest);
                             if inner.is_some() || f.required() {
                                 out.push((f.name.clone(), self.fill(&f.ty, other, &f.name, inner, bad)));
                             }
@@ -606,7 +649,14 @@ fn refusal(answer: &Answer, field: &str, leaf: &str) -> Result<(), String> {
     if !user_errors.is_empty() {
         let listed: Vec<String> = user_errors
             .iter()
-            .map(|e| format!("{}/{}: {}", e["field"], e["code"].as_str().unwrap_or(""), normalise(e["message"].as_str().unwrap_or(""))))
+            .map(|e| {
+                format!(
+                    "{}/{}: {}",
+                    e["field"],
+                    e["code"].as_str().unwrap_or(""),
+                    normalise(e["message"].as_str().unwrap_or(""))
+                )
+            })
             .collect();
         return Err(format!("userErrors not naming `{leaf}`: {}", listed.join("; ")));
     }
@@ -624,7 +674,10 @@ fn protocol_problems(answer: &Answer) -> Vec<String> {
     }
     for error in answer.body["errors"].as_array().into_iter().flatten() {
         match error["extensions"]["code"].as_str() {
-            None => problems.push(format!("an error without extensions.code: {}", normalise(error["message"].as_str().unwrap_or("")))),
+            None => problems.push(format!(
+                "an error without extensions.code: {}",
+                normalise(error["message"].as_str().unwrap_or(""))
+            )),
             Some("INTERNAL") => problems.push("INTERNAL".into()),
             Some(_) => {}
         }
@@ -632,16 +685,23 @@ fn protocol_problems(answer: &Answer) -> Vec<String> {
     problems
 }
 
+/// The character classes and modes (variables, inline) that hit one failure, and an
+/// example answer.
+type Group = (BTreeSet<String>, BTreeSet<&'static str>, String);
+
 /// Failures grouped by where and what, with the characters and modes that hit each.
 #[derive(Default)]
 struct Findings {
-    groups: BTreeMap<(String, String), (BTreeSet<String>, BTreeSet<&'static str>, String)>,
+    groups: BTreeMap<(String, String), Group>,
     checked: usize,
 }
 
 impl Findings {
     fn add(&mut self, place: &str, what: String, label: &str, mode: &'static str, example: &Answer) {
-        let entry = self.groups.entry((place.to_string(), what)).or_insert_with(|| (BTreeSet::new(), BTreeSet::new(), example.describe()));
+        let entry = self
+            .groups
+            .entry((place.to_string(), what))
+            .or_insert_with(|| (BTreeSet::new(), BTreeSet::new(), example.describe()));
         entry.0.insert(label.to_string());
         entry.1.insert(mode);
     }
@@ -651,11 +711,20 @@ impl Findings {
             return None;
         }
         let places: BTreeSet<&String> = self.groups.keys().map(|(p, _)| p).collect();
-        let mut text = format!("{title}: {} failures at {} places (of {} requests):\n", self.groups.len(), places.len(), self.checked);
+        let mut text = format!(
+            "{title}: {} failures at {} places (of {} requests):\n",
+            self.groups.len(),
+            places.len(),
+            self.checked
+        );
         for ((place, what), (labels, modes, example)) in &self.groups {
             let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
             let modes: Vec<&str> = modes.iter().copied().collect();
-            text.push_str(&format!("- {place} [{}; {}]: {what}\n    e.g. {example}\n", labels.join(" "), modes.join("+")));
+            text.push_str(&format!(
+                "- {place} [{}; {}]: {what}\n    e.g. {example}\n",
+                labels.join(" "),
+                modes.join("+")
+            ));
         }
         Some(text)
     }
@@ -686,7 +755,11 @@ async fn hostile_control_characters_in_mutation_text_are_refused_and_write_nothi
         for arg in &mutation.args {
             for path in model.text_paths(&arg.ty) {
                 targets += 1;
-                let place = format!("{}({})", mutation.name, std::iter::once(arg.name.clone()).chain(path.clone()).collect::<Vec<_>>().join("."));
+                let place = format!(
+                    "{}({})",
+                    mutation.name,
+                    std::iter::once(arg.name.clone()).chain(path.clone()).collect::<Vec<_>>().join(".")
+                );
                 let leaf = path.last().cloned().unwrap_or_else(|| arg.name.clone());
                 for (label, bad) in BAD {
                     for (mode, inline) in [("variables", false), ("inline", true)] {
@@ -721,7 +794,11 @@ async fn hostile_control_characters_in_mutation_text_are_refused_and_write_nothi
             }
         }
     }
-    println!("text policy: {} requests over {targets} text fields of {} mutations", findings.checked, model.fields("Mutation").len());
+    println!(
+        "text policy: {} requests over {targets} text fields of {} mutations",
+        findings.checked,
+        model.fields("Mutation").len()
+    );
     assert!(targets > 50, "only {targets} text fields found in the mutations: is the schema model reading it?");
     if let Some(report) = findings.report("bad characters in mutation inputs") {
         panic!("{report}");
@@ -773,7 +850,13 @@ async fn hostile_control_characters_in_query_arguments_are_refused_or_find_nothi
                         let errors = answer.body["errors"].as_array().cloned().unwrap_or_default();
                         if errors.is_empty() {
                             if !is_empty_answer(&answer.body["data"][&query.name]) {
-                                findings.add(&place, "answered with something, as if the character were allowed".into(), label, mode, &answer);
+                                findings.add(
+                                    &place,
+                                    "answered with something, as if the character were allowed".into(),
+                                    label,
+                                    mode,
+                                    &answer,
+                                );
                             }
                         } else if let Err(what) = refusal(&answer, &query.name, &leaf) {
                             findings.add(&place, what, label, mode, &answer);
@@ -830,10 +913,18 @@ fn path_value(world: &World, path: &str, param: &str) -> String {
     let event = number(&world.event).to_string();
     match param {
         "slug" if path.starts_with("/topics") || path.starts_with("/feeds/topics") => {
-            if path.starts_with("/feeds") { format!("{}.atom", world.topic_slug) } else { world.topic_slug.clone() }
+            if path.starts_with("/feeds") {
+                format!("{}.atom", world.topic_slug)
+            } else {
+                world.topic_slug.clone()
+            }
         }
         "slug" if path.starts_with("/organisations") || path.starts_with("/feeds/organisations") => {
-            if path.starts_with("/feeds") { format!("{}.atom", world.organisation_slug) } else { world.organisation_slug.clone() }
+            if path.starts_with("/feeds") {
+                format!("{}.atom", world.organisation_slug)
+            } else {
+                world.organisation_slug.clone()
+            }
         }
         "slug" => world.group_slug.clone(),
         "number" if path.starts_with("/artefacts") => number(&world.artefact).to_string(),
@@ -925,7 +1016,10 @@ async fn hostile_path_segments_are_not_found(app: TestApp) {
                             _ => true,
                         };
                         if !acceptable {
-                            failures.push(format!("{method} {} ({who}) → {status}: {body}", url.trim_start_matches(&app.url(""))));
+                            failures.push(format!(
+                                "{method} {} ({who}) → {status}: {body}",
+                                url.trim_start_matches(&app.url(""))
+                            ));
                         }
                     }
                 }
@@ -940,7 +1034,8 @@ async fn hostile_path_segments_are_not_found(app: TestApp) {
 /// The query-string parameters the site reads, harvested from its source.
 fn query_parameter_names() -> BTreeSet<String> {
     let root = env!("CARGO_MANIFEST_DIR");
-    let mut names = BTreeSet::from(["q", "after", "before", "return_to", "query", "variables", "operationName"].map(String::from));
+    let mut names =
+        BTreeSet::from(["q", "after", "before", "return_to", "query", "variables", "operationName"].map(String::from));
     for entry in std::fs::read_dir(format!("{root}/backend/site")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "rs") {
@@ -952,7 +1047,10 @@ fn query_parameter_names() -> BTreeSet<String> {
                 let rest = &source[i + marker.len()..];
                 if let Some(end) = rest.find('"') {
                     let name = &rest[..end];
-                    if !name.is_empty() && name.len() < 30 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    if !name.is_empty()
+                        && name.len() < 30
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
                         names.insert(name.to_string());
                     }
                 }
@@ -996,7 +1094,9 @@ async fn hostile_query_string_parameters_never_fail(app: TestApp) {
         }
     }
     for bad in BAD_SEGMENTS {
-        for url in [format!("/search?q=bin{bad}"), format!("/search?q={bad}&kind=ARTEFACT{bad}&topic={bad}&offset=1{bad}")] {
+        for url in
+            [format!("/search?q=bin{bad}"), format!("/search?q={bad}&kind=ARTEFACT{bad}&topic={bad}&offset=1{bad}")]
+        {
             checked += 1;
             let (status, body) = fetch(&app, "GET", &app.url(&url), None).await;
             if status >= 500 || status == 0 {
@@ -1005,7 +1105,12 @@ async fn hostile_query_string_parameters_never_fail(app: TestApp) {
         }
     }
     println!("hostile query strings: {checked} requests, parameters {names:?}");
-    assert!(failures.is_empty(), "{} requests with hostile query-string parameters failed inside:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} requests with hostile query-string parameters failed inside:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     healthy(&app, "hostile query strings").await;
 }
 
@@ -1057,7 +1162,8 @@ async fn hostile_punctuation_storms_in_search_answer_without_errors(app: TestApp
     ];
     let mut failures = Vec::new();
     for query in &storms {
-        let answer = send(&ada, "query($q: String!) { search(query: $q) { snippet node { id } } }", json!({ "q": query })).await;
+        let answer =
+            send(&ada, "query($q: String!) { search(query: $q) { snippet node { id } } }", json!({ "q": query })).await;
         if answer.status != 200 || answer.body.get("errors").is_some() {
             failures.push(format!("search {query:?}: {}", answer.describe()));
         }
@@ -1076,9 +1182,7 @@ async fn hostile_meetups_are_at_most_a_week_long_and_five_years_ahead(app: TestA
         )
         .await;
     let group = str_at(&data, &["createMeetupGroup", "group", "id"]);
-    let input = |start: &str, end: &str| {
-        json!({ "groupId": group, "title": "TeaCamp", "timeZone": "Europe/London", "start": start, "end": end, "venueName": "The Federation" })
-    };
+    let input = |start: &str, end: &str| json!({ "groupId": group, "title": "TeaCamp", "timeZone": "Europe/London", "start": start, "end": end, "venueName": "The Federation" });
     let year = jiff::Zoned::now().year();
     let refused: Vec<(String, String, String)> = vec![
         ("eight days".into(), format!("{}-03-01T10:00", year + 1), format!("{}-03-09T10:00", year + 1)),
@@ -1096,7 +1200,11 @@ async fn hostile_meetups_are_at_most_a_week_long_and_five_years_ahead(app: TestA
         let after = app.count("SELECT COUNT(*) FROM meetup_events").await;
         let user_errors = answer.body["data"]["scheduleMeetup"]["userErrors"].as_array().cloned().unwrap_or_default();
         if !protocol_problems(&answer).is_empty() || user_errors.is_empty() || after != before {
-            failures.push(format!("an event {what} ({start} to {end}): wrote {} events; {}", after - before, answer.describe()));
+            failures.push(format!(
+                "an event {what} ({start} to {end}): wrote {} events; {}",
+                after - before,
+                answer.describe()
+            ));
         }
     }
     // At the bounds: exactly a week, starting within five years.
@@ -1110,13 +1218,20 @@ async fn hostile_meetups_are_at_most_a_week_long_and_five_years_ahead(app: TestA
         }
     }
     // Changing an event to 9999, and a series that starts there or runs for ever.
-    let event = send(&olu, SCHEDULE, json!({ "input": input(&format!("{}-05-01T10:00", year + 1), &format!("{}-05-01T12:00", year + 1)) })).await;
+    let event = send(
+        &olu,
+        SCHEDULE,
+        json!({ "input": input(&format!("{}-05-01T10:00", year + 1), &format!("{}-05-01T12:00", year + 1)) }),
+    )
+    .await;
     let event_id = event.body["data"]["scheduleMeetup"]["event"]["id"].clone();
     let mut moved = input("9999-12-31T22:00", "9999-12-31T23:00");
     moved["id"] = event_id;
     moved.as_object_mut().unwrap().remove("groupId");
     let answer = send(&olu, "mutation($input: UpdateMeetupInput!) { updateMeetup(input: $input) { event { startsAt } userErrors { field code message } } }", json!({ "input": moved })).await;
-    if !protocol_problems(&answer).is_empty() || answer.body["data"]["updateMeetup"]["userErrors"].as_array().is_none_or(Vec::is_empty) {
+    if !protocol_problems(&answer).is_empty()
+        || answer.body["data"]["updateMeetup"]["userErrors"].as_array().is_none_or(Vec::is_empty)
+    {
         failures.push(format!("moving an event to 9999 should be refused with a userError: {}", answer.describe()));
     }
     const SERIES: &str = "mutation($input: ScheduleMeetupSeriesInput!) { scheduleMeetupSeries(input: $input) { events { id } userErrors { field code message } } }";
@@ -1128,7 +1243,10 @@ async fn hostile_meetups_are_at_most_a_week_long_and_five_years_ahead(app: TestA
         || answer.body["data"]["scheduleMeetupSeries"]["userErrors"].as_array().is_none_or(Vec::is_empty)
         || app.count("SELECT COUNT(*) FROM meetup_events").await != before
     {
-        failures.push(format!("a series starting in 9999 should be refused with a userError, writing nothing: {}", answer.describe()));
+        failures.push(format!(
+            "a series starting in 9999 should be refused with a userError, writing nothing: {}",
+            answer.describe()
+        ));
     }
     let mut forever = input(&format!("{}-06-02T10:00", year + 1), &format!("{}-06-02T12:00", year + 1));
     forever["recurrence"] = json!({ "frequency": "WEEKLY", "until": "9999-12-31" });
@@ -1158,7 +1276,8 @@ async fn hostile_parallel_token_creation_stops_at_fifty(app: TestApp) {
     let mut other = Vec::new();
     for answer in &answers {
         let payload = &answer.body["data"]["createAccessToken"];
-        let codes: Vec<&str> = payload["userErrors"].as_array().into_iter().flatten().filter_map(|e| e["code"].as_str()).collect();
+        let codes: Vec<&str> =
+            payload["userErrors"].as_array().into_iter().flatten().filter_map(|e| e["code"].as_str()).collect();
         if payload["token"].is_string() && codes.is_empty() && answer.body.get("errors").is_none() {
             created += 1;
         } else if codes == ["LIMIT_REACHED"] {
@@ -1177,7 +1296,8 @@ async fn hostile_parallel_token_creation_stops_at_fifty(app: TestApp) {
     );
 }
 
-const SIGN_IN: &str = "mutation($input: SignInInput!) { signIn(input: $input) { token userErrors { field code message } } }";
+const SIGN_IN: &str =
+    "mutation($input: SignInInput!) { signIn(input: $input) { token userErrors { field code message } } }";
 
 /// Sign-in limited as by default, everything else generous.
 const SIGN_IN_LIMITS: &str = "sign_in_account=10/900, sign_in_address=100000/900, register_address=100000/3600, \
@@ -1191,7 +1311,12 @@ struct SignInTally {
 }
 
 fn user_error_codes(payload: &Value) -> Vec<String> {
-    payload["userErrors"].as_array().into_iter().flatten().filter_map(|e| e["code"].as_str().map(str::to_string)).collect()
+    payload["userErrors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["code"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn tally(answers: &[Answer]) -> SignInTally {
@@ -1203,11 +1328,10 @@ fn tally(answers: &[Answer]) -> SignInTally {
             .flatten()
             .filter_map(|e| e["code"].as_str())
             .collect();
-        let rate_limited = answer.body["errors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|e| e["extensions"]["code"] == "RATE_LIMITED" && e["extensions"]["retryAfterSeconds"].as_u64().is_some_and(|s| s > 0));
+        let rate_limited = answer.body["errors"].as_array().into_iter().flatten().any(|e| {
+            e["extensions"]["code"] == "RATE_LIMITED"
+                && e["extensions"]["retryAfterSeconds"].as_u64().is_some_and(|s| s > 0)
+        });
         if codes == ["INVALID_CREDENTIALS"] && answer.body.get("errors").is_none() {
             tally.invalid += 1;
         } else if rate_limited {
@@ -1221,7 +1345,7 @@ fn tally(answers: &[Answer]) -> SignInTally {
 
 fn assert_sign_in_tally(what: &str, tally: &SignInTally) {
     assert!(
-        tally.other.is_empty() && (1..=10).contains(&tally.invalid) && tally.invalid + tally.limited == 100,
+        tally.other.is_empty() && (1..=10).contains(&tally.invalid),
         "{what}: {} answered INVALID_CREDENTIALS (expected 1 to 10: the password was checked at most 10 times), {} \
          RATE_LIMITED with retryAfterSeconds, {} otherwise:\n{}",
         tally.invalid,
@@ -1271,17 +1395,29 @@ async fn hostile_wrong_passwords_across_two_instances_share_one_limit(app: TestA
         app.member("ada@example.org", "Ada").await;
         let peer = Peer::start(&app).await;
         let urls = [app.url("/graphql"), peer.url("/graphql")];
-        let answers = AssertUnwindSafe(join_all((0..100).map(|i| post_to(&app, &urls[i % 2], None, wrong_password("ada@example.org", i)))))
-            .catch_unwind()
-            .await;
+        let answers = AssertUnwindSafe(join_all(
+            (0..100).map(|i| post_to(&app, &urls[i % 2], None, wrong_password("ada@example.org", i))),
+        ))
+        .catch_unwind()
+        .await;
         peer.stop().await;
         let answers = answers.unwrap_or_else(|p| std::panic::resume_unwind(p));
-        let tally = tally(&answers);
-        println!("100 parallel wrong passwords, two instances: {} checked, {} limited", tally.invalid, tally.limited);
-        assert_sign_in_tally(
-            &format!("100 parallel wrong passwords for one account over two instances ({})", if app.state().redis.is_some() { "sharing Redis" } else { "no Redis: each in-process limiter on its own" }),
-            &tally,
-        );
+        let all = tally(&answers);
+        println!("100 parallel wrong passwords, two instances: {} checked, {} limited", all.invalid, all.limited);
+        if app.state().redis.is_some() {
+            assert_sign_in_tally("100 parallel wrong passwords for one account over two instances sharing Redis", &all);
+        } else {
+            // Without Redis each instance counts in its own memory: the embedded mode is
+            // one instance, and the README says a second one without Redis doubles the
+            // allowance. Each instance must still hold its own limit exactly.
+            for (name, half) in [("this instance", 0), ("the peer", 1)] {
+                let own: Vec<_> = answers.iter().skip(half).step_by(2).cloned().collect();
+                assert_sign_in_tally(
+                    &format!("50 parallel wrong passwords for one account at {name}, without Redis"),
+                    &tally(&own),
+                );
+            }
+        }
     })
     .await;
 }
@@ -1295,10 +1431,26 @@ async fn hostile_pathological_markdown_is_refused_or_stored_quickly(app: TestApp
         let source = shape.repeat(max / shape.len());
         let preview = send(&ada, "query($s: String!) { markdownPreview(source: $s) }", json!({ "s": source })).await;
         let ok = preview.body["data"]["markdownPreview"].is_string() && preview.body.get("errors").is_none();
-        let refused = preview.has_code("BAD_USER_INPUT") && preview.body["errors"][0]["message"].as_str().is_some_and(|m| m.len() > 10);
-        println!("markdownPreview of {shape:?} × {}: {:.2} s, {}", max / shape.len(), preview.took.as_secs_f64(), if ok { "rendered" } else if refused { "refused" } else { "failed" });
+        let refused = preview.has_code("BAD_USER_INPUT")
+            && preview.body["errors"][0]["message"].as_str().is_some_and(|m| m.len() > 10);
+        println!(
+            "markdownPreview of {shape:?} × {}: {:.2} s, {}",
+            max / shape.len(),
+            preview.took.as_secs_f64(),
+            if ok {
+                "rendered"
+            } else if refused {
+                "refused"
+            } else {
+                "failed"
+            }
+        );
         if !(ok || refused) || preview.took > Duration::from_secs(5) {
-            failures.push(format!("markdownPreview of {shape:?} repeated to {} bytes: {}", source.len(), preview.describe()));
+            failures.push(format!(
+                "markdownPreview of {shape:?} repeated to {} bytes: {}",
+                source.len(),
+                preview.describe()
+            ));
         }
         let before = app.count("SELECT COUNT(*) FROM case_studies").await;
         let mut input = case_study(&format!("Shape {shape}"), &[&topic]);
@@ -1307,13 +1459,34 @@ async fn hostile_pathological_markdown_is_refused_or_stored_quickly(app: TestApp
         let after = app.count("SELECT COUNT(*) FROM case_studies").await;
         let payload = &created.body["data"]["createCaseStudy"];
         let stored = payload["caseStudy"]["id"].is_string() && after == before + 1;
-        let refused = payload["userErrors"].as_array().is_some_and(|e| !e.is_empty() && e.iter().all(|e| e["field"] == "body" && e["message"].as_str().is_some_and(|m| m.len() > 10)))
-            && after == before;
-        println!("createCaseStudy with {shape:?}: {:.2} s, {}", created.took.as_secs_f64(), if stored { "stored" } else if refused { "refused" } else { "failed" });
+        let refused = payload["userErrors"].as_array().is_some_and(|e| {
+            !e.is_empty()
+                && e.iter().all(|e| e["field"] == "body" && e["message"].as_str().is_some_and(|m| m.len() > 10))
+        }) && after == before;
+        println!(
+            "createCaseStudy with {shape:?}: {:.2} s, {}",
+            created.took.as_secs_f64(),
+            if stored {
+                "stored"
+            } else if refused {
+                "refused"
+            } else {
+                "failed"
+            }
+        );
         if !(stored || refused) || created.took > Duration::from_secs(5) || !protocol_problems(&created).is_empty() {
-            failures.push(format!("createCaseStudy with {shape:?} repeated to {} bytes ({} case studies written): {}", source.len(), after - before, created.describe()));
+            failures.push(format!(
+                "createCaseStudy with {shape:?} repeated to {} bytes ({} case studies written): {}",
+                source.len(),
+                after - before,
+                created.describe()
+            ));
         }
     }
-    assert!(failures.is_empty(), "pathological Markdown (each should be refused with a clear userError or stored, within 5 s):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "pathological Markdown (each should be refused with a clear userError or stored, within 5 s):\n{}",
+        failures.join("\n")
+    );
     healthy(&app, "pathological Markdown").await;
 }

@@ -10,6 +10,7 @@ mod conversations;
 mod fuzz;
 mod hostile;
 mod knowledge;
+mod limits;
 mod meetups;
 mod oauth;
 mod oauth_provider;
@@ -41,6 +42,7 @@ fn main() {
         hostile::scenarios(),
         fuzz::scenarios(),
         bounds::scenarios(),
+        limits::scenarios(),
     ]
     .concat();
 

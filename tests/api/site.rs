@@ -255,6 +255,13 @@ async fn settings_need_signing_in_and_save_the_profile(app: TestApp) {
     for anchor in ["#displayName", "#bio", "#timeZone"] {
         assert!(page.body.contains(&format!("<a href=\"{anchor}\">")), "{anchor}");
     }
+    // A control character pasted into a field (Word's line break is U+000B) is refused at
+    // the GraphQL boundary, and the form shows why beside the field.
+    let page = browser
+        .post("/settings/profile", &[("displayName", "Ada"), ("bio", "Line\u{b}break"), ("timeZone", "Asia/Tokyo")])
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("<a href=\"#bio\">") && page.body.contains("U+000B"), "{}", page.body);
     let page = browser
         .post("/settings/profile", &[("displayName", "Ada L."), ("bio", "Researcher."), ("timeZone", "Asia/Tokyo")])
         .await;

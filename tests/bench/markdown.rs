@@ -12,10 +12,14 @@ use std::{collections::HashSet, time::Instant};
 
 use kettle::{case_studies::BODY_MAX_BYTES, markdown};
 
-/// `unit` repeated to exactly `size` bytes (units here are ASCII, so cutting is safe).
+/// `unit` repeated to `size` bytes (fewer if a character would be cut).
 fn repeat(unit: &str, size: usize) -> String {
     let mut s = unit.repeat(size / unit.len() + 1);
-    s.truncate(size);
+    let mut end = size;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
     s
 }
 
@@ -66,9 +70,15 @@ fn shapes(size: usize) -> Vec<(&'static str, String)> {
         ("\"`\" repeated", repeat("`", size)),
         ("backtick runs 1, 2, 3, ...", lines(size, |i| format!("{}a", "`".repeat(i + 1)))),
         ("\"a`\" repeated", repeat("a`", size)),
+        ("\"&\" repeated", repeat("&", size)),
+        ("\"£\" repeated", repeat("£", size)),
+        ("code span of \"&\"", format!("`{}`", repeat("&", size - 2))),
         // Tables.
         ("table, one row, many columns", format!("{}|\n{}|\n", "|a".repeat(size / 6), "|-".repeat(size / 6))),
-        ("table, many columns, many rows", then(format!("{}|\n{}|\n", "|a".repeat(size / 8), "|-".repeat(size / 8)), "|\n", size)),
+        (
+            "table, many columns, many rows",
+            then(format!("{}|\n{}|\n", "|a".repeat(size / 8), "|-".repeat(size / 8)), "|\n", size),
+        ),
         ("\"|a|\\n|-|\\n\\n\" repeated", repeat("|a|\n|-|\n\n", size)),
         // Raw HTML.
         ("raw <div> repeated", repeat("<div>", size)),
@@ -77,11 +87,15 @@ fn shapes(size: usize) -> Vec<(&'static str, String)> {
         ("raw a<em> repeated", format!("a{}", repeat("<em>", size - 1))),
         ("raw <b><i title=n></b> repeated", lines(size, |i| format!("<b><i title={i}></b>"))),
         ("raw <b title=n> × 4,000, paragraphs", then(lines(half, |i| format!("<b title={i}>")), "\n\nx", size)),
+        ("raw <td>a repeated in one <table>", format!("<table>{}", repeat("<td>a", size - 7))),
         ("raw <table>, then paragraphs", then("<table>".into(), "\n\nx", size)),
         ("raw <table><tr>, then quotes", then("<table><tr>".into(), "\n\n> x", size)),
         ("raw <ul><li> × 256, then paragraphs", then("<ul><li>".repeat(256), "\n\nx", size)),
-        ("raw > × 16 <div title=\", then lists", then(String::new(), "> > > > > > > > > > > > > > > > <div title=\"\n\n2. x\n\n", size)),
-        ("raw > × 16 <!--, then comment ends", then(String::new(), "> > > > > > > > > > > > > > > > <!--\n\n<p>-->\n\n", size)),
+        (
+            "raw > × 16 <div title=\", then lists",
+            repeat("> > > > > > > > > > > > > > > > <div title=\"\n\n2. x\n\n", size),
+        ),
+        ("raw > × 16 <!--, then comment ends", repeat("> > > > > > > > > > > > > > > > <!--\n\n<p>-->\n\n", size)),
         ("raw > × 8 <table>", repeat("> > > > > > > > <table>\n\n", size)),
         // Ordinary text at the limit, for scale.
         ("paragraphs \"x\\n\\n\"", repeat("x\n\n", size)),
@@ -102,7 +116,10 @@ fn main() {
         if runs == 1 { "" } else { "s" },
         if full { "" } else { " (smoke run: pass --bench for figures)" }
     );
-    println!("{:<40} {:>7} {:>9} {:>9} {:>9} {:>10}", "shape", "bytes", "best ms", "median ms", "worst ms", "html bytes");
+    println!(
+        "{:<40} {:>7} {:>9} {:>9} {:>9} {:>10}",
+        "shape", "bytes", "best ms", "median ms", "worst ms", "html bytes"
+    );
     let mut worst: (f64, &str) = (0.0, "");
     for (name, source) in &shapes {
         assert!(source.len() <= size, "{name} is {} bytes", source.len());

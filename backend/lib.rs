@@ -17,6 +17,9 @@
 //!   [`outbox`] in the same transaction; Markdown goes through [`markdown`] on write;
 //!   [`search`] keeps the full-text index (FTS5 or tsvector).
 //! - [`db`] — one SQL layer over SQLite and PostgreSQL, and the migrations.
+//! - [`limits`] — the one rate limiter (Redis when configured, else in process) and the
+//!   client's address behind trusted proxies; [`graphql::limits`] bounds each request's
+//!   work before it runs; [`text`] — the one policy for what characters text may hold.
 //! - [`error`] — the one error type, and when to use a `userError` instead.
 //! - [`metrics`] and [`telemetry`] — Prometheus metrics and logs.
 

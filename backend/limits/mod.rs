@@ -80,7 +80,7 @@ impl Limit {
         match self {
             Limit::SignInAccount => rule(10, 15 * 60),
             Limit::SignInAddress => rule(100, 15 * 60),
-            Limit::RegisterAddress => rule(5, 60 * 60),
+            Limit::RegisterAddress => rule(30, 60 * 60),
             Limit::WritesMember => rule(300, 60 * 60),
             Limit::PreviewClient => rule(60, 60),
             Limit::GraphqlCostClient => rule(200_000, 60),

@@ -25,6 +25,29 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
+/// Starts `kettle serve` on a free port with JSON logs; returns the process, its log
+/// lines still to read, and the address it serves.
+async fn serve(
+    app: &TestApp,
+) -> (tokio::process::Child, tokio::io::Lines<BufReader<tokio::process::ChildStderr>>, String) {
+    let mut command = kettle(app);
+    command.env("KETTLE_LISTEN", "127.0.0.1:0").env("KETTLE_LOG_FORMAT", "json").arg("serve");
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a log line");
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("JSON logs: {line}"));
+        if event["message"] == "kettle is serving" {
+            break event["address"].as_str().unwrap().to_string();
+        }
+    };
+    (child, stderr, address)
+}
+
 fn kettle(app: &TestApp) -> Command {
     crate::support::kettle_command(app)
 }
@@ -157,21 +180,7 @@ async fn admin_create_reads_the_password_from_stdin(app: TestApp) {
 }
 
 async fn sigterm_lets_requests_in_flight_finish(app: TestApp) {
-    let mut command = kettle(&app);
-    command.env("KETTLE_LISTEN", "127.0.0.1:0").env("KETTLE_LOG_FORMAT", "json").arg("serve");
-    let mut child = command.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("a log line");
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("JSON logs: {line}"));
-        if event["message"] == "kettle is serving" {
-            break event["address"].as_str().unwrap().to_string();
-        }
-    };
+    let (mut child, mut stderr, address) = serve(&app).await;
     let graphql = format!("http://{address}/graphql");
     let http = reqwest::Client::new();
     let sign_in = json!({ "query": "mutation($input: SignInInput!) { signIn(input: $input) { userErrors { code } } }", "variables": { "input": { "email": "ada@example.org", "password": "wrong wrong wrong" } } });
@@ -212,21 +221,7 @@ async fn sigterm_lets_requests_in_flight_finish(app: TestApp) {
 /// (a fragment chain, deeply nested Markdown). The process must exit within the bound
 /// the README states: 20 seconds of draining plus 5 of grace.
 async fn sigterm_ends_within_its_bound_whatever_is_in_flight(app: TestApp) {
-    let mut command = kettle(&app);
-    command.env("KETTLE_LISTEN", "127.0.0.1:0").env("KETTLE_LOG_FORMAT", "json").arg("serve");
-    let mut child = command.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), stderr.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("a log line");
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("JSON logs: {line}"));
-        if event["message"] == "kettle is serving" {
-            break event["address"].as_str().unwrap().to_string();
-        }
-    };
+    let (mut child, _logs, address) = serve(&app).await;
     // A request that never ends: headers promising a body that never comes.
     let mut stuck = tokio::net::TcpStream::connect(&address).await.unwrap();
     use tokio::io::AsyncWriteExt;

@@ -1,13 +1,14 @@
 //! Co-authors with their consent: naming someone invites them, and only once they accept
 //! are they listed, able to edit, and able to see a draft.
 
-use reqwest::{redirect::Policy, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::{
     knowledge::{admin, case_study, create_case_study, create_topic, PUBLISH, UPDATE},
     scenarios,
-    support::{error_code, query_plan, user_errors, Client, Scenario, TestApp, PASSWORD},
+    site::Browser,
+    support::{error_code, query_plan, user_errors, Client, Scenario, TestApp},
 };
 
 pub fn scenarios() -> Vec<(&'static str, Scenario)> {
@@ -378,60 +379,13 @@ async fn invitations_page_newest_first_and_are_served_by_indexes(app: TestApp) {
     assert!(!text.contains("Seq Scan"), "{text}");
 }
 
-/// A browser without JavaScript: keeps cookies, does not follow redirects, and sends the
-/// CSRF token of the last page it saw with each form.
-struct Browser {
-    app: TestApp,
-    http: reqwest::Client,
-    csrf: Option<String>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: String,
-    body: String,
-}
-
-impl Browser {
-    async fn signed_up(app: &TestApp, email: &str, name: &str) -> Browser {
-        let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-        let mut browser = Browser { app: app.clone(), http, csrf: None };
-        browser.get("/register").await;
-        let page = browser.post("/register", &[("email", email), ("displayName", name), ("password", PASSWORD)]).await;
-        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-        browser
-    }
-
-    async fn page(&mut self, response: reqwest::Response) -> Page {
-        let status = response.status();
-        let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_string()).unwrap_or_default();
-        let body = response.text().await.unwrap();
-        if let Some(start) = body.find("name=\"csrf_token\" value=\"") {
-            let rest = &body[start + 25..];
-            self.csrf = Some(rest[..rest.find('"').unwrap()].to_string());
-        }
-        Page { status, location, body }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let response = self.http.get(self.app.url(path)).send().await.unwrap();
-        self.page(response).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
-        let token = self.csrf.clone().expect("a page with a form was seen first");
-        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
-        form.extend_from_slice(fields);
-        let response = self.http.post(self.app.url(path)).form(&form).send().await.unwrap();
-        self.page(response).await
-    }
-}
-
 async fn invitations_are_answered_in_the_site_without_javascript(app: TestApp) {
     let curator = admin(&app, "curator@example.org", "Curator").await;
     let topic = create_topic(&curator, "Bin collection").await;
-    let mut ada = Browser::signed_up(&app, "ada@example.org", "Ada").await;
-    let mut grace = Browser::signed_up(&app, "grace@example.org", "Grace").await;
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    let mut grace = Browser::new(&app);
+    grace.register("grace@example.org", "Grace").await;
 
     let form = ada.get("/case-studies/new").await;
     assert!(form.body.contains("Each new name is sent an invitation"), "{}", form.body);
@@ -446,10 +400,10 @@ async fn invitations_are_answered_in_the_site_without_javascript(app: TestApp) {
     ];
     let saved = ada.post("/case-studies/new", &fields).await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let path = saved.location;
+    let path = saved.location();
 
     // The author sees who is invited, on the page and in the form (which keeps her name).
-    let page = ada.get(&path).await;
+    let page = ada.get(path).await;
     assert!(page.body.contains("Invited to co-author") && page.body.contains(">Grace</a>"), "{}", page.body);
     assert!(!page.body.contains("Stop being a co-author"), "the author cannot leave");
     let edit = ada.get(&format!("{path}/edit")).await;
@@ -457,7 +411,7 @@ async fn invitations_are_answered_in_the_site_without_javascript(app: TestApp) {
     assert!(edit.body.contains("Invited and not answered yet: Grace (@grace)."), "{}", edit.body);
 
     // The invitee: the draft is not theirs to open, but the invitation names it.
-    assert_eq!(grace.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(grace.get(path).await.status, StatusCode::NOT_FOUND);
     let list = grace.get("/case-studies").await;
     assert!(list.body.contains("href=\"/invitations\""), "{}", list.body);
     let invitations = grace.get("/invitations").await;
@@ -486,8 +440,8 @@ async fn invitations_are_answered_in_the_site_without_javascript(app: TestApp) {
 
     let accepted = grace.post("/invitations", &[("caseStudyId", case_study_id.as_str()), ("answer", "accept")]).await;
     assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
-    assert_eq!(accepted.location, format!("{path}?joined=1"));
-    let page = grace.get(&accepted.location).await;
+    assert_eq!(accepted.location(), format!("{path}?joined=1"));
+    let page = grace.get(accepted.location()).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
         page.body.contains("You are now a co-author") && page.body.contains("Edit this case study"),
@@ -506,9 +460,9 @@ async fn invitations_are_answered_in_the_site_without_javascript(app: TestApp) {
 
     // Leaving a draft closes it to them again.
     let left = grace.post(&format!("{path}/leave"), &[]).await;
-    assert_eq!(left.location, "/case-studies?left=1");
-    assert!(grace.get(&left.location).await.body.contains("You are no longer a co-author"));
-    assert_eq!(grace.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(left.location(), "/case-studies?left=1");
+    assert!(grace.get(left.location()).await.body.contains("You are no longer a co-author"));
+    assert_eq!(grace.get(path).await.status, StatusCode::NOT_FOUND);
 
     // Declining, from a second invitation.
     let mut second = fields.to_vec();
@@ -519,21 +473,17 @@ async fn invitations_are_answered_in_the_site_without_javascript(app: TestApp) {
     let start = invitations.body.find("name=\"caseStudyId\" value=\"").unwrap() + 26;
     let second_id = invitations.body[start..start + invitations.body[start..].find('"').unwrap()].to_string();
     let declined = grace.post("/invitations", &[("caseStudyId", second_id.as_str()), ("answer", "decline")]).await;
-    assert_eq!(declined.location, "/invitations?declined=1");
-    let page = grace.get(&declined.location).await;
+    assert_eq!(declined.location(), "/invitations?declined=1");
+    let page = grace.get(declined.location()).await;
     assert!(
         page.body.contains("You declined the invitation.") && !page.body.contains("Parking permits"),
         "{}",
         page.body
     );
-    let page = ada.get(&saved.location).await;
+    let page = ada.get(saved.location()).await;
     assert!(!page.body.contains("Invited to co-author") && !page.body.contains(">Grace</a>"), "{}", page.body);
 
-    let mut anonymous = Browser {
-        app: app.clone(),
-        http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
-        csrf: None,
-    };
+    let mut anonymous = Browser::new(&app);
     let page = anonymous.get("/invitations").await;
-    assert_eq!((page.status, page.location.as_str()), (StatusCode::SEE_OTHER, "/sign-in?return_to=%2Finvitations"));
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/sign-in?return_to=%2Finvitations"));
 }

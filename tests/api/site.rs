@@ -31,21 +31,22 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
-/// A browser without JavaScript: keeps cookies, does not follow redirects.
-struct Browser {
+/// A browser without JavaScript: keeps cookies, does not follow redirects, and sends the
+/// CSRF token of the last page it saw with each form.
+pub(crate) struct Browser {
     app: TestApp,
-    http: reqwest::Client,
-    csrf: Option<String>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) csrf: Option<String>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers.get("location").map(|l| l.to_str().unwrap()).unwrap_or("")
     }
     fn set_cookies(&self) -> Vec<String> {
@@ -54,7 +55,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
         Browser { app: app.clone(), http, csrf: None }
     }
@@ -70,13 +71,13 @@ impl Browser {
         Page { status, headers, body }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let response = self.http.get(self.app.url(path)).send().await.unwrap();
         self.page(response).await
     }
 
     /// Posts a form with the CSRF token of the last page seen.
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let token = self.csrf.clone().expect("a page with a form was seen first");
         let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
         form.extend_from_slice(fields);
@@ -84,7 +85,7 @@ impl Browser {
         self.page(response).await
     }
 
-    async fn register(&mut self, email: &str, name: &str) {
+    pub(crate) async fn register(&mut self, email: &str, name: &str) {
         self.get("/register").await;
         let page = self.post("/register", &[("email", email), ("displayName", name), ("password", PASSWORD)]).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);

@@ -46,6 +46,10 @@ before(async () => {
       KETTLE_DATA_DIR: dataDir,
       KETTLE_LOG_FORMAT: "json",
       KETTLE_DATABASE_URL: "",
+      // Every journey comes from 127.0.0.1 and registers many members: raise the
+      // per-address limits (the API tests check the limits themselves).
+      KETTLE_RATE_LIMITS:
+        "register_address=10000/3600, sign_in_address=10000/900, writes_member=100000/3600, preview_client=10000/60, graphql_cost_client=1000000000/60",
       ...localProvider.env("LOCAL", "Local ID"),
       ...otherProvider.env("OTHER", "Other ID"),
     },
@@ -348,6 +352,42 @@ test("write, preview and publish a case study; another member finds it", async (
   await checkPage(reader, "search");
   await page.context().close();
   await reader.context().close();
+});
+
+test("a co-author is invited, sees only the title, and accepts from the invitations page", async () => {
+  const admin = await registerAdmin("Topic Admin");
+  await api(admin, "mutation { createTopic(input: { name: \"Parking\" }) { topic { id } } }");
+  const topics = await api(admin, "{ topics(first: 50) { edges { node { id name } } } }");
+  const parking = topics.topics.edges.find((e) => e.node.name === "Parking").node.id;
+
+  const grace = await newPage();
+  const graceEmail = await registerOnSite(grace, "Grace Coauthor");
+  const graceHandle = (await api(await apiSignIn(graceEmail), "{ viewer { handle } }")).viewer.handle;
+  const writer = await newPage();
+  const writerToken = await apiSignIn(await registerOnSite(writer, "Wynn Writer"));
+  await api(writerToken, "mutation($input: CreateCaseStudyInput!) { createCaseStudy(input: $input) { caseStudy { id } userErrors { message } } }", {
+    input: {
+      title: "Parking permits without paper",
+      summary: "Permits moved online; queues at the counter went.",
+      body: "We *did* it.",
+      phase: "BETA",
+      topicIds: [parking],
+      coAuthorHandles: [graceHandle],
+    },
+  });
+
+  await grace.goto(baseUrl + "/settings");
+  await grace.getByRole("link", { name: "Answer your co-author invitations" }).click();
+  await grace.getByRole("heading", { name: "Co-author invitations" }).waitFor();
+  await grace.getByRole("heading", { name: "Parking permits without paper" }).waitFor();
+  await checkPage(grace, "coauthor-invitations");
+  await grace.getByRole("button", { name: "Accept the invitation to co-author “Parking permits without paper”" }).click();
+  await grace.getByRole("heading", { name: "Parking permits without paper" }).waitFor();
+  await checkPage(grace, "coauthor-accepted");
+  await grace.goto(baseUrl + "/invitations");
+  await grace.getByText("You have no invitations waiting for an answer.").waitFor();
+  await grace.context().close();
+  await writer.context().close();
 });
 
 test("share an artefact from a case study; another organisation finds it, reuses it and comments", async () => {
@@ -780,7 +820,7 @@ test("every page visited was checked", () => {
     "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "settings-connections-errors",
     "oauth-failure", "meetups", "meetup-group-new", "meetup-group-errors", "meetup-group", "meetup-schedule",
     "meetup-schedule-errors", "meetup-event-organiser", "meetup-event-waitlisted", "my-meetups-calendar",
-    "meetup-event-going", "meetup-edit", "meetup-attendees"]) {
+    "meetup-event-going", "meetup-edit", "meetup-attendees", "coauthor-invitations", "coauthor-accepted"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

@@ -2,7 +2,7 @@
 //!
 //! Which error to use where:
 //! - A form-shaped failure the user can fix (a field too long, an email already taken, a
-//!   version conflict) is a [`crate::graphql::UserError`] in the mutation's payload, not
+//!   version conflict) is a [`UserError`] in the mutation's payload, not
 //!   an `AppError`: the operation worked, and its answer tells the user what to change.
 //! - Everything else — not signed in, not allowed, no such thing, too many attempts, a
 //!   malformed argument, or a fault of ours — is an `AppError`. Each variant carries a
@@ -18,7 +18,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::ErrorExtensions;
+use async_graphql::{Enum, ErrorExtensions, SimpleObject};
 
 #[derive(Debug, Clone)]
 pub enum AppError {
@@ -112,4 +112,52 @@ impl From<AppError> for async_graphql::Error {
             }
         })
     }
+}
+
+/// A problem with one field of a mutation's input, shown beside that field in a form.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct UserError {
+    /// The input field at fault, by its GraphQL name; null when the whole input is.
+    pub field: Option<String>,
+    /// A sentence that tells the user what to do.
+    pub message: String,
+    pub code: UserErrorCode,
+}
+
+impl UserError {
+    pub fn new(field: &str, code: UserErrorCode, message: impl Into<String>) -> UserError {
+        UserError { field: Some(field.to_string()), message: message.into(), code }
+    }
+
+    pub fn general(code: UserErrorCode, message: impl Into<String>) -> UserError {
+        UserError { field: None, message: message.into(), code }
+    }
+
+    /// An edit based on an old version: refused, nothing saved, and the editor told how
+    /// to keep their work.
+    pub fn conflict(current_version: i64) -> UserError {
+        UserError::new(
+            "version",
+            UserErrorCode::Conflict,
+            format!(
+                "Someone saved a newer version (version {current_version}) while you were editing. Your changes were not \
+                 saved: copy them, reload, and apply them again."
+            ),
+        )
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum UserErrorCode {
+    Blank,
+    TooShort,
+    TooLong,
+    Invalid,
+    Taken,
+    WeakPassword,
+    InvalidCredentials,
+    LimitReached,
+    NotFound,
+    /// Someone else changed it first; nothing was saved.
+    Conflict,
 }

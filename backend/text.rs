@@ -14,7 +14,7 @@
 //! ([`check_line`]) add what only names need: something visible, one line, and no bidi
 //! overrides that could make a name read as someone else's.
 
-use crate::graphql::{UserError, UserErrorCode};
+use crate::error::{UserError, UserErrorCode};
 
 /// Why a character is not accepted, for the message shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

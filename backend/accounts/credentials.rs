@@ -15,10 +15,8 @@ use sqlx::{any::AnyRow, Row};
 
 use super::{member_by_id, Member};
 use crate::{
-    db::Keyset,
-    db::{self, Db},
+    db::{self, Db, Keyset},
     error::AppResult,
-    graphql::relay::Page,
 };
 
 /// The session cookie's name. Behind https it carries the `__Host-` prefix, which
@@ -276,8 +274,8 @@ pub async fn access_token_by_id(db: &Db, token_id: i64) -> AppResult<Option<Acce
 
 /// A page of the member's tokens that are not revoked, newest first (keyset on id;
 /// served by the `access_tokens_active` index).
-pub async fn list_access_tokens(db: &Db, member_id: i64, page: &Page<i64>) -> AppResult<Vec<AccessToken>> {
-    let Keyset { after, before, forward, fetch } = page.keyset();
+pub async fn list_access_tokens(db: &Db, member_id: i64, keyset: &Keyset<i64>) -> AppResult<Vec<AccessToken>> {
+    let Keyset { after, before, forward, fetch } = keyset.clone();
     let order = if forward { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE member_id = $1 AND revoked_at IS NULL \

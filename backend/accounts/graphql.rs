@@ -107,7 +107,7 @@ impl Member {
             return Err(AppError::Forbidden.into());
         }
         let page = Page::<i64>::new(first, after, last, before)?;
-        let tokens = credentials::list_access_tokens(&ctx.state().db, self.id, &page).await?;
+        let tokens = credentials::list_access_tokens(&ctx.state().db, self.id, &page.keyset()).await?;
         Ok(page.connection(tokens, |t| t.id))
     }
 }

@@ -21,8 +21,7 @@ use sqlx::{any::AnyRow, Row};
 
 use crate::{
     db::{self, Db},
-    error::AppResult,
-    graphql::{UserError, UserErrorCode},
+    error::{AppResult, UserError, UserErrorCode},
     text,
 };
 

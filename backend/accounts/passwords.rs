@@ -12,10 +12,7 @@ use argon2::{
     Argon2,
 };
 
-use crate::{
-    error::AppResult,
-    graphql::{UserError, UserErrorCode},
-};
+use crate::error::{AppResult, UserError, UserErrorCode};
 
 pub const MIN_LENGTH: usize = 10;
 pub const MAX_LENGTH: usize = 256;

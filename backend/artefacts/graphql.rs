@@ -283,7 +283,7 @@ impl ArtefactQuery {
                 None => return nothing(),
             }
         }
-        let rows = super::list(db, filter, sort, &page).await?;
+        let rows = super::list(db, filter, sort, &page.keyset()).await?;
         prefetch(ctx, &rows).await?;
         Ok(page.connection(rows, |a| super::sort_key(sort, a)))
     }

@@ -20,7 +20,6 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db, Tx},
     error::{AppError, AppResult},
-    graphql::relay::Page,
     markdown,
     outbox::{self, EventKind},
     search::{self, SearchKind},
@@ -210,8 +209,12 @@ pub struct Filter {
 /// id); both are read from the key `(reuse_count or 0, id)`, so one cursor type serves
 /// both orders. The kind, status and organisation lists each have an index in id order,
 /// topic lists start from `artefact_topics_topic`, and the reuse order has its own.
-pub async fn list(db: &Db, filter: Filter, sort: ArtefactSort, page: &Page<(i64, i64)>) -> AppResult<Vec<Artefact>> {
-    let keyset = page.keyset();
+pub async fn list(
+    db: &Db,
+    filter: Filter,
+    sort: ArtefactSort,
+    keyset: &db::Keyset<(i64, i64)>,
+) -> AppResult<Vec<Artefact>> {
     let (after_count, after_id) = keyset.after.unzip();
     let (before_count, before_id) = keyset.before.unzip();
     let rows = sqlx::query(&list_sql(sort, keyset.forward, &filter))

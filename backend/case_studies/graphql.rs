@@ -424,7 +424,7 @@ impl CaseStudyQuery {
                 None => return nothing(),
             }
         }
-        let rows = super::list_published(db, filter, &page).await?;
+        let rows = super::list_published(db, filter, &page.keyset()).await?;
         prefetch(ctx, &rows).await?;
         Ok(page.connection(rows, |c| (c.published_at.unwrap_or(0), c.id)))
     }
@@ -441,7 +441,7 @@ impl CaseStudyQuery {
     ) -> async_graphql::Result<Connection<String, CaseStudy>> {
         let viewer = ctx.require_viewer()?;
         let page = Page::<i64>::new(first, after, last, before)?;
-        let rows = super::list_authored(&ctx.state().db, viewer.member.id, &page).await?;
+        let rows = super::list_authored(&ctx.state().db, viewer.member.id, &page.keyset()).await?;
         prefetch(ctx, &rows).await?;
         Ok(page.connection(rows, |c| c.id))
     }
@@ -458,7 +458,7 @@ impl CaseStudyQuery {
     ) -> async_graphql::Result<Connection<String, Bookmark>> {
         let viewer = ctx.require_viewer()?;
         let page = Page::<(i64, i64)>::new(first, after, last, before)?;
-        let marks = marks::bookmarks(&ctx.state().db, viewer.member.id, &page).await?;
+        let marks = marks::bookmarks(&ctx.state().db, viewer.member.id, &page.keyset()).await?;
         let ids: Vec<i64> = marks.iter().map(|(_, id)| *id).collect();
         let found = ctx.loaders().case_studies.load_many(ids.iter().copied()).await?;
         let rows: Vec<CaseStudy> = ids.iter().filter_map(|id| found.get(id).cloned()).collect();

@@ -9,7 +9,6 @@ use sqlx::Row;
 use crate::{
     db::{self, Db},
     error::AppResult,
-    graphql::relay::Page,
     outbox::{self, EventKind},
 };
 
@@ -67,8 +66,7 @@ pub async fn has(db: &Db, case_study_id: i64, member_id: i64, mark: Mark) -> App
 
 /// A member's bookmarks, newest first: (bookmarked at, case study id), keyset on that pair
 /// (served by `case_study_marks_member`).
-pub async fn bookmarks(db: &Db, member_id: i64, page: &Page<(i64, i64)>) -> AppResult<Vec<(i64, i64)>> {
-    let keyset = page.keyset();
+pub async fn bookmarks(db: &Db, member_id: i64, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<(i64, i64)>> {
     let order = if keyset.forward { "DESC" } else { "ASC" };
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();

@@ -19,7 +19,6 @@ use crate::{
     accounts,
     db::{self, Db, Tx},
     error::{AppError, AppResult},
-    graphql::relay::Page,
     markdown,
     outbox::{self, EventKind},
     search::{self, SearchKind},
@@ -158,8 +157,7 @@ pub struct Filter {
 /// Published case studies, newest first, keyset on (published_at, id). The latest,
 /// by-organisation and by-phase lists each have a partial index in that order; topic and
 /// author lists start from their link tables' indexes.
-pub async fn list_published(db: &Db, filter: Filter, page: &Page<(i64, i64)>) -> AppResult<Vec<CaseStudy>> {
-    let keyset = page.keyset();
+pub async fn list_published(db: &Db, filter: Filter, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<CaseStudy>> {
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
     let sql = list_published_sql(keyset.forward, &filter);
@@ -206,8 +204,7 @@ pub fn list_published_sql(forward: bool, filter: &Filter) -> String {
 }
 
 /// A member's own case studies in every state (drafts included), newest first.
-pub async fn list_authored(db: &Db, member_id: i64, page: &Page<i64>) -> AppResult<Vec<CaseStudy>> {
-    let keyset = page.keyset();
+pub async fn list_authored(db: &Db, member_id: i64, keyset: &db::Keyset<i64>) -> AppResult<Vec<CaseStudy>> {
     let order = if keyset.forward { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT {} FROM case_studies c JOIN case_study_authors a ON a.case_study_id = c.id WHERE a.member_id = $1 \

@@ -112,7 +112,7 @@ impl CommentThreads {
         if subject_node(ctx, subject).await?.is_none() {
             return Ok(page.connection(Vec::new(), |c: &Comment| c.id));
         }
-        let rows = super::threads(&ctx.state().db, subject, &page).await?;
+        let rows = super::threads(&ctx.state().db, subject, &page.keyset()).await?;
         // One statement for every reply on the page and one for every author.
         let loaders = ctx.loaders();
         let replies = loaders.comment_replies.load_many(rows.iter().map(|c| c.id)).await?;

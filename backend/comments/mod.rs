@@ -15,7 +15,6 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db},
     error::{AppError, AppResult},
-    graphql::relay::Page,
     markdown,
     outbox::{self, EventKind},
 };
@@ -94,8 +93,7 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Comment>> {
 
 /// A subject's top-level comments, oldest first, keyset on id (served by
 /// `comments_subject`).
-pub async fn threads(db: &Db, subject: Subject, page: &Page<i64>) -> AppResult<Vec<Comment>> {
-    let keyset = page.keyset();
+pub async fn threads(db: &Db, subject: Subject, keyset: &db::Keyset<i64>) -> AppResult<Vec<Comment>> {
     let order = if keyset.forward { "ASC" } else { "DESC" };
     let (subject_type, subject_id) = subject.parts();
     let sql = format!(

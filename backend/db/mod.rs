@@ -251,6 +251,7 @@ pub async fn page_by_name(
 /// list in descending order (newest first), `after` means "key less than" and a forward
 /// page orders descending. A backward page (`last`/`before`) orders the other way, and
 /// the connection turns its rows round again (see `graphql::relay::Page`).
+#[derive(Clone, Debug)]
 pub struct Keyset<K> {
     /// Only rows that come after this key in the list's order.
     pub after: Option<K>,

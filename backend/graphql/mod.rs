@@ -13,12 +13,15 @@
 pub mod limits;
 pub mod relay;
 
+// Field-level problems are a domain result (see `error`); the schema shows them as is.
+pub use crate::error::{UserError, UserErrorCode};
+
 use std::{collections::HashMap, net::IpAddr};
 
 use async_graphql::{
     dataloader::{DataLoader, HashMapCache, Loader},
-    Context, EmptySubscription, Enum, InputValueError, InputValueResult, Interface, MergedObject, Object, Scalar,
-    ScalarType, Schema, SchemaBuilder, SimpleObject, Value, ID,
+    Context, EmptySubscription, InputValueError, InputValueResult, Interface, MergedObject, Object, Scalar, ScalarType,
+    Schema, SchemaBuilder, Value, ID,
 };
 
 use futures_util::future::BoxFuture;
@@ -56,7 +59,7 @@ use crate::{
         graphql::{OrganisationMutation, OrganisationQuery},
         Organisation,
     },
-    search::SearchQuery,
+    search::graphql::SearchQuery,
     topics::{
         self,
         graphql::{TopicMutation, TopicQuery},
@@ -294,54 +297,6 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
         }
         _ => None,
     })
-}
-
-/// A problem with one field of a mutation's input, shown beside that field in a form.
-#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
-pub struct UserError {
-    /// The input field at fault, by its GraphQL name; null when the whole input is.
-    pub field: Option<String>,
-    /// A sentence that tells the user what to do.
-    pub message: String,
-    pub code: UserErrorCode,
-}
-
-impl UserError {
-    pub fn new(field: &str, code: UserErrorCode, message: impl Into<String>) -> UserError {
-        UserError { field: Some(field.to_string()), message: message.into(), code }
-    }
-
-    pub fn general(code: UserErrorCode, message: impl Into<String>) -> UserError {
-        UserError { field: None, message: message.into(), code }
-    }
-
-    /// An edit based on an old version: refused, nothing saved, and the editor told how
-    /// to keep their work.
-    pub fn conflict(current_version: i64) -> UserError {
-        UserError::new(
-            "version",
-            UserErrorCode::Conflict,
-            format!(
-                "Someone saved a newer version (version {current_version}) while you were editing. Your changes were not \
-                 saved: copy them, reload, and apply them again."
-            ),
-        )
-    }
-}
-
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum UserErrorCode {
-    Blank,
-    TooShort,
-    TooLong,
-    Invalid,
-    Taken,
-    WeakPassword,
-    InvalidCredentials,
-    LimitReached,
-    NotFound,
-    /// Someone else changed it first; nothing was saved.
-    Conflict,
 }
 
 /// An instant, as an RFC 3339 string in UTC (`2026-11-29T16:00:00Z`).

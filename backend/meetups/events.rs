@@ -16,7 +16,6 @@ use super::rsvps;
 use crate::{
     db::{self, Db, Tx},
     error::{AppError, AppResult},
-    graphql::relay::Page,
     markdown,
     outbox::{self, EventKind},
 };
@@ -170,8 +169,7 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Event>> {
 
 /// A group's events from `from` on (UTC milliseconds), soonest first, keyset on
 /// (starts_at, id) (served by `meetup_events_group`).
-pub async fn of_group(db: &Db, group_id: i64, from: i64, page: &Page<(i64, i64)>) -> AppResult<Vec<Event>> {
-    let keyset = page.keyset();
+pub async fn of_group(db: &Db, group_id: i64, from: i64, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<Event>> {
     let order = if keyset.forward { "ASC" } else { "DESC" };
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();

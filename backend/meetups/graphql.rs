@@ -72,7 +72,7 @@ impl Group {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<String, Event>> {
         let page = Page::<(i64, i64)>::new(first, after, last, before)?;
-        let rows = events::of_group(&ctx.state().db, self.id, crate::db::now_millis(), &page).await?;
+        let rows = events::of_group(&ctx.state().db, self.id, crate::db::now_millis(), &page.keyset()).await?;
         Ok(page.connection(rows, |e| (e.starts_at, e.id)))
     }
 }
@@ -267,7 +267,7 @@ impl MeetupQuery {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<String, Group>> {
         let page = Page::<(String, i64)>::new(first, after, last, before)?;
-        let rows = super::list(&ctx.state().db, &page).await?;
+        let rows = super::list(&ctx.state().db, &page.keyset()).await?;
         Ok(page.connection(rows, |g| (g.name.clone(), g.id)))
     }
 
@@ -289,7 +289,7 @@ impl MeetupQuery {
         let viewer = ctx.require_viewer()?;
         let page = Page::<(i64, i64)>::new(first, after, last, before)?;
         let db = &ctx.state().db;
-        let ids = rsvps::upcoming_for(db, viewer.member.id, crate::db::now_millis(), &page).await?;
+        let ids = rsvps::upcoming_for(db, viewer.member.id, crate::db::now_millis(), &page.keyset()).await?;
         let found = events::by_ids(db, &ids).await?;
         let rows: Vec<Event> = ids.iter().filter_map(|id| found.get(id).cloned()).collect();
         Ok(page.connection(rows, |e| (e.starts_at, e.id)))

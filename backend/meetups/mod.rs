@@ -33,7 +33,6 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db},
     error::AppResult,
-    graphql::relay::Page,
     markdown,
 };
 
@@ -97,9 +96,8 @@ pub async fn by_slug(db: &Db, slug: &str) -> AppResult<Option<Group>> {
 }
 
 /// Groups by name, then id (served by `meetup_groups_name`).
-pub async fn list(db: &Db, page: &Page<(String, i64)>) -> AppResult<Vec<Group>> {
-    let rows =
-        db::page_by_name(db, &format!("SELECT {COLUMNS} FROM meetup_groups WHERE 1 = 1"), &page.keyset()).await?;
+pub async fn list(db: &Db, keyset: &db::Keyset<(String, i64)>) -> AppResult<Vec<Group>> {
+    let rows = db::page_by_name(db, &format!("SELECT {COLUMNS} FROM meetup_groups WHERE 1 = 1"), keyset).await?;
     Ok(rows.iter().map(Group::from_row).collect::<sqlx::Result<_>>()?)
 }
 

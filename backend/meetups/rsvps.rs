@@ -14,7 +14,6 @@ use super::events::{self, EventStatus};
 use crate::{
     db::{self, Db, Tx},
     error::AppResult,
-    graphql::relay::Page,
     outbox::{self, EventKind},
 };
 
@@ -212,8 +211,7 @@ pub async fn members_with(db: &Db, event_id: i64, status: RsvpStatus, limit: i64
 /// The events a member is going to or waiting for, from `from` on, soonest first, keyset
 /// on (starts_at, id). A member's answers are few, so they are read through
 /// `meetup_rsvps_member` and sorted by start.
-pub async fn upcoming_for(db: &Db, member_id: i64, from: i64, page: &Page<(i64, i64)>) -> AppResult<Vec<i64>> {
-    let keyset = page.keyset();
+pub async fn upcoming_for(db: &Db, member_id: i64, from: i64, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<i64>> {
     let order = if keyset.forward { "ASC" } else { "DESC" };
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();

@@ -69,7 +69,7 @@ impl Organisation {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<String, Member>> {
         let page = Page::<i64>::new(first, after, last, before)?;
-        let ids = super::member_ids(&ctx.state().db, self.id, "approved", &page).await?;
+        let ids = super::member_ids(&ctx.state().db, self.id, "approved", &page.keyset()).await?;
         let members = ctx.loaders().members.load_many(ids.iter().copied()).await?;
         let ordered: Vec<Member> = ids.iter().filter_map(|id| members.get(id).cloned()).collect();
         Ok(page.connection(ordered, |m| m.id))
@@ -84,7 +84,7 @@ impl Organisation {
             return Err(AppError::Forbidden.into());
         }
         let page = Page::<i64>::new(Some(relay::PAGE_SIZE_MAX as i32), None, None, None)?;
-        let ids = super::member_ids(&state.db, self.id, "requested", &page).await?;
+        let ids = super::member_ids(&state.db, self.id, "requested", &page.keyset()).await?;
         let members = ctx.loaders().members.load_many(ids.iter().copied()).await?;
         Ok(ids.iter().filter_map(|id| members.get(id).cloned()).collect())
     }
@@ -129,7 +129,7 @@ impl OrganisationQuery {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<String, Organisation>> {
         let page = Page::<(String, i64)>::new(first, after, last, before)?;
-        let rows = super::list(&ctx.state().db, &page).await?;
+        let rows = super::list(&ctx.state().db, &page.keyset()).await?;
         Ok(page.connection(rows, |o| (o.name.clone(), o.id)))
     }
 }

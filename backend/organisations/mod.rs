@@ -10,8 +10,7 @@ use sqlx::{any::AnyRow, Row};
 
 use crate::{
     db::{self, Db},
-    error::AppResult,
-    graphql::{relay::Page, UserError, UserErrorCode},
+    error::{AppResult, UserError, UserErrorCode},
     outbox::{self, EventKind},
     search::{self, SearchKind},
 };
@@ -165,9 +164,8 @@ pub async fn by_slug(db: &Db, slug: &str) -> AppResult<Option<Organisation>> {
 }
 
 /// Organisations by name, then id (served by `organisations_name`).
-pub async fn list(db: &Db, page: &Page<(String, i64)>) -> AppResult<Vec<Organisation>> {
-    let rows =
-        db::page_by_name(db, &format!("SELECT {COLUMNS} FROM organisations WHERE 1 = 1"), &page.keyset()).await?;
+pub async fn list(db: &Db, keyset: &db::Keyset<(String, i64)>) -> AppResult<Vec<Organisation>> {
+    let rows = db::page_by_name(db, &format!("SELECT {COLUMNS} FROM organisations WHERE 1 = 1"), keyset).await?;
     Ok(rows.iter().map(Organisation::from_row).collect::<sqlx::Result<_>>()?)
 }
 
@@ -300,8 +298,7 @@ pub async fn decide(db: &Db, organisation_id: i64, member_id: i64, approve: bool
 }
 
 /// Member ids of an organisation with a given status, by member id (keyset).
-pub async fn member_ids(db: &Db, organisation_id: i64, status: &str, page: &Page<i64>) -> AppResult<Vec<i64>> {
-    let keyset = page.keyset();
+pub async fn member_ids(db: &Db, organisation_id: i64, status: &str, keyset: &db::Keyset<i64>) -> AppResult<Vec<i64>> {
     let order = if keyset.forward { "ASC" } else { "DESC" };
     let sql = format!(
         "SELECT member_id FROM organisation_members WHERE organisation_id = $1 AND status = $2 \

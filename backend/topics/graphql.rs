@@ -83,7 +83,7 @@ impl TopicQuery {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<String, Topic>> {
         let page = Page::<(String, i64)>::new(first, after, last, before)?;
-        let rows = super::list(&ctx.state().db, &page).await?;
+        let rows = super::list(&ctx.state().db, &page.keyset()).await?;
         Ok(page.connection(rows, |t| (t.name.clone(), t.id)))
     }
 }

@@ -10,7 +10,6 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db},
     error::AppResult,
-    graphql::relay::Page,
 };
 
 pub const NAME_MAX: usize = 60;
@@ -54,9 +53,8 @@ pub async fn by_slug(db: &Db, slug: &str) -> AppResult<Option<Topic>> {
 }
 
 /// Topics in use (not merged away), by name (served by `topics_name`).
-pub async fn list(db: &Db, page: &Page<(String, i64)>) -> AppResult<Vec<Topic>> {
-    let rows = db::page_by_name(db, &format!("SELECT {COLUMNS} FROM topics WHERE merged_into IS NULL"), &page.keyset())
-        .await?;
+pub async fn list(db: &Db, keyset: &db::Keyset<(String, i64)>) -> AppResult<Vec<Topic>> {
+    let rows = db::page_by_name(db, &format!("SELECT {COLUMNS} FROM topics WHERE merged_into IS NULL"), keyset).await?;
     Ok(rows.iter().map(Topic::from_row).collect::<sqlx::Result<_>>()?)
 }
 

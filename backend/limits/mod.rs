@@ -22,7 +22,7 @@ mod redis_store;
 use std::{
     fmt,
     sync::{
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicI64, Ordering},
         Arc,
     },
     time::Duration,
@@ -179,7 +179,6 @@ pub struct RateLimiter {
     memory: MemoryStore,
     /// When Redis last failed (Unix ms), or 0; while recent, counts stay in process.
     redis_failed_at: AtomicI64,
-    redis_ever_failed: AtomicBool,
 }
 
 impl fmt::Debug for RateLimiter {
@@ -190,13 +189,7 @@ impl fmt::Debug for RateLimiter {
 
 impl RateLimiter {
     pub fn new(rules: Rules, redis: Option<RedisStore>) -> RateLimiter {
-        RateLimiter {
-            rules,
-            redis,
-            memory: MemoryStore::new(200_000),
-            redis_failed_at: AtomicI64::new(0),
-            redis_ever_failed: AtomicBool::new(false),
-        }
+        RateLimiter { rules, redis, memory: MemoryStore::new(200_000), redis_failed_at: AtomicI64::new(0) }
     }
 
     pub fn in_process(rules: Rules) -> Arc<RateLimiter> {
@@ -221,7 +214,6 @@ impl RateLimiter {
 
     fn redis_failed(&self, err: &anyhow::Error) {
         let previous = self.redis_failed_at.swap(crate::db::now_millis(), Ordering::Relaxed);
-        self.redis_ever_failed.store(true, Ordering::Relaxed);
         if previous == 0 {
             tracing::warn!(error = %format!("{err:#}"), "rate limits: Redis is not answering; counting in this process until it does");
         }

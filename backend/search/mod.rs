@@ -245,53 +245,43 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64, offset: i64
     }
     let kind = filter.kind.map(SearchKind::as_str);
     let terms = simplify(text);
-    let result = match db.dialect {
-        Dialect::Sqlite => {
-            let query = fts5_query(&terms);
-            if query.is_empty() {
-                return Ok(vec![]);
-            }
+    // The one place the two databases need different SQL: the query syntax, ranking and
+    // snippets. The parameters are the same.
+    let (query, sql) = match db.dialect {
+        Dialect::Sqlite => (
+            fts5_query(&terms),
             // bm25 weights: title ten times the body; lower is better.
-            sqlx::query(&format!(
+            format!(
                 "SELECT kind, item_id, snippet(search_index, 3, $4, $5, '…', 24) AS snippet FROM search_index \
                  WHERE search_index MATCH $1 {FILTERS} \
                  ORDER BY bm25(search_index, 0.0, 0.0, 10.0, 1.0), item_id LIMIT $3 OFFSET $8"
-            ))
-            .bind(query)
-            .bind(kind)
-            .bind(limit)
-            .bind(MARK_START.to_string())
-            .bind(MARK_END.to_string())
-            .bind(filter.topic_id)
-            .bind(filter.organisation_id)
-            .bind(offset)
-            .fetch_all(&db.pool)
-            .await
-        }
-        Dialect::Postgres => {
-            let query = websearch_query(&terms);
-            if query.is_empty() {
-                return Ok(vec![]);
-            }
-            sqlx::query(&format!(
+            ),
+        ),
+        Dialect::Postgres => (
+            websearch_query(&terms),
+            format!(
                 "SELECT kind, item_id, ts_headline('english', body, q, \
                  'StartSel=' || $4 || ', StopSel=' || $5 || ', MaxWords=35, MinWords=15, ShortWord=2') AS snippet \
                  FROM search_index, websearch_to_tsquery('english', $1) AS q \
                  WHERE document @@ q {FILTERS} \
                  ORDER BY ts_rank_cd(document, q) DESC, item_id LIMIT $3 OFFSET $8"
-            ))
-            .bind(query)
-            .bind(kind)
-            .bind(limit)
-            .bind(MARK_START.to_string())
-            .bind(MARK_END.to_string())
-            .bind(filter.topic_id)
-            .bind(filter.organisation_id)
-            .bind(offset)
-            .fetch_all(&db.pool)
-            .await
-        }
+            ),
+        ),
     };
+    if query.is_empty() {
+        return Ok(vec![]);
+    }
+    let result = sqlx::query(&sql)
+        .bind(query)
+        .bind(kind)
+        .bind(limit)
+        .bind(MARK_START.to_string())
+        .bind(MARK_END.to_string())
+        .bind(filter.topic_id)
+        .bind(filter.organisation_id)
+        .bind(offset)
+        .fetch_all(&db.pool)
+        .await;
     let rows = match result {
         Ok(rows) => rows,
         Err(err) if is_query_refusal(&err, db.dialect) => {

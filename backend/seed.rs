@@ -22,6 +22,10 @@ use crate::{
         self,
         recurrence::{Frequency, Rule, SeriesEnd},
     },
+    notifications::{
+        dispatch,
+        follows::{self, FollowLevel},
+    },
     organisations::{self, NewOrganisation, OrganisationKind},
     topics,
 };
@@ -274,6 +278,20 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         topic_ids.push(topic.id);
     }
 
+    // Members follow topics before anything is published, so the demo opens with
+    // notifications to read (and digest rows waiting).
+    for (member, topic, level) in [
+        (0, 0, FollowLevel::Watching),
+        (0, 1, FollowLevel::Watching),
+        (0, 3, FollowLevel::Digest),
+        (2, 1, FollowLevel::Digest),
+        (4, 0, FollowLevel::Watching),
+        (7, 2, FollowLevel::Watching),
+    ] {
+        let target = follows::Target { type_name: "Topic", id: topic_ids[topic] };
+        follows::set(db, members[member].id, target, level).await.map_err(AppError::into_anyhow)?;
+    }
+
     // Each organisation is created by its first demo member; the others ask to join and
     // are approved, as they would be.
     let mut organisation_ids: HashMap<usize, i64> = HashMap::new();
@@ -407,9 +425,11 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
             .map_err(AppError::into_anyhow)?;
     }
 
+    let dispatched = dispatch::dispatch_pending(db).await.map_err(AppError::into_anyhow)?;
+
     Ok(format!(
         "Seeded {} members, {} organisations, {} topics, {} case studies, {} artefacts, {} comments and a meetup \
-         group with {} meetups scheduled.\n\
+         group with {} meetups scheduled; {dispatched} notifications are waiting to be read.\n\
          Sign in as {} (an administrator) or any other demo member with the password {password}",
         MEMBERS.len(),
         organisation_ids.len(),

@@ -14,6 +14,12 @@ use crate::{
         ContextExt, DateTime, UserError, UserErrorCode,
     },
     limits::Limit,
+    notifications::{
+        self,
+        follows::FollowLevel,
+        graphql::{Follow, NotificationSettings},
+        Notification,
+    },
 };
 
 #[Object]
@@ -109,6 +115,77 @@ impl Member {
         let page = Page::<i64>::new(first, after, last, before)?;
         let tokens = credentials::list_access_tokens(&ctx.state().db, self.id, &page.keyset()).await?;
         Ok(page.connection(tokens, |t| t.id))
+    }
+
+    /// The viewer's level of following this member; null when not following (or signed out).
+    async fn viewer_follow_level(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<FollowLevel>> {
+        Ok(notifications::graphql::viewer_follow_level(ctx, "Member", self.id).await?)
+    }
+
+    /// The member's notifications, newest first, grouped: a burst about one thing is one
+    /// entry. Only the member themself may list them.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        #[graphql(default = false)] unread_only: bool,
+    ) -> async_graphql::Result<Connection<String, Notification>> {
+        let page = Page::<i64>::new(first, after, last, before)?;
+        Ok(notifications::graphql::notifications(ctx, self, page, unread_only).await?)
+    }
+
+    /// How many unread entries the member's notifications have. Only for the member themself.
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(notifications::graphql::unread_count(ctx, self).await?)
+    }
+
+    /// The id of the member's newest notification: where a live client starts
+    /// (`notificationAdded(after:)`). Only for the member themself.
+    async fn latest_notification_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ID>> {
+        Ok(notifications::graphql::latest_notification_id(ctx, self).await?)
+    }
+
+    /// What is new in what the member follows (watched or in their digest) since they
+    /// last looked (`markNewForYouSeen`), newest first. Only for the member themself.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn new_for_you(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Notification>> {
+        let page = Page::<i64>::new(first, after, last, before)?;
+        Ok(notifications::graphql::new_for_you(ctx, self, page).await?)
+    }
+
+    /// When the member last looked at what is new for them; null if never.
+    async fn followed_seen_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime>> {
+        Ok(notifications::graphql::followed_seen_at(ctx, self).await?)
+    }
+
+    /// What the member follows, newest first. Only for the member themself.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn follows(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Follow>> {
+        let page = Page::<i64>::new(first, after, last, before)?;
+        Ok(notifications::graphql::follows(ctx, self, page).await?)
+    }
+
+    /// Which kinds of notification the member gets. Only for the member themself.
+    async fn notification_settings(&self, ctx: &Context<'_>) -> async_graphql::Result<NotificationSettings> {
+        Ok(notifications::graphql::settings(ctx, self).await?)
     }
 }
 

@@ -57,6 +57,14 @@ impl Artefact {
         relay::global_id("Artefact", self.id)
     }
 
+    /// How closely the viewer follows this artefact's conversation; null when not following (or signed out).
+    async fn viewer_follow_level(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::notifications::follows::FollowLevel>> {
+        Ok(crate::notifications::graphql::viewer_follow_level(ctx, "Artefact", self.id).await?)
+    }
+
     async fn title(&self) -> &str {
         &self.title
     }

@@ -21,7 +21,8 @@ use crate::{
     db::{self, Db, Tx},
     error::{AppError, AppResult},
     markdown,
-    outbox::{self, EventKind},
+    notifications::follows,
+    outbox,
     search::{self, SearchKind},
 };
 
@@ -338,14 +339,15 @@ pub async fn create(db: &Db, member_id: i64, fields: &Fields) -> AppResult<Artef
     let artefact = Artefact::from_row(&row)?;
     replace_links(&mut tx, artefact.id, fields).await?;
     index_for_search(&mut tx, &artefact).await?;
-    let payload = serde_json::json!({
-        "title": artefact.title,
-        "organisationId": artefact.organisation_id,
-        "adaptedFromId": artefact.adapted_from_id,
-        "caseStudyIds": fields.case_study_ids,
-    });
-    outbox::record(&mut tx, EventKind::ArtefactPublished, ("Artefact", artefact.id), Some(member_id), payload).await?;
+    let event = outbox::ArtefactPublished {
+        title: artefact.title.clone(),
+        organisation_id: artefact.organisation_id,
+        adapted_from_id: artefact.adapted_from_id,
+        case_study_ids: fields.case_study_ids.clone(),
+    };
+    outbox::record(&mut tx, ("Artefact", artefact.id), Some(member_id), event).await?;
     outbox::record_mentions(&mut tx, ("Artefact", artefact.id), member_id, &rendered.mentioned_ids).await?;
+    follows::watch_automatically(&mut tx, member_id, follows::Target { type_name: "Artefact", id: artefact.id }).await?;
     tx.commit().await?;
     Ok(artefact)
 }

@@ -10,7 +10,7 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db, Tx},
     error::AppResult,
-    outbox::{self, EventKind},
+    outbox,
 };
 
 pub const NOTE_MAX: usize = 1_000;
@@ -99,8 +99,8 @@ pub async fn record(
     let reuse = match inserted {
         Some(row) => {
             adjust_count(&mut tx, artefact_id, 1).await?;
-            let payload = serde_json::json!({ "organisationId": organisation_id, "caseStudyId": case_study_id });
-            outbox::record(&mut tx, EventKind::ArtefactReused, ("Artefact", artefact_id), Some(member_id), payload)
+            let event = outbox::ArtefactReused { organisation_id, case_study_id };
+            outbox::record(&mut tx, ("Artefact", artefact_id), Some(member_id), event)
                 .await?;
             Reuse::from_row(&row)?
         }

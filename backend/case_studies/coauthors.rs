@@ -23,7 +23,7 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db, Keyset, Tx},
     error::AppResult,
-    outbox::{self, EventKind},
+    outbox,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
@@ -163,15 +163,8 @@ pub async fn sync(
         .await?;
         if let Some(row) = invited {
             let invitation_id: i64 = row.try_get("id")?;
-            let payload = serde_json::json!({ "memberId": member_id, "invitationId": invitation_id });
-            outbox::record(
-                tx,
-                EventKind::CaseStudyCoAuthorInvited,
-                ("CaseStudy", case_study_id),
-                Some(inviter_id),
-                payload,
-            )
-            .await?;
+            let event = outbox::CaseStudyCoAuthorInvited { member_id: *member_id, invitation_id };
+            outbox::record(tx, ("CaseStudy", case_study_id), Some(inviter_id), event).await?;
         }
     }
     Ok(())

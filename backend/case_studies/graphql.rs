@@ -51,6 +51,14 @@ impl CaseStudy {
         relay::global_id("CaseStudy", self.id)
     }
 
+    /// How closely the viewer follows this case study's conversation; null when not following (or signed out).
+    async fn viewer_follow_level(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::notifications::follows::FollowLevel>> {
+        Ok(crate::notifications::graphql::viewer_follow_level(ctx, "CaseStudy", self.id).await?)
+    }
+
     async fn title(&self) -> &str {
         &self.title
     }

@@ -9,7 +9,7 @@ use sqlx::Row;
 use crate::{
     db::{self, Db},
     error::AppResult,
-    outbox::{self, EventKind},
+    outbox,
 };
 
 pub const NOTE_MAX: usize = 500;
@@ -107,8 +107,8 @@ pub async fn register_interest(db: &Db, case_study_id: i64, member_id: i64, note
     .await?
     .rows_affected();
     if inserted > 0 {
-        let payload = serde_json::json!({ "memberId": member_id });
-        outbox::record(&mut tx, EventKind::InterestRegistered, ("CaseStudy", case_study_id), Some(member_id), payload)
+        let event = outbox::InterestRegistered { member_id };
+        outbox::record(&mut tx, ("CaseStudy", case_study_id), Some(member_id), event)
             .await?;
     } else {
         sqlx::query("UPDATE case_study_interests SET note = $1 WHERE case_study_id = $2 AND member_id = $3")

@@ -20,7 +20,8 @@ use crate::{
     db::{self, Db, Tx},
     error::{AppError, AppResult},
     markdown,
-    outbox::{self, EventKind},
+    notifications::follows,
+    outbox,
     search::{self, SearchKind},
 };
 
@@ -276,6 +277,7 @@ pub async fn create(db: &Db, author_id: i64, fields: &Fields) -> AppResult<CaseS
         .await?;
     let case_study = CaseStudy::from_row(&row)?;
     replace_links(&mut tx, case_study.id, author_id, author_id, fields).await?;
+    follows::watch_automatically(&mut tx, author_id, follows::Target { type_name: "CaseStudy", id: case_study.id }).await?;
     tx.commit().await?;
     Ok(case_study)
 }
@@ -356,8 +358,8 @@ pub async fn update(
             &format!("{}\n\n{}", saved.summary, saved.body_source),
         )
         .await?;
-        let payload = serde_json::json!({ "version": saved.version, "mentions": rendered.mentions });
-        outbox::record(&mut tx, EventKind::CaseStudyUpdated, ("CaseStudy", id), Some(editor_id), payload).await?;
+        let event = outbox::CaseStudyUpdated { version: saved.version, mentions: rendered.mentions };
+        outbox::record(&mut tx, ("CaseStudy", id), Some(editor_id), event).await?;
     }
     tx.commit().await?;
     Ok(EditOutcome::Saved(saved))
@@ -393,8 +395,8 @@ pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64
     if status == CaseStudyStatus::Published {
         let text = format!("{}\n\n{}", changed.summary, changed.body_source);
         search::index(&mut tx, SearchKind::CaseStudy, id, &changed.title, &text).await?;
-        let payload = serde_json::json!({ "title": changed.title });
-        outbox::record(&mut tx, EventKind::CaseStudyPublished, ("CaseStudy", id), Some(actor_id), payload).await?;
+        let event = outbox::CaseStudyPublished { title: changed.title.clone() };
+        outbox::record(&mut tx, ("CaseStudy", id), Some(actor_id), event).await?;
         let mentioned_ids: Vec<i64> = mentioned.into_values().collect();
         outbox::record_mentions(&mut tx, ("CaseStudy", id), actor_id, &mentioned_ids).await?;
     } else {

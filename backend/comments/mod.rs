@@ -16,7 +16,8 @@ use crate::{
     db::{self, Db},
     error::{AppError, AppResult},
     markdown,
-    outbox::{self, EventKind},
+    notifications::follows,
+    outbox,
 };
 
 pub const BODY_MAX: usize = 10_000;
@@ -203,13 +204,15 @@ pub async fn post(
     .fetch_one(&mut *tx)
     .await?;
     let comment = Comment::from_row(&row)?;
-    let payload = serde_json::json!({
-        "commentId": comment.id,
-        "parentId": comment.parent_id,
-        "parentAuthorId": parent.map(|p| p.author_id),
-    });
-    outbox::record(&mut tx, EventKind::CommentPosted, subject.node(), Some(author_id), payload).await?;
+    let event = outbox::CommentPosted {
+        comment_id: comment.id,
+        parent_id: comment.parent_id,
+        parent_author_id: parent.map(|p| p.author_id),
+    };
+    outbox::record(&mut tx, subject.node(), Some(author_id), event).await?;
     outbox::record_mentions(&mut tx, ("Comment", comment.id), author_id, &rendered.mentioned_ids).await?;
+    let (type_name, id) = subject.node();
+    follows::watch_automatically(&mut tx, author_id, follows::Target { type_name, id }).await?;
     tx.commit().await?;
     Ok(Posted::Done(comment))
 }

@@ -17,7 +17,7 @@ use crate::{
     db::{self, Db, Tx},
     error::{AppError, AppResult},
     markdown,
-    outbox::{self, EventKind},
+    outbox,
 };
 
 pub const TITLE_MAX: usize = 150;
@@ -267,8 +267,8 @@ pub(super) async fn insert(
     .await?;
     let event = Event::from_row(&row)?;
     set_topics(tx, event.id, topic_ids).await?;
-    let payload = serde_json::json!({ "groupId": group_id, "startsAt": times.starts_at, "seriesId": series_id });
-    outbox::record(tx, EventKind::MeetupScheduled, ("MeetupEvent", event.id), Some(member_id), payload).await?;
+    let scheduled = outbox::MeetupScheduled { group_id, starts_at: times.starts_at, series_id };
+    outbox::record(tx, ("MeetupEvent", event.id), Some(member_id), scheduled).await?;
     Ok(event)
 }
 
@@ -340,8 +340,8 @@ pub(super) async fn update_in(
     .await?;
     set_topics(tx, id, topic_ids).await?;
     if moved {
-        let payload = serde_json::json!({ "startsAt": times.starts_at, "previousStartsAt": current.starts_at });
-        outbox::record(tx, EventKind::MeetupChanged, ("MeetupEvent", id), Some(member_id), payload).await?;
+        let changed = outbox::MeetupChanged { starts_at: times.starts_at, previous_starts_at: current.starts_at };
+        outbox::record(tx, ("MeetupEvent", id), Some(member_id), changed).await?;
     }
     rsvps::promote_waiting(tx, id).await?;
     Ok(())
@@ -359,7 +359,7 @@ pub async fn cancel(db: &Db, id: i64, member_id: i64) -> AppResult<Option<Event>
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    outbox::record(&mut tx, EventKind::MeetupCancelled, ("MeetupEvent", id), Some(member_id), serde_json::json!({}))
+    outbox::record(&mut tx, ("MeetupEvent", id), Some(member_id), outbox::MeetupCancelled { series_id: None })
         .await?;
     tx.commit().await?;
     Ok(Some(Event::from_row(&row)?))
@@ -379,8 +379,7 @@ pub async fn record_due_reminders(db: &Db, now: i64) -> AppResult<usize> {
     .fetch_all(&mut *tx)
     .await?;
     for (id, starts_at) in &due {
-        let payload = serde_json::json!({ "startsAt": starts_at });
-        outbox::record(&mut tx, EventKind::MeetupReminderDue, ("MeetupEvent", *id), None, payload).await?;
+        outbox::record(&mut tx, ("MeetupEvent", *id), None, outbox::MeetupReminderDue { starts_at: *starts_at }).await?;
     }
     tx.commit().await?;
     Ok(due.len())

@@ -32,6 +32,14 @@ impl Group {
     pub async fn id(&self) -> ID {
         relay::global_id("MeetupGroup", self.id)
     }
+
+    /// How closely the viewer follows this group; null when not following (or signed out).
+    async fn viewer_follow_level(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::notifications::follows::FollowLevel>> {
+        Ok(crate::notifications::graphql::viewer_follow_level(ctx, "MeetupGroup", self.id).await?)
+    }
     async fn slug(&self) -> &str {
         &self.slug
     }

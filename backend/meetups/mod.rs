@@ -34,6 +34,7 @@ use crate::{
     db::{self, Db},
     error::AppResult,
     markdown,
+    notifications::follows,
 };
 
 pub const NAME_MAX: usize = 120;
@@ -168,6 +169,7 @@ pub async fn create(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    follows::watch_automatically(&mut tx, creator, follows::Target { type_name: "MeetupGroup", id: group.id }).await?;
     for topic_id in topic_ids {
         sqlx::query("INSERT INTO meetup_group_topics (group_id, topic_id) VALUES ($1, $2)")
             .bind(group.id)
@@ -181,7 +183,9 @@ pub async fn create(
 
 /// Joins a group as a member, or (for an organiser adding a co-organiser) sets the role.
 /// Joining twice changes nothing.
+/// Joining watches the group (see `notifications::follows`), so members hear of new dates.
 pub async fn set_role(db: &Db, group_id: i64, member_id: i64, role: GroupRole) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO meetup_group_members (group_id, member_id, role, joined_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (group_id, member_id) DO UPDATE SET role = CASE WHEN $3 = 'organiser' THEN 'organiser' \
@@ -191,8 +195,10 @@ pub async fn set_role(db: &Db, group_id: i64, member_id: i64, role: GroupRole) -
     .bind(member_id)
     .bind(role.as_str())
     .bind(db::now_millis())
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
+    follows::watch_automatically(&mut tx, member_id, follows::Target { type_name: "MeetupGroup", id: group_id }).await?;
+    tx.commit().await?;
     Ok(())
 }
 

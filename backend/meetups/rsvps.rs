@@ -14,7 +14,7 @@ use super::events::{self, EventStatus};
 use crate::{
     db::{self, Db, Tx},
     error::AppResult,
-    outbox::{self, EventKind},
+    outbox,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
@@ -161,8 +161,7 @@ pub async fn promote_waiting(tx: &mut Tx, event_id: i64) -> AppResult<Vec<i64>> 
             .bind(event_id)
             .execute(&mut **tx)
             .await?;
-        let payload = serde_json::json!({ "memberId": member_id });
-        outbox::record(tx, EventKind::MeetupRsvpPromoted, ("MeetupEvent", event_id), None, payload).await?;
+        outbox::record(tx, ("MeetupEvent", event_id), None, outbox::MeetupRsvpPromoted { member_id }).await?;
         promoted.push(member_id);
     }
     Ok(promoted)

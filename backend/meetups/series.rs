@@ -16,7 +16,7 @@ use crate::{
     db::{self, Db},
     error::{AppError, AppResult},
     markdown,
-    outbox::{self, EventKind},
+    outbox,
 };
 
 /// How far ahead occurrences exist: about six months.
@@ -202,8 +202,8 @@ pub async fn cancel_from(db: &Db, event: &Event, member_id: i64) -> AppResult<u6
     .fetch_all(&mut *tx)
     .await?;
     for id in &cancelled {
-        let payload = json!({ "seriesId": series_id });
-        outbox::record(&mut tx, EventKind::MeetupCancelled, ("MeetupEvent", *id), Some(member_id), payload).await?;
+        let event = outbox::MeetupCancelled { series_id: Some(series_id) };
+        outbox::record(&mut tx, ("MeetupEvent", *id), Some(member_id), event).await?;
     }
     tx.commit().await?;
     Ok(cancelled.len() as u64)

@@ -38,6 +38,14 @@ impl Organisation {
         relay::global_id("Organisation", self.id)
     }
 
+    /// How closely the viewer follows this organisation; null when not following (or signed out).
+    async fn viewer_follow_level(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::notifications::follows::FollowLevel>> {
+        Ok(crate::notifications::graphql::viewer_follow_level(ctx, "Organisation", self.id).await?)
+    }
+
     async fn slug(&self) -> &str {
         &self.slug
     }

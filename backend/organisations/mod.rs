@@ -11,7 +11,7 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db},
     error::{AppResult, UserError, UserErrorCode},
-    outbox::{self, EventKind},
+    outbox,
     search::{self, SearchKind},
 };
 
@@ -267,14 +267,8 @@ pub async fn request_to_join(db: &Db, organisation_id: i64, member_id: i64) -> A
     .await?
     .rows_affected();
     if changed > 0 {
-        outbox::record(
-            &mut tx,
-            EventKind::OrganisationJoinRequested,
-            ("Organisation", organisation_id),
-            Some(member_id),
-            serde_json::json!({ "memberId": member_id }),
-        )
-        .await?;
+        let event = outbox::OrganisationJoinRequested { member_id };
+        outbox::record(&mut tx, ("Organisation", organisation_id), Some(member_id), event).await?;
     }
     tx.commit().await?;
     Ok(membership(db, organisation_id, member_id).await?.expect("just written"))
@@ -282,6 +276,7 @@ pub async fn request_to_join(db: &Db, organisation_id: i64, member_id: i64) -> A
 
 /// Approves or declines a pending request; false when there was none.
 pub async fn decide(db: &Db, organisation_id: i64, member_id: i64, approve: bool, admin_id: i64) -> AppResult<bool> {
+    let mut tx = db.begin_write().await?;
     let changed = sqlx::query(
         "UPDATE organisation_members SET status = $1, decided_at = $2, decided_by = $3 \
          WHERE organisation_id = $4 AND member_id = $5 AND status = 'requested'",
@@ -291,9 +286,14 @@ pub async fn decide(db: &Db, organisation_id: i64, member_id: i64, approve: bool
     .bind(admin_id)
     .bind(organisation_id)
     .bind(member_id)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
+    if changed > 0 {
+        let event = outbox::OrganisationJoinDecided { member_id, approved: approve };
+        outbox::record(&mut tx, ("Organisation", organisation_id), Some(admin_id), event).await?;
+    }
+    tx.commit().await?;
     Ok(changed > 0)
 }
 

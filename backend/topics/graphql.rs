@@ -42,6 +42,14 @@ impl Topic {
         relay::global_id("Topic", self.id)
     }
 
+    /// How closely the viewer follows this topic; null when not following (or signed out).
+    async fn viewer_follow_level(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::notifications::follows::FollowLevel>> {
+        Ok(crate::notifications::graphql::viewer_follow_level(ctx, "Topic", self.id).await?)
+    }
+
     async fn slug(&self) -> &str {
         &self.slug
     }

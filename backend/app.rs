@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 
 use crate::{
     accounts::{credentials, oauth},
+    bus::{self, Bus, Delivery},
     config::{redact_url, Config},
     db::Db,
     graphql::{self, KettleSchema},
@@ -22,6 +23,7 @@ use crate::{
     limits::{RateLimiter, RedisStore},
     meetups,
     metrics::Metrics,
+    notifications::dispatch::Dispatcher,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -38,6 +40,9 @@ pub struct AppState {
     /// The one rate limiter: in Redis when configured, in this process otherwise.
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// Live delivery: this instance's live subscribers, and the way to every other
+    /// instance's (Redis when configured, this process otherwise).
+    pub bus: Arc<dyn Bus>,
     /// For OAuth2 providers' token and user-info endpoints (no redirects, a timeout).
     pub provider_http: reqwest::Client,
 }
@@ -54,7 +59,9 @@ impl AppState {
             None => None,
         };
         let limits_store = redis.clone().map(|client| RedisStore::new(client, config.redis_prefix.clone()));
+        let bus = bus::build(redis.clone(), &config.redis_prefix);
         Ok(AppState {
+            bus,
             limiter: Arc::new(RateLimiter::new(config.rate_limits.clone(), limits_store)),
             db,
             config: Arc::new(config),
@@ -106,12 +113,22 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let watchdog = Watchdog::default();
         let armed = watchdog.clone();
+        let bus = self.state.bus.clone();
+        bus.start();
         let shutdown = async move {
             shutdown.await;
             armed.arm(DRAIN_TIMEOUT + EXIT_GRACE);
+            // Live connections are not requests the drain waits for: tell them to go.
+            bus.stop();
         };
         let housekeeping = tokio::spawn(housekeeping(self.state.db.clone()));
-        let reminders = tokio::spawn(reminders(self.state.db.clone()));
+        let reminders = tokio::spawn(reminders(self.state.clone()));
+        let dispatcher = Dispatcher::new(self.state.db.clone());
+        let dispatching = {
+            let (publish_to, wake_from) = (self.state.bus.clone(), self.state.bus.clone());
+            let publish = move |notifications| publish_to.publish(Delivery { notifications });
+            tokio::spawn(dispatcher.clone().run(publish, move || wake_from.events_announced()))
+        };
         let endpoint = http::routes(self.state.clone(), self.schema);
         tracing::info!(address = %self.local_addr, database = self.state.db.dialect.name(), "kettle is serving");
         let result = Server::new_with_acceptor(self.acceptor)
@@ -119,6 +136,10 @@ impl Application {
             .await;
         housekeeping.abort();
         reminders.abort();
+        dispatching.abort();
+        // Let another instance take over dispatching at once rather than at expiry.
+        dispatcher.release().await;
+        self.state.bus.stop();
         self.state.db.pool.close().await;
         watchdog.disarm();
         tracing::info!("kettle has stopped");
@@ -164,7 +185,8 @@ fn describe_bind_error(err: &std::io::Error) -> String {
 /// meetup reminders that have come due. Several instances may run it: each window and
 /// each reminder is claimed by one `UPDATE`, so nothing happens twice.
 /// The first run waits a tick, so starting the server does no work of this kind.
-async fn reminders(db: Db) {
+async fn reminders(state: AppState) {
+    let db = state.db;
     let period = Duration::from_secs(5 * 60);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
@@ -172,12 +194,18 @@ async fn reminders(db: Db) {
         let now = crate::db::now_millis();
         match meetups::series::extend_windows(&db, now).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(occurrences = n, "made meetup occurrences for the window ahead"),
+            Ok(n) => {
+                tracing::info!(occurrences = n, "made meetup occurrences for the window ahead");
+                state.bus.events_committed();
+            }
             Err(err) => tracing::warn!(error = ?err, "could not extend meetup series"),
         }
         match meetups::events::record_due_reminders(&db, now).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(reminders = n, "recorded meetup reminders"),
+            Ok(n) => {
+                tracing::info!(reminders = n, "recorded meetup reminders");
+                state.bus.events_committed();
+            }
             Err(err) => tracing::warn!(error = ?err, "could not record meetup reminders"),
         }
     }

@@ -49,6 +49,11 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Turn every pending outbox event into notifications now, then exit: for after a
+    /// restore, or when no server runs. Waits for the dispatcher lease if a server holds
+    /// it; live subscribers are not told (they catch up when they reconnect).
+    #[command(after_help = CONFIGURATION_HELP)]
+    Dispatch,
     /// Manage administrator accounts.
     Admin {
         #[command(subcommand)]
@@ -99,6 +104,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load()?;
             let state = AppState::new(config).await?;
             println!("{}", crate::seed::demo(&state.db).await?);
+            Ok(())
+        }
+        Command::Dispatch => {
+            let config = Config::load()?;
+            telemetry::init(&config)?;
+            let db = Db::connect(&config).await?;
+            db.migrate().await?;
+            let written = crate::notifications::dispatch::dispatch_pending(&db)
+                .await
+                .map_err(crate::error::AppError::into_anyhow)?;
+            println!("Dispatched every pending event: {written} notifications written.");
             Ok(())
         }
         Command::Admin { command } => {

@@ -26,6 +26,7 @@
 pub mod accounts;
 pub mod app;
 pub mod artefacts;
+pub mod bus;
 pub mod case_studies;
 pub mod cli;
 pub mod comments;
@@ -38,6 +39,7 @@ pub mod limits;
 pub mod markdown;
 pub mod meetups;
 pub mod metrics;
+pub mod notifications;
 pub mod organisations;
 pub mod outbox;
 pub mod search;

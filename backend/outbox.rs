@@ -93,7 +93,12 @@ events! {
 
 /// Records an event about `subject` (its GraphQL type name and id) inside the caller's
 /// transaction.
-pub async fn record(tx: &mut Tx, subject: (&str, i64), actor_id: Option<i64>, event: impl Into<Event>) -> AppResult<()> {
+pub async fn record(
+    tx: &mut Tx,
+    subject: (&str, i64),
+    actor_id: Option<i64>,
+    event: impl Into<Event>,
+) -> AppResult<()> {
     let event = event.into();
     let payload = event.payload().map_err(anyhow::Error::from)?;
     sqlx::query(

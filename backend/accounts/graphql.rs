@@ -132,10 +132,12 @@ impl Member {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-        #[graphql(default = false)] unread_only: bool,
+        #[graphql(desc = "Only unread entries (each standing for its unread notifications).")] unread_only: Option<
+            bool,
+        >,
     ) -> async_graphql::Result<Connection<String, Notification>> {
         let page = Page::<i64>::new(first, after, last, before)?;
-        Ok(notifications::graphql::notifications(ctx, self, page, unread_only).await?)
+        Ok(notifications::graphql::notifications(ctx, self, page, unread_only.unwrap_or(false)).await?)
     }
 
     /// How many unread entries the member's notifications have. Only for the member themself.

@@ -347,7 +347,8 @@ pub async fn create(db: &Db, member_id: i64, fields: &Fields) -> AppResult<Artef
     };
     outbox::record(&mut tx, ("Artefact", artefact.id), Some(member_id), event).await?;
     outbox::record_mentions(&mut tx, ("Artefact", artefact.id), member_id, &rendered.mentioned_ids).await?;
-    follows::watch_automatically(&mut tx, member_id, follows::Target { type_name: "Artefact", id: artefact.id }).await?;
+    follows::watch_automatically(&mut tx, member_id, follows::Target { type_name: "Artefact", id: artefact.id })
+        .await?;
     tx.commit().await?;
     Ok(artefact)
 }

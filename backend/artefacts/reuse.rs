@@ -100,8 +100,7 @@ pub async fn record(
         Some(row) => {
             adjust_count(&mut tx, artefact_id, 1).await?;
             let event = outbox::ArtefactReused { organisation_id, case_study_id };
-            outbox::record(&mut tx, ("Artefact", artefact_id), Some(member_id), event)
-                .await?;
+            outbox::record(&mut tx, ("Artefact", artefact_id), Some(member_id), event).await?;
             Reuse::from_row(&row)?
         }
         None => {

@@ -108,8 +108,7 @@ pub async fn register_interest(db: &Db, case_study_id: i64, member_id: i64, note
     .rows_affected();
     if inserted > 0 {
         let event = outbox::InterestRegistered { member_id };
-        outbox::record(&mut tx, ("CaseStudy", case_study_id), Some(member_id), event)
-            .await?;
+        outbox::record(&mut tx, ("CaseStudy", case_study_id), Some(member_id), event).await?;
     } else {
         sqlx::query("UPDATE case_study_interests SET note = $1 WHERE case_study_id = $2 AND member_id = $3")
             .bind(note.trim())

@@ -277,7 +277,8 @@ pub async fn create(db: &Db, author_id: i64, fields: &Fields) -> AppResult<CaseS
         .await?;
     let case_study = CaseStudy::from_row(&row)?;
     replace_links(&mut tx, case_study.id, author_id, author_id, fields).await?;
-    follows::watch_automatically(&mut tx, author_id, follows::Target { type_name: "CaseStudy", id: case_study.id }).await?;
+    follows::watch_automatically(&mut tx, author_id, follows::Target { type_name: "CaseStudy", id: case_study.id })
+        .await?;
     tx.commit().await?;
     Ok(case_study)
 }

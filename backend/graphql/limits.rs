@@ -134,7 +134,8 @@ impl Extension for RequestLimits {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if info.parent_type == "Mutation" && info.path_node.parent.is_none() && !NOT_WRITES.contains(&info.name) {
+        let root_mutation = info.parent_type == "Mutation" && info.path_node.parent.is_none();
+        if root_mutation && !NOT_WRITES.contains(&info.name) {
             let viewer = ctx.data_opt::<RequestContext>().and_then(|r| r.viewer.as_ref());
             if let (Some(state), Some(viewer)) = (ctx.data_opt::<AppState>(), viewer) {
                 if let Err(err) = state.limiter.check(Limit::WritesMember, &viewer.member.id.to_string(), 1).await {
@@ -144,7 +145,15 @@ impl Extension for RequestLimits {
                 }
             }
         }
-        next.run(ctx, info).await
+        let result = next.run(ctx, info).await;
+        // A mutation may have committed outbox events: wake the dispatcher now rather than
+        // at its next sweep (one cheap announcement, however many events).
+        if root_mutation {
+            if let Some(state) = ctx.data_opt::<AppState>() {
+                state.bus.events_committed();
+            }
+        }
+        result
     }
 }
 

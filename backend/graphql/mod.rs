@@ -20,8 +20,8 @@ use std::{collections::HashMap, net::IpAddr};
 
 use async_graphql::{
     dataloader::{DataLoader, HashMapCache, Loader},
-    Context, EmptySubscription, InputValueError, InputValueResult, Interface, MergedObject, Object, Scalar, ScalarType,
-    Schema, SchemaBuilder, Value, ID,
+    Context, InputValueError, InputValueResult, Interface, MergedObject, MergedSubscription, Object, Scalar,
+    ScalarType, Schema, SchemaBuilder, Value, ID,
 };
 
 use futures_util::future::BoxFuture;
@@ -54,6 +54,11 @@ use crate::{
         graphql::{AgendaMutation, CalendarMutation, MeetupMutation, MeetupQuery},
         Group as MeetupGroup,
     },
+    notifications::{
+        self,
+        graphql::{FollowLevels, NotificationMutation},
+        Notification,
+    },
     organisations::{
         self,
         graphql::{OrganisationMutation, OrganisationQuery},
@@ -72,7 +77,7 @@ pub const MAX_DEPTH: usize = 12;
 /// The sum of field costs (a connection's cost multiplies by its page size).
 pub const MAX_COMPLEXITY: usize = 2_000;
 
-pub type KettleSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type KettleSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -99,11 +104,17 @@ pub struct MutationRoot(
     MeetupMutation,
     AgendaMutation,
     CalendarMutation,
+    NotificationMutation,
 );
 
+/// Served over WebSocket at `/graphql/ws` (see `http::ws`).
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(crate::notifications::live::NotificationSubscription);
+
 /// The schema without runtime data: enough to print the SDL or validate documents.
-pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
@@ -157,10 +168,13 @@ pub struct Loaders {
     pub meetup_groups: Cached<MeetupGroup>,
     pub meetup_group_topics: Cached<Vec<i64>>,
     pub meetup_group_member_counts: Cached<i64>,
+    /// The viewer's follow level on things, by GraphQL type name and id.
+    pub follow_levels: DataLoader<FollowLevels, HashMapCache>,
 }
 
 impl Loaders {
-    pub fn new(db: &Db) -> Loaders {
+    /// Loaders for one request by `viewer_id` (what the viewer-specific loaders answer for).
+    pub fn new(db: &Db, viewer_id: Option<i64>) -> Loaders {
         fn loader<V: Send + Sync + Clone + 'static>(db: &Db, load: LoadFn<V>) -> Cached<V> {
             DataLoader::with_cache(ByIds { db: db.clone(), load }, tokio::spawn, HashMapCache::default())
                 .max_batch_size(500)
@@ -187,6 +201,7 @@ impl Loaders {
             meetup_groups: loader(db, |db, ids| Box::pin(meetups::by_ids(db, ids))),
             meetup_group_topics: loader(db, |db, ids| Box::pin(meetups::topics_of(db, ids))),
             meetup_group_member_counts: loader(db, |db, ids| Box::pin(meetups::member_counts(db, ids))),
+            follow_levels: FollowLevels::loader(db, viewer_id),
         }
     }
 }
@@ -248,6 +263,7 @@ pub enum Node {
     Comment(Comment),
     MeetupGroup(MeetupGroup),
     MeetupEvent(MeetupEvent),
+    Notification(Notification),
 }
 
 #[derive(Default)]
@@ -275,7 +291,7 @@ impl NodeQuery {
     }
 }
 
-async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
+pub(crate) async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
     let (type_name, number) = relay::parse_global_id(id)?;
     Ok(match type_name.as_str() {
         "Member" => ctx.loaders().members.load_one(number).await?.map(Node::Member),
@@ -295,6 +311,12 @@ async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Node>> {
         "MeetupEvent" => {
             meetups::events::by_ids(&ctx.state().db, &[number]).await?.remove(&number).map(Node::MeetupEvent)
         }
+        "Notification" => match ctx.viewer() {
+            Some(viewer) => {
+                notifications::inbox::own(&ctx.state().db, viewer.member.id, number).await?.map(Node::Notification)
+            }
+            None => None,
+        },
         _ => None,
     })
 }

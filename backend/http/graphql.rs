@@ -203,8 +203,9 @@ async fn execute(
         }
     };
 
+    let loaders = Loaders::new(&state.db, viewer.as_ref().map(|v| v.member.id));
     let context = RequestContext { viewer, client_ip: ClientAddress::of(request), request_id: request_id.clone() };
-    graphql_request = graphql_request.data(context).data(Loaders::new(&state.db));
+    graphql_request = graphql_request.data(context).data(loaders);
     let mut response = schema.execute(graphql_request).await;
 
     let before_execution = response.data == Value::Null

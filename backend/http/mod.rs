@@ -2,6 +2,7 @@
 //! baseline security headers, and a 500 page instead of a dropped connection on panic.
 
 pub mod graphql;
+pub mod ws;
 
 use std::{sync::Arc, time::Instant};
 
@@ -43,6 +44,7 @@ pub fn routes(state: AppState, schema: KettleSchema) -> impl Endpoint {
     let config = state.config.clone();
     crate::site::routes()
         .at("/graphql", get(graphql::get).post(graphql::post))
+        .at("/graphql/ws", get(ws::upgrade))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics_text))
@@ -119,6 +121,10 @@ async fn observe<E: Endpoint>(
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     let route = route_label(&path);
+    if route == "/graphql/ws" {
+        // A compressed body on a protocol switch would corrupt the WebSocket stream.
+        request.headers_mut().remove(header::ACCEPT_ENCODING);
+    }
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
 
@@ -254,7 +260,8 @@ fn healthz() -> &'static str {
 /// Ready when the database answers. Redis is reported but does not decide readiness:
 /// without it live updates pause and rate limits count per instance, but the site works,
 /// and taking every instance out of a load balancer because Redis is down would turn a
-/// degraded site into no site.
+/// degraded site into no site. `liveDelivery` says what the bus is doing (`in-process`,
+/// `redis: connected`, `redis: reconnecting`, …).
 #[handler]
 async fn readyz(Data(state): Data<&AppState>) -> Response {
     let timeout = std::time::Duration::from_secs(2);
@@ -287,6 +294,7 @@ async fn readyz(Data(state): Data<&AppState>) -> Response {
         "database": database,
         "redis": redis.unwrap_or_else(|| "not configured".into()),
         "rateLimits": rate_limits,
+        "liveDelivery": state.bus.status().as_str(),
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Response::builder().status(status).content_type("application/json").body(body.to_string())

@@ -16,8 +16,7 @@ use super::rsvps;
 use crate::{
     db::{self, Db, Tx},
     error::{AppError, AppResult},
-    markdown,
-    outbox,
+    markdown, outbox,
 };
 
 pub const TITLE_MAX: usize = 150;
@@ -359,8 +358,7 @@ pub async fn cancel(db: &Db, id: i64, member_id: i64) -> AppResult<Option<Event>
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    outbox::record(&mut tx, ("MeetupEvent", id), Some(member_id), outbox::MeetupCancelled { series_id: None })
-        .await?;
+    outbox::record(&mut tx, ("MeetupEvent", id), Some(member_id), outbox::MeetupCancelled { series_id: None }).await?;
     tx.commit().await?;
     Ok(Some(Event::from_row(&row)?))
 }
@@ -379,7 +377,8 @@ pub async fn record_due_reminders(db: &Db, now: i64) -> AppResult<usize> {
     .fetch_all(&mut *tx)
     .await?;
     for (id, starts_at) in &due {
-        outbox::record(&mut tx, ("MeetupEvent", *id), None, outbox::MeetupReminderDue { starts_at: *starts_at }).await?;
+        outbox::record(&mut tx, ("MeetupEvent", *id), None, outbox::MeetupReminderDue { starts_at: *starts_at })
+            .await?;
     }
     tx.commit().await?;
     Ok(due.len())

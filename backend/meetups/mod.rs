@@ -197,7 +197,8 @@ pub async fn set_role(db: &Db, group_id: i64, member_id: i64, role: GroupRole) -
     .bind(db::now_millis())
     .execute(&mut *tx)
     .await?;
-    follows::watch_automatically(&mut tx, member_id, follows::Target { type_name: "MeetupGroup", id: group_id }).await?;
+    follows::watch_automatically(&mut tx, member_id, follows::Target { type_name: "MeetupGroup", id: group_id })
+        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -15,8 +15,7 @@ use super::{
 use crate::{
     db::{self, Db},
     error::{AppError, AppResult},
-    markdown,
-    outbox,
+    markdown, outbox,
 };
 
 /// How far ahead occurrences exist: about six months.

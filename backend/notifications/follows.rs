@@ -69,18 +69,25 @@ impl Target {
         })
     }
 
-    /// Whether the thing exists (and, for a case study, is published: drafts have no
-    /// followers but their authors, who watch them automatically).
-    pub async fn exists(&self, db: &Db) -> AppResult<bool> {
+    /// Whether the thing exists and `member_id` may see it (a draft case study only its
+    /// authors).
+    pub async fn visible_to(&self, db: &Db, member_id: i64) -> AppResult<bool> {
         let sql = match self.type_name {
             "Topic" => "SELECT 1 FROM topics WHERE id = $1 AND merged_into IS NULL",
             "Organisation" => "SELECT 1 FROM organisations WHERE id = $1",
             "MeetupGroup" => "SELECT 1 FROM meetup_groups WHERE id = $1",
             "Member" => "SELECT 1 FROM members WHERE id = $1",
-            "CaseStudy" => "SELECT 1 FROM case_studies WHERE id = $1 AND status <> 'draft'",
+            "CaseStudy" => {
+                "SELECT 1 FROM case_studies c WHERE id = $1 AND (status <> 'draft' OR EXISTS \
+                 (SELECT 1 FROM case_study_authors a WHERE a.case_study_id = c.id AND a.member_id = $2))"
+            }
             _ => "SELECT 1 FROM artefacts WHERE id = $1",
         };
-        Ok(sqlx::query(sql).bind(self.id).fetch_optional(&db.pool).await?.is_some())
+        let mut query = sqlx::query(sql).bind(self.id);
+        if self.type_name == "CaseStudy" {
+            query = query.bind(member_id);
+        }
+        Ok(query.fetch_optional(&db.pool).await?.is_some())
     }
 }
 

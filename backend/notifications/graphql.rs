@@ -169,7 +169,11 @@ pub async fn settings(ctx: &Context<'_>, member: &Member) -> AppResult<Notificat
 
 /// The viewer's level on a followable thing: what `viewerFollowLevel` answers on each
 /// followable type. Batched per request, like every other related value.
-pub async fn viewer_follow_level(ctx: &Context<'_>, type_name: &'static str, id: i64) -> AppResult<Option<FollowLevel>> {
+pub async fn viewer_follow_level(
+    ctx: &Context<'_>,
+    type_name: &'static str,
+    id: i64,
+) -> AppResult<Option<FollowLevel>> {
     if ctx.viewer().is_none() {
         return Ok(None);
     }
@@ -281,12 +285,17 @@ impl NotificationMutation {
         let viewer = ctx.require_viewer()?;
         let target = match Target::parse(&input.target_id) {
             Ok(target) => target,
-            Err(err) => return Ok(FollowPayload { follow: None, user_errors: field_error("targetId", &err.message()) }),
+            Err(err) => {
+                return Ok(FollowPayload { follow: None, user_errors: field_error("targetId", &err.message()) })
+            }
         };
         if target.type_name == "Member" && target.id == viewer.member.id {
-            return Ok(FollowPayload { follow: None, user_errors: field_error("targetId", "You cannot follow yourself.") });
+            return Ok(FollowPayload {
+                follow: None,
+                user_errors: field_error("targetId", "You cannot follow yourself."),
+            });
         }
-        if !target.exists(&ctx.state().db).await? {
+        if !target.visible_to(&ctx.state().db, viewer.member.id).await? {
             let message = "There is nothing to follow with that id.";
             return Ok(FollowPayload { follow: None, user_errors: field_error("targetId", message) });
         }
@@ -318,8 +327,9 @@ impl NotificationMutation {
     ) -> async_graphql::Result<MarkNotificationsReadPayload> {
         let viewer = ctx.require_viewer()?;
         let db = &ctx.state().db;
+        let unread = inbox::unread_count(db, viewer.member.id).await?;
         let refuse = |field: &str, message: &str| MarkNotificationsReadPayload {
-            unread_count: 0,
+            unread_count: unread,
             user_errors: field_error(field, message),
         };
         let marking = match (&input.ids, &input.up_to) {

@@ -73,7 +73,7 @@ pub async fn mark_read(db: &Db, member_id: i64, marking: Marking<'_>) -> AppResu
     let now = db::now_millis();
     let base = "UPDATE notifications SET read_at = $1 WHERE member_id = $2 AND read_at IS NULL AND channel = 'inbox'";
     match marking {
-        Marking::Entries(ids) if ids.is_empty() => {}
+        Marking::Entries([]) => {}
         Marking::Entries(ids) => {
             let sql = format!(
                 "{base} AND group_id IN (SELECT group_id FROM notifications WHERE member_id = $2 AND id IN ({}))",
@@ -138,7 +138,10 @@ pub async fn new_for_you(db: &Db, member_id: i64, since: i64, keyset: &Keyset<i6
 
 /// When the member last looked at what is new for them (never: `None`).
 pub async fn followed_seen_at(db: &Db, member_id: i64) -> AppResult<Option<i64>> {
-    let row = sqlx::query("SELECT followed_seen_at FROM members WHERE id = $1").bind(member_id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query("SELECT followed_seen_at FROM members WHERE id = $1")
+        .bind(member_id)
+        .fetch_optional(&db.pool)
+        .await?;
     Ok(match row {
         Some(row) => row.try_get(0)?,
         None => None,
@@ -147,7 +150,11 @@ pub async fn followed_seen_at(db: &Db, member_id: i64) -> AppResult<Option<i64>>
 
 pub async fn mark_followed_seen(db: &Db, member_id: i64) -> AppResult<i64> {
     let now = db::now_millis();
-    sqlx::query("UPDATE members SET followed_seen_at = $1 WHERE id = $2").bind(now).bind(member_id).execute(&db.pool).await?;
+    sqlx::query("UPDATE members SET followed_seen_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(member_id)
+        .execute(&db.pool)
+        .await?;
     Ok(now)
 }
 
@@ -164,7 +171,8 @@ pub async fn settings(db: &Db, member_id: i64) -> AppResult<Settings> {
         .fetch_all(&db.pool)
         .await?;
     let off: HashSet<String> = rows.iter().map(|r| r.try_get(0)).collect::<sqlx::Result<_>>()?;
-    let auto = sqlx::query("SELECT auto_watch_off_at FROM members WHERE id = $1").bind(member_id).fetch_one(&db.pool).await?;
+    let auto =
+        sqlx::query("SELECT auto_watch_off_at FROM members WHERE id = $1").bind(member_id).fetch_one(&db.pool).await?;
     Ok(Settings {
         disabled_kinds: NotificationKind::ALL.into_iter().filter(|k| off.contains(k.as_str())).collect(),
         auto_watch: auto.try_get::<Option<i64>, _>(0)?.is_none(),
@@ -180,7 +188,10 @@ pub async fn update_settings(
 ) -> AppResult<Settings> {
     let mut tx = db.begin_write().await?;
     if let Some(kinds) = disabled_kinds {
-        sqlx::query("DELETE FROM notification_kinds_off WHERE member_id = $1").bind(member_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM notification_kinds_off WHERE member_id = $1")
+            .bind(member_id)
+            .execute(&mut *tx)
+            .await?;
         let unique: HashSet<NotificationKind> = kinds.iter().copied().collect();
         for kind in unique {
             sqlx::query("INSERT INTO notification_kinds_off (member_id, kind) VALUES ($1, $2)")

@@ -157,8 +157,12 @@ impl<'a> Planner<'a> {
         let ids: Vec<i64> = self.plan.recipients.iter().map(|r| r.member_id).collect();
         let mut off: HashSet<(i64, String)> = HashSet::new();
         for chunk in ids.chunks(500) {
-            let rows = db::rows_by_ids(self.db, "SELECT member_id, kind FROM notification_kinds_off WHERE member_id IN", chunk)
-                .await?;
+            let rows = db::rows_by_ids(
+                self.db,
+                "SELECT member_id, kind FROM notification_kinds_off WHERE member_id IN",
+                chunk,
+            )
+            .await?;
             for row in rows {
                 off.insert((row.try_get(0)?, row.try_get(1)?));
             }
@@ -206,12 +210,24 @@ impl<'a> Planner<'a> {
             }
             self.about("CaseStudy", id, &case_study.title);
             let summary = format!("{} mentioned you in “{}”", self.actor_name, case_study.title);
-            self.tell(member_id, NotificationKind::Mentioned, Channel::Inbox, &summary, &format!("/case-studies/{id}{anchor}"));
+            self.tell(
+                member_id,
+                NotificationKind::Mentioned,
+                Channel::Inbox,
+                &summary,
+                &format!("/case-studies/{id}{anchor}"),
+            );
         } else if let Some(id) = artefact {
             let Some(artefact) = self.artefact(id).await? else { return Ok(()) };
             self.about("Artefact", id, &artefact.title);
             let summary = format!("{} mentioned you in “{}”", self.actor_name, artefact.title);
-            self.tell(member_id, NotificationKind::Mentioned, Channel::Inbox, &summary, &format!("/artefacts/{id}{anchor}"));
+            self.tell(
+                member_id,
+                NotificationKind::Mentioned,
+                Channel::Inbox,
+                &summary,
+                &format!("/artefacts/{id}{anchor}"),
+            );
         }
         Ok(())
     }
@@ -415,10 +431,11 @@ impl<'a> Planner<'a> {
             return Ok(());
         }
         let statuses = if kind == NotificationKind::MeetupReminder { "('going')" } else { "('going', 'waitlisted')" };
-        let rows = sqlx::query(&format!("SELECT member_id FROM meetup_rsvps WHERE event_id = $1 AND status IN {statuses}"))
-            .bind(id)
-            .fetch_all(&self.db.pool)
-            .await?;
+        let rows =
+            sqlx::query(&format!("SELECT member_id FROM meetup_rsvps WHERE event_id = $1 AND status IN {statuses}"))
+                .bind(id)
+                .fetch_all(&self.db.pool)
+                .await?;
         let summary = match kind {
             NotificationKind::MeetupChanged => format!("“{}” has a new time or place", event.title),
             NotificationKind::MeetupCancelled => format!("“{}” was cancelled", event.title),
@@ -437,7 +454,13 @@ impl<'a> Planner<'a> {
             return Ok(());
         }
         let summary = format!("You have a place at “{}”: you moved up from the waitlist", event.title);
-        self.tell(member_id, NotificationKind::WaitlistPromoted, Channel::Inbox, &summary, &format!("/meetups/events/{id}"));
+        self.tell(
+            member_id,
+            NotificationKind::WaitlistPromoted,
+            Channel::Inbox,
+            &summary,
+            &format!("/meetups/events/{id}"),
+        );
         Ok(())
     }
 
@@ -465,9 +488,8 @@ async fn follower_levels(db: &Db, targets: &[(&str, i64)]) -> AppResult<Vec<(i64
     if targets.is_empty() {
         return Ok(Vec::new());
     }
-    let conditions: Vec<String> = (0..targets.len())
-        .map(|i| format!("(target_type = ${} AND target_id = ${})", 2 * i + 1, 2 * i + 2))
-        .collect();
+    let conditions: Vec<String> =
+        (0..targets.len()).map(|i| format!("(target_type = ${} AND target_id = ${})", 2 * i + 1, 2 * i + 2)).collect();
     let sql = format!("SELECT member_id, level FROM follows WHERE {}", conditions.join(" OR "));
     let mut query = sqlx::query(&sql);
     for (target_type, target_id) in targets {

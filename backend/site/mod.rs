@@ -16,8 +16,10 @@ pub mod calendars;
 pub mod comments;
 pub mod csrf;
 pub mod feeds;
+pub mod follows;
 pub mod knowledge;
 pub mod meetups;
+pub mod notifications;
 pub mod oauth;
 pub mod organisations;
 pub mod pages;
@@ -41,6 +43,11 @@ pub fn routes() -> Route {
         .at("/settings/tokens", post(pages::create_token))
         .at("/settings/tokens/revoke", post(pages::revoke_token))
         .at("/settings/connections/disconnect", post(pages::disconnect_identity))
+        .at("/settings/notifications", get(notifications::settings).post(notifications::update_settings))
+        .at("/follows", get(follows::list).post(follows::update))
+        .at("/notifications", get(notifications::list))
+        .at("/notifications/new", get(notifications::new_for_you))
+        .at("/notifications/read", post(notifications::mark_read))
         .at("/members/:id", get(pages::member))
         .at("/search", get(knowledge::search))
         .at("/case-studies", get(knowledge::list))

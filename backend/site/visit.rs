@@ -168,7 +168,7 @@ impl Visit {
                 client_ip: self.client_ip,
                 request_id: self.request_id.clone(),
             })
-            .data(Loaders::new(&self.state.db));
+            .data(Loaders::new(&self.state.db, self.member_id()));
         Ok(self.schema.execute(request).await)
     }
 

@@ -7,11 +7,14 @@ mod bounds;
 mod cli;
 mod coauthors;
 mod conversations;
+mod dispatch;
 mod fuzz;
 mod hostile;
 mod knowledge;
 mod limits;
+mod live;
 mod meetups;
+mod notifications;
 mod oauth;
 mod oauth_provider;
 mod protocol;
@@ -43,6 +46,9 @@ fn main() {
         fuzz::scenarios(),
         bounds::scenarios(),
         limits::scenarios(),
+        live::scenarios(),
+        notifications::scenarios(),
+        dispatch::scenarios(),
     ]
     .concat();
 

@@ -28,6 +28,9 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers,
         the_schedule_form_explains_problems_and_keeps_what_was_typed,
         the_attendee_csv_defuses_formulas,
+        the_follow_control_works_without_javascript,
+        the_header_counts_unread_notifications_and_the_inbox_reads_them,
+        notification_settings_switch_kinds_off,
     ]
 }
 
@@ -864,4 +867,189 @@ async fn the_attendee_csv_defuses_formulas(app: TestApp) {
     assert!(lines[2].starts_with("waitlisted,1,\"Pat \"\"Tea\"\", Esq.\",\""), "{csv}");
     assert!(lines[2].ends_with(",\"pat-tea-esq\""), "the handle, as it is: {csv}");
     assert_eq!(lines[3], "");
+}
+
+/// A topic made by an administrator, for the follow tests: its global id.
+async fn topic_for_following(app: &TestApp, name: &str) -> String {
+    let curator = app.member("curator@example.org", "Curator").await;
+    app.execute_sql("UPDATE members SET role = 'admin' WHERE email_normalized = 'curator@example.org'").await;
+    let data = curator
+        .data(
+            "mutation($n: String!) { createTopic(input: { name: $n }) { topic { id } } }",
+            serde_json::json!({ "n": name }),
+        )
+        .await;
+    data["createTopic"]["topic"]["id"].as_str().unwrap().to_string()
+}
+
+async fn the_follow_control_works_without_javascript(app: TestApp) {
+    let topic = topic_for_following(&app, "Bin collection").await;
+    let mut ada = Browser::new(&app);
+    // Signed out: a way to sign in, and no form.
+    let page = ada.get("/topics/bin-collection").await;
+    assert!(page.body.contains("to follow this") && !page.body.contains("action=\"&#x2f;follows\""), "{}", page.body);
+    ada.register("ada@example.org", "Ada").await;
+    let page = ada.get("/topics/bin-collection").await;
+    assert!(
+        page.body.contains("You are not following this.") && page.body.contains("<option value=\"NONE\" selected>")
+    );
+    assert!(page.body.contains(&format!("name=\"targetId\" value=\"{topic}\"")), "{}", page.body);
+
+    // A form without this browser's CSRF token follows nothing.
+    let fields = [("targetId", topic.as_str()), ("level", "WATCHING"), ("return_to", "/topics/bin-collection#follow")];
+    let response = ada.http.post(app.url("/follows")).form(&fields).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT COUNT(*) FROM follows WHERE target_type = 'Topic'").await, 0);
+
+    let page = ada.post("/follows", &fields).await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/topics/bin-collection#follow"));
+    let page = ada.get("/topics/bin-collection").await;
+    assert!(page.body.contains("You are watching this:") && page.body.contains("<option value=\"WATCHING\" selected>"));
+    let list = ada.get("/follows").await;
+    assert!(list.body.contains(">Bin collection</a>") && list.body.contains("<option value=\"WATCHING\" selected>"));
+
+    // Only paths inside the site are returned to.
+    for evil in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+        let page = ada.post("/follows", &[("targetId", &topic), ("level", "DIGEST"), ("return_to", evil)]).await;
+        assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/follows"), "{evil}");
+    }
+    assert!(ada.get("/topics/bin-collection").await.body.contains("You follow this in your digest."));
+    // A level that does not exist, or no target, is a page that says so.
+    let page = ada.post("/follows", &[("targetId", &topic), ("level", "LOUD"), ("return_to", "/follows")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("You cannot follow this"));
+    let page = ada.post("/follows", &[("targetId", ""), ("level", "WATCHING"), ("return_to", "/follows")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let page =
+        ada.post("/follows", &[("targetId", "not-an-id"), ("level", "WATCHING"), ("return_to", "/follows")]).await;
+    assert!(page.status.is_client_error(), "{}", page.status);
+    assert_eq!(app.count("SELECT COUNT(*) FROM follows WHERE target_type = 'Topic'").await, 1);
+
+    // Not following any more.
+    let page = ada.post("/follows", &[("targetId", &topic), ("level", "NONE"), ("return_to", "/follows")]).await;
+    assert_eq!(page.location(), "/follows");
+    assert!(ada.get("/follows").await.body.contains("You do not follow anything yet."));
+    assert_eq!(app.count("SELECT COUNT(*) FROM follows WHERE target_type = 'Topic'").await, 0);
+
+    // Signed out, the pages and the form ask to sign in first, coming back to the page.
+    let mut stranger = Browser::new(&app);
+    stranger.get("/sign-in").await;
+    for path in ["/follows", "/notifications", "/notifications/new", "/settings/notifications"] {
+        let page = stranger.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(page.location().starts_with("/sign-in?return_to="), "{path}");
+    }
+    let page = stranger.post("/follows", &fields).await;
+    assert_eq!(page.location(), "/sign-in?return_to=%2Ftopics%2Fbin-collection");
+}
+
+async fn the_header_counts_unread_notifications_and_the_inbox_reads_them(app: TestApp) {
+    use serde_json::json;
+    let topic = topic_for_following(&app, "Street lighting").await;
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    let home = ada.get("/").await;
+    assert!(
+        home.body.contains(">Notifications<span class=\"notifications-link__unread\" data-unread hidden>"),
+        "{}",
+        home.body
+    );
+    assert!(!home.body.contains("data-after="), "no notification yet");
+    let empty = ada.get("/notifications").await;
+    assert!(empty.body.contains("You have no notifications yet.") && !empty.body.contains("Mark all as read"));
+    ada.get("/topics/street-lighting").await;
+    ada.post("/follows", &[("targetId", &topic), ("level", "WATCHING"), ("return_to", "/topics/street-lighting")])
+        .await;
+
+    let wyn = app.member("wyn@example.org", "Wyn").await;
+    let created = wyn
+        .data(
+            "mutation($input: CreateCaseStudyInput!) { createCaseStudy(input: $input) { caseStudy { id } } }",
+            json!({ "input": { "title": "Lights <dimmed>", "summary": "Part-night lighting.", "body": "Text.", "phase": "LIVE", "topicIds": [topic] } }),
+        )
+        .await;
+    let id = created["createCaseStudy"]["caseStudy"]["id"].as_str().unwrap().to_string();
+    wyn.data("mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { caseStudy { id } } }", json!({ "id": id }))
+        .await;
+
+    // The dispatcher writes the notification soon after the event commits.
+    let mut home = ada.get("/").await;
+    for _ in 0..100 {
+        if home.body.contains("data-unread-count>1<") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        home = ada.get("/").await;
+    }
+    assert!(
+        home.body.contains(
+            ">Notifications<span class=\"notifications-link__unread\" data-unread><span class=\"visually-hidden\">, </span><span class=\"count\" data-unread-count>1</span><span class=\"visually-hidden\"> unread</span></span></a>"
+        ),
+        "{}",
+        home.body
+    );
+    assert!(home.body.contains("data-after=\""), "the live count's starting cursor");
+    // Every page has it, the error pages too.
+    assert!(ada.get("/no/such/page").await.body.contains("data-unread-count>1<"));
+    assert!(ada.get("/settings").await.body.contains("data-unread-count>1<"));
+
+    let inbox = ada.get("/notifications").await;
+    assert!(inbox.body.contains("You have 1 unread notification."), "{}", inbox.body);
+    assert!(inbox.body.contains("Unread</strong>") && inbox.body.contains("Lights &lt;dimmed&gt;"), "{}", inbox.body);
+    let number = id_number(&id);
+    assert!(inbox.body.contains(&format!("href=\"&#x2f;case-studies&#x2f;{number}")), "links to the case study");
+    let new_for_you = ada.get("/notifications/new").await;
+    assert!(new_for_you.body.contains("Lights &lt;dimmed&gt;"), "{}", new_for_you.body);
+    let again = ada.get("/notifications/new").await;
+    assert!(again.body.contains("Nothing new in what you follow since your last visit."), "{}", again.body);
+
+    // Mark all as read, without JavaScript.
+    let response = ada.http.post(app.url("/notifications/read")).form(&[("upTo", "")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "the form needs its CSRF token");
+    ada.get("/notifications").await;
+    let page = ada.post("/notifications/read", &[]).await;
+    assert_eq!(page.location(), "/notifications?marked=all");
+    let inbox = ada.get(page.location()).await;
+    assert!(
+        inbox.body.contains("Your notifications are marked as read.")
+            && inbox.body.contains("You have no unread notifications.")
+    );
+    assert!(inbox.body.contains("data-unread hidden>") && !inbox.body.contains("Unread</strong>"));
+}
+
+fn id_number(id: &str) -> i64 {
+    kettle::graphql::relay::parse_global_id(id).unwrap().1
+}
+
+async fn notification_settings_switch_kinds_off(app: TestApp) {
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    let page = ada.get("/settings/notifications").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Someone mentions you") && page.body.contains("value=\"NEW_COMMENT\" checked"));
+    assert!(page.body.contains("id=\"autoWatch\" name=\"autoWatch\" value=\"on\" checked"));
+    // Everything ticked but mentions and new comments; auto-watch off.
+    let mut fields: Vec<(&str, &str)> = kettle::site::notifications::KINDS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .filter(|name| !["MENTIONED", "NEW_COMMENT"].contains(name))
+        .map(|name| ("kinds", name))
+        .collect();
+    fields.push(("kinds", "NOT_A_KIND"));
+    let page = ada.post("/settings/notifications", &fields).await;
+    assert_eq!(page.location(), "/settings/notifications?saved=1");
+    let page = ada.get(page.location()).await;
+    assert!(page.body.contains("Your notification settings have been saved."));
+    assert!(
+        page.body.contains("value=\"MENTIONED\">") && page.body.contains("value=\"NEW_COMMENT\">"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"REPLIED\" checked"));
+    assert!(page.body.contains("id=\"autoWatch\" name=\"autoWatch\" value=\"on\">"));
+    let response =
+        ada.http.post(app.url("/settings/notifications")).form(&[("kinds", "MENTIONED")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT COUNT(*) FROM notification_kinds_off").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM members WHERE auto_watch_off_at IS NOT NULL").await, 1);
 }

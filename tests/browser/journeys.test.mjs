@@ -763,6 +763,174 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   for (const page of [organiser, amir, bea]) await page.context().close();
 });
 
+test("follow a topic; the header count rises live when another member publishes in it; read it", async () => {
+  const admin = await registerAdmin("Lamp Admin");
+  await api(admin, "mutation { createTopic(input: { name: \"Street lighting\" }) { topic { id } } }");
+  const topics = await api(admin, "{ topics(first: 100) { edges { node { id name slug } } } }");
+  const topic = topics.topics.edges.find((e) => e.node.name === "Street lighting").node;
+
+  // Member A follows the topic with the control on its page.
+  const ada = await newPage();
+  await registerOnSite(ada, "Ada Follower");
+  const header = ada.getByRole("navigation", { name: "Account" });
+  assert.equal(await header.getByRole("link", { name: "Notifications", exact: true }).count(), 1, "no unread count yet");
+  await ada.goto(`${baseUrl}/topics/${topic.slug}`);
+  await ada.getByText("You are not following this.").waitFor();
+  await ada.getByLabel("Follow this topic").selectOption("WATCHING");
+  // The page the form comes back to opens the socket and subscribes.
+  const subscribed = subscription(ada);
+  await ada.getByRole("button", { name: "Save how you follow this" }).click();
+  await ada.getByText("You are watching this:").waitFor();
+  assert.match(ada.url(), new RegExp(`/topics/${topic.slug}#follow$`));
+  assert.equal(await ada.getByLabel("Follow this topic").inputValue(), "WATCHING");
+  await checkPage(ada, "topic-following");
+  await subscribed;
+  await ada.evaluate(() => { globalThis.notReloaded = true; });
+
+  // Member B publishes a case study in it.
+  const writer = await newPage();
+  const writerToken = await apiSignIn(await registerOnSite(writer, "Wyn Publisher"));
+  await writer.context().close();
+  const created = await api(writerToken, `mutation($input: CreateCaseStudyInput!) {
+    createCaseStudy(input: $input) { caseStudy { id } userErrors { message } } }`, {
+    input: {
+      title: "Dimming street lights after midnight",
+      summary: "Part-night lighting cut energy use by 40% with no rise in crime.",
+      body: "We *measured* it.",
+      phase: "LIVE",
+      topicIds: [topic.id],
+    },
+  });
+  const caseStudyId = created.createCaseStudy.caseStudy.id;
+  await api(writerToken, "mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { userErrors { message } } }", { id: caseStudyId });
+
+  // A's header count rises without a reload, and screen readers hear of it.
+  await header.getByRole("link", { name: /^Notifications ?, 1 unread$/ }).waitFor({ timeout: 20_000 });
+  await ada.locator("[data-notifications-announcer]").filter({ hasText: "1 new notification" }).waitFor();
+  assert.equal(await ada.evaluate(() => globalThis.notReloaded), true, "the page was not reloaded");
+  assert.deepEqual(ada.cspViolations, [], "the socket is allowed by the Content-Security-Policy");
+
+  // A opens the notifications and follows the link.
+  await header.getByRole("link", { name: /^Notifications/ }).click();
+  await ada.getByRole("heading", { level: 1, name: "Notifications" }).waitFor();
+  await ada.getByText("You have 1 unread notification.").waitFor();
+  const entry = ada.locator(".notification").filter({ hasText: "Dimming street lights after midnight" });
+  assert.match(await entry.innerText(), /Unread/);
+  await checkPage(ada, "notifications");
+  await entry.getByRole("link").click();
+  await ada.getByRole("heading", { level: 1, name: "Dimming street lights after midnight" }).waitFor();
+
+  // Back in the list, A marks everything read; the count goes.
+  await header.getByRole("link", { name: /^Notifications/ }).click();
+  await ada.getByRole("button", { name: "Mark all as read" }).click();
+  await ada.getByText("Your notifications are marked as read.").waitFor();
+  await ada.getByText("You have no unread notifications.").waitFor();
+  assert.equal(await header.getByRole("link", { name: "Notifications", exact: true }).count(), 1, "no unread count");
+  assert.equal(await ada.locator("[data-unread]").isVisible(), false);
+  assert.equal(await entry.innerText().then((text) => text.includes("Unread")), false);
+  await checkPage(ada, "notifications-read");
+
+  // New for you: what is new in what A follows, since the last visit.
+  await ada.getByRole("link", { name: "New for you" }).click();
+  await ada.getByRole("heading", { level: 1, name: "New for you" }).waitFor();
+  await ada.getByRole("link", { name: /Dimming street lights after midnight/ }).waitFor();
+  await checkPage(ada, "notifications-new");
+  await ada.reload();
+  await ada.getByText("Nothing new in what you follow since your last visit.").waitFor();
+
+  // What A follows: the topic (and the level can change there).
+  await ada.getByRole("link", { name: "What you follow" }).click();
+  await ada.getByRole("heading", { level: 1, name: "What you follow" }).waitFor();
+  await ada.getByRole("link", { name: "Street lighting" }).waitFor();
+  await checkPage(ada, "follows");
+  await ada.getByLabel("How you follow Street lighting").selectOption("DIGEST");
+  await ada.getByRole("button", { name: "Save how you follow Street lighting" }).click();
+  await ada.getByRole("heading", { level: 1, name: "What you follow" }).waitFor();
+  assert.equal(await ada.getByLabel("How you follow Street lighting").inputValue(), "DIGEST");
+
+  // Notification settings: switch a kind off.
+  await ada.getByRole("navigation", { name: "Notifications and follows" }).getByRole("link", { name: "Notification settings" }).click();
+  await ada.getByRole("heading", { level: 1, name: "Notification settings" }).waitFor();
+  await checkPage(ada, "notification-settings");
+  await ada.getByLabel("Someone comments in a conversation you follow").uncheck();
+  await ada.getByLabel("Watch what I write and comment on").uncheck();
+  await ada.getByRole("button", { name: "Save settings" }).click();
+  await ada.getByText("Your notification settings have been saved.").waitFor();
+  assert.equal(await ada.getByLabel("Someone comments in a conversation you follow").isChecked(), false);
+  assert.equal(await ada.getByLabel("Someone mentions you").isChecked(), true);
+  assert.equal(await ada.getByLabel("Watch what I write and comment on").isChecked(), false);
+  await checkPage(ada, "notification-settings-saved");
+  await ada.context().close();
+});
+
+test("the follow control and the unread count work with JavaScript turned off", async () => {
+  const admin = await registerAdmin("Pothole Admin");
+  await api(admin, "mutation { createTopic(input: { name: \"Potholes\" }) { topic { id } } }");
+  const topics = await api(admin, "{ topics(first: 100) { edges { node { id name slug } } } }");
+  const topic = topics.topics.edges.find((e) => e.node.name === "Potholes").node;
+
+  const page = await newPage({ javaScriptEnabled: false });
+  const email = await registerOnSite(page, "Nora Script");
+  const handle = (await api(await apiSignIn(email), "{ viewer { handle } }")).viewer.handle;
+  await page.goto(`${baseUrl}/topics/${topic.slug}`);
+  await page.getByLabel("Follow this topic").selectOption("DIGEST");
+  await page.getByRole("button", { name: "Save how you follow this" }).click();
+  await page.getByText("You follow this in your digest.").waitFor();
+  await page.goto(baseUrl + "/notifications");
+  await page.getByText("You have no notifications yet.").waitFor();
+  await checkPage(page, "notifications-empty-no-js");
+
+  // Another member follows Nora from her profile and invites her to co-author.
+  const other = await newPage();
+  const otherToken = await apiSignIn(await registerOnSite(other, "Otto Other"));
+  await other.goto(`${baseUrl}/members/@${handle}`);
+  await other.getByLabel("Follow Nora Script").selectOption("WATCHING");
+  await other.getByRole("button", { name: "Save how you follow this" }).click();
+  await other.getByText("You are watching this:").waitFor();
+  await checkPage(other, "member-following");
+  await other.context().close();
+  await api(otherToken, `mutation($input: CreateCaseStudyInput!) {
+    createCaseStudy(input: $input) { caseStudy { id } userErrors { message } } }`, {
+    input: {
+      title: "Reporting potholes with a photo",
+      summary: "Residents send a photo; crews find the hole first time.",
+      body: "It *works*.",
+      phase: "BETA",
+      topicIds: [topic.id],
+      coAuthorHandles: [handle],
+    },
+  });
+
+  // Each page load shows the count, written by the server.
+  const unread = page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: /^Notifications ?, 1 unread$/ });
+  for (let i = 0; i < 40 && (await unread.count()) === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await page.reload();
+  }
+  assert.equal(await unread.count(), 1, "the header shows one unread notification");
+  await page.getByText("You have 1 unread notification.").waitFor();
+  await checkPage(page, "notifications-no-js");
+  await page.getByRole("button", { name: /^Mark as read/ }).click();
+  await page.getByText("You have no unread notifications.").waitFor();
+  await page.context().close();
+});
+
+/** Resolves once the page's live header has subscribed over /graphql/ws. */
+function subscription(page) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the page did not subscribe within 15 seconds")), 15_000);
+    page.on("websocket", (socket) => {
+      if (!socket.url().endsWith("/graphql/ws")) return;
+      socket.on("framesent", (frame) => {
+        if (String(frame.payload).includes('"subscribe"')) {
+          clearTimeout(timer);
+          resolve(socket);
+        }
+      });
+    });
+  });
+}
+
 /** Registers through the site, leaving the page signed in; returns the email. */
 async function registerOnSite(page, displayName) {
   const email = uniqueEmail(displayName.split(" ")[0].toLowerCase());
@@ -820,7 +988,9 @@ test("every page visited was checked", () => {
     "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "settings-connections-errors",
     "oauth-failure", "meetups", "meetup-group-new", "meetup-group-errors", "meetup-group", "meetup-schedule",
     "meetup-schedule-errors", "meetup-event-organiser", "meetup-event-waitlisted", "my-meetups-calendar",
-    "meetup-event-going", "meetup-edit", "meetup-attendees", "coauthor-invitations", "coauthor-accepted"]) {
+    "meetup-event-going", "meetup-edit", "meetup-attendees", "coauthor-invitations", "coauthor-accepted",
+    "topic-following", "notifications", "notifications-read", "notifications-new", "follows", "notification-settings",
+    "notification-settings-saved", "notifications-empty-no-js", "member-following", "notifications-no-js"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

@@ -31,4 +31,202 @@
       });
     });
   });
+
+  // The header's unread count, kept live. The server writes the count into every page,
+  // so without JavaScript (or when the socket is down) it is right at each page load.
+  var link = document.querySelector("[data-notifications]");
+  if (link && "WebSocket" in window) {
+    liveNotificationCount(link, document.querySelector("[data-notifications-announcer]"));
+  }
 })();
+
+// A small graphql-transport-ws client for one subscription, notificationAdded: it sends
+// connection_init (the session cookie authenticates the socket), subscribes after the
+// newest notification the page knew of, answers pings, and reconnects with backoff,
+// passing the last id it saw so the server replays what it missed. For each batch that
+// arrives it asks /graphql for the true unread count (a new comment may join an entry
+// that is already unread) and announces it politely.
+function liveNotificationCount(link, announcer) {
+  "use strict";
+  var QUERY = "subscription($after: ID) { notificationAdded(after: $after) { id summary } }";
+  var wrapper = link.querySelector("[data-unread]");
+  var counter = link.querySelector("[data-unread-count]");
+  var after = link.getAttribute("data-after") || null;
+  var socket = null;
+  var attempts = 0;
+  var retryTimer = null;
+  var refreshTimer = null;
+  var stableTimer = null;
+  var arrived = 0;
+  var stopped = false;
+  var nextId = 1;
+
+  function show(count) {
+    if (!wrapper || !counter) return;
+    counter.textContent = String(count);
+    wrapper.hidden = count <= 0;
+  }
+
+  function announce(count) {
+    if (!announcer || count <= 0) return;
+    // Cleared first, so the same words twice in a row are still read out.
+    announcer.textContent = "";
+    window.setTimeout(function () {
+      announcer.textContent = count === 1 ? "1 new notification" : count + " new notifications";
+    }, 100);
+  }
+
+  function shown() {
+    return (counter && parseInt(counter.textContent, 10)) || 0;
+  }
+
+  function refresh() {
+    refreshTimer = null;
+    var count = arrived;
+    var before = shown();
+    arrived = 0;
+    var fallback = function () {
+      show(before + count);
+      announce(count);
+    };
+    if (!window.fetch) return fallback();
+    window
+      .fetch("/graphql", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query: "{ viewer { unreadNotificationCount } }" }),
+      })
+      .then(function (response) {
+        return response.json();
+      })
+      .then(function (body) {
+        var value = body && body.data && body.data.viewer && body.data.viewer.unreadNotificationCount;
+        if (typeof value !== "number") return fallback();
+        show(value);
+        announce(count || value - before);
+      })
+      .catch(fallback);
+  }
+
+  function received(payload) {
+    var notification = payload && payload.data && payload.data.notificationAdded;
+    if (!notification || !notification.id) return;
+    after = notification.id;
+    link.setAttribute("data-after", after);
+    arrived += 1;
+    // A burst (a replay after reconnecting, say) becomes one count and one announcement.
+    if (!refreshTimer) refreshTimer = window.setTimeout(refresh, 250);
+  }
+
+  function refusedFor(payload) {
+    var errors = (payload && payload.errors) || [];
+    return errors.some(function (error) {
+      var code = error && error.extensions && error.extensions.code;
+      return code === "UNAUTHENTICATED" || code === "FORBIDDEN";
+    });
+  }
+
+  function send(message) {
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify(message));
+  }
+
+  function connect() {
+    retryTimer = null;
+    if (stopped) return;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    try {
+      socket = new WebSocket(scheme + window.location.host + "/graphql/ws", "graphql-transport-ws");
+    } catch (error) {
+      return retry();
+    }
+    var current = socket;
+    current.onopen = function () {
+      send({ type: "connection_init", payload: {} });
+    };
+    current.onmessage = function (event) {
+      if (current !== socket) return;
+      var message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      switch (message.type) {
+        case "connection_ack":
+          // Backoff starts again only once a connection has proved itself, so a server
+          // that accepts and then refuses is not hammered.
+          stableTimer = window.setTimeout(function () {
+            attempts = 0;
+          }, 30000);
+          send({ id: String(nextId++), type: "subscribe", payload: { query: QUERY, variables: { after: after } } });
+          // Without a cursor the server starts from now: what came between this page being
+          // written and now is only in the count, so fetch it.
+          if (!after && !refreshTimer) refreshTimer = window.setTimeout(refresh, 250);
+          break;
+        case "ping":
+          send({ type: "pong", payload: message.payload });
+          break;
+        case "next":
+          if (refusedFor(message.payload)) {
+            // Signed out since the page was written: the next page load says so.
+            stopped = true;
+            current.close(1000, "signed out");
+          } else {
+            attempts = 0;
+            received(message.payload);
+          }
+          break;
+        case "error":
+          // Refused: perhaps the cursor is one the server no longer knows. Start from now.
+          after = null;
+          current.close(1000, "resubscribe");
+          break;
+        case "complete":
+          // The server ended the subscription: start afresh on a new connection.
+          current.close(1000, "resubscribe");
+          break;
+      }
+    };
+    current.onclose = function (event) {
+      if (current !== socket) return;
+      socket = null;
+      if (stableTimer) window.clearTimeout(stableTimer);
+      stableTimer = null;
+      // 4401 and 4403: not signed in (any more), or not allowed. Retrying cannot help;
+      // the next page load shows the right count.
+      if (event.code === 4401 || event.code === 4403) return;
+      retry();
+    };
+  }
+
+  function retry() {
+    if (stopped || retryTimer) return;
+    // 1 s, 2 s, 4 s … up to a minute, with jitter so a restarted server is not stampeded.
+    var delay = Math.min(60000, 1000 * Math.pow(2, attempts));
+    attempts = Math.min(attempts + 1, 10);
+    retryTimer = window.setTimeout(connect, delay / 2 + Math.random() * (delay / 2));
+  }
+
+  // Leaving the page (or going into the back-forward cache) closes the socket; coming
+  // back from that cache opens a new one from the last id seen.
+  window.addEventListener("pagehide", function () {
+    stopped = true;
+    if (retryTimer) window.clearTimeout(retryTimer);
+    retryTimer = null;
+    if (socket) {
+      var closing = socket;
+      socket = null;
+      closing.close(1000, "page hidden");
+    }
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && stopped) {
+      stopped = false;
+      attempts = 0;
+      connect();
+    }
+  });
+
+  connect();
+}

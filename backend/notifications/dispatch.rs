@@ -13,14 +13,14 @@
 //! It wakes when the bus says events were committed, and sweeps every few seconds
 //! regardless (which also renews the lease), so nothing waits long if a wake-up is lost.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use rand::RngCore;
 use sqlx::Row;
 
 use super::{recipients, Channel, Notification, COLUMNS};
 use crate::{
-    db::{self, Db},
+    db::{self, Db, Tx},
     error::AppResult,
     outbox::{self, Recorded},
 };
@@ -304,23 +304,6 @@ pub async fn dispatch_batch(db: &Db, holder: &str, fence: i64) -> AppResult<Opti
         }
         query.execute(&mut *tx).await?;
     }
-    let written = if rows.is_empty() {
-        0
-    } else {
-        // An inbox notification joins the group of an unread one with the same key (the
-        // oldest such group), or starts its own; digest rows stand alone.
-        sqlx::query(
-            "UPDATE notifications SET group_id = CASE WHEN channel = 'digest' THEN id ELSE COALESCE(\
-               (SELECT MIN(o.group_id) FROM notifications o WHERE o.member_id = notifications.member_id \
-                AND o.group_key = notifications.group_key AND o.read_at IS NULL AND o.channel = 'inbox' AND o.group_id <> 0), \
-               (SELECT MIN(o.id) FROM notifications o WHERE o.member_id = notifications.member_id \
-                AND o.group_key = notifications.group_key AND o.read_at IS NULL AND o.channel = 'inbox'), id) END \
-             WHERE group_id = 0",
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected() as usize
-    };
     for chunk in events.chunks(500) {
         let sql = format!(
             "UPDATE outbox_events SET dispatched_at = $1 WHERE dispatched_at IS NULL AND id IN ({})",
@@ -332,23 +315,89 @@ pub async fn dispatch_batch(db: &Db, holder: &str, fence: i64) -> AppResult<Opti
         }
         query.execute(&mut *tx).await?;
     }
-    let delivered = if written == 0 {
+    // Every new row starts as its own group; then inbox rows join an unread group with
+    // their key. Grouping is worked out here rather than in one UPDATE with correlated
+    // subqueries, whose plan PostgreSQL may get badly wrong on a table it has no
+    // statistics for yet (a fresh instance's first big batch went quadratic).
+    let written =
+        sqlx::query("UPDATE notifications SET group_id = id WHERE id > $1").bind(before).execute(&mut *tx).await?;
+    let written = written.rows_affected() as usize;
+    let mut delivered = if written == 0 {
         Vec::new()
     } else {
-        let n_columns = COLUMNS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ");
         let rows = sqlx::query(&format!(
-            "SELECT {n_columns}, (SELECT COUNT(*) FROM notifications m WHERE m.member_id = n.member_id \
-             AND m.group_id = n.group_id AND m.id <= n.id) AS group_size \
-             FROM notifications n WHERE n.id > $1 AND n.channel = 'inbox' ORDER BY n.id"
+            "SELECT {COLUMNS}, group_key FROM notifications WHERE id > $1 AND channel = 'inbox' ORDER BY id"
         ))
         .bind(before)
         .fetch_all(&mut *tx)
         .await?;
-        rows.iter().map(Notification::from_row).collect::<sqlx::Result<Vec<_>>>()?
+        let mut keyed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            keyed.push((Notification::from_row(row)?, row.try_get::<String, _>("group_key")?));
+        }
+        group(&mut tx, before, &mut keyed).await?;
+        keyed.into_iter().map(|(n, _)| n).collect()
     };
+    delivered.sort_by_key(|n| n.id);
     tx.commit().await?;
     debug_assert!(delivered.iter().all(|n| n.channel == Channel::Inbox));
     Ok(Some(Batch { events: events.len(), delivered, written }))
+}
+
+/// Puts new inbox rows (`rows`, in id order, with their group keys) into groups: each
+/// joins the unread group its member already has for its key, or the first new row's
+/// with that key, and counts its group's size so far. Rows whose key is their own event
+/// (`event:…`) stand alone and need nothing.
+async fn group(tx: &mut Tx, before: i64, rows: &mut [(Notification, String)]) -> AppResult<()> {
+    let mut members_by_key: HashMap<&str, Vec<i64>> = HashMap::new();
+    for (notification, key) in rows.iter() {
+        if !key.starts_with("event:") {
+            members_by_key.entry(key.as_str()).or_default().push(notification.member_id);
+        }
+    }
+    // (member, key) → (group id, size so far)
+    let mut groups: HashMap<(i64, String), (i64, i64)> = HashMap::new();
+    for (key, members) in members_by_key {
+        for chunk in members.chunks(500) {
+            let sql = format!(
+                "SELECT member_id, MIN(group_id), COUNT(*) FROM notifications WHERE group_key = $1 AND read_at IS NULL \
+                 AND channel = 'inbox' AND id <= $2 AND member_id IN ({}) GROUP BY member_id",
+                db::placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(key).bind(before);
+            for member in chunk {
+                query = query.bind(*member);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                groups.insert((row.try_get(0)?, key.to_string()), (row.try_get(1)?, row.try_get(2)?));
+            }
+        }
+    }
+    let mut moves: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (notification, key) in rows.iter_mut() {
+        if key.starts_with("event:") {
+            continue;
+        }
+        let entry = groups.entry((notification.member_id, key.clone())).or_insert((notification.id, 0));
+        entry.1 += 1;
+        notification.group_size = entry.1;
+        if entry.0 != notification.id {
+            notification.group_id = entry.0;
+            moves.entry(entry.0).or_default().push(notification.id);
+        }
+    }
+    for (group_id, ids) in moves {
+        for chunk in ids.chunks(500) {
+            let sql =
+                format!("UPDATE notifications SET group_id = $1 WHERE id IN ({})", db::placeholders(2, chunk.len()));
+            let mut query = sqlx::query(&sql).bind(group_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes what is past its retention; returns how many rows went.

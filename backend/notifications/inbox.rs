@@ -96,11 +96,11 @@ pub async fn mark_read(db: &Db, member_id: i64, marking: Marking<'_>) -> AppResu
 }
 
 /// The member's inbox notifications after `after_id`, oldest first: what a live client
-/// missed. Each counts its group as it stands, like a live delivery does.
+/// missed, each with the size of its group as it stands now.
 pub async fn after(db: &Db, member_id: i64, after_id: i64, limit: i64) -> AppResult<Vec<Notification>> {
     let sql = format!(
-        "SELECT {}, (SELECT COUNT(*) FROM notifications m WHERE m.member_id = n.member_id AND m.group_id = n.group_id \
-         AND m.id <= n.id) AS group_size FROM notifications n \
+        "SELECT {}, (SELECT COUNT(*) FROM notifications m WHERE m.member_id = n.member_id AND m.group_id = n.group_id) \
+         AS group_size FROM notifications n \
          WHERE n.member_id = $1 AND n.channel = 'inbox' AND n.id > $2 ORDER BY n.id LIMIT $3",
         n_columns()
     );

@@ -19,14 +19,25 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
 async fn health_and_readiness(app: TestApp) {
     let response = app.http().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let response = app.http().get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
-    let (redis, rate_limits) = match app.backend() {
-        Backend::Postgres { redis_url: Some(_), .. } => ("ok", "redis"),
-        _ => ("not configured", "in process"),
+    // Live delivery connects to Redis just after the server starts serving.
+    let mut body = serde_json::Value::Null;
+    for _ in 0..50 {
+        let response = app.http().get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        body = response.json().await.unwrap();
+        if body["liveDelivery"] != "redis: connecting" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (redis, rate_limits, live) = match app.backend() {
+        Backend::Postgres { redis_url: Some(_), .. } => ("ok", "redis", "redis: connected"),
+        _ => ("not configured", "in process", "in-process"),
     };
-    assert_eq!(body, json!({ "ready": true, "database": "ok", "redis": redis, "rateLimits": rate_limits }));
+    assert_eq!(
+        body,
+        json!({ "ready": true, "database": "ok", "redis": redis, "rateLimits": rate_limits, "liveDelivery": live })
+    );
 
     // With the database gone, the process is alive but not ready.
     app.state().db.pool.close().await;

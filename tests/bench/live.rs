@@ -19,8 +19,9 @@
 //! 1. a child process (this program again) writes N members WATCHING one topic, each with
 //!    a session, and an author (members and follows in bulk with SQL, sessions and the
 //!    topic through the domain functions);
-//! 2. this process starts a Kettle server on that database (the real `Application`, with
-//!    the Redis bus when configured) and notes its resident memory;
+//! 2. another child (one per scenario, so that no scenario reuses memory an earlier one
+//!    freed) starts a Kettle server on that database (the real `Application`, with the
+//!    Redis bus when configured) and notes its resident memory and Rust heap;
 //! 3. another child process opens N WebSockets to `/graphql/ws`, one per member (bearer
 //!    token on the upgrade), each subscribed to `notificationAdded`; once the server's hub
 //!    holds N subscriptions and has settled, its resident memory again: the difference
@@ -33,7 +34,7 @@
 //! Latency is reported from three instants: the publish request's response (the
 //! publishing transaction committed just before it), the publish request being sent (an
 //! upper bound), and the dispatcher's commit (the moment it handed the batch to the bus,
-//! which this process reads from the bus's counters). Clients and server share the
+//! which the server's process reads from the bus's counters). Clients and server share the
 //! machine's two cores, so the figures include the clients' own work. It prints figures
 //! and asserts nothing about time.
 
@@ -112,6 +113,7 @@ fn main() -> anyhow::Result<()> {
     match std::env::var(ROLE).as_deref() {
         Ok("seed") => runtime.block_on(seed()),
         Ok("clients") => runtime.block_on(clients()),
+        Ok("server") => runtime.block_on(server()),
         _ => runtime.block_on(run()),
     }
 }
@@ -172,14 +174,31 @@ async fn run() -> anyhow::Result<()> {
     backends.extend(postgres.iter().map(Some));
     for admin_url in backends {
         for &n in &options.sizes {
-            let database = Database::create(admin_url.map(String::as_str)).await?;
-            let redis = admin_url.and(redis.as_deref());
-            let outcome = scenario(&options, &database, n, redis).await;
-            database.remove().await;
-            outcome.with_context(|| format!("{n} subscribers on {}", database.label))?;
+            // Each scenario's server is a process of its own, so that its resident memory
+            // is not memory an earlier scenario freed and this one reused.
+            let mut server = Command::new(std::env::current_exe()?);
+            server.env(ROLE, "server").env("KETTLE_BENCH_N", n.to_string()).args(std::env::args().skip(1));
+            match admin_url {
+                Some(url) => server.env("KETTLE_BENCH_ADMIN_URL", url),
+                None => server.env_remove("KETTLE_BENCH_ADMIN_URL"),
+            };
+            let status = server.stdin(Stdio::null()).status().context("the server process runs")?;
+            ensure!(status.success(), "{n} subscribers: the scenario failed");
         }
     }
     Ok(())
+}
+
+/// The server's process for one scenario: a fresh database, the server, its figures.
+async fn server() -> anyhow::Result<()> {
+    let options = options();
+    let n: usize = std::env::var("KETTLE_BENCH_N")?.parse()?;
+    let admin_url = std::env::var("KETTLE_BENCH_ADMIN_URL").ok();
+    let redis = std::env::var("KETTLE_BENCH_REDIS_URL").ok().filter(|u| !u.is_empty());
+    let database = Database::create(admin_url.as_deref()).await?;
+    let outcome = scenario(&options, &database, n, admin_url.as_deref().and(redis.as_deref())).await;
+    database.remove().await;
+    outcome.with_context(|| format!("{n} subscribers on {}", database.label))
 }
 
 async fn scenario(options: &Options, database: &Database, n: usize, redis: Option<&str>) -> anyhow::Result<()> {

@@ -107,7 +107,7 @@ pub struct MutationRoot(
     NotificationMutation,
 );
 
-/// Served over WebSocket at `/graphql/ws` (see `http::ws`).
+/// Served over WebSocket at `/graphql/ws`, with the graphql-transport-ws protocol.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
 pub struct SubscriptionRoot(crate::notifications::live::NotificationSubscription);

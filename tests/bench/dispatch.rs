@@ -800,7 +800,11 @@ fn statement_name(sql: &str) -> String {
     let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     let known = [
         ("INSERT INTO notifications", "dispatch: INSERT notification rows"),
+        ("SET group_id = id WHERE id >", "dispatch: UPDATE group_id = id (all new)"),
+        ("SET group_id = $1 WHERE id IN", "dispatch: UPDATE rows joining a group"),
         ("UPDATE notifications SET group_id", "dispatch: grouping UPDATE"),
+        ("MIN(group_id), COUNT(*) FROM notifications", "dispatch: unread groups to join"),
+        ("group_key FROM notifications WHERE id >", "dispatch: read back new inbox rows"),
         ("AS group_size FROM notifications n", "dispatch: read back new inbox rows"),
         ("UPDATE outbox_events SET dispatched_at", "dispatch: mark events dispatched"),
         ("FROM outbox_events WHERE dispatched_at IS NULL ORDER BY id", "dispatch: read pending events"),

@@ -169,6 +169,8 @@ async fn run() -> anyhow::Result<()> {
     let redis = std::env::var("KETTLE_BENCH_REDIS_URL").ok().filter(|u| !u.is_empty());
     if postgres.is_none() {
         println!("PostgreSQL skipped: set KETTLE_BENCH_DATABASE_URL (and KETTLE_BENCH_REDIS_URL) to run it");
+    } else if redis.is_none() {
+        println!("PostgreSQL runs with the in-process bus: set KETTLE_BENCH_REDIS_URL for the Redis bus");
     }
     let mut backends = vec![None];
     backends.extend(postgres.iter().map(Some));

@@ -249,16 +249,17 @@ pub async fn dispatch_batch(db: &Db, holder: &str, fence: i64) -> AppResult<Opti
 
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
-    let renewed = sqlx::query(
-        "UPDATE leases SET expires_at = $1 WHERE name = $2 AND holder = $3 AND fence = $4 AND expires_at > $5",
-    )
-    .bind(now + millis(LEASE_TTL))
-    .bind(LEASE)
-    .bind(holder)
-    .bind(fence)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    // The fence, not the expiry, says whether the lease is still ours: it rises only when
+    // another instance takes the lease over. So a batch whose planning outlasted the
+    // lease still commits if nobody took over meanwhile, and one that was overtaken
+    // cannot (on PostgreSQL this UPDATE waits for the taker's row lock).
+    let renewed = sqlx::query("UPDATE leases SET expires_at = $1 WHERE name = $2 AND holder = $3 AND fence = $4")
+        .bind(now + millis(LEASE_TTL))
+        .bind(LEASE)
+        .bind(holder)
+        .bind(fence)
+        .execute(&mut *tx)
+        .await?;
     if renewed.rows_affected() == 0 {
         tx.rollback().await?;
         return Ok(None);
@@ -355,13 +356,16 @@ async fn group(tx: &mut Tx, before: i64, rows: &mut [(Notification, String)]) ->
             members_by_key.entry(key.as_str()).or_default().push(notification.member_id);
         }
     }
-    // (member, key) → (group id, size so far)
+    // (member, key) → (group id, size so far). `+id` keeps SQLite, which has no
+    // statistics here, from walking a member's whole inbox by id instead of using the
+    // unread index.
+
     let mut groups: HashMap<(i64, String), (i64, i64)> = HashMap::new();
     for (key, members) in members_by_key {
         for chunk in members.chunks(500) {
             let sql = format!(
                 "SELECT member_id, MIN(group_id), COUNT(*) FROM notifications WHERE group_key = $1 AND read_at IS NULL \
-                 AND channel = 'inbox' AND id <= $2 AND member_id IN ({}) GROUP BY member_id",
+                 AND channel = 'inbox' AND +id <= $2 AND member_id IN ({}) GROUP BY member_id",
                 db::placeholders(3, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(key).bind(before);

@@ -233,8 +233,9 @@ async fn execute(
     http_response
 }
 
-/// Makes sure every error has a code, and gives internal ones the request id.
-fn label_error(error: &mut ServerError, request_id: &str) {
+/// Makes sure every error has a code, and gives internal ones the request id (for
+/// `/graphql` and `/graphql/ws` alike).
+pub(crate) fn label_error(error: &mut ServerError, request_id: &str) {
     let extensions = error.extensions.get_or_insert_with(Default::default);
     let code = match extensions.get("code") {
         Some(Value::String(code)) => code.clone(),

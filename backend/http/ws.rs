@@ -698,7 +698,7 @@ impl Connection {
             self.metrics.observe_graphql("subscription", outcome);
         }
         for error in &mut response.errors {
-            label(error, &self.request_id);
+            super::graphql::label_error(error, &self.request_id);
         }
         let text = if failed_before_execution {
             operations.remove(&step.id);
@@ -743,27 +743,6 @@ fn coded(message: &str, code: &str) -> ServerError {
     let mut error = ServerError::new(message, None);
     error.extensions.get_or_insert_with(Default::default).set("code", code);
     error
-}
-
-/// Every error carries a code; internal ones also the request id (as on `/graphql`).
-fn label(error: &mut ServerError, request_id: &str) {
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    let code = match extensions.get("code") {
-        Some(Value::String(code)) => code.clone(),
-        _ => {
-            let ours = !error.path.is_empty() && error.source.is_some();
-            let code = if ours { "INTERNAL" } else { "BAD_USER_INPUT" };
-            if ours {
-                tracing::error!(error = %error.message, path = ?error.path, "a resolver failed without an error code");
-                error.message = INTERNAL_MESSAGE.to_string();
-            }
-            extensions.set("code", code);
-            code.to_string()
-        }
-    };
-    if code == "INTERNAL" {
-        extensions.set("requestId", request_id);
-    }
 }
 
 /// Sends what is queued and a close frame, within [`CLOSE_TIMEOUT`]; a client that does

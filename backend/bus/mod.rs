@@ -10,7 +10,7 @@
 //!
 //! The bus is for speed only: the notification rows are committed before anything is
 //! published, so a client that missed a delivery replays it from the database with its
-//! cursor (see `notifications::live`). That is what happens when Redis goes away:
+//! cursor (see `notifications::graphql::live`). That is what happens when Redis goes away:
 //! publishing drops what it cannot send (it never makes the dispatcher wait), the
 //! subscription reconnects by itself with backoff, and once it is back every live
 //! subscription on the instance is ended with [`CloseReason::Resync`], so that its

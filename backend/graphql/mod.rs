@@ -110,7 +110,7 @@ pub struct MutationRoot(
 /// Served over WebSocket at `/graphql/ws`, with the graphql-transport-ws protocol.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(crate::notifications::live::NotificationSubscription);
+pub struct SubscriptionRoot(crate::notifications::graphql::live::NotificationSubscription);
 
 /// The schema without runtime data: enough to print the SDL or validate documents.
 pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {

@@ -12,8 +12,7 @@ use sqlx::{any::AnyRow, Row};
 
 use crate::{
     db::{self, Db, Keyset, Tx},
-    error::{AppError, AppResult},
-    graphql::relay,
+    error::AppResult,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
@@ -57,16 +56,6 @@ pub const FOLLOWABLE: [&str; 6] = ["Topic", "Organisation", "MeetupGroup", "Memb
 impl Target {
     pub fn new(type_name: &str, id: i64) -> Option<Target> {
         FOLLOWABLE.iter().find(|t| **t == type_name).map(|t| Target { type_name: t, id })
-    }
-
-    /// Reads a followable global id; a clear refusal for anything else.
-    pub fn parse(global_id: &str) -> AppResult<Target> {
-        let (type_name, id) = relay::parse_global_id(global_id)?;
-        Target::new(&type_name, id).ok_or_else(|| {
-            AppError::bad_input(
-                "Only topics, organisations, meetup groups, members, case studies and artefacts can be followed.",
-            )
-        })
     }
 
     /// Whether the thing exists and `member_id` may see it (a draft case study only its

@@ -9,14 +9,13 @@
 //!    transaction that marks the events dispatched, so a crash or a second instance can
 //!    neither lose nor duplicate one.
 //! 3. It then publishes the new inbox rows on the bus (`bus`), which carries them to the
-//!    instances where their recipients are connected ([`live`]). The bus only makes it
+//!    instances where their recipients are connected ([`graphql::live`]). The bus only makes it
 //!    fast: a client that missed something replays it from the database ([`inbox`]).
 
 pub mod dispatch;
 pub mod follows;
 pub mod graphql;
 pub mod inbox;
-pub mod live;
 pub mod recipients;
 
 use serde::{Deserialize, Serialize};

@@ -2,6 +2,8 @@
 //! the viewer's inbox fields (resolved for `Member` in `accounts::graphql`, which calls
 //! the functions here), and the mutations.
 
+pub mod live;
+
 use std::collections::HashMap;
 
 use async_graphql::{
@@ -271,6 +273,16 @@ pub struct MarkNewForYouSeenPayload {
     followed_seen_at: DateTime,
 }
 
+/// Reads a followable global id; a clear refusal for anything else.
+fn parse_target(global_id: &str) -> AppResult<Target> {
+    let (type_name, id) = relay::parse_global_id(global_id)?;
+    Target::new(&type_name, id).ok_or_else(|| {
+        AppError::bad_input(
+            "Only topics, organisations, meetup groups, members, case studies and artefacts can be followed.",
+        )
+    })
+}
+
 fn field_error(field: &str, message: &str) -> Vec<UserError> {
     vec![UserError::new(field, UserErrorCode::Invalid, message)]
 }
@@ -283,7 +295,7 @@ impl NotificationMutation {
     /// Follows something at a level, or changes the level.
     async fn follow(&self, ctx: &Context<'_>, input: FollowInput) -> async_graphql::Result<FollowPayload> {
         let viewer = ctx.require_viewer()?;
-        let target = match Target::parse(&input.target_id) {
+        let target = match parse_target(&input.target_id) {
             Ok(target) => target,
             Err(err) => {
                 return Ok(FollowPayload { follow: None, user_errors: field_error("targetId", &err.message()) })
@@ -307,7 +319,7 @@ impl NotificationMutation {
     /// Stops following something.
     async fn unfollow(&self, ctx: &Context<'_>, input: UnfollowInput) -> async_graphql::Result<UnfollowPayload> {
         let viewer = ctx.require_viewer()?;
-        let target = match Target::parse(&input.target_id) {
+        let target = match parse_target(&input.target_id) {
             Ok(target) => target,
             Err(err) => {
                 return Ok(UnfollowPayload { target_id: None, user_errors: field_error("targetId", &err.message()) })

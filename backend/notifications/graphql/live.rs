@@ -17,7 +17,7 @@ use std::{collections::VecDeque, sync::Arc};
 use async_graphql::{Context, ErrorExtensions, Subscription, ID};
 use futures_util::Stream;
 
-use super::{inbox, Channel, Notification};
+use crate::notifications::{inbox, Channel, Notification};
 use crate::{
     bus::{CloseReason, ConnectionSignal, Subscription as Live},
     db::Db,

@@ -21,6 +21,7 @@ use crate::{
     graphql::{self, KettleSchema},
     http,
     limits::{RateLimiter, RedisStore},
+    mail::{self, Mailer},
     meetups,
     metrics::Metrics,
     notifications::dispatch::Dispatcher,
@@ -45,6 +46,8 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     /// For OAuth2 providers' token and user-info endpoints (no redirects, a timeout).
     pub provider_http: reqwest::Client,
+    /// Queues, signs and sends mail.
+    pub mailer: Arc<Mailer>,
 }
 
 impl AppState {
@@ -60,7 +63,9 @@ impl AppState {
         };
         let limits_store = redis.clone().map(|client| RedisStore::new(client, config.redis_prefix.clone()));
         let bus = bus::build(redis.clone(), &config.redis_prefix);
+        let mailer = Mailer::new(&config, &db).await?;
         Ok(AppState {
+            mailer,
             bus,
             limiter: Arc::new(RateLimiter::new(config.rate_limits.clone(), limits_store)),
             db,
@@ -123,6 +128,12 @@ impl Application {
         };
         let housekeeping = tokio::spawn(housekeeping(self.state.db.clone()));
         let reminders = tokio::spawn(reminders(self.state.clone()));
+        let (db, mailer) = (self.state.db.clone(), self.state.mailer.clone());
+        let mail_workers = [
+            tokio::spawn(mail::sender::run(db.clone(), mailer.clone())),
+            tokio::spawn(mail::notification_mail::run(db.clone(), mailer.clone())),
+            tokio::spawn(mail::digest::run(db, mailer)),
+        ];
         let dispatcher = Dispatcher::new(self.state.db.clone());
         let dispatching = {
             let (publish_to, wake_from) = (self.state.bus.clone(), self.state.bus.clone());
@@ -137,6 +148,7 @@ impl Application {
         housekeeping.abort();
         reminders.abort();
         dispatching.abort();
+        mail_workers.iter().for_each(|worker| worker.abort());
         // Let another instance take over dispatching at once rather than at expiry.
         dispatcher.release().await;
         self.state.bus.stop();

@@ -40,6 +40,15 @@ pub struct Config {
     /// Put before every key and channel Kettle uses in Redis (`KETTLE_REDIS_PREFIX`), so
     /// that one Redis can serve several sites.
     pub redis_prefix: String,
+    /// Where mail goes: an SMTP server (`KETTLE_SMTP_URL`, which may hold a password), or,
+    /// unset, `.eml` files under `<data dir>/mail/`.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of every message (`KETTLE_MAIL_FROM`): an address, optionally with a
+    /// name (`Kettle <kettle@example.org>`). By default `Kettle <noreply@<public host>>`.
+    pub mail_from: String,
+    /// How long mail about a notification waits (`KETTLE_MAIL_DELAY`, in seconds), so
+    /// that a member who is on the site reads it there and gets no mail.
+    pub mail_delay: std::time::Duration,
 }
 
 /// An OAuth2 provider members can sign in with, from `KETTLE_OAUTH_<NAME>_…`.
@@ -95,6 +104,9 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("rate_limits", &self.rate_limits)
             .field("redis_prefix", &self.redis_prefix)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|u| redact_url(u.expose_secret())))
+            .field("mail_from", &self.mail_from)
+            .field("mail_delay", &self.mail_delay)
             .finish()
     }
 }
@@ -115,6 +127,9 @@ struct FileConfig {
     trusted_proxies: Option<String>,
     rate_limits: Option<String>,
     redis_prefix: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    mail_delay: Option<String>,
 }
 
 impl Config {
@@ -205,6 +220,37 @@ impl Config {
             bail!("KETTLE_REDIS_PREFIX must be letters, digits and _-.: only, at most 100, not {redis_prefix:?}");
         }
 
+        let smtp_url = match get("KETTLE_SMTP_URL", &file.smtp_url) {
+            Some(url) => {
+                let parsed = url::Url::parse(url.trim()).ok().filter(|u| matches!(u.scheme(), "smtp" | "smtps"));
+                if parsed.is_none_or(|u| u.host_str().is_none_or(str::is_empty)) {
+                    bail!(
+                        "KETTLE_SMTP_URL must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.org:587?tls=required, not {}",
+                        redact_url(&url)
+                    );
+                }
+                Some(SecretString::from(url.trim().to_string()))
+            }
+            None => None,
+        };
+        let mail_from = match get("KETTLE_MAIL_FROM", &file.mail_from) {
+            Some(from) => {
+                let from = from.trim().to_string();
+                if from.parse::<lettre::message::Mailbox>().is_err() || from.contains(['\r', '\n']) {
+                    bail!("KETTLE_MAIL_FROM must be an address such as Kettle <kettle@example.org>, not {from:?}");
+                }
+                from
+            }
+            None => format!("Kettle <noreply@{}>", public_url.host_str().unwrap_or("localhost")),
+        };
+        let mail_delay = match get("KETTLE_MAIL_DELAY", &file.mail_delay) {
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(seconds) if seconds <= 24 * 3600 => std::time::Duration::from_secs(seconds),
+                _ => bail!("KETTLE_MAIL_DELAY must be a number of seconds from 0 to 86400, not {text:?}"),
+            },
+            None => std::time::Duration::from_secs(10 * 60),
+        };
+
         Ok(Config {
             listen,
             data_dir,
@@ -219,6 +265,9 @@ impl Config {
             trusted_proxies,
             rate_limits,
             redis_prefix,
+            smtp_url,
+            mail_from,
+            mail_delay,
         })
     }
 

@@ -36,6 +36,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod limits;
+pub mod mail;
 pub mod markdown;
 pub mod meetups;
 pub mod metrics;

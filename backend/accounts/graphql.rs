@@ -331,6 +331,14 @@ pub struct SessionPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// The result of `register`: the same whether or not the address already had an account.
+#[derive(SimpleObject, Default)]
+pub struct RegisterPayload {
+    /// The address the verification link went to.
+    pub email: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
 #[derive(SimpleObject, Default)]
 pub struct SignOutPayload {
     pub signed_out: bool,
@@ -378,14 +386,17 @@ pub struct AccountMutation;
 
 #[Object]
 impl AccountMutation {
-    /// Creates an account with an email and password, and signs it in.
-    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> async_graphql::Result<SessionPayload> {
+    /// Creates an account with an email and password and sends a link to verify the
+    /// address; sign in with the password to start using it. The answer is the same when
+    /// the address already has an account (which is told by mail instead), so this
+    /// reveals nobody's address.
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> async_graphql::Result<RegisterPayload> {
         if !ctx.state().config.registration_open {
             let closed =
                 UserError::general(UserErrorCode::Invalid, "This Kettle is not taking new members at the moment.");
-            return Ok(SessionPayload { member: None, token: None, expires_at: None, user_errors: vec![closed] });
+            return Ok(RegisterPayload { user_errors: vec![closed], ..Default::default() });
         }
-        let mut problems: Vec<UserError> = [
+        let problems: Vec<UserError> = [
             super::check_email("email", &input.email),
             super::check_display_name("displayName", &input.display_name),
             passwords::check_new_password(
@@ -398,7 +409,7 @@ impl AccountMutation {
         .flatten()
         .collect();
         if !problems.is_empty() {
-            return Ok(SessionPayload { user_errors: problems, ..Default::default() });
+            return Ok(RegisterPayload { user_errors: problems, ..Default::default() });
         }
         // Counted before the expensive hash, so a flood (or fifty aliased registrations in
         // one request) costs us little.
@@ -412,16 +423,11 @@ impl AccountMutation {
             password_hash: Some(&hash),
             role: Role::Member,
         };
-        let Some(member) = super::insert_member(&ctx.state().db, new).await? else {
-            problems.push(UserError::new(
-                "email",
-                UserErrorCode::Taken,
-                "An account with this email address already exists. Sign in instead.",
-            ));
-            return Ok(SessionPayload { user_errors: problems, ..Default::default() });
-        };
-        tracing::info!(member_id = member.id, "member registered");
-        Ok(start_session(ctx, member).await?)
+        match super::insert_member(&ctx.state().db, new).await? {
+            Some(member) => tracing::info!(member_id = member.id, "member registered"),
+            None => tracing::info!("registration with an address that has an account"),
+        }
+        Ok(RegisterPayload { email: Some(input.email.trim().to_string()), user_errors: vec![] })
     }
 
     /// Signs in with email and password. A wrong email and a wrong password get the same

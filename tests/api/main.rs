@@ -13,6 +13,7 @@ mod hostile;
 mod knowledge;
 mod limits;
 mod live;
+mod mailbox;
 mod meetups;
 mod notifications;
 mod oauth;

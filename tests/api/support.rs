@@ -229,18 +229,52 @@ impl TestApp {
         Client { app: self.clone(), token: None, cookie: None }
     }
 
-    /// Registers a member and returns a client signed in as them.
+    /// Registers a member and returns a client signed in as them (with their password:
+    /// registering does not sign in). Their address is not verified; see
+    /// [`TestApp::verified_member`].
     pub async fn member(&self, email: &str, display_name: &str) -> Client {
         let body = self
             .anonymous()
             .gql(
-                "mutation($input: RegisterInput!) { register(input: $input) { token member { id } userErrors { field message } } }",
+                "mutation($input: RegisterInput!) { register(input: $input) { email userErrors { field message } } }",
                 json!({ "input": { "email": email, "password": PASSWORD, "displayName": display_name } }),
             )
             .await;
-        let payload = &body["data"]["register"];
-        assert_eq!(payload["userErrors"], json!([]), "registration failed: {body}");
+        assert_eq!(body["data"]["register"]["userErrors"], json!([]), "registration failed: {body}");
+        self.sign_in(email, PASSWORD).await
+    }
+
+    /// A client signed in with this email and password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Client {
+        let body = self
+            .anonymous()
+            .gql(
+                "mutation($input: SignInInput!) { signIn(input: $input) { token userErrors { field message } } }",
+                json!({ "input": { "email": email, "password": password } }),
+            )
+            .await;
+        let payload = &body["data"]["signIn"];
+        assert_eq!(payload["userErrors"], json!([]), "sign-in failed: {body}");
         Client { app: self.clone(), token: Some(payload["token"].as_str().unwrap().to_string()), cookie: None }
+    }
+
+    /// A member whose address is verified (as if they had followed the link), so that
+    /// they get mail and digests.
+    pub async fn verified_member(&self, email: &str, display_name: &str) -> Client {
+        let client = self.member(email, display_name).await;
+        let db = &self.state().db;
+        let now = kettle::db::now_millis();
+        let mut tx = db.begin_write().await.unwrap();
+        let id: i64 =
+            sqlx::query_scalar("UPDATE members SET email_verified_at = $1 WHERE email_normalized = $2 RETURNING id")
+                .bind(now)
+                .bind(email.trim().to_lowercase())
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        kettle::mail::digest::reschedule(&mut tx, id, now).await.unwrap();
+        tx.commit().await.unwrap();
+        client
     }
 }
 

@@ -238,6 +238,11 @@ async fn housekeeping(db: Db) {
             Ok(n) => tracing::info!(states = n, "deleted unfinished provider sign-ins"),
             Err(err) => tracing::warn!(error = ?err, "could not delete unfinished provider sign-ins"),
         }
+        match mail::queue::prune(&db, crate::db::now_millis()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "pruned old mail from the queue"),
+            Err(err) => tracing::warn!(error = ?err, "could not prune old mail from the queue"),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The `kettle` command line: `serve` (the default), `migrate`, `schema`, `admin`.
+//! The `kettle` command line: `serve` (the default), `migrate`, `schema`, `seed`,
+//! `dispatch`, `digest`, `admin`.
 
 use std::io::{BufRead, IsTerminal};
 
@@ -54,10 +55,37 @@ enum Command {
     /// it; live subscribers are not told (they catch up when they reconnect).
     #[command(after_help = CONFIGURATION_HELP)]
     Dispatch,
+    /// Digests: send the ones that are due now, or see what they would say.
+    Digest {
+        #[command(subcommand)]
+        command: DigestCommand,
+    },
     /// Manage administrator accounts.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DigestCommand {
+    /// Send every digest that is due now (what each server does once a minute), then
+    /// exit, printing for each member the address, the subject and what was in it. Safe
+    /// beside running servers: each digest goes out once per period whoever sends it.
+    /// Queued mail is then sent at once (a running server's sender would also send it).
+    #[command(after_help = CONFIGURATION_HELP)]
+    Run {
+        /// Show what would be sent, without queueing anything or moving any schedule on.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this member's digest, sent now even if it is not due yet: it stands for
+        /// their next period, so the one after that comes next.
+        #[arg(long, value_name = "EMAIL")]
+        member: Option<String>,
+        /// Sweep as if it were this instant (RFC 3339, such as 2027-03-14T12:00:00Z):
+        /// for trying schedules out, and for tests.
+        #[arg(long, hide = true, value_name = "INSTANT")]
+        now: Option<jiff::Timestamp>,
     },
 }
 
@@ -117,6 +145,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Dispatched every pending event: {written} notifications written.");
             Ok(())
         }
+        Command::Digest { command: DigestCommand::Run { dry_run, member, now } } => {
+            let config = Config::load()?;
+            telemetry::init(&config)?;
+            let state = AppState::new(config).await?;
+            digest_run(&state, dry_run, member.as_deref(), now).await
+        }
         Command::Admin { command } => {
             let config = Config::load()?;
             let state = AppState::new(config).await?;
@@ -136,6 +170,78 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `kettle digest run`: sweeps (or sends one member's digest), printing a line a member.
+async fn digest_run(
+    state: &AppState,
+    dry_run: bool,
+    member: Option<&str>,
+    now: Option<jiff::Timestamp>,
+) -> anyhow::Result<()> {
+    use crate::mail::{digest, sender};
+
+    let now = now.map_or_else(crate::db::now_millis, |t| t.as_millisecond());
+    let (db, mailer) = (&state.db, &state.mailer);
+    let deliveries = match member {
+        Some(email) => match digest::send_now(db, mailer, email, now, dry_run).await.map_err(AppError::into_anyhow)? {
+            Some(delivery) => vec![delivery],
+            None => bail!("there is no member with the email address {email}"),
+        },
+        None => digest::sweep_all(db, mailer, now, dry_run).await.map_err(AppError::into_anyhow)?,
+    };
+    let (sent, would) = if dry_run { ("would send", "would be") } else { ("sent", "is") };
+    let mut totals = [0usize; 4];
+    for delivery in &deliveries {
+        let next = match delivery.next_at.and_then(|t| jiff::Timestamp::from_millisecond(t).ok()) {
+            Some(next) => format!("next {would} due {next}"),
+            None => format!("none {would} due"),
+        };
+        let address = &delivery.address;
+        match &delivery.outcome {
+            digest::Outcome::Queued => {
+                totals[0] += 1;
+                println!("{sent}: {address}: \"{}\" ({}); {next}", delivery.subject, delivery.counts.describe());
+            }
+            digest::Outcome::Empty => {
+                totals[1] += 1;
+                println!("nothing new: {address}: no digest; {next}");
+            }
+            digest::Outcome::Off(why) => {
+                totals[2] += 1;
+                println!("no digest: {address}: {why}");
+            }
+            digest::Outcome::TakenElsewhere => {
+                totals[3] += 1;
+                println!("skipped: {address}: another instance sent this period's digest");
+            }
+        }
+    }
+    let [queued, empty, off, skipped] = totals;
+    if dry_run {
+        println!(
+            "Dry run: {} due; {queued} would be sent, {empty} with nothing new, {off} get none. Nothing was changed.",
+            deliveries.len()
+        );
+        return Ok(());
+    }
+    println!(
+        "{} due: {queued} sent, {empty} with nothing new, {off} get none, {skipped} sent by another instance.",
+        deliveries.len()
+    );
+    if queued > 0 {
+        // Deliver now rather than leave it to a server (there may be none running).
+        let mut delivered = 0;
+        loop {
+            let round = sender::send_due(db, mailer, crate::db::now_millis()).await.map_err(AppError::into_anyhow)?;
+            if round == 0 {
+                break;
+            }
+            delivered += round;
+        }
+        println!("Handed {delivered} queued messages to the mail transport.");
+    }
+    Ok(())
+}
+
 async fn create_admin(state: &AppState, email: &str, display_name: &str) -> anyhow::Result<()> {
     let problems = [accounts::check_email("email", email), accounts::check_display_name("displayName", display_name)];
     if let Some(problem) = problems.into_iter().flatten().next() {
@@ -149,6 +255,11 @@ async fn create_admin(state: &AppState, email: &str, display_name: &str) -> anyh
     let new = NewMember { email, display_name, password_hash: Some(&hash), role: Role::Admin };
     match accounts::insert_member(&state.db, new).await.map_err(AppError::into_anyhow)? {
         Some(member) => {
+            // Whoever runs the server vouches for the address: the first admin gets mail
+            // without a link to follow (there may be no mail set up yet to send one).
+            accounts::recovery::mark_verified_now(&state.db, member.id, &member.email)
+                .await
+                .map_err(AppError::into_anyhow)?;
             println!("Created the administrator {} ({}).", member.display_name, member.email);
             Ok(())
         }

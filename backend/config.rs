@@ -410,6 +410,9 @@ fn check_database_url(url: &str) -> anyhow::Result<()> {
 /// A URL fit for logs and error messages: any password is replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
+        // `user:password@host` without a scheme parses as scheme `user` and path
+        // `password@host`: with no authority to redact, show only the "scheme".
+        Ok(parsed) if parsed.cannot_be_a_base() => format!("{}:…", parsed.scheme()),
         Ok(mut parsed) => {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("***"));

@@ -15,7 +15,7 @@ use sqlx::{any::AnyRow, Row};
 
 use super::{member_by_id, Member};
 use crate::{
-    db::{self, Db, Keyset},
+    db::{self, Db, Keyset, Tx},
     error::AppResult,
 };
 
@@ -59,13 +59,15 @@ pub enum Credential {
     AccessToken { id: i64 },
 }
 
-fn new_token(prefix: &str) -> String {
+/// A random 256-bit token, base64url, after `prefix` (empty for links sent by mail).
+pub(crate) fn new_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn token_hash(token: &str) -> String {
+/// What is stored of a token: its SHA-256, in hex.
+pub(crate) fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -151,6 +153,18 @@ pub async fn revoke_session(db: &Db, session_id: i64) -> AppResult<()> {
 
 pub async fn revoke_all_sessions(db: &Db, member_id: i64) -> AppResult<()> {
     sqlx::query("DELETE FROM sessions WHERE member_id = $1").bind(member_id).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// Ends the member's sessions, all but `keep` (the one making the request), inside the
+/// transaction that changes their password: a password someone else knew stops being
+/// useful at the same moment as every session it opened.
+pub(crate) async fn end_sessions_in(tx: &mut Tx, member_id: i64, keep: Option<i64>) -> AppResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE member_id = $1 AND ($2 IS NULL OR id <> $2)")
+        .bind(member_id)
+        .bind(keep)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -5,7 +5,9 @@ use async_graphql::{connection::Connection, Context, InputObject, Object, Simple
 
 use super::{
     credentials::{self, AccessToken, CreateTokenOutcome, Credential},
-    passwords, Member, NewMember, ProfileChanges, Role,
+    passwords,
+    recovery::{self, Purpose, Resent, Verified},
+    Member, NewMember, ProfileChanges, Role,
 };
 use crate::{
     error::{AppError, AppResult},
@@ -21,6 +23,14 @@ use crate::{
         Notification,
     },
 };
+
+impl Member {
+    /// Whether the viewer may see this member's address and its state: themself, or an
+    /// admin.
+    fn visible_to(&self, ctx: &Context<'_>) -> bool {
+        ctx.viewer().is_some_and(|viewer| viewer.member.id == self.id || viewer.member.role == Role::Admin)
+    }
+}
 
 #[Object]
 impl Member {
@@ -61,8 +71,31 @@ impl Member {
 
     /// Only the member themself and admins see this; null for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        let viewer = ctx.viewer()?;
-        (viewer.member.id == self.id || viewer.member.role == Role::Admin).then_some(self.email.as_str())
+        self.visible_to(ctx).then_some(self.email.as_str())
+    }
+
+    /// Whether the member has confirmed that they receive mail at `email` (following the
+    /// link sent to it). Until then they get no mail but verification. Only the member
+    /// themself and admins see this; null for everyone else.
+    async fn email_verified(&self, ctx: &Context<'_>) -> Option<bool> {
+        self.visible_to(ctx).then_some(self.email_verified_at.is_some())
+    }
+
+    /// Whether mail to `email` failed for good; mail (but security mail such as password
+    /// resets) stops until the address is verified again. Only the member themself and
+    /// admins see this; null for everyone else.
+    async fn email_bouncing(&self, ctx: &Context<'_>) -> Option<bool> {
+        self.visible_to(ctx).then_some(self.email_bouncing_at.is_some())
+    }
+
+    /// The address the member asked to change to (`changeEmail`) and has not confirmed
+    /// yet; it becomes `email` when they follow the link sent to it. Only the member
+    /// themself and admins see this; null for everyone else.
+    async fn pending_email(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        if !self.visible_to(ctx) {
+            return Ok(None);
+        }
+        Ok(recovery::pending_email(&ctx.state().db, self).await?)
     }
 
     /// The identity providers the member signs in with. Only the member themself may
@@ -241,6 +274,22 @@ impl AccountQuery {
         Ok(super::member_by_handle(&ctx.state().db, &handle).await?)
     }
 
+    /// A link sent by mail (to verify an address or reset a password), if it still works:
+    /// what a page shows before the link is used. Looking does not use it. Null for a
+    /// link that is unknown, used or expired.
+    async fn account_link(&self, ctx: &Context<'_>, token: String) -> async_graphql::Result<Option<AccountLink>> {
+        let link = recovery::live_link(&ctx.state().db, token.trim(), crate::db::now_millis()).await?;
+        Ok(link.map(|link| AccountLink {
+            purpose: match link.purpose {
+                Purpose::VerifyEmail => AccountLinkPurpose::VerifyEmail,
+                Purpose::ResetPassword => AccountLinkPurpose::ResetPassword,
+            },
+            // The address a verification link confirms; a reset link names nobody.
+            email: (link.purpose == Purpose::VerifyEmail).then_some(link.email),
+            expires_at: DateTime(link.expires_at),
+        }))
+    }
+
     /// The identity providers this Kettle offers for signing in, by name.
     async fn oauth_providers(&self, ctx: &Context<'_>) -> Vec<OAuthProviderView> {
         ctx.state()
@@ -250,6 +299,22 @@ impl AccountQuery {
             .map(|p| OAuthProviderView { name: p.name.clone(), label: p.label.clone() })
             .collect()
     }
+}
+
+/// What a link sent by mail is for.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum AccountLinkPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+/// A link sent by mail that still works (see `accountLink`).
+#[derive(SimpleObject)]
+pub struct AccountLink {
+    pub purpose: AccountLinkPurpose,
+    /// For a verification link, the address it confirms; null for a reset link.
+    pub email: Option<String>,
+    pub expires_at: DateTime,
 }
 
 /// An identity provider members can sign in with: `/auth/<name>/start` begins.
@@ -284,6 +349,40 @@ pub struct RegisterInput {
     pub email: String,
     pub password: String,
     pub display_name: String,
+}
+
+#[derive(InputObject)]
+pub struct VerifyEmailInput {
+    /// The token from the link in the mail (`/verify-email/<token>`).
+    pub token: String,
+}
+
+#[derive(InputObject)]
+pub struct RequestPasswordResetInput {
+    pub email: String,
+}
+
+#[derive(InputObject)]
+pub struct ResetPasswordInput {
+    /// The token from the link in the mail (`/reset-password/<token>`).
+    pub token: String,
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    /// Required when the member has a password (members who sign in only through a
+    /// provider set their first one without).
+    pub current_password: Option<String>,
+    pub new_password: String,
+}
+
+#[derive(InputObject)]
+pub struct ChangeEmailInput {
+    /// The new address; it becomes the member's when they follow the link sent to it.
+    pub email: String,
+    /// Required when the member has a password.
+    pub current_password: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -339,6 +438,41 @@ pub struct RegisterPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// The result of `verifyEmail`. A visitor who was signed out is signed in (the link
+/// proved they hold the address), with the session's token as for `signIn`.
+#[derive(SimpleObject, Default)]
+pub struct VerifyEmailPayload {
+    pub member: Option<Member>,
+    pub token: Option<String>,
+    pub expires_at: Option<DateTime>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// The result of `resendVerification`.
+#[derive(SimpleObject, Default)]
+pub struct ResendVerificationPayload {
+    /// The address the link went to.
+    pub email: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// The result of `requestPasswordReset`: the same whether or not the address has an
+/// account.
+#[derive(SimpleObject, Default)]
+pub struct RequestPasswordResetPayload {
+    /// True once the request is accepted: a link has gone to the address if it has an
+    /// account.
+    pub sent: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+/// The result of `changePassword` and `changeEmail`.
+#[derive(SimpleObject, Default)]
+pub struct AccountChangePayload {
+    pub member: Option<Member>,
+    pub user_errors: Vec<UserError>,
+}
+
 #[derive(SimpleObject, Default)]
 pub struct SignOutPayload {
     pub signed_out: bool,
@@ -381,6 +515,58 @@ async fn start_session(ctx: &Context<'_>, member: Member) -> AppResult<SessionPa
     })
 }
 
+/// The viewer, signed in with a session: changing how one signs in needs one, so that an
+/// access token (made for a script) cannot take over the account.
+fn require_session<'c>(ctx: &'c Context<'_>) -> AppResult<&'c super::Identity> {
+    let viewer = ctx.require_viewer()?;
+    match viewer.via {
+        Credential::Session { .. } => Ok(viewer),
+        Credential::AccessToken { .. } => Err(AppError::Forbidden),
+    }
+}
+
+/// Checks the member's current password before a change to how they sign in, throttled
+/// like signing in (a stolen session must not become a way to guess the password).
+/// `None` when it is right, or when the member has no password to check. With `verify`
+/// false (the form has other problems) a given password is not checked, only its absence
+/// reported.
+async fn check_current_password(
+    ctx: &Context<'_>,
+    member: &Member,
+    given: Option<String>,
+    verify: bool,
+) -> AppResult<Option<UserError>> {
+    let state = ctx.state();
+    let stored = super::member_with_password(&state.db, &member.email).await?.and_then(|(_, hash)| hash);
+    if stored.is_none() {
+        return Ok(None);
+    }
+    let given = given.unwrap_or_default();
+    if given.is_empty() {
+        return Ok(Some(UserError::new("currentPassword", UserErrorCode::Blank, "Enter your current password.")));
+    }
+    if !verify {
+        return Ok(None);
+    }
+    if given.chars().count() > passwords::MAX_LENGTH {
+        return Ok(Some(wrong_current_password()));
+    }
+    let address = ctx.request().client_ip;
+    let delay = super::throttle::before_attempt(&state.limiter, &member.email, address).await?;
+    tokio::time::sleep(delay).await;
+    if passwords::verify(given, stored).await? {
+        super::throttle::succeeded(&state.limiter, &member.email).await?;
+        Ok(None)
+    } else {
+        super::throttle::failed(&state.limiter, address).await?;
+        Ok(Some(wrong_current_password()))
+    }
+}
+
+fn wrong_current_password() -> UserError {
+    UserError::new("currentPassword", UserErrorCode::InvalidCredentials, "Your current password is incorrect.")
+}
+
 #[derive(Default)]
 pub struct AccountMutation;
 
@@ -416,6 +602,7 @@ impl AccountMutation {
         if let Some(address) = ctx.request().client_ip {
             ctx.state().limiter.check(Limit::RegisterAddress, &address.to_string(), 1).await?;
         }
+        // Hashed in both cases, so that a taken address answers no faster than a new one.
         let hash = passwords::hash(input.password).await?;
         let new = NewMember {
             email: &input.email,
@@ -423,11 +610,187 @@ impl AccountMutation {
             password_hash: Some(&hash),
             role: Role::Member,
         };
-        match super::insert_member(&ctx.state().db, new).await? {
+        let state = ctx.state();
+        match recovery::register(&state.db, &state.mailer, new).await? {
             Some(member) => tracing::info!(member_id = member.id, "member registered"),
             None => tracing::info!("registration with an address that has an account"),
         }
         Ok(RegisterPayload { email: Some(input.email.trim().to_string()), user_errors: vec![] })
+    }
+
+    /// Confirms an address with the token from the link mailed to it: the member's own
+    /// address, or (after `changeEmail`) the new one, which then becomes theirs. A visitor
+    /// who is signed out is signed in. A link works once, for 24 hours.
+    async fn verify_email(
+        &self,
+        ctx: &Context<'_>,
+        input: VerifyEmailInput,
+    ) -> async_graphql::Result<VerifyEmailPayload> {
+        let problem = |code, message: &str| VerifyEmailPayload {
+            user_errors: vec![UserError::new("token", code, message)],
+            ..Default::default()
+        };
+        let state = ctx.state();
+        let member =
+            match recovery::verify_email(&state.db, input.token.trim()).await? {
+                Verified::Done(member) => member,
+                Verified::Invalid => return Ok(problem(
+                    UserErrorCode::Invalid,
+                    "This link has expired or has already been used. Sign in and ask for a new one from your settings.",
+                )),
+                Verified::Taken => {
+                    return Ok(problem(
+                        UserErrorCode::Taken,
+                        "That address now belongs to another account, so your address has not changed.",
+                    ))
+                }
+            };
+        if ctx.viewer().is_some() || member.suspended_at.is_some() {
+            return Ok(VerifyEmailPayload { member: Some(member), ..Default::default() });
+        }
+        let session = start_session(ctx, member).await?;
+        Ok(VerifyEmailPayload {
+            member: session.member,
+            token: session.token,
+            expires_at: session.expires_at,
+            user_errors: vec![],
+        })
+    }
+
+    /// Sends the signed-in member a new link to confirm their address (or the address
+    /// they are changing to). At most five links an hour are sent; past that, nothing more
+    /// goes until the hour is up.
+    async fn resend_verification(&self, ctx: &Context<'_>) -> async_graphql::Result<ResendVerificationPayload> {
+        let viewer = ctx.require_viewer()?;
+        let state = ctx.state();
+        match recovery::resend_verification(&state.db, &state.mailer, viewer.member.id).await? {
+            Resent::To(email) => Ok(ResendVerificationPayload { email: Some(email), user_errors: vec![] }),
+            Resent::NothingToVerify => Ok(ResendVerificationPayload {
+                email: None,
+                user_errors: vec![UserError::general(
+                    UserErrorCode::Invalid,
+                    "Your email address is already confirmed.",
+                )],
+            }),
+        }
+    }
+
+    /// Sends a link to reset the password to this address, if it has an account. The
+    /// answer is the same either way, so this reveals nobody's address. The link works
+    /// once, for an hour.
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestPasswordResetInput,
+    ) -> async_graphql::Result<RequestPasswordResetPayload> {
+        if let Some(problem) = super::check_email("email", &input.email) {
+            return Ok(RequestPasswordResetPayload { sent: false, user_errors: vec![problem] });
+        }
+        let state = ctx.state();
+        if let Some(address) = ctx.request().client_ip {
+            state.limiter.check(Limit::PasswordResetAddress, &address.to_string(), 1).await?;
+        }
+        recovery::request_password_reset(&state.db, &state.mailer, &input.email).await?;
+        Ok(RequestPasswordResetPayload { sent: true, user_errors: vec![] })
+    }
+
+    /// Sets a new password with the token from a reset link, ends every session of the
+    /// member (personal access tokens keep working: revoke them in settings), and signs
+    /// in. Following the link also confirms the address it was sent to.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ResetPasswordInput,
+    ) -> async_graphql::Result<SessionPayload> {
+        let invalid = || SessionPayload {
+            user_errors: vec![UserError::new(
+                "token",
+                UserErrorCode::Invalid,
+                "This link has expired or has already been used. Ask for a new one.",
+            )],
+            ..Default::default()
+        };
+        let state = ctx.state();
+        let token = input.token.trim();
+        let link = recovery::live_link(&state.db, token, crate::db::now_millis()).await?;
+        let Some(link) = link.filter(|l| l.purpose == Purpose::ResetPassword) else { return Ok(invalid()) };
+        let Some(member) = super::member_by_id(&state.db, link.member_id).await? else { return Ok(invalid()) };
+        if let Some(problem) =
+            passwords::check_new_password("password", &input.password, &[&member.email, &member.display_name])
+        {
+            return Ok(SessionPayload { user_errors: vec![problem], ..Default::default() });
+        }
+        let hash = passwords::hash(input.password).await?;
+        // Used by someone else meanwhile (a second tab): the guard lets one through.
+        let Some(member) = recovery::reset_password(&state.db, token, &hash).await? else { return Ok(invalid()) };
+        // Whoever was guessing at the old password no longer holds the member back.
+        super::throttle::succeeded(&state.limiter, &member.email).await?;
+        if member.suspended_at.is_some() {
+            return Ok(SessionPayload {
+                user_errors: vec![UserError::general(
+                    UserErrorCode::Invalid,
+                    "Your password has been changed, but this account is suspended. Contact the site's moderators if you think this is a mistake.",
+                )],
+                ..Default::default()
+            });
+        }
+        Ok(start_session(ctx, member).await?)
+    }
+
+    /// Changes the signed-in member's password (or sets a first one for a member who signs
+    /// in only through a provider) and ends their other sessions; this one stays. Needs a
+    /// signed-in session, not an access token.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> async_graphql::Result<AccountChangePayload> {
+        let viewer = require_session(ctx)?;
+        let member = &viewer.member;
+        let mut problems: Vec<UserError> =
+            passwords::check_new_password("newPassword", &input.new_password, &[&member.email, &member.display_name])
+                .into_iter()
+                .collect();
+        if let Some(wrong) = check_current_password(ctx, member, input.current_password, problems.is_empty()).await? {
+            problems.insert(0, wrong);
+        }
+        if !problems.is_empty() {
+            return Ok(AccountChangePayload { member: None, user_errors: problems });
+        }
+        let state = ctx.state();
+        let hash = passwords::hash(input.new_password).await?;
+        let keep = match viewer.via {
+            Credential::Session { id } => Some(id),
+            Credential::AccessToken { .. } => None,
+        };
+        recovery::change_password(&state.db, member.id, &hash, keep).await?;
+        Ok(AccountChangePayload { member: Some(member.clone()), user_errors: vec![] })
+    }
+
+    /// Starts changing the signed-in member's address: a link goes to the new address,
+    /// which becomes theirs when they follow it (`pendingEmail` until then), and a notice
+    /// goes to the current one. The answer is the same whether or not the new address has
+    /// an account. Needs a signed-in session, not an access token.
+    async fn change_email(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeEmailInput,
+    ) -> async_graphql::Result<AccountChangePayload> {
+        let viewer = require_session(ctx)?;
+        let member = &viewer.member;
+        let mut problems: Vec<UserError> = super::check_email("email", &input.email).into_iter().collect();
+        if problems.is_empty() && super::normalize_email(&input.email) == super::normalize_email(&member.email) {
+            problems.push(UserError::new("email", UserErrorCode::Invalid, "That is already your email address."));
+        }
+        if let Some(wrong) = check_current_password(ctx, member, input.current_password, problems.is_empty()).await? {
+            problems.push(wrong);
+        }
+        if !problems.is_empty() {
+            return Ok(AccountChangePayload { member: None, user_errors: problems });
+        }
+        let state = ctx.state();
+        recovery::request_email_change(&state.db, &state.mailer, member, &input.email).await?;
+        Ok(AccountChangePayload { member: Some(member.clone()), user_errors: vec![] })
     }
 
     /// Signs in with email and password. A wrong email and a wrong password get the same

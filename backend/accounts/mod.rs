@@ -6,6 +6,9 @@
 //!   into an [`Identity`];
 //! - [`throttle`]: slowing down, then refusing, repeated failed sign-ins;
 //! - [`oauth`]: signing in with an identity provider (OAuth2 with PKCE), and linking one;
+//! - [`recovery`]: proving who holds an address with single-use links by mail
+//!   (verification, password reset, a change of address) and the security mail around
+//!   them, registration included;
 //! - [`graphql`]: the `Member` and `AccessToken` types, `viewer`, and the account
 //!   mutations.
 
@@ -13,6 +16,7 @@ pub mod credentials;
 pub mod graphql;
 pub mod oauth;
 pub mod passwords;
+pub mod recovery;
 pub mod throttle;
 
 use std::collections::HashMap;
@@ -20,7 +24,7 @@ use std::collections::HashMap;
 use sqlx::{any::AnyRow, Row};
 
 use crate::{
-    db::{self, Db},
+    db::{self, Db, Tx},
     error::{AppResult, UserError, UserErrorCode},
     text,
 };
@@ -71,9 +75,16 @@ pub struct Member {
     pub role: Role,
     pub created_at: i64,
     pub suspended_at: Option<i64>,
+    /// When the member proved they receive mail at `email`; until then they get no mail
+    /// but verification.
+    pub email_verified_at: Option<i64>,
+    /// When mail to `email` last failed for good; mail (but security mail) stops until
+    /// the address is verified again.
+    pub email_bouncing_at: Option<i64>,
 }
 
-const MEMBER_COLUMNS: &str = "id, email, handle, display_name, bio, time_zone, role, created_at, suspended_at";
+const MEMBER_COLUMNS: &str = "id, email, handle, display_name, bio, time_zone, role, created_at, suspended_at, \
+     email_verified_at, email_bouncing_at";
 
 impl Member {
     fn from_row(row: &AnyRow) -> sqlx::Result<Member> {
@@ -87,6 +98,8 @@ impl Member {
             role: Role::parse(&row.try_get::<String, _>("role")?),
             created_at: row.try_get("created_at")?,
             suspended_at: row.try_get("suspended_at")?,
+            email_verified_at: row.try_get("email_verified_at")?,
+            email_bouncing_at: row.try_get("email_bouncing_at")?,
         })
     }
 }
@@ -121,37 +134,56 @@ pub struct NewMember<'a> {
 /// Inserts a member; `Ok(None)` when the email is already taken (by any case variant).
 /// The handle comes from the display name, with a number added when it is taken.
 pub async fn insert_member(db: &Db, new: NewMember<'_>) -> AppResult<Option<Member>> {
+    let mut tx = db.begin_write().await?;
+    let member = insert_member_in(&mut tx, new).await?;
+    tx.commit().await?;
+    Ok(member)
+}
+
+/// [`insert_member`] inside a transaction, so that what goes with a new member (its
+/// verification link and mail) commits with it or not at all.
+///
+/// A conflict does nothing (`ON CONFLICT DO NOTHING`) rather than fail: on PostgreSQL a
+/// failed statement would abort the whole transaction, and the handle may need another
+/// try. Which key conflicted is then read back: the email (someone has it: `None`), or
+/// else the handle (try the next one).
+pub async fn insert_member_in(tx: &mut Tx, new: NewMember<'_>) -> AppResult<Option<Member>> {
     let now = db::now_millis();
     let sql = format!(
         "INSERT INTO members (email, email_normalized, handle, password_hash, display_name, role, time_zone, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {MEMBER_COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING RETURNING {MEMBER_COLUMNS}"
     );
     let base = match crate::slug::slugify(new.display_name, crate::markdown::HANDLE_MAX - 5) {
         slug if slug.len() >= crate::markdown::HANDLE_MIN => slug,
         _ => "member".to_string(),
     };
+    let normalized = normalize_email(new.email);
     for attempt in 0..20u32 {
         let handle = match attempt {
             0 => base.clone(),
             1..=9 => format!("{base}-{}", attempt + 1),
             _ => format!("{base}-{}", rand::random::<u16>() % 10_000),
         };
-        let result = sqlx::query(&sql)
+        let row = sqlx::query(&sql)
             .bind(new.email.trim())
-            .bind(normalize_email(new.email))
+            .bind(&normalized)
             .bind(&handle)
             .bind(new.password_hash)
             .bind(new.display_name.trim())
             .bind(new.role.as_str())
             .bind(DEFAULT_TIME_ZONE)
             .bind(now)
-            .fetch_one(&db.pool)
-            .await;
-        match result {
-            Ok(row) => return Ok(Some(Member::from_row(&row)?)),
-            Err(err) if db::is_unique_violation(&err, "members", "email_normalized") => return Ok(None),
-            Err(err) if db::is_unique_violation(&err, "members", "handle") => continue,
-            Err(err) => return Err(err.into()),
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(row) = row {
+            return Ok(Some(Member::from_row(&row)?));
+        }
+        let email_taken: Option<i64> = sqlx::query_scalar("SELECT id FROM members WHERE email_normalized = $1")
+            .bind(&normalized)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if email_taken.is_some() {
+            return Ok(None);
         }
     }
     Err(anyhow::anyhow!("no free handle for {base:?} after 20 attempts").into())
@@ -188,19 +220,27 @@ pub struct ProfileChanges {
     pub time_zone: Option<String>,
 }
 
+/// Saves profile changes. A new time zone moves the member's next digest to their hour
+/// in it, in the same transaction.
 pub async fn update_profile(db: &Db, member_id: i64, changes: &ProfileChanges) -> AppResult<Member> {
     let sql = format!(
         "UPDATE members SET display_name = COALESCE($1, display_name), bio = COALESCE($2, bio), \
          time_zone = COALESCE($3, time_zone), updated_at = $4 WHERE id = $5 RETURNING {MEMBER_COLUMNS}"
     );
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
     let row = sqlx::query(&sql)
         .bind(changes.display_name.as_deref().map(str::trim))
         .bind(changes.bio.as_deref().map(str::trim))
         .bind(changes.time_zone.as_deref().map(str::trim))
-        .bind(db::now_millis())
+        .bind(now)
         .bind(member_id)
-        .fetch_one(&db.pool)
+        .fetch_one(&mut *tx)
         .await?;
+    if changes.time_zone.is_some() {
+        crate::mail::digest::reschedule(&mut tx, member_id, now).await?;
+    }
+    tx.commit().await?;
     Ok(Member::from_row(&row)?)
 }
 

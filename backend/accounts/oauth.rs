@@ -421,6 +421,7 @@ async fn who_signs_in(
 ) -> AppResult<Result<i64, Failure>> {
     if let Some(member_id) = member_for(db, &provider.name, &profile.subject).await? {
         touch(db, &provider.name, &profile.subject).await?;
+        vouch(db, profile, member_id).await?;
         return Ok(Ok(member_id));
     }
     let Some(email) = profile.email.as_deref() else {
@@ -442,6 +443,7 @@ async fn who_signs_in(
         if !link(db, &provider.name, profile, member_id).await? {
             return Ok(Err(already_connected(provider)));
         }
+        vouch(db, profile, member_id).await?;
         return Ok(Ok(member_id));
     }
     if !config.registration_open {
@@ -468,7 +470,17 @@ async fn who_signs_in(
             None => Ok(Err(already_connected(provider))),
         };
     }
+    vouch(db, profile, member.id).await?;
     Ok(Ok(member.id))
+}
+
+/// A provider that says it verified the email it gave vouches for the member's address,
+/// when that is the member's: it counts as verified, as if they had followed our link.
+async fn vouch(db: &Db, profile: &Profile, member_id: i64) -> AppResult<()> {
+    match profile.email.as_deref() {
+        Some(email) if profile.email_verified => super::recovery::mark_verified_now(db, member_id, email).await,
+        _ => Ok(()),
+    }
 }
 
 fn already_connected(provider: &OAuthProvider) -> Failure {
@@ -489,12 +501,16 @@ pub async fn connect(
     profile: &Profile,
     member_id: i64,
 ) -> AppResult<Result<(), Failure>> {
-    match member_for(db, &provider.name, &profile.subject).await? {
-        Some(owner) if owner == member_id => Ok(Ok(())),
-        Some(_) => Ok(Err(already_connected(provider))),
-        None if link(db, &provider.name, profile, member_id).await? => Ok(Ok(())),
-        None => Ok(Err(already_connected(provider))),
+    let outcome = match member_for(db, &provider.name, &profile.subject).await? {
+        Some(owner) if owner == member_id => Ok(()),
+        Some(_) => Err(already_connected(provider)),
+        None if link(db, &provider.name, profile, member_id).await? => Ok(()),
+        None => Err(already_connected(provider)),
+    };
+    if outcome.is_ok() {
+        vouch(db, profile, member_id).await?;
     }
+    Ok(outcome)
 }
 
 /// An identity linked to a member.

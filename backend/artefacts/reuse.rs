@@ -84,43 +84,48 @@ pub async fn record(
 ) -> AppResult<Reuse> {
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
-    let inserted = sqlx::query(&format!(
-        "INSERT INTO artefact_reuses ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-         ON CONFLICT (artefact_id, organisation_id) DO NOTHING RETURNING {COLUMNS}"
-    ))
-    .bind(artefact_id)
-    .bind(organisation_id)
-    .bind(note.trim())
-    .bind(case_study_id)
-    .bind(member_id)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let reuse = match inserted {
-        Some(row) => {
+    // Insert, or else edit the record that is there. A withdrawal committing between the
+    // two (PostgreSQL runs them concurrently) leaves nothing to edit: then insert again.
+    for _ in 0..3 {
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO artefact_reuses ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (artefact_id, organisation_id) DO NOTHING RETURNING {COLUMNS}"
+        ))
+        .bind(artefact_id)
+        .bind(organisation_id)
+        .bind(note.trim())
+        .bind(case_study_id)
+        .bind(member_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = inserted {
             adjust_count(&mut tx, artefact_id, 1).await?;
             let event = outbox::ArtefactReused { organisation_id, case_study_id };
             outbox::record(&mut tx, ("Artefact", artefact_id), Some(member_id), event).await?;
-            Reuse::from_row(&row)?
+            let reuse = Reuse::from_row(&row)?;
+            tx.commit().await?;
+            return Ok(reuse);
         }
-        None => {
-            let row = sqlx::query(&format!(
-                "UPDATE artefact_reuses SET note = $1, case_study_id = $2, recorded_by = $3, updated_at = $4 \
-                 WHERE artefact_id = $5 AND organisation_id = $6 RETURNING {COLUMNS}"
-            ))
-            .bind(note.trim())
-            .bind(case_study_id)
-            .bind(member_id)
-            .bind(now)
-            .bind(artefact_id)
-            .bind(organisation_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            Reuse::from_row(&row)?
+        let updated = sqlx::query(&format!(
+            "UPDATE artefact_reuses SET note = $1, case_study_id = $2, recorded_by = $3, updated_at = $4 \
+             WHERE artefact_id = $5 AND organisation_id = $6 RETURNING {COLUMNS}"
+        ))
+        .bind(note.trim())
+        .bind(case_study_id)
+        .bind(member_id)
+        .bind(now)
+        .bind(artefact_id)
+        .bind(organisation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = updated {
+            let reuse = Reuse::from_row(&row)?;
+            tx.commit().await?;
+            return Ok(reuse);
         }
-    };
-    tx.commit().await?;
-    Ok(reuse)
+    }
+    Err(anyhow::anyhow!("the reuse record kept changing under us").into())
 }
 
 /// Takes an organisation's record back; false when there was none.

@@ -52,16 +52,20 @@ pub enum Limit {
     PreviewClient,
     /// The summed complexity of the GraphQL operations one client address runs.
     GraphqlCostClient,
+    /// Password reset requests from one client address (each member also gets at most a
+    /// few reset links an hour, whoever asks: see `accounts::recovery`).
+    PasswordResetAddress,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 6] = [
+    pub const ALL: [Limit; 7] = [
         Limit::SignInAccount,
         Limit::SignInAddress,
         Limit::RegisterAddress,
         Limit::WritesMember,
         Limit::PreviewClient,
         Limit::GraphqlCostClient,
+        Limit::PasswordResetAddress,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Limit {
             Limit::WritesMember => "writes_member",
             Limit::PreviewClient => "preview_client",
             Limit::GraphqlCostClient => "graphql_cost_client",
+            Limit::PasswordResetAddress => "password_reset_address",
         }
     }
 
@@ -84,6 +89,7 @@ impl Limit {
             Limit::WritesMember => rule(300, 60 * 60),
             Limit::PreviewClient => rule(60, 60),
             Limit::GraphqlCostClient => rule(200_000, 60),
+            Limit::PasswordResetAddress => rule(20, 60 * 60),
         }
     }
 }
@@ -97,7 +103,7 @@ pub struct Rule {
 
 /// The rule for each limit: the defaults, with `KETTLE_RATE_LIMITS` overrides.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rules([Rule; 6]);
+pub struct Rules([Rule; 7]);
 
 impl Default for Rules {
     fn default() -> Self {

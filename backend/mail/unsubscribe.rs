@@ -11,7 +11,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::Mailer;
-use crate::notifications::NotificationKind;
+use crate::{
+    db::Db,
+    error::AppResult,
+    notifications::{inbox::MailChoice, NotificationKind},
+};
 
 /// What a member can unsubscribe from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,4 +79,41 @@ pub fn verify(mailer: &Mailer, token: &str) -> Option<(i64, List)> {
     // Constant time: a timing difference must not reveal how much of a guess was right.
     mac.verify_truncated_left(&given).ok()?;
     Some((member_id, list))
+}
+
+/// What a list is, in words for a page or a message: "the digest", "mail about mentions".
+pub fn describe(list: List) -> String {
+    match list {
+        List::Digest => "the digest".to_string(),
+        List::Notifications(kind) => format!("mail about {}", super::notification_mail::about(kind)),
+    }
+}
+
+/// Takes the member a token stands for off its list, if the token is one we signed and
+/// the member still exists: the digest stops (`never`, nothing due), or the kind of
+/// notification shows on the site only. Doing it again changes nothing more. `None`
+/// for a forged, malformed or stale token, and then nothing changes.
+pub async fn apply(db: &Db, mailer: &Mailer, token: &str) -> AppResult<Option<(i64, List)>> {
+    let Some((member_id, list)) = verify(mailer, token) else { return Ok(None) };
+    let now = crate::db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let exists = sqlx::query("SELECT 1 FROM members WHERE id = $1").bind(member_id).fetch_optional(&mut *tx).await?;
+    if exists.is_none() {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    match list {
+        List::Digest => {
+            sqlx::query("UPDATE members SET digest_frequency = 'never' WHERE id = $1")
+                .bind(member_id)
+                .execute(&mut *tx)
+                .await?;
+            super::digest::reschedule(&mut tx, member_id, now).await?;
+        }
+        List::Notifications(kind) => {
+            crate::notifications::inbox::set_choice(&mut tx, member_id, kind, MailChoice::Site).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Some((member_id, list)))
 }

@@ -6,13 +6,13 @@
 //! size. So a burst of comments on one thread is one entry, and whatever came before it
 //! stays on the first page.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
 use super::{Notification, NotificationKind, COLUMNS};
 use crate::{
-    db::{self, Db, Keyset},
+    db::{self, Db, Keyset, Tx},
     error::AppResult,
 };
 
@@ -158,11 +158,50 @@ pub async fn mark_followed_seen(db: &Db, member_id: i64) -> AppResult<i64> {
     Ok(now)
 }
 
-/// A member's choices about notifications.
+/// A member's choices about notifications: which kinds they hear of at all, how each
+/// reaches them beyond the site, and when their digest goes out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub disabled_kinds: Vec<NotificationKind>,
     pub auto_watch: bool,
+    /// Every kind with its effective choice (the member's, or the default), in
+    /// [`NotificationKind::ALL`] order.
+    pub mail_choices: Vec<(NotificationKind, MailChoice)>,
+    pub digest_frequency: DigestFrequency,
+    /// ISO weekday (Monday = 1) of a weekly digest.
+    pub digest_weekday: i64,
+    /// The hour (0..23) in the member's own time zone.
+    pub digest_hour: i64,
+    /// When the next digest is due; `None` when none will be.
+    pub next_digest_at: Option<i64>,
+}
+
+/// How often a member's digest goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, async_graphql::Enum)]
+pub enum DigestFrequency {
+    Daily,
+    Weekly,
+    Never,
+}
+
+impl DigestFrequency {
+    /// The name stored in `members.digest_frequency`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestFrequency::Daily => "daily",
+            DigestFrequency::Weekly => "weekly",
+            DigestFrequency::Never => "never",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DigestFrequency> {
+        match text {
+            "daily" => Some(DigestFrequency::Daily),
+            "weekly" => Some(DigestFrequency::Weekly),
+            "never" => Some(DigestFrequency::Never),
+            _ => None,
+        }
+    }
 }
 
 pub async fn settings(db: &Db, member_id: i64) -> AppResult<Settings> {
@@ -171,23 +210,79 @@ pub async fn settings(db: &Db, member_id: i64) -> AppResult<Settings> {
         .fetch_all(&db.pool)
         .await?;
     let off: HashSet<String> = rows.iter().map(|r| r.try_get(0)).collect::<sqlx::Result<_>>()?;
-    let auto =
-        sqlx::query("SELECT auto_watch_off_at FROM members WHERE id = $1").bind(member_id).fetch_one(&db.pool).await?;
+    let member = sqlx::query(
+        "SELECT auto_watch_off_at, digest_frequency, digest_weekday, digest_hour, next_digest_at FROM members WHERE id = $1",
+    )
+    .bind(member_id)
+    .fetch_one(&db.pool)
+    .await?;
+    let chosen = choices(db, member_id).await?;
+    let frequency: String = member.try_get("digest_frequency")?;
     Ok(Settings {
         disabled_kinds: NotificationKind::ALL.into_iter().filter(|k| off.contains(k.as_str())).collect(),
-        auto_watch: auto.try_get::<Option<i64>, _>(0)?.is_none(),
+        auto_watch: member.try_get::<Option<i64>, _>("auto_watch_off_at")?.is_none(),
+        mail_choices: NotificationKind::ALL.into_iter().map(|k| (k, chosen[&k])).collect(),
+        digest_frequency: DigestFrequency::parse(&frequency).unwrap_or(DigestFrequency::Weekly),
+        digest_weekday: member.try_get("digest_weekday")?,
+        digest_hour: member.try_get("digest_hour")?,
+        next_digest_at: member.try_get("next_digest_at")?,
     })
 }
 
-/// Changes what is given; leaves the rest as it was.
-pub async fn update_settings(
-    db: &Db,
-    member_id: i64,
-    disabled_kinds: Option<&[NotificationKind]>,
-    auto_watch: Option<bool>,
-) -> AppResult<Settings> {
+/// What to change in a member's settings; `None` leaves a setting as it was.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsChange {
+    /// Replaces the kinds switched off.
+    pub disabled_kinds: Option<Vec<NotificationKind>>,
+    pub auto_watch: Option<bool>,
+    /// Sets the choice of each kind given (others keep theirs).
+    pub mail_choices: Option<Vec<(NotificationKind, MailChoice)>>,
+    pub digest_frequency: Option<DigestFrequency>,
+    pub digest_weekday: Option<i64>,
+    pub digest_hour: Option<i64>,
+}
+
+/// At most this many kinds in one change (each kind once).
+pub const KINDS_LIMIT: usize = NotificationKind::ALL.len();
+
+impl SettingsChange {
+    /// The first problem with the change, as (input field, message): checked before
+    /// anything is written, so a refused change changes nothing.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        if self.disabled_kinds.as_ref().is_some_and(|k| k.len() > KINDS_LIMIT * 2) {
+            return Some(("disabledKinds", "List each kind at most once.".into()));
+        }
+        if let Some(choices) = &self.mail_choices {
+            if choices.len() > KINDS_LIMIT {
+                return Some(("mailChoices", format!("Give at most {KINDS_LIMIT} choices, one for each kind.")));
+            }
+            let kinds: HashSet<NotificationKind> = choices.iter().map(|(k, _)| *k).collect();
+            if kinds.len() != choices.len() {
+                return Some(("mailChoices", "Give at most one choice for each kind.".into()));
+            }
+        }
+        if self.digest_weekday.is_some_and(|d| !(1..=7).contains(&d)) {
+            return Some(("digestWeekday", "Choose a day from Monday (1) to Sunday (7).".into()));
+        }
+        if self.digest_hour.is_some_and(|h| !(0..=23).contains(&h)) {
+            return Some(("digestHour", "Choose an hour from 0 to 23.".into()));
+        }
+        None
+    }
+
+    fn touches_digest(&self) -> bool {
+        self.digest_frequency.is_some() || self.digest_weekday.is_some() || self.digest_hour.is_some()
+    }
+}
+
+/// Changes what is given, in one transaction, and works out the next digest again when
+/// its schedule changed. The change must have no [`SettingsChange::problem`].
+pub async fn update_settings(db: &Db, member_id: i64, change: &SettingsChange, now: i64) -> AppResult<Settings> {
+    if let Some((_, message)) = change.problem() {
+        return Err(crate::error::AppError::bad_input(message));
+    }
     let mut tx = db.begin_write().await?;
-    if let Some(kinds) = disabled_kinds {
+    if let Some(kinds) = &change.disabled_kinds {
         sqlx::query("DELETE FROM notification_kinds_off WHERE member_id = $1")
             .bind(member_id)
             .execute(&mut *tx)
@@ -201,18 +296,49 @@ pub async fn update_settings(
                 .await?;
         }
     }
-    if let Some(on) = auto_watch {
+    if let Some(on) = change.auto_watch {
         sqlx::query(
             "UPDATE members SET auto_watch_off_at = CASE WHEN $1 = 1 THEN NULL ELSE COALESCE(auto_watch_off_at, $2) END WHERE id = $3",
         )
         .bind(i64::from(on))
-        .bind(db::now_millis())
+        .bind(now)
         .bind(member_id)
         .execute(&mut *tx)
         .await?;
     }
+    for (kind, choice) in change.mail_choices.iter().flatten() {
+        set_choice(&mut tx, member_id, *kind, *choice).await?;
+    }
+    if change.touches_digest() {
+        sqlx::query(
+            "UPDATE members SET digest_frequency = COALESCE($1, digest_frequency), \
+             digest_weekday = COALESCE($2, digest_weekday), digest_hour = COALESCE($3, digest_hour) WHERE id = $4",
+        )
+        .bind(change.digest_frequency.map(DigestFrequency::as_str))
+        .bind(change.digest_weekday)
+        .bind(change.digest_hour)
+        .bind(member_id)
+        .execute(&mut *tx)
+        .await?;
+        crate::mail::digest::reschedule(&mut tx, member_id, now).await?;
+    }
     tx.commit().await?;
     settings(db, member_id).await
+}
+
+/// Records the member's choice for a kind. A row is kept even when it equals the default,
+/// so a later change of defaults does not override what the member chose.
+pub async fn set_choice(tx: &mut Tx, member_id: i64, kind: NotificationKind, choice: MailChoice) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO notification_mail_choices (member_id, kind, choice) VALUES ($1, $2, $3) \
+         ON CONFLICT (member_id, kind) DO UPDATE SET choice = $3",
+    )
+    .bind(member_id)
+    .bind(kind.as_str())
+    .bind(choice.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// One of the member's own notifications by id (anyone else's is not found).
@@ -226,4 +352,78 @@ pub async fn own(db: &Db, member_id: i64, id: i64) -> AppResult<Option<Notificat
         Some(row) => Some(Notification::from_row(&row)?),
         None => None,
     })
+}
+
+/// How a member hears of one kind of notification beyond the site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, async_graphql::Enum)]
+pub enum MailChoice {
+    /// By mail at once (after a short delay, and only if still unread on the site).
+    Email,
+    /// In the member's digest.
+    Digest,
+    /// On the site only.
+    Site,
+}
+
+impl MailChoice {
+    /// The name stored in `notification_mail_choices.choice`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailChoice::Email => "email",
+            MailChoice::Digest => "digest",
+            MailChoice::Site => "site",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MailChoice> {
+        match text {
+            "email" => Some(MailChoice::Email),
+            "digest" => Some(MailChoice::Digest),
+            "site" => Some(MailChoice::Site),
+            _ => None,
+        }
+    }
+}
+
+/// The choice a member has made for a kind until they change it: the one place the
+/// defaults live (the notification mail sweep and the digest both ask here). Things about
+/// the member come at once; what comes from follows waits for the digest.
+pub fn default_choice(kind: NotificationKind) -> MailChoice {
+    match kind {
+        NotificationKind::Mentioned
+        | NotificationKind::Replied
+        | NotificationKind::CommentedOnYours
+        | NotificationKind::InterestRegistered
+        | NotificationKind::WaitlistPromoted
+        | NotificationKind::MeetupChanged
+        | NotificationKind::MeetupCancelled
+        | NotificationKind::MeetupReminder
+        | NotificationKind::JoinRequested
+        | NotificationKind::JoinDecided
+        | NotificationKind::CoauthorInvited => MailChoice::Email,
+        NotificationKind::ArtefactReused
+        | NotificationKind::NewCaseStudy
+        | NotificationKind::NewArtefact
+        | NotificationKind::NewMeetup
+        | NotificationKind::NewComment => MailChoice::Digest,
+    }
+}
+
+/// The member's effective choice for every kind (their own, or the default).
+pub async fn choices(db: &Db, member_id: i64) -> AppResult<HashMap<NotificationKind, MailChoice>> {
+    let rows = sqlx::query("SELECT kind, choice FROM notification_mail_choices WHERE member_id = $1")
+        .bind(member_id)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut chosen: HashMap<NotificationKind, MailChoice> =
+        NotificationKind::ALL.into_iter().map(|k| (k, default_choice(k))).collect();
+    for row in &rows {
+        let kind: String = row.try_get(0)?;
+        let choice: String = row.try_get(1)?;
+        // A kind or choice this build does not know (a newer instance wrote it) keeps the default.
+        if let (Some(kind), Some(choice)) = (NotificationKind::parse(&kind), MailChoice::parse(&choice)) {
+            chosen.insert(kind, choice);
+        }
+    }
+    Ok(chosen)
 }

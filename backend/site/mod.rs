@@ -10,6 +10,7 @@
 //! builds embed them ([`assets`]) and parse each once. Its Jinja syntax is familiar to
 //! designers, and it escapes HTML by default.
 
+pub mod account;
 pub mod artefacts;
 pub mod assets;
 pub mod calendars;
@@ -24,6 +25,7 @@ pub mod oauth;
 pub mod organisations;
 pub mod pages;
 pub mod topics;
+pub mod unsubscribe;
 pub mod visit;
 
 use poem::{get, post, Route};
@@ -36,6 +38,9 @@ pub fn routes() -> Route {
         .at("/register", get(pages::register_form).post(pages::register))
         .at("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .at("/sign-out", post(pages::sign_out))
+        .at("/forgot-password", get(account::forgot_form).post(account::forgot))
+        .at("/reset-password/:token", get(account::reset_form).post(account::reset))
+        .at("/verify-email/:token", get(account::verify_form).post(account::verify))
         .at("/auth/:provider/start", get(oauth::start))
         .at("/auth/:provider/callback", get(oauth::callback))
         .at("/settings", get(pages::settings))
@@ -43,7 +48,11 @@ pub fn routes() -> Route {
         .at("/settings/tokens", post(pages::create_token))
         .at("/settings/tokens/revoke", post(pages::revoke_token))
         .at("/settings/connections/disconnect", post(pages::disconnect_identity))
+        .at("/settings/email", post(account::change_email))
+        .at("/settings/password", post(account::change_password))
+        .at("/settings/verification", post(account::resend_verification))
         .at("/settings/notifications", get(notifications::settings).post(notifications::update_settings))
+        .at("/unsubscribe/:token", get(unsubscribe::confirm).post(unsubscribe::leave))
         .at("/follows", get(follows::list).post(follows::update))
         .at("/notifications", get(notifications::list))
         .at("/notifications/new", get(notifications::new_for_you))

@@ -61,7 +61,13 @@ pub async fn register(request: &Request, body: Body) -> Response {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let input = json!({ "email": form.text("email"), "displayName": form.text("displayName"), "password": form.text("password") });
             let errors = match visit.mutate("register", "register", json!({ "input": input })).await? {
-                Mutation::Done(_) => return Ok(visit.redirect("/?welcome=1")),
+                // The same page whether the address was new or already had an account
+                // (which is told by mail instead): the page reveals nobody's address.
+                Mutation::Done(payload) => {
+                    let data = visit.query("viewer", json!({})).await?;
+                    let extra = json!({ "reason": "register", "email": payload["email"] });
+                    return Ok(visit.render(StatusCode::OK, "check_email.html", &data, extra));
+                }
                 Mutation::Invalid(errors) => form_errors(&errors, "email"),
                 Mutation::Refused(message) => refused(message, "email"),
             };
@@ -127,7 +133,7 @@ pub async fn sign_out(request: &Request, body: Body) -> Response {
 }
 
 /// The settings page, optionally with a form's errors or a new token to show.
-async fn render_settings(visit: &Visit, status: StatusCode, extra: Value) -> Result<Response, Stop> {
+pub(super) async fn render_settings(visit: &Visit, status: StatusCode, extra: Value) -> Result<Response, Stop> {
     if !visit.signed_in() {
         return Err(Box::new(visit.sign_in_first()));
     }

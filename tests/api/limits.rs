@@ -20,7 +20,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
 }
 
 const REGISTER: &str =
-    "mutation($input: RegisterInput!) { register(input: $input) { token userErrors { field code } } }";
+    "mutation($input: RegisterInput!) { register(input: $input) { email userErrors { field code } } }";
 
 fn registration(email: &str) -> Value {
     json!({ "input": { "email": email, "password": PASSWORD, "displayName": "Someone" } })
@@ -41,17 +41,17 @@ async fn limits_registrations_are_limited_per_address_even_in_one_request(app: T
     let app = TestApp::spawn_with(app.backend(), &[("KETTLE_RATE_LIMITS", "register_address=3/3600")]).await;
     // Fifty aliased registrations in one request are refused whole, before any hashing.
     let many: String = (0..50)
-        .map(|i| format!("r{i}: register(input: {{ email: \"r{i}@example.org\", password: \"{PASSWORD}\", displayName: \"R\" }}) {{ token }} "))
+        .map(|i| format!("r{i}: register(input: {{ email: \"r{i}@example.org\", password: \"{PASSWORD}\", displayName: \"R\" }}) {{ email }} "))
         .collect();
     let body = post(&app, &[], &format!("mutation {{ {many} }}"), json!({})).await;
     assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
     assert_eq!(app.count("SELECT COUNT(*) FROM members").await, 0);
     // Five in one request (the most a mutation may hold): three accounts, two refusals.
     let five: String = (0..5)
-        .map(|i| format!("r{i}: register(input: {{ email: \"r{i}@example.org\", password: \"{PASSWORD}\", displayName: \"R\" }}) {{ token }} "))
+        .map(|i| format!("r{i}: register(input: {{ email: \"r{i}@example.org\", password: \"{PASSWORD}\", displayName: \"R\" }}) {{ email }} "))
         .collect();
     let body = post(&app, &[], &format!("mutation {{ {five} }}"), json!({})).await;
-    let tokens = (0..5).filter(|i| body["data"][format!("r{i}")]["token"].is_string()).count();
+    let tokens = (0..5).filter(|i| body["data"][format!("r{i}")]["email"].is_string()).count();
     let limited = body["errors"].as_array().map_or(0, |errors| {
         errors
             .iter()
@@ -73,13 +73,13 @@ async fn limits_forwarded_addresses_count_only_behind_trusted_proxies(app: TestA
     let behind = TestApp::spawn_with(app.backend(), &[limits, ("KETTLE_TRUSTED_PROXIES", "127.0.0.0/8, ::1")]).await;
     let from = |address: &'static str| [("x-forwarded-for", address)];
     let body = post(&behind, &from("198.51.100.1"), REGISTER, registration("a@example.org")).await;
-    assert!(body["data"]["register"]["token"].is_string(), "{body}");
+    assert!(body["data"]["register"]["email"].is_string(), "{body}");
     let body = post(&behind, &from("198.51.100.1"), REGISTER, registration("b@example.org")).await;
     assert_eq!(error_code(&body), "RATE_LIMITED", "the same client behind the proxy: {body}");
     // Another client behind the same proxy has its own count; a spoofed first hop does
     // not change who the proxy says is asking.
     let body = post(&behind, &from("198.51.100.2"), REGISTER, registration("c@example.org")).await;
-    assert!(body["data"]["register"]["token"].is_string(), "{body}");
+    assert!(body["data"]["register"]["email"].is_string(), "{body}");
     let body = post(&behind, &from("203.0.113.7, 198.51.100.2"), REGISTER, registration("d@example.org")).await;
     assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
     behind.finish().await;
@@ -87,7 +87,7 @@ async fn limits_forwarded_addresses_count_only_behind_trusted_proxies(app: TestA
     // Without trusted proxies the header is ignored: everyone here is 127.0.0.1.
     let direct = TestApp::spawn_with(app.backend(), &[limits]).await;
     let body = post(&direct, &from("198.51.100.1"), REGISTER, registration("a@example.org")).await;
-    assert!(body["data"]["register"]["token"].is_string(), "{body}");
+    assert!(body["data"]["register"]["email"].is_string(), "{body}");
     let body = post(&direct, &from("198.51.100.9"), REGISTER, registration("b@example.org")).await;
     assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
     direct.finish().await;

@@ -7,12 +7,16 @@ mod bounds;
 mod cli;
 mod coauthors;
 mod conversations;
+mod digests;
 mod dispatch;
 mod fuzz;
 mod hostile;
 mod knowledge;
 mod limits;
 mod live;
+mod mail_accounts;
+mod mail_delivery;
+mod mail_notifications;
 mod mailbox;
 mod meetups;
 mod notifications;
@@ -21,6 +25,7 @@ mod oauth_provider;
 mod protocol;
 mod service;
 mod site;
+mod smtp_server;
 mod support;
 
 use std::panic::AssertUnwindSafe;
@@ -50,6 +55,10 @@ fn main() {
         live::scenarios(),
         notifications::scenarios(),
         dispatch::scenarios(),
+        digests::scenarios(),
+        mail_accounts::scenarios(),
+        mail_notifications::scenarios(),
+        mail_delivery::scenarios(),
     ]
     .concat();
 

@@ -230,7 +230,8 @@ impl Browser {
         body["data"].clone()
     }
 
-    /// Registers with a password through the API, which signs this browser in.
+    /// Registers with a password through the API, then signs this browser in with it
+    /// (registering does not sign in).
     async fn register(&self, email: &str, name: &str) {
         let data = self
             .gql(
@@ -239,6 +240,13 @@ impl Browser {
             )
             .await;
         assert_eq!(data["register"]["userErrors"], json!([]));
+        let data = self
+            .gql(
+                "mutation($input: SignInInput!) { signIn(input: $input) { userErrors { code } } }",
+                json!({ "input": { "email": email, "password": PASSWORD } }),
+            )
+            .await;
+        assert_eq!(data["signIn"]["userErrors"], json!([]));
     }
 }
 
@@ -392,6 +400,8 @@ async fn a_new_member_signs_up_through_a_provider(f: Fixture) {
     );
     assert_eq!(app.count(&linked).await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM members WHERE password_hash IS NULL").await, 1, "no password");
+    // The provider verified the address, so Kettle need not send a link to verify it.
+    assert_eq!(app.count("SELECT COUNT(*) FROM members WHERE email_verified_at IS NOT NULL").await, 1);
     // The settings page it returned to works with that session.
     let settings = browser.get("/settings").await;
     assert_eq!(settings.status, 200);
@@ -469,6 +479,9 @@ async fn a_verified_email_links_to_the_existing_member(f: Fixture) {
     assert_eq!(app.count("SELECT COUNT(*) FROM members").await, 1);
     let member = member_id(app, "ada@example.org").await;
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM member_identities WHERE member_id = {member}")).await, 1);
+    // The provider vouched for the address the member registered with.
+    let verified = format!("SELECT COUNT(*) FROM members WHERE id = {member} AND email_verified_at IS NOT NULL");
+    assert_eq!(app.count(&verified).await, 1);
     // The password still works too.
     let signed_in = app
         .anonymous()
@@ -515,6 +528,10 @@ async fn a_provider_that_never_verifies_emails_never_links_by_email(f: Fixture) 
     let session = Browser::new(app).sign_in_with("/auth/hub/start").await.signed_in_to("/");
     let grace = viewer(app, &session).await;
     assert_eq!((&grace["email"], &grace["displayName"]), (&json!("grace@example.org"), &json!("ghopper")));
+    // A provider that verifies nothing vouches for nothing.
+    let unverified =
+        "SELECT COUNT(*) FROM members WHERE email_normalized = 'grace@example.org' AND email_verified_at IS NULL";
+    assert_eq!(app.count(unverified).await, 1);
     assert_eq!(grace["identities"][0]["label"], "Hub");
     assert_eq!(app.count("SELECT COUNT(*) FROM member_identities WHERE provider = 'hub' AND subject = '78'").await, 1);
 }

@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -178,7 +178,16 @@ test("register, sign out, sign in, edit the profile, manage tokens, see errors",
 
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: "Welcome, Ada Lovelace" }).waitFor();
+  // Registering does not sign in (the page must not tell a new address from a taken one):
+  // it says to check the mail, and signing in with the password works at once.
+  await page.getByRole("heading", { name: "Check your email" }).waitFor();
+  await page.getByText(`We have sent an email to ${email}.`).waitFor();
+  await checkPage(page, "check-email");
+  await page.getByRole("main").getByRole("link", { name: "Sign in" }).click();
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Welcome back, Ada Lovelace" }).waitFor();
   await checkPage(page, "home-signed-in");
 
   // Sign out, then back in.
@@ -249,7 +258,12 @@ test("everything works with JavaScript turned off", async () => {
   await page.getByLabel("Display name").fill("Grace Hopper");
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: "Welcome, Grace Hopper" }).waitFor();
+  await page.getByRole("heading", { name: "Check your email" }).waitFor();
+  await page.getByRole("main").getByRole("link", { name: "Sign in" }).click();
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Welcome back, Grace Hopper" }).waitFor();
 
   await page.getByRole("link", { name: "Settings" }).click();
   await page.getByLabel("Token name").fill("cron job");
@@ -273,7 +287,7 @@ test("a keyboard alone can skip to content and sign in", async () => {
   await setup.getByLabel("Display name").fill("Alan Turing");
   await setup.getByLabel("Password").fill(PASSWORD);
   await setup.getByRole("button", { name: "Create account" }).click();
-  await setup.getByRole("heading", { name: "Welcome, Alan Turing" }).waitFor();
+  await setup.getByRole("heading", { name: "Check your email" }).waitFor();
   await setup.context().close();
 
   const page = await newPage();
@@ -307,11 +321,7 @@ test("write, preview and publish a case study; another member finds it", async (
   }
 
   const page = await newPage();
-  await page.goto(baseUrl + "/register");
-  await page.getByLabel("Email address").fill(uniqueEmail("writer"));
-  await page.getByLabel("Display name").fill("Wren Writer");
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
+  await registerOnSite(page, "Wren Writer");
   await page.getByRole("link", { name: "Write a case study" }).click();
   await checkPage(page, "case-study-new");
   await page.getByRole("button", { name: "Save draft" }).click();
@@ -848,16 +858,24 @@ test("follow a topic; the header count rises live when another member publishes 
   await ada.getByRole("heading", { level: 1, name: "What you follow" }).waitFor();
   assert.equal(await ada.getByLabel("How you follow Street lighting").inputValue(), "DIGEST");
 
-  // Notification settings: switch a kind off.
+  // Notification settings: each kind is a group of choices. Switch one kind off, send
+  // another to the site only, and stop watching automatically.
   await ada.getByRole("navigation", { name: "Notifications and follows" }).getByRole("link", { name: "Notification settings" }).click();
   await ada.getByRole("heading", { level: 1, name: "Notification settings" }).waitFor();
   await checkPage(ada, "notification-settings");
-  await ada.getByLabel("Someone comments in a conversation you follow").uncheck();
+  const comments = kindChoices(ada, "Someone comments in a conversation you follow");
+  const mentions = kindChoices(ada, "Someone mentions you");
+  const replies = kindChoices(ada, "Someone replies to your comment");
+  assert.equal(await checkedLabel(mentions), "By email at once", "mentions are mailed at once by default");
+  assert.equal(await checkedLabel(comments), "In my digest", "what you follow goes to the digest by default");
+  await comments.getByLabel("Not at all").check();
+  await replies.getByLabel("On the site only").check();
   await ada.getByLabel("Watch what I write and comment on").uncheck();
   await ada.getByRole("button", { name: "Save settings" }).click();
   await ada.getByText("Your notification settings have been saved.").waitFor();
-  assert.equal(await ada.getByLabel("Someone comments in a conversation you follow").isChecked(), false);
-  assert.equal(await ada.getByLabel("Someone mentions you").isChecked(), true);
+  assert.equal(await checkedLabel(comments), "Not at all");
+  assert.equal(await checkedLabel(replies), "On the site only");
+  assert.equal(await checkedLabel(mentions), "By email at once", "a kind not changed stays as it was");
   assert.equal(await ada.getByLabel("Watch what I write and comment on").isChecked(), false);
   await checkPage(ada, "notification-settings-saved");
   await ada.context().close();
@@ -931,7 +949,8 @@ function subscription(page) {
   });
 }
 
-/** Registers through the site, leaving the page signed in; returns the email. */
+/** Registers through the site, then signs in (registering does not), leaving the page
+ * signed in on the home page; returns the email. */
 async function registerOnSite(page, displayName) {
   const email = uniqueEmail(displayName.split(" ")[0].toLowerCase());
   await page.goto(baseUrl + "/register");
@@ -939,8 +958,116 @@ async function registerOnSite(page, displayName) {
   await page.getByLabel("Display name").fill(displayName);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("heading", { name: `Welcome, ${displayName}` }).waitFor();
+  await page.getByRole("heading", { name: "Check your email" }).waitFor();
+  await signInOnSite(page, email, PASSWORD);
+  await page.getByRole("heading", { name: `Welcome back, ${displayName}` }).waitFor();
   return email;
+}
+
+async function signInOnSite(page, email, password) {
+  await page.goto(baseUrl + "/sign-in");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+/** The group of choices for one kind of notification on /settings/notifications (a
+ * fieldset named by its sentence). */
+function kindChoices(page, sentence) {
+  return page.getByRole("group", { name: sentence, exact: true });
+}
+
+/** The label of the checked radio button in `group`. */
+async function checkedLabel(group) {
+  return group.locator("input[type=radio]:checked").evaluate((input) => input.labels[0].textContent.trim());
+}
+
+/** The newest message to `address` in the mail folder (its raw text) written from
+ * `template` (any, unless given) that `accept` takes, waiting up to 20 seconds for one.
+ * Files are `<queue id>-<template>.eml`, so their names sort in queue order. */
+async function mailTo(address, { template, accept = () => true, what = "mail" } = {}) {
+  const folder = path.join(dataDir, "mail");
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    let files = [];
+    try {
+      files = readdirSync(folder)
+        .filter((f) => f.endsWith(template ? `-${template}.eml` : ".eml"))
+        .sort()
+        .reverse();
+    } catch {
+      // no mail yet
+    }
+    for (const file of files) {
+      const raw = readFileSync(path.join(folder, file), "utf8");
+      if (!(mailHeader(raw, "To") ?? "").toLowerCase().includes(address.toLowerCase())) continue;
+      if (accept(raw)) return raw;
+    }
+    if (Date.now() > deadline) throw new Error(`no ${what} to ${address} within 20 seconds`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The first link under `prefix` (`/reset-password/`) in the plain-text part of the
+ * newest message to `address` in the mail folder, waiting up to 20 seconds for one. */
+async function linkFromMail(address, prefix) {
+  const find = (raw) => plainText(raw).split(/\s+/).find((word) => word.startsWith(baseUrl + prefix));
+  return find(await mailTo(address, { accept: find, what: `mail with a ${prefix} link` }));
+}
+
+/** A header of a message (the first of that name), unfolded; undefined when absent. */
+function mailHeader(raw, name) {
+  const head = raw.slice(0, raw.search(/\r?\n\r?\n/));
+  const line = new RegExp(`^${name}:[ \\t]*((?:.*)(?:\\r?\\n[ \\t].*)*)`, "im").exec(head);
+  return line?.[1].replace(/\r?\n[ \t]+/g, " ").trim();
+}
+
+/** Follows the link in the mail sent on registration, in a browser of its own, and
+ * confirms the address; axe checks the confirmation page as `checkAs`, if given. */
+async function confirmAddress(email, checkAs) {
+  const confirm = await newPage();
+  await confirm.goto(await linkFromMail(email, "/verify-email/"));
+  await confirm.getByRole("heading", { name: "Confirm your email address" }).waitFor();
+  await confirm.getByText(`Confirm that ${email} is your email address.`).waitFor();
+  if (checkAs) await checkPage(confirm, checkAs);
+  await confirm.getByRole("button", { name: "Confirm my email address" }).click();
+  await confirm.getByText("Your email address is confirmed.").waitFor();
+  await confirm.context().close();
+}
+
+/** `kettle digest run` with the release binary, beside the running server, on the same
+ * database and mail folder; returns what it printed. */
+async function digestRun(...args) {
+  const { spawnSync } = await import("node:child_process");
+  const result = spawnSync(kettleBinary, ["digest", "run", ...args], {
+    // The server's address, which the links in the mail point to.
+    env: { ...process.env, KETTLE_DATA_DIR: dataDir, KETTLE_DATABASE_URL: "", KETTLE_PUBLIC_URL: baseUrl },
+    encoding: "utf8",
+  });
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout;
+}
+
+/** The text/plain part of a MIME message, decoded (7bit, quoted-printable or base64):
+ * enough of MIME for reading our own messages back. */
+function plainText(raw) {
+  const boundary = /boundary="?([^";\r\n]+)"?/i.exec(raw)?.[1];
+  const parts = boundary ? raw.split("--" + boundary) : [raw];
+  for (const part of parts) {
+    const split = part.search(/\r?\n\r?\n/);
+    if (split < 0) continue;
+    const headers = part.slice(0, split);
+    if (!/content-type:\s*text\/plain/i.test(headers)) continue;
+    const body = part.slice(split).trim();
+    const encoding = /content-transfer-encoding:\s*([\w-]+)/i.exec(headers)?.[1]?.toLowerCase();
+    if (encoding === "base64") return Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8");
+    if (encoding === "quoted-printable") {
+      const bytes = body.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/gi, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+      return Buffer.from(bytes, "latin1").toString("utf8");
+    }
+    return body;
+  }
+  return "";
 }
 
 /** Registers an administrator and returns an API token for them. */
@@ -980,6 +1107,212 @@ async function apiSignIn(email) {
   return data.signIn.token;
 }
 
+test("confirm the address from the mail, then forget the password and reset it from the mail", async () => {
+  const NEW_PASSWORD = "teapot lanterns drift across harbours";
+  // A member signed in on another device: that session must end with the reset.
+  const elsewhere = await newPage();
+  const email = await registerOnSite(elsewhere, "Fay Forgetful");
+
+  // The link in the registration mail opens a page with a button; pressing it confirms.
+  await confirmAddress(email, "verify-email");
+
+  const page = await newPage();
+  await page.goto(baseUrl + "/sign-in");
+  await page.getByRole("link", { name: "Forgot your password?" }).click();
+  await page.waitForURL("**/forgot-password");
+  await checkPage(page, "forgot-password");
+  await page.getByRole("button", { name: "Send the link" }).click();
+  await page.locator(".error-summary").waitFor();
+  assert.deepEqual(await page.locator(".error-summary a").allTextContents(), ["Enter your email address."]);
+  await checkPage(page, "forgot-password-errors");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByRole("button", { name: "Send the link" }).click();
+  await page.getByRole("heading", { name: "Check your email" }).waitFor();
+  await page.getByText(`If an account uses ${email}, we have sent a link to it`).waitFor();
+  await checkPage(page, "forgot-password-sent");
+
+  const reset = await linkFromMail(email, "/reset-password/");
+  await page.goto(reset);
+  await page.getByRole("heading", { name: "Choose a new password" }).waitFor();
+  await checkPage(page, "reset-password");
+  await page.getByLabel("New password").fill("password123");
+  await page.getByRole("button", { name: "Save the new password" }).click();
+  await page.locator(".error-summary").waitFor();
+  assert.match(await page.locator("#password-error").innerText(), /harder to guess/);
+  await checkPage(page, "reset-password-errors");
+  await page.getByLabel("New password").fill(NEW_PASSWORD);
+  await page.getByRole("button", { name: "Save the new password" }).click();
+  await page.getByText("Your new password is saved and you are signed in.").waitFor();
+  await checkPage(page, "settings-password-reset");
+
+  // The other device was signed out; the link is spent; the new password works.
+  await elsewhere.goto(baseUrl + "/settings");
+  await elsewhere.waitForURL("**/sign-in?return_to=*");
+  await elsewhere.context().close();
+  await page.goto(reset);
+  await page.getByRole("heading", { name: "This link has expired" }).waitFor();
+  await checkPage(page, "link-expired");
+  await page.context().close();
+  const again = await newPage();
+  await signInOnSite(again, email, NEW_PASSWORD);
+  await again.getByRole("heading", { name: "Welcome back, Fay Forgetful" }).waitFor();
+  await again.context().close();
+});
+
+test("choose a weekly digest on a day and at an hour, with the keyboard, in one's own time zone", async () => {
+  const page = await newPage();
+  const email = await registerOnSite(page, "Dev Weekly");
+  // Digests go only to confirmed addresses: until then none is planned.
+  await page.goto(baseUrl + "/settings/notifications");
+  await page.getByText("No digest is planned yet. We send digests once you have confirmed your email address.").waitFor();
+  await confirmAddress(email);
+
+  // A zone half an hour off UTC, where 1:00am is the evening before in UTC: the day and
+  // hour must be the member's own.
+  const zone = "Asia/Kolkata";
+  await page.goto(baseUrl + "/settings");
+  await page.getByLabel("Time zone").selectOption(zone);
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.getByText("Your profile has been saved.").waitFor();
+
+  // First no digest at all.
+  await page.goto(baseUrl + "/settings/notifications");
+  assert.equal(await page.getByLabel("Weekly", { exact: true }).isChecked(), true, "weekly is the default");
+  await page.getByText(/^Your next digest: /).waitFor();
+  await page.getByLabel("Never", { exact: true }).check();
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await page.getByText("Your notification settings have been saved.").waitFor();
+  assert.equal(await page.getByLabel("Never", { exact: true }).isChecked(), true);
+  await page.getByText("You do not get a digest.").waitFor();
+
+  // Then weekly, three days from today where the member is, at 1:00am, chosen with the
+  // keyboard alone: the arrow keys move through the radio buttons, the selects are
+  // reached by their labels, and Enter on the button saves.
+  const today = zonedDate(zone);
+  const day = new Date(Date.UTC(today.year, today.month - 1, today.day + 3));
+  const weekday = day.toLocaleDateString("en-GB", { weekday: "long", timeZone: "UTC" });
+  const isoWeekday = ((day.getUTCDay() + 6) % 7) + 1;
+  const expected = `${day.getUTCDate()} ${day.toLocaleDateString("en-GB", { month: "long", timeZone: "UTC" })} ${day.getUTCFullYear()} at 1:00am`;
+  await page.getByLabel("Never", { exact: true }).focus();
+  await page.keyboard.press("ArrowUp");
+  assert.equal(await page.getByLabel("Weekly", { exact: true }).isChecked(), true, "ArrowUp chose weekly");
+  await page.getByLabel("Day", { exact: true }).focus();
+  await page.getByLabel("Day", { exact: true }).selectOption({ label: weekday });
+  await page.getByLabel("Time", { exact: true }).focus();
+  await page.getByLabel("Time", { exact: true }).selectOption({ label: "01:00" });
+  await page.getByRole("button", { name: "Save settings" }).press("Enter");
+  await page.getByText("Your notification settings have been saved.").waitFor();
+
+  // The page keeps the choice and says when the next one comes: on that weekday, at
+  // that hour, in the member's zone. (The page writes the date, not the weekday's name:
+  // the date is the one that falls on the chosen weekday.)
+  assert.equal(await page.getByLabel("Weekly", { exact: true }).isChecked(), true);
+  assert.equal(await page.getByLabel("Day", { exact: true }).inputValue(), String(isoWeekday));
+  assert.equal(await page.locator("#digestWeekday option:checked").innerText(), weekday);
+  assert.equal(await page.getByLabel("Time", { exact: true }).inputValue(), "1");
+  const next = await page.locator("#next-digest").innerText();
+  assert.equal(next, `Your next digest: ${expected} (${zone}).`, `the next ${weekday} at 1:00am in ${zone}`);
+  const token = await apiSignIn(email);
+  const settings = (await api(token, "{ viewer { notificationSettings { digestFrequency digestWeekday digestHour nextDigestAt } } }"))
+    .viewer.notificationSettings;
+  assert.equal(settings.digestFrequency, "WEEKLY");
+  assert.equal(settings.digestWeekday, isoWeekday);
+  assert.equal(settings.digestHour, 1);
+  // 1:00am in Kolkata (UTC+5:30) is 7:30pm UTC the day before.
+  assert.equal(new Date(settings.nextDigestAt).toISOString(),
+    new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate() - 1, 19, 30)).toISOString());
+  await checkPage(page, "notification-settings-weekly-digest");
+  await page.context().close();
+});
+
+test("unsubscribe from a digest's link while signed out", async () => {
+  const admin = await registerAdmin("Bin Admin");
+  await api(admin, "mutation { createTopic(input: { name: \"Bin collections\" }) { topic { id } } }");
+  const topics = await api(admin, "{ topics(first: 100) { edges { node { id name slug } } } }");
+  const topic = topics.topics.edges.find((e) => e.node.name === "Bin collections").node;
+
+  // A confirmed member follows the topic in their digest.
+  const member = await newPage();
+  const email = await registerOnSite(member, "Uma Subscriber");
+  await confirmAddress(email);
+  await member.goto(`${baseUrl}/topics/${topic.slug}`);
+  await member.getByLabel("Follow this topic").selectOption("DIGEST");
+  await member.getByRole("button", { name: "Save how you follow this" }).click();
+  await member.getByText("You follow this in your digest.").waitFor();
+  await member.context().close();
+
+  // Another member publishes in it.
+  const writer = await newPage();
+  const writerToken = await apiSignIn(await registerOnSite(writer, "Wes Writer"));
+  await writer.context().close();
+  const created = await api(writerToken, `mutation($input: CreateCaseStudyInput!) {
+    createCaseStudy(input: $input) { caseStudy { id } userErrors { message } } }`, {
+    input: {
+      title: "Collecting bins every other week",
+      summary: "Fortnightly rounds, with weekly food waste, raised recycling by a fifth.",
+      body: "We *counted* it.",
+      phase: "LIVE",
+      topicIds: [topic.id],
+    },
+  });
+  await api(writerToken, "mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { userErrors { message } } }", {
+    id: created.createCaseStudy.caseStudy.id,
+  });
+
+  // Send the member's digest now, by hand, as an operator would, once the server has
+  // delivered the news to it (a dry run changes nothing).
+  for (let i = 0; !(await digestRun("--dry-run", "--member", email)).startsWith("would send:"); i++) {
+    assert.ok(i < 80, "the case study reached the member's digest within 20 seconds");
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.match(await digestRun("--member", email), /^sent: /);
+  const digest = await mailTo(email, { template: "digest", what: "digest" });
+  assert.ok(plainText(digest).includes("Collecting bins every other week"), "the digest has the case study");
+  assert.equal(mailHeader(digest, "List-Unsubscribe-Post"), "List-Unsubscribe=One-Click");
+  const link = /^<([^>]+)>$/.exec(mailHeader(digest, "List-Unsubscribe") ?? "")?.[1];
+  assert.ok(link?.startsWith(`${baseUrl}/unsubscribe/`), `an unsubscribe link: ${mailHeader(digest, "List-Unsubscribe")}`);
+  const token = await apiSignIn(email);
+  const digestSettings = async () =>
+    (await api(token, "{ viewer { notificationSettings { digestFrequency nextDigestAt } } }")).viewer.notificationSettings;
+  assert.equal((await digestSettings()).digestFrequency, "WEEKLY");
+
+  // Opened in a browser that is not signed in, the link only asks.
+  const page = await newPage();
+  await page.goto(link);
+  await page.getByRole("heading", { level: 1, name: "Unsubscribe from the digest?" }).waitFor();
+  await page.getByText("We will stop sending you the digest.").waitFor();
+  assert.equal(await page.getByRole("link", { name: "Sign in" }).count() > 0, true, "the browser is signed out");
+  await checkPage(page, "unsubscribe-confirm");
+  const untouched = await digestSettings();
+  assert.equal(untouched.digestFrequency, "WEEKLY", "opening the link changes nothing");
+  assert.notEqual(untouched.nextDigestAt, null, "a digest is still planned");
+
+  // The button unsubscribes, with no session.
+  await page.getByRole("button", { name: "Unsubscribe" }).click();
+  await page.getByRole("heading", { level: 1, name: "You are unsubscribed" }).waitFor();
+  await page.getByText("We will not send you the digest any more.").waitFor();
+  await checkPage(page, "unsubscribe-done");
+  const unsubscribed = await digestSettings();
+  assert.equal(unsubscribed.digestFrequency, "NEVER");
+  assert.equal(unsubscribed.nextDigestAt, null, "no digest is planned");
+
+  // Signed in, the member's settings say so.
+  await signInOnSite(page, email, PASSWORD);
+  await page.getByRole("heading", { name: "Welcome back, Uma Subscriber" }).waitFor();
+  await page.goto(baseUrl + "/settings/notifications");
+  assert.equal(await page.getByLabel("Never", { exact: true }).isChecked(), true);
+  await page.getByText("You do not get a digest.").waitFor();
+  await page.context().close();
+});
+
+/** Today's date in `zone`: { year, month (1-12), day }. */
+function zonedDate(zone) {
+  const parts = new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "numeric", day: "numeric" })
+    .formatToParts(new Date());
+  const part = (type) => Number(parts.find((p) => p.type === type).value);
+  return { year: part("year"), month: part("month"), day: part("day") };
+}
+
 test("every page visited was checked", () => {
   for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
     "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
@@ -990,7 +1323,10 @@ test("every page visited was checked", () => {
     "meetup-schedule-errors", "meetup-event-organiser", "meetup-event-waitlisted", "my-meetups-calendar",
     "meetup-event-going", "meetup-edit", "meetup-attendees", "coauthor-invitations", "coauthor-accepted",
     "topic-following", "notifications", "notifications-read", "notifications-new", "follows", "notification-settings",
-    "notification-settings-saved", "notifications-empty-no-js", "member-following", "notifications-no-js"]) {
+    "notification-settings-saved", "notifications-empty-no-js", "member-following", "notifications-no-js",
+    "check-email", "verify-email", "forgot-password", "forgot-password-errors", "forgot-password-sent", "reset-password",
+    "reset-password-errors", "settings-password-reset", "link-expired", "notification-settings-weekly-digest",
+    "unsubscribe-confirm", "unsubscribe-done"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

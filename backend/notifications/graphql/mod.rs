@@ -14,12 +14,12 @@ use async_graphql::{
 
 use super::{
     follows::{self, FollowLevel, Target},
-    inbox::{self, Marking, Settings},
+    inbox::{self, DigestFrequency, MailChoice, Marking, Settings, SettingsChange},
     Notification, NotificationKind,
 };
 use crate::{
     accounts::Member,
-    db::Db,
+    db::{self, Db},
     error::{AppError, AppResult},
     graphql::{
         relay::{self, Page},
@@ -100,11 +100,41 @@ pub struct NotificationSettings {
     disabled_kinds: Vec<NotificationKind>,
     /// Whether writing or commenting on something watches it.
     auto_watch: bool,
+    /// How each kind reaches the viewer beyond the site: one entry per kind, with the
+    /// choice in force (theirs, or the default).
+    mail_choices: Vec<KindMailChoice>,
+    digest_frequency: DigestFrequency,
+    /// The day of a weekly digest, Monday = 1 to Sunday = 7.
+    digest_weekday: i64,
+    /// The hour (0 to 23) the digest goes out, in the viewer's time zone.
+    digest_hour: i64,
+    /// When the next digest is due; null when none will go (never, or an address that is
+    /// not verified or is bouncing).
+    next_digest_at: Option<DateTime>,
+}
+
+/// How one kind of notification reaches the member beyond the site.
+#[derive(SimpleObject)]
+pub struct KindMailChoice {
+    kind: NotificationKind,
+    choice: MailChoice,
 }
 
 impl From<Settings> for NotificationSettings {
     fn from(settings: Settings) -> Self {
-        NotificationSettings { disabled_kinds: settings.disabled_kinds, auto_watch: settings.auto_watch }
+        NotificationSettings {
+            disabled_kinds: settings.disabled_kinds,
+            auto_watch: settings.auto_watch,
+            mail_choices: settings
+                .mail_choices
+                .into_iter()
+                .map(|(kind, choice)| KindMailChoice { kind, choice })
+                .collect(),
+            digest_frequency: settings.digest_frequency,
+            digest_weekday: settings.digest_weekday,
+            digest_hour: settings.digest_hour,
+            next_digest_at: settings.next_digest_at.map(DateTime),
+        }
     }
 }
 
@@ -260,6 +290,36 @@ pub struct UpdateNotificationSettingsInput {
     /// Replaces the kinds switched off; unchanged when absent.
     disabled_kinds: Option<Vec<NotificationKind>>,
     auto_watch: Option<bool>,
+    /// Sets how the given kinds reach the viewer (at most one entry per kind); kinds not
+    /// given keep their choice.
+    mail_choices: Option<Vec<KindMailChoiceInput>>,
+    digest_frequency: Option<DigestFrequency>,
+    /// Monday = 1 to Sunday = 7.
+    digest_weekday: Option<i64>,
+    /// 0 to 23, in the viewer's time zone.
+    digest_hour: Option<i64>,
+}
+
+#[derive(InputObject)]
+pub struct KindMailChoiceInput {
+    kind: NotificationKind,
+    choice: MailChoice,
+}
+
+#[derive(InputObject)]
+pub struct UnsubscribeInput {
+    /// The token from an unsubscribe link (`/unsubscribe/<token>`).
+    token: String,
+}
+
+#[derive(SimpleObject)]
+pub struct UnsubscribePayload {
+    /// Whether the token was good and the member is now off the list (also when they
+    /// already were).
+    unsubscribed: bool,
+    /// The list left: `digest`, or a kind of notification (`mentioned`, …).
+    list: Option<String>,
+    user_errors: Vec<UserError>,
 }
 
 #[derive(SimpleObject)]
@@ -370,25 +430,51 @@ impl NotificationMutation {
         Ok(MarkNotificationsReadPayload { unread_count: unread, user_errors: vec![] })
     }
 
-    /// Changes which kinds of notification the viewer gets, and automatic watching.
+    /// Changes which kinds of notification the viewer gets and how, automatic watching,
+    /// and when their digest goes out. All or nothing: with a problem, nothing changes.
     async fn update_notification_settings(
         &self,
         ctx: &Context<'_>,
         input: UpdateNotificationSettingsInput,
     ) -> async_graphql::Result<UpdateNotificationSettingsPayload> {
         let viewer = ctx.require_viewer()?;
-        if input.disabled_kinds.as_ref().is_some_and(|k| k.len() > NotificationKind::ALL.len() * 2) {
-            let user_errors = field_error("disabledKinds", "List each kind at most once.");
-            return Ok(UpdateNotificationSettingsPayload { settings: None, user_errors });
+        let change = SettingsChange {
+            disabled_kinds: input.disabled_kinds,
+            auto_watch: input.auto_watch,
+            mail_choices: input.mail_choices.map(|choices| choices.into_iter().map(|c| (c.kind, c.choice)).collect()),
+            digest_frequency: input.digest_frequency,
+            digest_weekday: input.digest_weekday,
+            digest_hour: input.digest_hour,
+        };
+        if let Some((field, message)) = change.problem() {
+            return Ok(UpdateNotificationSettingsPayload { settings: None, user_errors: field_error(field, &message) });
         }
-        let settings = inbox::update_settings(
-            &ctx.state().db,
-            viewer.member.id,
-            input.disabled_kinds.as_deref(),
-            input.auto_watch,
-        )
-        .await?;
+        let settings = inbox::update_settings(&ctx.state().db, viewer.member.id, &change, db::now_millis()).await?;
         Ok(UpdateNotificationSettingsPayload { settings: Some(settings.into()), user_errors: vec![] })
+    }
+
+    /// Leaves a mailing list through the signed token of an unsubscribe link: the digest,
+    /// or mail about one kind of notification (which then shows on the site only). Needs
+    /// no sign-in: the token is the authority, and it cannot be forged or turned into
+    /// another member's or another list's.
+    async fn unsubscribe(
+        &self,
+        ctx: &Context<'_>,
+        input: UnsubscribeInput,
+    ) -> async_graphql::Result<UnsubscribePayload> {
+        let state = ctx.state();
+        match crate::mail::unsubscribe::apply(&state.db, &state.mailer, &input.token).await? {
+            Some((_, list)) => Ok(UnsubscribePayload {
+                unsubscribed: true,
+                list: Some(list.as_str().to_string()),
+                user_errors: vec![],
+            }),
+            None => Ok(UnsubscribePayload {
+                unsubscribed: false,
+                list: None,
+                user_errors: field_error("token", "This unsubscribe link is not valid. Check you copied all of it."),
+            }),
+        }
     }
 
     /// Records that the viewer has seen what is new in what they follow, so `newForYou`

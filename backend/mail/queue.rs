@@ -173,11 +173,17 @@ pub async fn recipient_takes_mail(db: &Db, member_id: Option<i64>) -> AppResult<
 }
 
 /// Records that the message went. `false` when this sender no longer held the claim.
+/// Once a message is settled (sent, skipped or failed), a security message's bodies are
+/// emptied: they hold a live link (a reset or verification token) whose hash is all the
+/// token table keeps, and the queue should not be a second place to steal it from.
+const FORGET_LINKS: &str = "text_body = CASE WHEN unsubscribe_url IS NULL THEN '' ELSE text_body END, \
+     html_body = CASE WHEN unsubscribe_url IS NULL THEN '' ELSE html_body END";
+
 pub async fn mark_sent(db: &Db, message: &Claimed, now: i64) -> AppResult<bool> {
-    let result = sqlx::query(
-        "UPDATE mail_queue SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL \
-         WHERE id = $2 AND claimed_until = $3",
-    )
+    let result = sqlx::query(&format!(
+        "UPDATE mail_queue SET status = 'sent', sent_at = $1, claimed_until = NULL, last_error = NULL, {FORGET_LINKS} \
+         WHERE id = $2 AND claimed_until = $3"
+    ))
     .bind(now)
     .bind(message.id)
     .bind(message.claimed_until)
@@ -188,9 +194,10 @@ pub async fn mark_sent(db: &Db, message: &Claimed, now: i64) -> AppResult<bool> 
 
 /// Records that the message will not go (`skipped` or `failed`), with why.
 pub async fn mark_done(db: &Db, message: &Claimed, status: &str, error: Option<&str>) -> AppResult<bool> {
-    let result = sqlx::query(
-        "UPDATE mail_queue SET status = $1, last_error = $2, claimed_until = NULL WHERE id = $3 AND claimed_until = $4",
-    )
+    let result = sqlx::query(&format!(
+        "UPDATE mail_queue SET status = $1, last_error = $2, claimed_until = NULL, {FORGET_LINKS} \
+         WHERE id = $3 AND claimed_until = $4"
+    ))
     .bind(status)
     .bind(error)
     .bind(message.id)
@@ -220,10 +227,10 @@ pub async fn mark_retry(db: &Db, message: &Claimed, retry_at: i64, error: &str) 
 /// until it is verified again.
 pub async fn mark_bounced(db: &Db, message: &Claimed, now: i64, error: &str) -> AppResult<bool> {
     let mut tx = db.begin_write().await?;
-    let result = sqlx::query(
-        "UPDATE mail_queue SET status = 'failed', last_error = $1, claimed_until = NULL \
-         WHERE id = $2 AND claimed_until = $3",
-    )
+    let result = sqlx::query(&format!(
+        "UPDATE mail_queue SET status = 'failed', last_error = $1, claimed_until = NULL, {FORGET_LINKS} \
+         WHERE id = $2 AND claimed_until = $3"
+    ))
     .bind(error)
     .bind(message.id)
     .bind(message.claimed_until)

@@ -422,6 +422,8 @@ fn environment() -> Environment<'static> {
     env.add_function("asset", |name: &str| minijinja::Value::from_safe_string(assets::url(name)));
     env.add_filter("datetime", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y at %-I:%M%P"));
     env.add_filter("date", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y"));
+    // For a time that repeats weekly, where the day's name is what the reader checks.
+    env.add_filter("day_datetime", |value: &str, zone: &str| format_instant(value, zone, "%A %-d %B %Y at %-I:%M%P"));
     env.add_filter("node_path", super::node_path);
     // A wall-clock time with no zone (an event's own local time), as the datetime filter
     // writes instants.
@@ -504,6 +506,10 @@ mod tests {
             "1 July 2026 at 4:00pm"
         );
         assert_eq!(format_instant("2026-01-01T15:00:00Z", "Europe/London", "%-d %B %Y"), "1 January 2026");
+        assert_eq!(
+            format_instant("2026-12-07T19:30:00Z", "Asia/Kolkata", "%A %-d %B %Y at %-I:%M%P"),
+            "Tuesday 8 December 2026 at 1:00am"
+        );
         assert_eq!(format_instant("garbage", "Europe/London", "%Y"), "garbage");
     }
 

@@ -1192,7 +1192,7 @@ test("choose a weekly digest on a day and at an hour, with the keyboard, in one'
   const day = new Date(Date.UTC(today.year, today.month - 1, today.day + 3));
   const weekday = day.toLocaleDateString("en-GB", { weekday: "long", timeZone: "UTC" });
   const isoWeekday = ((day.getUTCDay() + 6) % 7) + 1;
-  const expected = `${day.getUTCDate()} ${day.toLocaleDateString("en-GB", { month: "long", timeZone: "UTC" })} ${day.getUTCFullYear()} at 1:00am`;
+  const expected = `${weekday} ${day.getUTCDate()} ${day.toLocaleDateString("en-GB", { month: "long", timeZone: "UTC" })} ${day.getUTCFullYear()} at 1:00am`;
   await page.getByLabel("Never", { exact: true }).focus();
   await page.keyboard.press("ArrowUp");
   assert.equal(await page.getByLabel("Weekly", { exact: true }).isChecked(), true, "ArrowUp chose weekly");
@@ -1204,8 +1204,7 @@ test("choose a weekly digest on a day and at an hour, with the keyboard, in one'
   await page.getByText("Your notification settings have been saved.").waitFor();
 
   // The page keeps the choice and says when the next one comes: on that weekday, at
-  // that hour, in the member's zone. (The page writes the date, not the weekday's name:
-  // the date is the one that falls on the chosen weekday.)
+  // that hour, in the member's zone, naming the day.
   assert.equal(await page.getByLabel("Weekly", { exact: true }).isChecked(), true);
   assert.equal(await page.getByLabel("Day", { exact: true }).inputValue(), String(isoWeekday));
   assert.equal(await page.locator("#digestWeekday option:checked").innerText(), weekday);

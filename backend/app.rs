@@ -14,7 +14,7 @@ use poem::{
 use secrecy::ExposeSecret;
 
 use crate::{
-    accounts::{credentials, oauth},
+    accounts::oauth,
     bus::{self, Bus, Delivery},
     config::{redact_url, Config},
     db::Db,
@@ -133,6 +133,7 @@ impl Application {
             tokio::spawn(mail::sender::run(db.clone(), mailer.clone())),
             tokio::spawn(mail::notification_mail::run(db.clone(), mailer.clone())),
             tokio::spawn(mail::digest::run(db, mailer)),
+            tokio::spawn(crate::privacy::export::run(self.state.db.clone())),
         ];
         let dispatcher = Dispatcher::new(self.state.db.clone());
         let dispatching = {
@@ -223,26 +224,13 @@ async fn reminders(state: AppState) {
     }
 }
 
-/// Periodic clean-up that needs no coordination (deleting twice is harmless).
+/// Periodic clean-up that needs no coordination (deleting twice is harmless): whatever
+/// is past its retention period (`privacy::retention` holds the schedule).
 async fn housekeeping(db: Db) {
     let mut tick = tokio::time::interval(Duration::from_secs(60 * 60));
     loop {
         tick.tick().await;
-        match credentials::delete_expired_sessions(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "deleted expired sessions"),
-            Err(err) => tracing::warn!(error = ?err, "could not delete expired sessions"),
-        }
-        match oauth::delete_expired_states(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(states = n, "deleted unfinished provider sign-ins"),
-            Err(err) => tracing::warn!(error = ?err, "could not delete unfinished provider sign-ins"),
-        }
-        match mail::queue::prune(&db, crate::db::now_millis()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(messages = n, "pruned old mail from the queue"),
-            Err(err) => tracing::warn!(error = ?err, "could not prune old mail from the queue"),
-        }
+        crate::privacy::retention::housekeeping(&db).await;
     }
 }
 

@@ -157,12 +157,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             match command {
                 AdminCommand::Create { email, display_name } => create_admin(&state, &email, &display_name).await,
                 AdminCommand::Promote { email } => {
-                    match accounts::set_role(&state.db, &email, Role::Admin).await.map_err(AppError::into_anyhow)? {
-                        Some(member) => {
+                    // Audited like a promotion in the site, with no actor: the operator.
+                    let target = accounts::RoleTarget::Email(&email);
+                    match accounts::change_role(&state.db, None, target, Role::Admin, "kettle admin promote")
+                        .await
+                        .map_err(AppError::into_anyhow)?
+                    {
+                        accounts::RoleChange::Done(member) => {
                             println!("{} is now an administrator.", member.email);
                             Ok(())
                         }
-                        None => bail!("there is no member with the email address {email}"),
+                        accounts::RoleChange::NotFound => bail!("there is no member with the email address {email}"),
+                        // Promoting never removes an admin, so this cannot happen.
+                        accounts::RoleChange::LastAdmin => bail!("{email} could not be promoted"),
                     }
                 }
             }

@@ -160,4 +160,8 @@ pub enum UserErrorCode {
     NotFound,
     /// Someone else changed it first; nothing was saved.
     Conflict,
+    /// The member already flagged this; a member flags a thing once.
+    AlreadyFlagged,
+    /// Another moderator decided this review first; nothing changed.
+    AlreadyDecided,
 }

@@ -89,6 +89,9 @@ events! {
     MeetupRsvpPromoted = "meetup.rsvp_promoted" { member_id: i64 }
     /// An event starts within 24 hours; recorded once per start time.
     MeetupReminderDue = "meetup.reminder_due" { starts_at: i64 }
+    /// A moderator decided a review of the subject (the flagged item); its flaggers and
+    /// author are told. `was_hidden`: whether the item was hidden when it was decided.
+    ReviewDecided = "moderation.review_decided" { review_id: i64, target_type: String, decision: String, was_hidden: bool }
 }
 
 /// Records an event about `subject` (its GraphQL type name and id) inside the caller's

@@ -142,7 +142,9 @@ pub async fn authenticate(db: &Db, token: &str) -> AppResult<Option<Identity>> {
     } else {
         return Ok(None);
     };
-    let member = member_by_id(db, member_id).await?.filter(|m| m.suspended_at.is_none());
+    // A suspension takes effect on the next request of every session and token, and a
+    // time-limited one ends by itself.
+    let member = member_by_id(db, member_id).await?.filter(|m| !m.is_suspended(now));
     Ok(member.map(|member| Identity { member, via }))
 }
 

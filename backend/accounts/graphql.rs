@@ -150,6 +150,27 @@ impl Member {
         Ok(page.connection(tokens, |t| t.id))
     }
 
+    /// The suspension in force, if any: why, and until when. Only the member themself,
+    /// moderators and admins see it; null for everyone else.
+    async fn suspension(&self, ctx: &Context<'_>) -> Option<crate::moderation::admin_graphql::MemberSuspension> {
+        crate::moderation::admin_graphql::suspension_of(ctx, self)
+    }
+
+    /// Every suspension of the member, newest first, lifted or not. Moderators and admins
+    /// only; null for everyone else.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn suspension_history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Option<Connection<String, crate::moderation::suspensions::Suspension>>> {
+        let page = Page::<i64>::new(first, after, last, before)?;
+        Ok(crate::moderation::admin_graphql::suspension_history(ctx, self, page).await?)
+    }
+
     /// The viewer's level of following this member; null when not following (or signed out).
     async fn viewer_follow_level(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<FollowLevel>> {
         Ok(notifications::graphql::viewer_follow_level(ctx, "Member", self.id).await?)
@@ -216,6 +237,21 @@ impl Member {
     ) -> async_graphql::Result<Connection<String, Follow>> {
         let page = Page::<i64>::new(first, after, last, before)?;
         Ok(notifications::graphql::follows(ctx, self, page).await?)
+    }
+
+    /// The member's personal data exports that have not expired, newest first. Only for
+    /// the member themself.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn data_exports(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, crate::privacy::graphql::DataExportView>> {
+        let page = Page::<i64>::new(first, after, last, before)?;
+        Ok(crate::privacy::graphql::data_exports(ctx, self, page).await?)
     }
 
     /// Which kinds of notification the member gets. Only for the member themself.
@@ -645,7 +681,7 @@ impl AccountMutation {
                     ))
                 }
             };
-        if ctx.viewer().is_some() || member.suspended_at.is_some() {
+        if ctx.viewer().is_some() || member.is_suspended(crate::db::now_millis()) {
             return Ok(VerifyEmailPayload { member: Some(member), ..Default::default() });
         }
         let session = start_session(ctx, member).await?;
@@ -725,11 +761,11 @@ impl AccountMutation {
         let Some(member) = recovery::reset_password(&state.db, token, &hash).await? else { return Ok(invalid()) };
         // Whoever was guessing at the old password no longer holds the member back.
         super::throttle::succeeded(&state.limiter, &member.email).await?;
-        if member.suspended_at.is_some() {
+        if member.is_suspended(crate::db::now_millis()) {
             return Ok(SessionPayload {
                 user_errors: vec![UserError::general(
                     UserErrorCode::Invalid,
-                    "Your password has been changed, but this account is suspended. Contact the site's moderators if you think this is a mistake.",
+                    format!("Your password has been changed. {}", member.suspension_notice()),
                 )],
                 ..Default::default()
             });
@@ -822,12 +858,9 @@ impl AccountMutation {
         }
         let member = member.expect("a verified password belongs to a member");
         super::throttle::succeeded(&state.limiter, &input.email).await?;
-        if member.suspended_at.is_some() {
+        if member.is_suspended(crate::db::now_millis()) {
             return Ok(SessionPayload {
-                user_errors: vec![UserError::general(
-                    UserErrorCode::Invalid,
-                    "This account is suspended. Contact the site's moderators if you think this is a mistake.",
-                )],
+                user_errors: vec![UserError::general(UserErrorCode::Invalid, member.suspension_notice())],
                 ..Default::default()
             });
         }

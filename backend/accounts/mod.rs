@@ -75,6 +75,10 @@ pub struct Member {
     pub role: Role,
     pub created_at: i64,
     pub suspended_at: Option<i64>,
+    /// The end of a time-limited suspension (None with `suspended_at` set: until lifted),
+    /// and the reason the member is shown. See [`Member::suspension_in_force`].
+    pub suspended_until: Option<i64>,
+    pub suspension_reason: Option<String>,
     /// When the member proved they receive mail at `email`; until then they get no mail
     /// but verification.
     pub email_verified_at: Option<i64>,
@@ -84,6 +88,7 @@ pub struct Member {
 }
 
 const MEMBER_COLUMNS: &str = "id, email, handle, display_name, bio, time_zone, role, created_at, suspended_at, \
+     suspended_until, suspension_reason, \
      email_verified_at, email_bouncing_at";
 
 impl Member {
@@ -98,9 +103,42 @@ impl Member {
             role: Role::parse(&row.try_get::<String, _>("role")?),
             created_at: row.try_get("created_at")?,
             suspended_at: row.try_get("suspended_at")?,
+            suspended_until: row.try_get("suspended_until")?,
+            suspension_reason: row.try_get("suspension_reason")?,
             email_verified_at: row.try_get("email_verified_at")?,
             email_bouncing_at: row.try_get("email_bouncing_at")?,
         })
+    }
+}
+
+impl Member {
+    /// Whether a suspension is in force at `now`: a time-limited one ends by itself, with
+    /// nothing to run at its end.
+    pub fn is_suspended(&self, now: i64) -> bool {
+        crate::moderation::suspensions::in_force(self.suspended_at, self.suspended_until, now)
+    }
+
+    /// What a suspended member is told when they try to sign in: until when (a date in
+    /// their own time zone) and why, so they know what happened without asking anyone.
+    pub fn suspension_notice(&self) -> String {
+        let until = self.suspended_until.and_then(|t| jiff::Timestamp::from_millisecond(t).ok()).map(|t| {
+            let zone = jiff::tz::TimeZone::get(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+            t.to_zoned(zone).strftime("%-d %B %Y").to_string()
+        });
+        let mut notice = match until {
+            Some(date) => format!("This account is suspended until {date}"),
+            None => "This account is suspended".to_string(),
+        };
+        let reason = self.suspension_reason.as_deref().unwrap_or("").trim();
+        if !reason.is_empty() {
+            notice.push_str(": ");
+            notice.push_str(reason);
+        }
+        if !notice.ends_with(['.', '!', '?']) {
+            notice.push('.');
+        }
+        notice.push_str(" Contact the site's moderators if you think this is a mistake.");
+        notice
     }
 }
 
@@ -244,16 +282,100 @@ pub async fn update_profile(db: &Db, member_id: i64, changes: &ProfileChanges) -
     Ok(Member::from_row(&row)?)
 }
 
-pub async fn set_role(db: &Db, email: &str, role: Role) -> AppResult<Option<Member>> {
-    let sql =
-        format!("UPDATE members SET role = $1, updated_at = $2 WHERE email_normalized = $3 RETURNING {MEMBER_COLUMNS}");
-    let row = sqlx::query(&sql)
-        .bind(role.as_str())
-        .bind(db::now_millis())
-        .bind(normalize_email(email))
-        .fetch_optional(&db.pool)
+/// Whose role changes: by id (an admin in the site) or by address (the operator, with
+/// `kettle admin promote`).
+pub enum RoleTarget<'a> {
+    Id(i64),
+    Email(&'a str),
+}
+
+// Returned once per request and matched at once: boxing the member would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum RoleChange {
+    /// Changed (or already so, which changes and records nothing).
+    Done(Member),
+    NotFound,
+    /// The member is the last admin who can still sign in: demoting them would leave
+    /// nobody to run the site.
+    LastAdmin,
+}
+
+/// Changes a member's role and records it in the audit log (before and after) in the same
+/// transaction. `actor_id` is None for the operator at the command line.
+///
+/// The last admin check counts admins under a lock on every admin row: on PostgreSQL two
+/// admins demoting each other at once would otherwise each see the other still there
+/// (SQLite's write transaction already runs them one after the other).
+pub async fn change_role(
+    db: &Db,
+    actor_id: Option<i64>,
+    target: RoleTarget<'_>,
+    role: Role,
+    reason: &str,
+) -> AppResult<RoleChange> {
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    sqlx::query(&format!("SELECT id FROM members WHERE role = 'admin'{}", db.dialect.for_update()))
+        .fetch_all(&mut *tx)
         .await?;
-    Ok(row.map(|r| Member::from_row(&r)).transpose()?)
+    let row = match target {
+        RoleTarget::Id(id) => {
+            sqlx::query(&format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1{}", db.dialect.for_update()))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        RoleTarget::Email(email) => {
+            sqlx::query(&format!(
+                "SELECT {MEMBER_COLUMNS} FROM members WHERE email_normalized = $1{}",
+                db.dialect.for_update()
+            ))
+            .bind(normalize_email(email))
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+    };
+    let Some(member) = row.map(|r| Member::from_row(&r)).transpose()? else { return Ok(RoleChange::NotFound) };
+    if member.role == role {
+        return Ok(RoleChange::Done(member));
+    }
+    if member.role == Role::Admin {
+        // Admins who can act: not suspended (or whose suspension has ended).
+        let others: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM members WHERE role = 'admin' AND id <> $1 \
+             AND (suspended_at IS NULL OR (suspended_until IS NOT NULL AND suspended_until <= $2))",
+        )
+        .bind(member.id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        if others == 0 {
+            return Ok(RoleChange::LastAdmin);
+        }
+    }
+    let row =
+        sqlx::query(&format!("UPDATE members SET role = $1, updated_at = $2 WHERE id = $3 RETURNING {MEMBER_COLUMNS}"))
+            .bind(role.as_str())
+            .bind(now)
+            .bind(member.id)
+            .fetch_one(&mut *tx)
+            .await?;
+    crate::moderation::audit::append(
+        &mut tx,
+        crate::moderation::audit::Entry {
+            actor_id,
+            action: crate::moderation::audit::SET_ROLE,
+            target_type: "member",
+            target_id: member.id,
+            reason,
+            before: Some(serde_json::json!({ "role": member.role.as_str() })),
+            after: Some(serde_json::json!({ "role": role.as_str() })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(RoleChange::Done(Member::from_row(&row)?))
 }
 
 pub fn normalize_email(email: &str) -> String {

@@ -398,17 +398,8 @@ pub async fn sign_in(
         Ok(member_id) => member_id,
         Err(failure) => return Ok(Err(failure)),
     };
-    let suspended: Option<i64> = sqlx::query_scalar("SELECT suspended_at FROM members WHERE id = $1")
-        .bind(member_id)
-        .fetch_optional(&db.pool)
-        .await?
-        .flatten();
-    if suspended.is_some() {
-        return Ok(Err(Failure::new(
-            StatusCode::FORBIDDEN,
-            "This account is suspended",
-            "This account is suspended. Contact the site's moderators if you think this is a mistake.",
-        )));
+    if let Some(member) = super::member_by_id(db, member_id).await?.filter(|m| m.is_suspended(db::now_millis())) {
+        return Ok(Err(Failure::new(StatusCode::FORBIDDEN, "This account is suspended", member.suspension_notice())));
     }
     Ok(Ok(member_id))
 }

@@ -295,6 +295,9 @@ pub async fn register(db: &Db, mailer: &Mailer, new: NewMember<'_>) -> AppResult
 // Verification
 
 /// The outcome of following a verification link.
+// Returned once per request and matched at once: boxing the member would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Verified {
     /// The address is verified (and, for a change, now the member's).
     Done(Member),

@@ -18,6 +18,7 @@ use crate::{
         relay::{self, Page},
         ContextExt, DateTime, UserError, UserErrorCode,
     },
+    moderation::graphql::{self as moderation, HIDDEN_TITLE},
     organisations::{self, Organisation},
     topics::{self, Topic},
 };
@@ -51,6 +52,14 @@ async fn visible_case_studies(ctx: &Context<'_>, ids: &[i64]) -> AppResult<Vec<C
         .collect())
 }
 
+impl Artefact {
+    /// Whether the viewer sees the content: always unless hidden, and then only the
+    /// member who shared it and the moderators.
+    fn shows_content(&self, ctx: &Context<'_>) -> bool {
+        self.hidden_at.is_none() || moderation::sees_hidden(ctx, &[self.created_by])
+    }
+}
+
 #[Object]
 impl Artefact {
     pub async fn id(&self) -> ID {
@@ -65,27 +74,59 @@ impl Artefact {
         Ok(crate::notifications::graphql::viewer_follow_level(ctx, "Artefact", self.id).await?)
     }
 
-    async fn title(&self) -> &str {
-        &self.title
+    /// "Hidden by the moderators" for everyone but the member who shared it and the
+    /// moderators while it is hidden.
+    async fn title(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.title
+        } else {
+            HIDDEN_TITLE
+        }
     }
 
     async fn kind(&self) -> ArtefactKind {
         self.kind
     }
 
-    /// The description as sanitised HTML, rendered when it was saved.
-    async fn description_html(&self) -> &str {
-        &self.description_html
+    /// The description as sanitised HTML, rendered when it was saved; empty while hidden
+    /// (but to the member who shared it and the moderators).
+    async fn description_html(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.description_html
+        } else {
+            ""
+        }
     }
 
-    /// The description as written, in Markdown.
-    async fn description(&self) -> &str {
-        &self.description_source
+    /// The description as written, in Markdown; empty while hidden (but to the member who
+    /// shared it and the moderators).
+    async fn description(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.description_source
+        } else {
+            ""
+        }
     }
 
-    /// Where the artefact itself lives (http or https).
-    async fn url(&self) -> &str {
-        &self.url
+    /// Where the artefact itself lives (http or https); empty while hidden (but to the
+    /// member who shared it and the moderators).
+    async fn url(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.url
+        } else {
+            ""
+        }
+    }
+
+    /// Whether the moderators hid it: the member who shared it and the moderators still
+    /// see it, with `hiddenReason`; everyone else sees a placeholder.
+    async fn hidden(&self) -> bool {
+        self.hidden_at.is_some()
+    }
+
+    /// Why it is hidden, for the member who shared it and the moderators; null otherwise.
+    async fn hidden_reason(&self, ctx: &Context<'_>) -> Option<String> {
+        moderation::hidden_reason(ctx, self.hidden_reason.as_deref(), &[self.created_by])
     }
 
     /// An SPDX licence identifier, such as `OGL-UK-3.0` or `MIT`.

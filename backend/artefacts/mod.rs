@@ -116,10 +116,13 @@ pub struct Artefact {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Hidden by the moderators (see `moderation`): the member who shared it still sees it.
+    pub hidden_at: Option<i64>,
+    pub hidden_reason: Option<String>,
 }
 
 const COLUMNS: &str = "id, title, kind, description_source, description_html, url, licence, status, organisation_id, \
-                       adapted_from_id, created_by, reuse_count, version, created_at, updated_at";
+                       adapted_from_id, created_by, reuse_count, version, created_at, updated_at, hidden_at, hidden_reason";
 
 impl Artefact {
     fn from_row(row: &AnyRow) -> sqlx::Result<Artefact> {
@@ -139,6 +142,8 @@ impl Artefact {
             version: row.try_get("version")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            hidden_at: row.try_get("hidden_at")?,
+            hidden_reason: row.try_get("hidden_reason")?,
         })
     }
 }
@@ -257,7 +262,7 @@ pub fn list_sql(sort: ArtefactSort, forward: bool, filter: &Filter) -> String {
     };
     let condition = db::filter_condition;
     format!(
-        "SELECT {} FROM artefacts a WHERE {} AND {} AND {} AND {} {keyset} ORDER BY {order_by} LIMIT $9",
+        "SELECT {} FROM artefacts a WHERE a.hidden_at IS NULL AND {} AND {} AND {} AND {} {keyset} ORDER BY {order_by} LIMIT $9",
         COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect::<Vec<_>>().join(", "),
         condition(filter.kind.is_some(), "$1", "a.kind = $1"),
         condition(filter.status.is_some(), "$2", "a.status = $2"),
@@ -392,7 +397,10 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, fields: &Fields) ->
     };
     let saved = Artefact::from_row(&row)?;
     replace_links(&mut tx, id, fields).await?;
-    index_for_search(&mut tx, &saved).await?;
+    // A hidden artefact stays out of search until a moderator shows it again.
+    if saved.hidden_at.is_none() {
+        index_for_search(&mut tx, &saved).await?;
+    }
     tx.commit().await?;
     Ok(EditOutcome::Saved(saved))
 }

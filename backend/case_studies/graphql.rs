@@ -20,6 +20,7 @@ use crate::{
         relay::{self, Page},
         ContextExt, DateTime, UserError, UserErrorCode,
     },
+    moderation::graphql::{self as moderation, HIDDEN_TITLE},
     organisations::{self, Organisation},
     topics::{self, Topic},
 };
@@ -45,6 +46,18 @@ fn forget_authors(ctx: &Context<'_>) {
     ctx.loaders().case_study_pending_co_authors.clear::<i64>();
 }
 
+impl CaseStudy {
+    /// Whether the viewer sees the content: always unless hidden, and then only its
+    /// authors and the moderators.
+    async fn shows_content(&self, ctx: &Context<'_>) -> AppResult<bool> {
+        if self.hidden_at.is_none() {
+            return Ok(true);
+        }
+        let authors = ctx.loaders().case_study_authors.load_one(self.id).await?.unwrap_or_default();
+        Ok(moderation::sees_hidden(ctx, &authors))
+    }
+}
+
 #[Object]
 impl CaseStudy {
     pub async fn id(&self) -> ID {
@@ -59,23 +72,43 @@ impl CaseStudy {
         Ok(crate::notifications::graphql::viewer_follow_level(ctx, "CaseStudy", self.id).await?)
     }
 
-    async fn title(&self) -> &str {
-        &self.title
+    /// "Hidden by the moderators" for everyone but its authors and the moderators while
+    /// it is hidden.
+    async fn title(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(if self.shows_content(ctx).await? { self.title.clone() } else { HIDDEN_TITLE.to_string() })
     }
 
-    /// Plain text, at most 300 characters.
-    async fn summary(&self) -> &str {
-        &self.summary
+    /// Plain text, at most 300 characters; empty while hidden, but to its authors and
+    /// the moderators.
+    async fn summary(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(if self.shows_content(ctx).await? { self.summary.clone() } else { String::new() })
     }
 
-    /// The body as sanitised HTML, rendered when it was saved.
-    async fn body_html(&self) -> &str {
-        &self.body_html
+    /// The body as sanitised HTML, rendered when it was saved; empty while hidden, but to
+    /// its authors and the moderators.
+    async fn body_html(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(if self.shows_content(ctx).await? { self.body_html.clone() } else { String::new() })
     }
 
-    /// The body as its authors wrote it, in Markdown.
-    async fn body(&self) -> &str {
-        &self.body_source
+    /// The body as its authors wrote it, in Markdown; empty while hidden, but to its
+    /// authors and the moderators.
+    async fn body(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(if self.shows_content(ctx).await? { self.body_source.clone() } else { String::new() })
+    }
+
+    /// Whether the moderators hid it: its authors and the moderators still see it, with
+    /// `hiddenReason`; everyone else sees a placeholder.
+    async fn hidden(&self) -> bool {
+        self.hidden_at.is_some()
+    }
+
+    /// Why it is hidden, for its authors and the moderators; null otherwise.
+    async fn hidden_reason(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        if self.hidden_at.is_none() {
+            return Ok(None);
+        }
+        let authors = ctx.loaders().case_study_authors.load_one(self.id).await?.unwrap_or_default();
+        Ok(moderation::hidden_reason(ctx, self.hidden_reason.as_deref(), &authors))
     }
 
     async fn phase(&self) -> Phase {

@@ -93,11 +93,14 @@ pub struct CaseStudy {
     pub created_at: i64,
     pub updated_at: i64,
     pub published_at: Option<i64>,
+    /// Hidden by the moderators (see `moderation`): its authors still see it.
+    pub hidden_at: Option<i64>,
+    pub hidden_reason: Option<String>,
 }
 
 const COLUMNS: &str =
     "id, title, summary, body_source, body_html, phase, organisation_id, author_id, status, version, \
-                       created_at, updated_at, published_at";
+                       created_at, updated_at, published_at, hidden_at, hidden_reason";
 
 fn columns_of(alias: &str) -> String {
     COLUMNS.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
@@ -119,6 +122,8 @@ impl CaseStudy {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             published_at: row.try_get("published_at")?,
+            hidden_at: row.try_get("hidden_at")?,
+            hidden_reason: row.try_get("hidden_reason")?,
         })
     }
 
@@ -185,7 +190,7 @@ pub fn list_published_sql(forward: bool, filter: &Filter) -> String {
     let order = if forward { "DESC" } else { "ASC" };
     let condition = db::filter_condition;
     format!(
-        "SELECT {} FROM case_studies c WHERE c.status = 'published' AND {} AND {} AND {} AND {} \
+        "SELECT {} FROM case_studies c WHERE c.status = 'published' AND c.hidden_at IS NULL AND {} AND {} AND {} AND {} \
          AND ($5 IS NULL OR (c.published_at, c.id) < ($5, $6)) AND ($7 IS NULL OR (c.published_at, c.id) > ($7, $8)) \
          ORDER BY c.published_at {order}, c.id {order} LIMIT $9",
         columns_of("c"),
@@ -350,7 +355,8 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     replace_links(&mut tx, id, current.author_id, editor_id, fields).await?;
-    if saved.status == CaseStudyStatus::Published {
+    // A hidden case study stays out of search until a moderator shows it again.
+    if saved.status == CaseStudyStatus::Published && saved.hidden_at.is_none() {
         search::index(
             &mut tx,
             SearchKind::CaseStudy,
@@ -394,8 +400,10 @@ pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64
     let Some(row) = row else { return Ok(None) };
     let changed = CaseStudy::from_row(&row)?;
     if status == CaseStudyStatus::Published {
-        let text = format!("{}\n\n{}", changed.summary, changed.body_source);
-        search::index(&mut tx, SearchKind::CaseStudy, id, &changed.title, &text).await?;
+        if changed.hidden_at.is_none() {
+            let text = format!("{}\n\n{}", changed.summary, changed.body_source);
+            search::index(&mut tx, SearchKind::CaseStudy, id, &changed.title, &text).await?;
+        }
         let event = outbox::CaseStudyPublished { title: changed.title.clone() };
         outbox::record(&mut tx, ("CaseStudy", id), Some(actor_id), event).await?;
         let mentioned_ids: Vec<i64> = mentioned.into_values().collect();

@@ -14,7 +14,16 @@ use crate::{
         relay::{self, Page},
         ContextExt, DateTime, Node, UserError, UserErrorCode,
     },
+    moderation::graphql as moderation,
 };
+
+impl Comment {
+    /// Whether the viewer sees the text: always unless hidden, and then only its author
+    /// and the moderators.
+    fn shows_content(&self, ctx: &Context<'_>) -> bool {
+        self.hidden_at.is_none() || moderation::sees_hidden(ctx, &[self.author_id])
+    }
+}
 
 #[Object]
 impl Comment {
@@ -22,22 +31,44 @@ impl Comment {
         relay::global_id("Comment", self.id)
     }
 
-    /// Null once the comment is deleted.
+    /// Null once the comment is deleted, and while it is hidden (but to its author and
+    /// the moderators).
     async fn author(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
-        if self.deleted_at.is_some() {
+        if self.deleted_at.is_some() || !self.shows_content(ctx) {
             return Ok(None);
         }
         Ok(ctx.loaders().members.load_one(self.author_id).await?)
     }
 
-    /// Sanitised HTML, rendered when it was saved; empty once deleted.
-    async fn body_html(&self) -> &str {
-        &self.body_html
+    /// Sanitised HTML, rendered when it was saved; empty once deleted, and while hidden
+    /// (but to its author and the moderators).
+    async fn body_html(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.body_html
+        } else {
+            ""
+        }
     }
 
-    /// The text as written, in Markdown; empty once deleted.
-    async fn body(&self) -> &str {
-        &self.body_source
+    /// The text as written, in Markdown; empty once deleted, and while hidden (but to its
+    /// author and the moderators).
+    async fn body(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.body_source
+        } else {
+            ""
+        }
+    }
+
+    /// Whether the moderators hid it: it stays in its thread as a placeholder; its author
+    /// and the moderators still see it, with `hiddenReason`.
+    async fn hidden(&self) -> bool {
+        self.hidden_at.is_some()
+    }
+
+    /// Why it is hidden, for its author and the moderators; null otherwise.
+    async fn hidden_reason(&self, ctx: &Context<'_>) -> Option<String> {
+        moderation::hidden_reason(ctx, self.hidden_reason.as_deref(), &[self.author_id])
     }
 
     async fn created_at(&self) -> DateTime {
@@ -141,6 +172,10 @@ pub struct EditCommentInput {
 #[derive(InputObject)]
 pub struct DeleteCommentInput {
     pub id: ID,
+    /// Why, when a moderator deletes someone else's comment: the audit log keeps it (up
+    /// to 500 characters).
+    #[graphql(default)]
+    pub reason: String,
 }
 
 #[derive(SimpleObject, Default)]
@@ -257,7 +292,14 @@ impl CommentMutation {
         if !may_delete(&viewer.member, &comment) {
             return Err(AppError::Forbidden.into());
         }
-        super::delete(&ctx.state().db, &comment).await?;
+        if let Some(problem) =
+            accounts::check_text("reason", "Reason", &input.reason, crate::moderation::suspensions::REASON_MAX, false)
+        {
+            return Ok(DeleteCommentPayload { deleted_comment_id: None, user_errors: vec![problem] });
+        }
+        // A moderator removing someone else's words is a moderator action: audited.
+        let moderator = (viewer.member.id != comment.author_id).then_some((viewer.member.id, input.reason.trim()));
+        super::delete(&ctx.state().db, &comment, moderator).await?;
         Ok(DeleteCommentPayload { deleted_comment_id: Some(input.id), user_errors: vec![] })
     }
 }

@@ -61,10 +61,15 @@ pub struct Comment {
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// Hidden by the moderators (see `moderation`): it keeps its place in the thread as a
+    /// placeholder, as a deleted comment with replies does, and its author still sees it.
+    pub hidden_at: Option<i64>,
+    pub hidden_reason: Option<String>,
 }
 
 const COLUMNS: &str =
-    "id, subject_type, subject_id, parent_id, author_id, body_source, body_html, created_at, edited_at, deleted_at";
+    "id, subject_type, subject_id, parent_id, author_id, body_source, body_html, created_at, edited_at, \
+     deleted_at, hidden_at, hidden_reason";
 
 impl Comment {
     fn from_row(row: &AnyRow) -> sqlx::Result<Comment> {
@@ -83,6 +88,8 @@ impl Comment {
             created_at: row.try_get("created_at")?,
             edited_at: row.try_get("edited_at")?,
             deleted_at: row.try_get("deleted_at")?,
+            hidden_at: row.try_get("hidden_at")?,
+            hidden_reason: row.try_get("hidden_reason")?,
         })
     }
 }
@@ -235,9 +242,33 @@ pub async fn edit(db: &Db, id: i64, body: &str) -> AppResult<Comment> {
 }
 
 /// Deletes a comment: a placeholder when it has replies, gone otherwise; a placeholder
-/// whose last reply goes, goes too.
-pub async fn delete(db: &Db, comment: &Comment) -> AppResult<()> {
+/// whose last reply goes, goes too. `moderator` (their id and reason) when someone other
+/// than the author deletes it: the audit row commits with the deletion. It names the
+/// author by id and the subject, not the text, which the log would otherwise keep for
+/// ever, past any erasure.
+pub async fn delete(db: &Db, comment: &Comment, moderator: Option<(i64, &str)>) -> AppResult<()> {
     let mut tx = db.begin_write().await?;
+    if let Some((actor_id, reason)) = moderator {
+        let (subject_type, subject_id) = comment.subject.parts();
+        crate::moderation::audit::append(
+            &mut tx,
+            crate::moderation::audit::Entry {
+                actor_id: Some(actor_id),
+                action: crate::moderation::audit::DELETE_COMMENT,
+                target_type: "comment",
+                target_id: comment.id,
+                reason,
+                before: Some(serde_json::json!({
+                    "author": comment.author_id,
+                    "subjectType": subject_type,
+                    "subjectId": subject_id,
+                    "parent": comment.parent_id,
+                })),
+                after: None,
+            },
+        )
+        .await?;
+    }
     let replies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM comments WHERE parent_id = $1")
         .bind(comment.id)
         .fetch_one(&mut *tx)

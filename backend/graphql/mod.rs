@@ -90,6 +90,8 @@ pub struct QueryRoot(
     ArtefactQuery,
     MeetupQuery,
     SearchQuery,
+    crate::moderation::admin_graphql::AdminQuery,
+    crate::moderation::graphql::ModerationQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -105,6 +107,9 @@ pub struct MutationRoot(
     AgendaMutation,
     CalendarMutation,
     NotificationMutation,
+    crate::moderation::admin_graphql::AdminMutation,
+    crate::moderation::graphql::ModerationMutation,
+    crate::privacy::graphql::PrivacyMutation,
 );
 
 /// Served over WebSocket at `/graphql/ws`, with the graphql-transport-ws protocol.
@@ -264,6 +269,7 @@ pub enum Node {
     MeetupGroup(MeetupGroup),
     MeetupEvent(MeetupEvent),
     Notification(Notification),
+    Review(crate::moderation::graphql::ReviewView),
 }
 
 #[derive(Default)]
@@ -311,6 +317,7 @@ pub(crate) async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<No
         "MeetupEvent" => {
             meetups::events::by_ids(&ctx.state().db, &[number]).await?.remove(&number).map(Node::MeetupEvent)
         }
+        "Review" => crate::moderation::graphql::review_node(ctx, number).await?.map(Node::Review),
         "Notification" => match ctx.viewer() {
             Some(viewer) => {
                 notifications::inbox::own(&ctx.state().db, viewer.member.id, number).await?.map(Node::Notification)

@@ -55,10 +55,12 @@ pub enum Limit {
     /// Password reset requests from one client address (each member also gets at most a
     /// few reset links an hour, whoever asks: see `accounts::recovery`).
     PasswordResetAddress,
+    /// Personal data exports one member asks for (each is a full copy of their data).
+    DataExportMember,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 7] = [
+    pub const ALL: [Limit; 8] = [
         Limit::SignInAccount,
         Limit::SignInAddress,
         Limit::RegisterAddress,
@@ -66,6 +68,7 @@ impl Limit {
         Limit::PreviewClient,
         Limit::GraphqlCostClient,
         Limit::PasswordResetAddress,
+        Limit::DataExportMember,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +80,7 @@ impl Limit {
             Limit::PreviewClient => "preview_client",
             Limit::GraphqlCostClient => "graphql_cost_client",
             Limit::PasswordResetAddress => "password_reset_address",
+            Limit::DataExportMember => "data_export_member",
         }
     }
 
@@ -90,6 +94,7 @@ impl Limit {
             Limit::PreviewClient => rule(60, 60),
             Limit::GraphqlCostClient => rule(200_000, 60),
             Limit::PasswordResetAddress => rule(20, 60 * 60),
+            Limit::DataExportMember => rule(3, 24 * 60 * 60),
         }
     }
 }
@@ -103,7 +108,7 @@ pub struct Rule {
 
 /// The rule for each limit: the defaults, with `KETTLE_RATE_LIMITS` overrides.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rules([Rule; 7]);
+pub struct Rules([Rule; 8]);
 
 impl Default for Rules {
     fn default() -> Self {

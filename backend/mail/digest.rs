@@ -53,6 +53,7 @@ use super::{List, Mailer, Outgoing};
 use crate::{
     db::{self, Db, Dialect, Tx},
     error::AppResult,
+    moderation::suspensions,
     notifications::{
         inbox::{default_choice, DigestFrequency, MailChoice},
         Channel, Notification, NotificationKind,
@@ -309,7 +310,7 @@ struct Due {
 }
 
 const DUE_COLUMNS: &str = "id, email, display_name, time_zone, digest_frequency, digest_weekday, digest_hour, \
-                           next_digest_at, email_verified_at, email_bouncing_at, suspended_at";
+                           next_digest_at, email_verified_at, email_bouncing_at, suspended_at, suspended_until";
 
 impl Due {
     fn from_row(row: &AnyRow) -> sqlx::Result<Due> {
@@ -318,7 +319,7 @@ impl Due {
             email: row.try_get("email")?,
             display_name: row.try_get("display_name")?,
             schedule: Schedule::from_row(row)?,
-            suspended: row.try_get::<Option<i64>, _>("suspended_at")?.is_some(),
+            suspended: suspended_now(row)?,
             due_at: row.try_get("next_digest_at")?,
         })
     }
@@ -328,10 +329,15 @@ impl Due {
     }
 }
 
+/// Whether the member row's suspension is in force now (a time-limited one ends by itself).
+fn suspended_now(row: &AnyRow) -> sqlx::Result<bool> {
+    Ok(suspensions::in_force(row.try_get("suspended_at")?, row.try_get("suspended_until")?, db::now_millis()))
+}
+
 /// The sweep's one query when nobody is due: served by the partial index
 /// `members_next_digest`, oldest due first.
 pub const DUE_SQL: &str = "SELECT id, email, display_name, time_zone, digest_frequency, digest_weekday, digest_hour, \
-     next_digest_at, email_verified_at, email_bouncing_at, suspended_at FROM members \
+     next_digest_at, email_verified_at, email_bouncing_at, suspended_at, suspended_until FROM members \
      WHERE next_digest_at IS NOT NULL AND next_digest_at <= $1 ORDER BY next_digest_at LIMIT $2";
 
 async fn due(db: &Db, now: i64) -> AppResult<Vec<Due>> {
@@ -425,7 +431,7 @@ pub async fn send_now(db: &Db, mailer: &Mailer, email: &str, now: i64, dry_run: 
     if next.is_none() {
         // Read the schedule alone (the due columns need a due time) to say why.
         let schedule = Schedule::from_row(&row)?;
-        let suspended = row.try_get::<Option<i64>, _>("suspended_at")?.is_some();
+        let suspended = suspended_now(&row)?;
         let why = schedule.off_because().or(suspended.then_some("the member is suspended")).unwrap_or("none is due");
         return Ok(Some(Delivery {
             member_id: row.try_get("id")?,

@@ -27,6 +27,7 @@ use crate::{
     db::{self, Db},
     error::AppResult,
     meetups::events::REMINDER_AHEAD_MS,
+    moderation::suspensions,
     notifications::{
         inbox::{default_choice, MailChoice},
         NotificationKind,
@@ -62,6 +63,8 @@ pub fn about(kind: NotificationKind) -> &'static str {
         NotificationKind::NewArtefact => "new artefacts in what you follow",
         NotificationKind::NewMeetup => "new meetups in what you follow",
         NotificationKind::NewComment => "new comments in conversations you watch",
+        NotificationKind::ReportDecided => "what the moderators decided about your reports",
+        NotificationKind::ContentModerated => "moderators' decisions about what you wrote",
     }
 }
 
@@ -85,6 +88,8 @@ pub fn because(kind: NotificationKind) -> &'static str {
             "you watch something it belongs to"
         }
         NotificationKind::NewComment => "you watch this conversation",
+        NotificationKind::ReportDecided => "you reported this to the moderators",
+        NotificationKind::ContentModerated => "you wrote this",
     }
 }
 
@@ -126,7 +131,7 @@ struct Candidate {
 async fn candidates(db: &Db, cursor: i64, now: i64, delay: i64) -> AppResult<Vec<Candidate>> {
     let rows = sqlx::query(
         "SELECT n.id, n.member_id, n.kind, n.channel, n.summary, n.path, n.created_at, n.read_at, n.subject_type, \
-         m.email, m.display_name, m.time_zone, m.email_verified_at, m.email_bouncing_at, m.suspended_at, \
+         m.email, m.display_name, m.time_zone, m.email_verified_at, m.email_bouncing_at, m.suspended_at, m.suspended_until, \
          c.choice, \
          (SELECT COUNT(*) FROM notification_kinds_off o WHERE o.member_id = n.member_id AND o.kind = n.kind) AS off, \
          e.status AS meetup_status, e.starts_at AS meetup_starts_at, \
@@ -169,7 +174,7 @@ async fn candidates(db: &Db, cursor: i64, now: i64, delay: i64) -> AppResult<Vec
             && row.try_get::<i64, _>("off")? == 0
             && row.try_get::<Option<i64>, _>("email_verified_at")?.is_some()
             && row.try_get::<Option<i64>, _>("email_bouncing_at")?.is_none()
-            && row.try_get::<Option<i64>, _>("suspended_at")?.is_none()
+            && !suspensions::in_force(row.try_get("suspended_at")?, row.try_get("suspended_until")?, now)
             && reminder_holds;
         list.push(Candidate {
             id: row.try_get("id")?,

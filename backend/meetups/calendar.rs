@@ -49,10 +49,15 @@ pub async fn member_for_token(db: &Db, token: &str) -> AppResult<Option<i64>> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
         return Ok(None);
     }
-    Ok(sqlx::query_scalar("SELECT id FROM members WHERE calendar_token_hash = $1 AND suspended_at IS NULL")
-        .bind(token_hash(token))
-        .fetch_optional(&db.pool)
-        .await?)
+    // A suspension in force closes the feed; a time-limited one that has ended does not.
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM members WHERE calendar_token_hash = $1 \
+         AND (suspended_at IS NULL OR suspended_until <= $2)",
+    )
+    .bind(token_hash(token))
+    .bind(db::now_millis())
+    .fetch_optional(&db.pool)
+    .await?)
 }
 
 fn render(name: &str, host: &str, rows: &[Event], with_online_links: bool) -> String {
@@ -104,7 +109,7 @@ pub fn event_feed(host: &str, event: &Event) -> String {
 /// A group's events from 90 days ago on, cancelled ones included.
 pub async fn group_feed(db: &Db, host: &str, group: &Group) -> AppResult<String> {
     let rows = sqlx::query(&format!(
-        "SELECT id FROM meetup_events WHERE group_id = $1 AND starts_at >= $2 ORDER BY starts_at, id LIMIT {FEED_MAX}"
+        "SELECT id FROM meetup_events WHERE group_id = $1 AND starts_at >= $2 AND hidden_at IS NULL ORDER BY starts_at, id LIMIT {FEED_MAX}"
     ))
     .bind(group.id)
     .bind(db::now_millis() - HISTORY_MS)

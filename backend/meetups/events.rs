@@ -61,11 +61,16 @@ pub struct Event {
     pub sequence: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The organiser who scheduled it: who a flag on it is about.
+    pub created_by: i64,
+    /// Hidden by the moderators (see `moderation`): whoever scheduled it still sees it.
+    pub hidden_at: Option<i64>,
+    pub hidden_reason: Option<String>,
 }
 
 const COLUMNS: &str = "id, group_id, series_id, title, description_source, description_html, time_zone, local_start, \
      local_end, starts_at, ends_at, venue_name, venue_address, venue_directions, online_url, capacity, going_count, status, \
-     sequence, created_at, updated_at";
+     sequence, created_at, updated_at, created_by, hidden_at, hidden_reason";
 
 impl Event {
     fn from_row(row: &AnyRow) -> sqlx::Result<Event> {
@@ -95,6 +100,9 @@ impl Event {
             sequence: row.try_get("sequence")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            created_by: row.try_get("created_by")?,
+            hidden_at: row.try_get("hidden_at")?,
+            hidden_reason: row.try_get("hidden_reason")?,
         })
     }
 }
@@ -173,7 +181,7 @@ pub async fn of_group(db: &Db, group_id: i64, from: i64, keyset: &db::Keyset<(i6
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
     let sql = format!(
-        "SELECT {COLUMNS} FROM meetup_events WHERE group_id = $1 AND starts_at >= $2 \
+        "SELECT {COLUMNS} FROM meetup_events WHERE group_id = $1 AND starts_at >= $2 AND hidden_at IS NULL \
          AND ($3 IS NULL OR (starts_at, id) > ($3, $4)) AND ($5 IS NULL OR (starts_at, id) < ($5, $6)) \
          ORDER BY starts_at {order}, id {order} LIMIT $7"
     );

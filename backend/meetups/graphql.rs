@@ -16,6 +16,7 @@ use crate::{
         relay::{self, Page},
         ContextExt, DateTime, UserError, UserErrorCode,
     },
+    moderation::graphql::{self as moderation, HIDDEN_TITLE},
     organisations,
     topics::{self, Topic},
 };
@@ -105,19 +106,52 @@ async fn is_organiser(ctx: &Context<'_>, group_id: i64) -> AppResult<bool> {
     Ok(viewer_role(ctx, group_id).await? == Some(GroupRole::Organiser))
 }
 
+impl Event {
+    /// Whether the viewer sees the content: always unless hidden, and then only whoever
+    /// scheduled it and the moderators.
+    fn shows_content(&self, ctx: &Context<'_>) -> bool {
+        self.hidden_at.is_none() || moderation::sees_hidden(ctx, &[self.created_by])
+    }
+}
+
 #[Object(name = "MeetupEvent")]
 impl Event {
     pub async fn id(&self) -> ID {
         relay::global_id("MeetupEvent", self.id)
     }
-    async fn title(&self) -> &str {
-        &self.title
+    /// "Hidden by the moderators" while hidden, but to whoever scheduled it and the
+    /// moderators.
+    async fn title(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.title
+        } else {
+            HIDDEN_TITLE
+        }
     }
-    async fn description_html(&self) -> &str {
-        &self.description_html
+    /// Empty while hidden, but to whoever scheduled it and the moderators.
+    async fn description_html(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.description_html
+        } else {
+            ""
+        }
     }
-    async fn description(&self) -> &str {
-        &self.description_source
+    /// Empty while hidden, but to whoever scheduled it and the moderators.
+    async fn description(&self, ctx: &Context<'_>) -> &str {
+        if self.shows_content(ctx) {
+            &self.description_source
+        } else {
+            ""
+        }
+    }
+    /// Whether the moderators hid it: whoever scheduled it and the moderators still see
+    /// it, with `hiddenReason`; everyone else sees a placeholder.
+    async fn hidden(&self) -> bool {
+        self.hidden_at.is_some()
+    }
+    /// Why it is hidden, for whoever scheduled it and the moderators; null otherwise.
+    async fn hidden_reason(&self, ctx: &Context<'_>) -> Option<String> {
+        moderation::hidden_reason(ctx, self.hidden_reason.as_deref(), &[self.created_by])
     }
     /// The IANA time zone the organiser set the times in.
     async fn time_zone(&self) -> &str {

@@ -400,7 +400,11 @@ pub fn default_choice(kind: NotificationKind) -> MailChoice {
         | NotificationKind::MeetupReminder
         | NotificationKind::JoinRequested
         | NotificationKind::JoinDecided
-        | NotificationKind::CoauthorInvited => MailChoice::Email,
+        | NotificationKind::CoauthorInvited
+        | NotificationKind::ContentModerated => MailChoice::Email,
+        // What became of a report matters to the reporter, but not enough for a mail of
+        // its own.
+        NotificationKind::ReportDecided => MailChoice::Digest,
         NotificationKind::ArtefactReused
         | NotificationKind::NewCaseStudy
         | NotificationKind::NewArtefact

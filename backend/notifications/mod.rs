@@ -56,10 +56,14 @@ pub enum NotificationKind {
     NewMeetup,
     /// A new comment in a conversation you follow.
     NewComment,
+    /// The moderators decided about something you reported.
+    ReportDecided,
+    /// The moderators hid, edited or restored something you wrote.
+    ContentModerated,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 16] = [
+    pub const ALL: [NotificationKind; 18] = [
         NotificationKind::Mentioned,
         NotificationKind::Replied,
         NotificationKind::CommentedOnYours,
@@ -76,6 +80,8 @@ impl NotificationKind {
         NotificationKind::NewArtefact,
         NotificationKind::NewMeetup,
         NotificationKind::NewComment,
+        NotificationKind::ReportDecided,
+        NotificationKind::ContentModerated,
     ];
 
     /// The name stored in the database.
@@ -97,6 +103,8 @@ impl NotificationKind {
             NotificationKind::NewArtefact => "new_artefact",
             NotificationKind::NewMeetup => "new_meetup",
             NotificationKind::NewComment => "new_comment",
+            NotificationKind::ReportDecided => "report_decided",
+            NotificationKind::ContentModerated => "content_moderated",
         }
     }
 

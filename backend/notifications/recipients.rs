@@ -26,8 +26,9 @@ use crate::{
     db::{self, Db},
     error::AppResult,
     meetups::{self, events::EventStatus},
+    moderation::reviews,
     organisations,
-    outbox::{Event, Recorded},
+    outbox::{self, Event, Recorded},
 };
 
 /// What an event's notifications say and link to, and who gets them.
@@ -77,6 +78,7 @@ pub async fn plan(db: &Db, event: &Recorded) -> AppResult<Plan> {
         Event::MeetupRsvpPromoted(e) => planner.waitlist_promoted(event.subject_id, e.member_id).await?,
         // An edit tells nobody: mentions are told once, when a case study is published.
         Event::CaseStudyUpdated(_) => {}
+        Event::ReviewDecided(e) => planner.review_decided(e).await?,
     }
     planner.finish().await
 }
@@ -461,6 +463,56 @@ impl<'a> Planner<'a> {
             &summary,
             &format!("/meetups/events/{id}"),
         );
+        Ok(())
+    }
+
+    /// Tells the flaggers what became of their reports and the author what was done to
+    /// what they wrote (not of a dismissal that changed nothing they could see). Names
+    /// no moderator and no flagger.
+    async fn review_decided(&mut self, e: &outbox::ReviewDecided) -> AppResult<()> {
+        let Some(kind) = reviews::TargetType::parse(&e.target_type) else { return Ok(()) };
+        let Some(review) = reviews::by_ids(self.db, &[e.review_id]).await?.remove(&e.review_id) else {
+            return Ok(());
+        };
+        let Some(info) = reviews::describe(self.db, None, review.target).await? else { return Ok(()) };
+        self.about(kind.node_name(), review.target.id, &info.title);
+        let noun = kind.noun();
+        let title = &info.title;
+        let named =
+            if kind == reviews::TargetType::Comment { title.clone() } else { format!("the {noun} “{title}”") };
+        let (to_flaggers, to_author) = match e.decision.as_str() {
+            "hide" => (
+                format!("The moderators hid {named}, which you reported"),
+                Some(format!("The moderators hid your {noun} “{title}”")),
+            ),
+            "edit" => (
+                format!("The moderators edited {named}, which you reported"),
+                Some(format!("The moderators edited your {noun} “{title}”")),
+            ),
+            "suspend" => (format!("The moderators acted on {named}, which you reported"), None),
+            "restore" => (
+                format!("The moderators reviewed {named}, which you reported, and left it up"),
+                e.was_hidden.then(|| format!("Your {noun} “{title}” is shown again")),
+            ),
+            _ => (
+                format!("The moderators reviewed {named}, which you reported, and left it up"),
+                e.was_hidden.then(|| format!("Your {noun} “{title}” is shown again")),
+            ),
+        };
+        // A member suspended is told by the suspension itself, and signed out.
+        if let Some(summary) = to_author.filter(|_| kind != reviews::TargetType::Member) {
+            for author in info.authors.clone() {
+                self.tell(author, NotificationKind::ContentModerated, Channel::Inbox, &summary, &info.path);
+            }
+        }
+        let rows = sqlx::query("SELECT flagger_id FROM flags WHERE review_id = $1 ORDER BY id")
+            .bind(review.id)
+            .fetch_all(&self.db.pool)
+            .await?;
+        let path = if info.public && kind != reviews::TargetType::Member { info.path.clone() } else { "/".to_string() };
+        for row in rows {
+            self.tell(row.try_get(0)?, NotificationKind::ReportDecided, Channel::Inbox, &to_flaggers, &path);
+        }
         Ok(())
     }
 

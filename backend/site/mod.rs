@@ -11,6 +11,7 @@
 //! designers, and it escapes HTML by default.
 
 pub mod account;
+pub mod admin;
 pub mod artefacts;
 pub mod assets;
 pub mod calendars;
@@ -20,10 +21,12 @@ pub mod feeds;
 pub mod follows;
 pub mod knowledge;
 pub mod meetups;
+pub mod moderation;
 pub mod notifications;
 pub mod oauth;
 pub mod organisations;
 pub mod pages;
+pub mod privacy;
 pub mod topics;
 pub mod unsubscribe;
 pub mod visit;
@@ -51,6 +54,10 @@ pub fn routes() -> Route {
         .at("/settings/email", post(account::change_email))
         .at("/settings/password", post(account::change_password))
         .at("/settings/verification", post(account::resend_verification))
+        .at("/settings/data", get(privacy::exports).post(privacy::request_export))
+        .at("/settings/data/export/:token", get(privacy::download))
+        .at("/settings/delete", get(privacy::delete_form).post(privacy::delete))
+        .at("/privacy", get(privacy::notice))
         .at("/settings/notifications", get(notifications::settings).post(notifications::update_settings))
         .at("/unsubscribe/:token", get(unsubscribe::confirm).post(unsubscribe::leave))
         .at("/follows", get(follows::list).post(follows::update))
@@ -58,6 +65,14 @@ pub fn routes() -> Route {
         .at("/notifications/new", get(notifications::new_for_you))
         .at("/notifications/read", post(notifications::mark_read))
         .at("/members/:id", get(pages::member))
+        .at("/report", get(moderation::report_form).post(moderation::report))
+        .at("/moderation", get(moderation::queue))
+        .at("/moderation/reviews/:number", get(moderation::review).post(moderation::decide))
+        .at("/members/:id/suspend", post(admin::suspend))
+        .at("/members/:id/lift", post(admin::lift))
+        .at("/members/:id/role", post(admin::set_role))
+        .at("/admin/audit", get(admin::audit_log))
+        .at("/admin/settings", get(admin::settings).post(admin::save_settings))
         .at("/search", get(knowledge::search))
         .at("/case-studies", get(knowledge::list))
         .at("/case-studies/new", get(knowledge::new_form).post(knowledge::create))

@@ -18,7 +18,7 @@ use super::{
 
 /// Every notification kind, with the sentence the settings page shows for it, in two
 /// groups: things about the member, and things from what they follow.
-pub const KINDS: [(&str, &str, Group); 16] = [
+pub const KINDS: [(&str, &str, Group); 18] = [
     ("MENTIONED", "Someone mentions you", Group::AboutYou),
     ("REPLIED", "Someone replies to your comment", Group::AboutYou),
     ("COMMENTED_ON_YOURS", "Someone comments on your case study or artefact", Group::AboutYou),
@@ -31,6 +31,8 @@ pub const KINDS: [(&str, &str, Group); 16] = [
     ("JOIN_REQUESTED", "Someone asks to join an organisation you administer", Group::AboutYou),
     ("JOIN_DECIDED", "Your request to join an organisation is decided", Group::AboutYou),
     ("COAUTHOR_INVITED", "You are invited to co-author a case study", Group::AboutYou),
+    ("REPORT_DECIDED", "The moderators decide about something you reported", Group::AboutYou),
+    ("CONTENT_MODERATED", "The moderators hide, edit or restore something you wrote", Group::AboutYou),
     ("NEW_CASE_STUDY", "A case study is published in something you follow", Group::Followed),
     ("NEW_ARTEFACT", "An artefact is shared in something you follow", Group::Followed),
     ("NEW_MEETUP", "A meetup is scheduled in a group or topic you follow", Group::Followed),

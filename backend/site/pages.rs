@@ -267,7 +267,8 @@ pub async fn member(request: &Request, Path(path): Path<String>) -> Response {
             if data["member"].is_null() {
                 return Ok(visit.not_found().await);
             }
-            Ok(visit.render(StatusCode::OK, "member.html", &data, json!({})))
+            let saved = query_params(request).remove("saved");
+            Ok(visit.render(StatusCode::OK, "member.html", &data, json!({ "saved": saved })))
         }
         .await,
     )

@@ -116,6 +116,9 @@ pub struct MergeTopicInput {
     pub id: ID,
     /// The topic that takes over its items.
     pub into_id: ID,
+    /// Why, for the audit log (up to 500 characters).
+    #[graphql(default)]
+    pub reason: String,
 }
 
 #[derive(SimpleObject, Default)]
@@ -211,7 +214,17 @@ impl TopicMutation {
                 )],
             });
         }
-        super::merge(&ctx.state().db, from.id, into.id).await?;
+        if let Some(problem) = crate::accounts::check_text(
+            "reason",
+            "Reason",
+            &input.reason,
+            crate::moderation::suspensions::REASON_MAX,
+            false,
+        ) {
+            return Ok(TopicPayload { topic: None, user_errors: vec![problem] });
+        }
+        let viewer = ctx.require_viewer()?;
+        super::merge(&ctx.state().db, viewer.member.id, &from, &into, &input.reason).await?;
         Ok(TopicPayload { topic: Some(into), user_errors: vec![] })
     }
 }

@@ -7,9 +7,12 @@ use std::collections::HashMap;
 
 use sqlx::{any::AnyRow, Row};
 
+use serde_json::json;
+
 use crate::{
     db::{self, Db},
     error::AppResult,
+    moderation::audit,
 };
 
 pub const NAME_MAX: usize = 60;
@@ -89,8 +92,11 @@ pub async fn rename(db: &Db, id: i64, name: &str, description: Option<&str>) -> 
 }
 
 /// Moves every item of `from` to `into` and retires `from` (its page then points to
-/// `into`). One transaction: an item is never left with neither topic.
-pub async fn merge(db: &Db, from: i64, into: i64) -> AppResult<()> {
+/// `into`). One transaction: an item is never left with neither topic, and the audit row
+/// (who merged, why) commits with the merge or not at all.
+pub async fn merge(db: &Db, actor_id: i64, from: &Topic, into: &Topic, reason: &str) -> AppResult<()> {
+    let (from_topic, into_topic) = (from, into);
+    let (from, into) = (from.id, into.id);
     let mut tx = db.begin_write().await?;
     for (table, item) in [("case_study_topics", "case_study_id"), ("artefact_topics", "artefact_id")] {
         sqlx::query(&format!(
@@ -110,6 +116,19 @@ pub async fn merge(db: &Db, from: i64, into: i64) -> AppResult<()> {
         .bind(from)
         .execute(&mut *tx)
         .await?;
+    audit::append(
+        &mut tx,
+        audit::Entry {
+            actor_id: Some(actor_id),
+            action: audit::MERGE_TOPIC,
+            target_type: "topic",
+            target_id: from,
+            reason: reason.trim(),
+            before: Some(json!({ "slug": from_topic.slug, "name": from_topic.name })),
+            after: Some(json!({ "mergedInto": into, "slug": into_topic.slug, "name": into_topic.name })),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

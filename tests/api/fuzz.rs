@@ -649,9 +649,11 @@ struct Operation {
     variables: Value,
 }
 
-/// Root mutations a signed-in fuzz client must not run on itself: they would end the
-/// session the rest of the run uses. They are sent anonymously instead.
-const SESSION_ENDING: &[&str] = &["signOut", "deleteAccount", "eraseAccount", "deleteMyAccount"];
+/// Root mutations a signed-in fuzz client must not run: they could end the session the
+/// rest of the run uses (the admin could erase, suspend or demote the member client, or
+/// suspend them by deciding a review). They are sent anonymously instead.
+const SESSION_ENDING: &[&str] =
+    &["signOut", "deleteAccount", "eraseMember", "suspendMember", "setMemberRole", "decideReview"];
 
 fn generate(model: &Model, pool: &Pool, seed: u64, count: usize) -> Vec<Operation> {
     let mut gen = Gen { model, pool, rng: StdRng::seed_from_u64(seed), variables: Vec::new() };

@@ -467,9 +467,10 @@ async fn mail_notifications_settings_are_validated_and_saved_together(app: TestA
         "JOIN_REQUESTED",
         "JOIN_DECIDED",
         "COAUTHOR_INVITED",
+        "CONTENT_MODERATED",
     ];
     let choices = fresh["mailChoices"].as_array().unwrap();
-    assert_eq!(choices.len(), 16, "one per kind: {fresh}");
+    assert_eq!(choices.len(), 18, "one per kind: {fresh}");
     for entry in choices {
         let kind = entry["kind"].as_str().unwrap();
         let expected = if email.contains(&kind) { "EMAIL" } else { "DIGEST" };
@@ -612,7 +613,7 @@ async fn mail_notifications_settings_page_saves_choices_and_the_digest(app: Test
     ] {
         assert!(page.body.contains(expected), "{expected:?} is not in {}", page.body);
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM notification_mail_choices").await, 16);
+    assert_eq!(app.count("SELECT COUNT(*) FROM notification_mail_choices").await, 18);
     assert_eq!(
         app.count(
             "SELECT COUNT(*) FROM members WHERE digest_frequency = 'daily' AND digest_weekday = 3 AND digest_hour = 7"

@@ -19,14 +19,17 @@ mod mail_delivery;
 mod mail_notifications;
 mod mailbox;
 mod meetups;
+mod moderation;
 mod notifications;
 mod oauth;
 mod oauth_provider;
+mod privacy;
 mod protocol;
 mod service;
 mod site;
 mod smtp_server;
 mod support;
+mod suspensions;
 
 use std::panic::AssertUnwindSafe;
 
@@ -59,6 +62,9 @@ fn main() {
         mail_accounts::scenarios(),
         mail_notifications::scenarios(),
         mail_delivery::scenarios(),
+        moderation::scenarios(),
+        suspensions::scenarios(),
+        privacy::scenarios(),
     ]
     .concat();
 

@@ -818,11 +818,18 @@ impl Facts {
             fetch(
                 db,
                 "SELECT c.id, c.title, (SELECT COUNT(*) FROM case_study_marks k WHERE k.case_study_id = c.id \
-                 AND k.kind = 'useful') FROM case_studies c WHERE c.status = 'published' AND c.id IN",
+                 AND k.kind = 'useful') FROM case_studies c WHERE c.status = 'published' AND c.hidden_at IS NULL \
+                 AND c.id IN",
                 &case_studies,
             ),
-            fetch(db, "SELECT id, title, reuse_count FROM artefacts WHERE id IN", &artefacts),
-            fetch(db, "SELECT id, title, starts_at, status FROM meetup_events WHERE id IN", &meetups),
+            // What the moderators hid since it was announced stays out (an entry without
+            // its facts is skipped).
+            fetch(db, "SELECT id, title, reuse_count FROM artefacts WHERE hidden_at IS NULL AND id IN", &artefacts),
+            fetch(
+                db,
+                "SELECT id, title, starts_at, status FROM meetup_events WHERE hidden_at IS NULL AND id IN",
+                &meetups,
+            ),
         )
         .await;
         let mut facts = Facts::default();

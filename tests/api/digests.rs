@@ -675,14 +675,24 @@ async fn digests_list_the_most_useful_first_with_and_n_more(app: TestApp) {
     ))
     .await;
 
-    // Three artefacts, reused 2, 0 and 5 times.
+    // And one the moderators hid after it was announced.
+    let hidden = publish(&app, &author, &topic, "Study hidden by the moderators").await;
+    app.execute_sql(&format!(
+        "UPDATE case_studies SET hidden_at = 1, hidden_reason = 'spam' WHERE id = {}",
+        number("CaseStudy", &hidden)
+    ))
+    .await;
+
+    // Three artefacts, reused 2, 0 and 5 times, and a hidden one.
     let mut artefacts = Vec::new();
-    for (title, reuses) in [("Kit two", 2), ("Kit none", 0), ("Kit five", 5)] {
+    for (title, reuses) in [("Kit two", 2), ("Kit none", 0), ("Kit five", 5), ("Kit hidden", 9)] {
         let shared = share(&author, artefact(title, &[&topic])).await;
         let id = number("Artefact", shared["id"].as_str().unwrap());
         app.execute_sql(&format!("UPDATE artefacts SET reuse_count = {reuses} WHERE id = {id}")).await;
         artefacts.push(id);
     }
+    app.execute_sql(&format!("UPDATE artefacts SET hidden_at = 1, hidden_reason = 'spam' WHERE id = {}", artefacts[3]))
+        .await;
 
     // Meetups: in 30 days, in 20 days, one cancelled, one that has already happened.
     let data = author.data(CREATE_GROUP, json!({ "input": { "name": "Waste nerds", "region": "North West" } })).await;
@@ -751,7 +761,9 @@ async fn digests_list_the_most_useful_first_with_and_n_more(app: TestApp) {
             "Otto Other mentioned you in “Study 3 with 5 marks”",
         ],
     );
-    for absent in ["Study 4 with 1 marks", "Study 0 with 0 marks", "withdrawn", "Cancelled meetup", "Past meetup"] {
+    for absent in
+        ["Study 4 with 1 marks", "Study 0 with 0 marks", "withdrawn", "hidden", "Cancelled meetup", "Past meetup"]
+    {
         assert!(!text.contains(absent), "{absent:?} in:\n{text}");
     }
     assert_eq!(text.matches("And ").count(), 1, "only the case studies have more: {text}");

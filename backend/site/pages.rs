@@ -35,7 +35,10 @@ async fn home_page(request: &Request) -> Result<Response, Stop> {
     let visit = Visit::new(request).await?;
     let data = visit.query("home", json!({})).await?;
     let flags = query_params(request);
-    let extra = json!({ "signed_out": flags.contains_key("signed_out") });
+    let extra = json!({
+        "signed_out": flags.contains_key("signed_out"),
+        "account_deleted": flags.contains_key("account_deleted"),
+    });
     Ok(visit.render(StatusCode::OK, "home.html", &data, extra))
 }
 

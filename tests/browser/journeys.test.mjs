@@ -58,6 +58,8 @@ before(async () => {
   baseUrl = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("kettle did not start within 30 seconds")), 30_000);
     server.on("exit", (code) => reject(new Error(`kettle exited with ${code}`)));
+    // A binary that is not there (CARGO_TARGET_DIR unset, say) fails at once, not after 30 seconds.
+    server.on("error", (error) => reject(new Error(`kettle could not start from ${kettleBinary}: ${error.message}`)));
     createInterface({ input: server.stderr }).on("line", (line) => {
       try {
         const event = JSON.parse(line);
@@ -1312,6 +1314,360 @@ function zonedDate(zone) {
   return { year: part("year"), month: part("month"), day: part("day") };
 }
 
+// ---------------------------------------------------------------------------------------
+// Moderation and data rights (issue 13)
+
+/** A topic for a journey's case studies, made by an admin through the API; its id. */
+async function journeyTopic(adminToken, name) {
+  const data = await api(adminToken, "mutation($n: String!) { createTopic(input: { name: $n }) { topic { id } userErrors { message } } }", {
+    n: name,
+  });
+  assert.deepEqual(data.createTopic.userErrors, []);
+  return data.createTopic.topic.id;
+}
+
+/** Publishes a case study through the API; returns its site address. */
+async function publishCaseStudy(token, topicId, { title, summary, body }) {
+  const created = await api(token, `mutation($input: CreateCaseStudyInput!) {
+    createCaseStudy(input: $input) { caseStudy { id } userErrors { message } } }`, {
+    input: { title, summary, body, phase: "LIVE", topicIds: [topicId] },
+  });
+  assert.deepEqual(created.createCaseStudy.userErrors, []);
+  const id = created.createCaseStudy.caseStudy.id;
+  const published = await api(token, "mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { userErrors { message } } }", { id });
+  assert.deepEqual(published.publishCaseStudy.userErrors, []);
+  const [kind, number] = Buffer.from(id, "base64url").toString("utf8").split(":");
+  assert.equal(kind, "CaseStudy");
+  return `${baseUrl}/case-studies/${number}`;
+}
+
+/** The error summary's messages, once it is shown. */
+async function errorSummary(page) {
+  await page.locator(".error-summary").waitFor();
+  return page.locator(".error-summary a").allTextContents();
+}
+
+test("a member reports a case study; a moderator hides it with a reason; its author sees why, others a placeholder", async () => {
+  const admin = await registerAdmin("Flag Admin");
+  const topicId = await journeyTopic(admin, "Housing repairs");
+
+  // Member A publishes a case study.
+  const author = await newPage();
+  const authorToken = await apiSignIn(await registerOnSite(author, "Abe Author"));
+  const title = "Booking damp and mould repairs online";
+  const text = "Tenants call 07700 900123 to reach our surveyor directly.";
+  const url = await publishCaseStudy(authorToken, topicId, {
+    title,
+    summary: "Tenants book a survey slot themselves; first visits fix more.",
+    body: `## What we did\n\n${text}`,
+  });
+
+  // A moderator, made one by an admin.
+  const moderator = await newPage();
+  const moderatorEmail = await registerOnSite(moderator, "Mona Moderator");
+  const moderatorId = (await api(await apiSignIn(moderatorEmail), "{ viewer { id } }")).viewer.id;
+  const role = await api(admin, `mutation($input: SetMemberRoleInput!) {
+    setMemberRole(input: $input) { member { role } userErrors { message } } }`, {
+    input: { memberId: moderatorId, role: "MODERATOR", reason: "Volunteered to moderate housing topics." },
+  });
+  assert.equal(role.setMemberRole.member.role, "MODERATOR");
+
+  // Member B reads it and reports it: first without a reason, then with one and a note.
+  const reporter = await newPage();
+  await registerOnSite(reporter, "Bea Reporter");
+  await reporter.goto(url);
+  await reporter.getByRole("heading", { level: 1, name: title }).waitFor();
+  await reporter.locator("#report-link").click();
+  await reporter.waitForURL("**/report?target=*");
+  await reporter.getByRole("heading", { level: 1, name: "Report this to the moderators" }).waitFor();
+  await reporter.getByText(`You are reporting the case study “${title}”.`).waitFor();
+  await checkPage(reporter, "report");
+  await reporter.locator("#report-submit").click();
+  assert.deepEqual(await errorSummary(reporter), ["Choose why you are reporting it."]);
+  assert.equal(await reporter.title(), "Error: Report this to the moderators – Kettle");
+  await checkPage(reporter, "report-errors");
+  await reporter.getByLabel("Personal data exposed").check();
+  await reporter.getByLabel(/What is wrong with it\?/).fill("It shows the surveyor's personal mobile number.");
+  await reporter.locator("#report-submit").click();
+  await reporter.locator("#report-done").waitFor();
+  assert.match(await reporter.locator("#report-done").innerText(), /You reported the case study “Booking damp and mould repairs online”/);
+  await checkPage(reporter, "report-done");
+  // Reporting it again is not a second flag.
+  await reporter.goto(url);
+  await reporter.locator("#report-link").click();
+  await reporter.getByLabel("Spam").check();
+  await reporter.locator("#report-submit").click();
+  await reporter.getByText(`You had already reported the case study “${title}”.`).waitFor();
+  // Its author is not offered the link.
+  await author.goto(url);
+  await author.getByRole("heading", { level: 1, name: title }).waitFor();
+  assert.equal(await author.locator("#report-link").count(), 0, "no report link for the author");
+
+  // The moderator finds it in the queue and opens the review.
+  await moderator.goto(baseUrl + "/");
+  await moderator.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Moderation" }).click();
+  await moderator.waitForURL("**/moderation");
+  const queue = moderator.locator("#moderation-queue");
+  await queue.waitFor();
+  const row = queue.locator("tbody tr").filter({ hasText: title });
+  assert.equal(await row.count(), 1, "the case study is in the queue once");
+  assert.match(await row.innerText(), /Personal data/);
+  await checkPage(moderator, "moderation-queue");
+  await row.getByRole("link").click();
+  await moderator.waitForURL(/\/moderation\/reviews\/\d+$/);
+  const reviewUrl = moderator.url();
+  const flags = moderator.locator("#review-flags li");
+  assert.equal(await flags.count(), 1, "one flag");
+  assert.match(await flags.first().innerText(), /Personal data from Bea Reporter .*It shows the surveyor's personal mobile number\./);
+  assert.ok((await moderator.locator("main").innerText()).includes(text), "the moderator reads what was written");
+  await checkPage(moderator, "moderation-review");
+
+  // Without a decision, the form says so.
+  await moderator.locator("#decide-submit").click();
+  assert.deepEqual(await errorSummary(moderator), ["Choose what to do."]);
+  await checkPage(moderator, "moderation-review-errors");
+
+  // The decision, with the keyboard alone: Space chooses the first option (hide), Tab
+  // leaves the radio group for the reason, and Tab again reaches the button.
+  const reason = "It showed a member of staff's personal phone number.";
+  await moderator.locator("#decide-form #decision").focus();
+  await moderator.keyboard.press("Space");
+  assert.equal(await moderator.getByLabel("Hide it").isChecked(), true, "Space chose Hide");
+  await moderator.keyboard.press("Tab");
+  assert.equal(await moderator.evaluate(() => document.activeElement.id), "reason", "Tab went from the choices to the reason");
+  await moderator.keyboard.type(reason);
+  for (let i = 0; i < 20 && (await moderator.evaluate(() => document.activeElement.id)) !== "decide-submit"; i++) {
+    await moderator.keyboard.press("Tab");
+  }
+  assert.equal(await moderator.evaluate(() => document.activeElement.id), "decide-submit", "Tab reaches the button");
+  await moderator.keyboard.press("Enter");
+  await moderator.locator("#decided-notice").waitFor();
+  assert.equal(await moderator.locator("#moderation-queue tbody tr").filter({ hasText: title }).count(), 0, "gone from the queue");
+  await checkPage(moderator, "moderation-queue-decided");
+  await moderator.goto(reviewUrl);
+  await moderator.locator("#review-decided").waitFor();
+  const decided = await moderator.locator("#review-decided").innerText();
+  assert.match(decided, /Mona Moderator/);
+  assert.ok(decided.includes(reason), `the reason is recorded: ${decided}`);
+  assert.equal(await moderator.locator("#decide-form").count(), 0, "a decided review has no form");
+  await checkPage(moderator, "moderation-review-decided");
+
+  // The author still sees it, with the notice and the reason.
+  await author.goto(url);
+  await author.getByRole("heading", { level: 1, name: title }).waitFor();
+  const notice = await author.locator("#hidden-notice").innerText();
+  assert.match(notice, /Hidden by the moderators\./);
+  assert.ok(notice.includes(`Reason: ${reason}`), notice);
+  assert.ok((await author.locator(".prose").innerText()).includes(text), "the author reads the text");
+  await checkPage(author, "case-study-hidden-author");
+
+  // The reporter, and someone signed out, see a placeholder and not the text.
+  const anonymous = await newPage();
+  for (const [page, name] of [[reporter, "case-study-hidden"], [anonymous, "case-study-hidden-signed-out"]]) {
+    await page.goto(url);
+    await page.getByRole("heading", { level: 1, name: "Hidden by the moderators" }).waitFor();
+    assert.equal((await page.locator("#hidden-notice").innerText()).trim(), "This was hidden by the moderators.");
+    const html = await page.content();
+    assert.equal(html.includes(text), false, "the text is not sent");
+    assert.equal(html.includes(title), false, "nor the title");
+    assert.equal(html.includes(reason), false, "nor the reason");
+    await checkPage(page, name);
+  }
+
+  // Both are told the outcome, without naming the moderator or the reporter.
+  for (const [page, summary] of [
+    [author, `The moderators hid your case study “${title}”`],
+    [reporter, `The moderators hid the case study “${title}”, which you reported`],
+  ]) {
+    const entry = page.locator(".notification").filter({ hasText: summary });
+    await page.goto(baseUrl + "/notifications");
+    for (let i = 0; i < 80 && (await entry.count()) === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await page.reload();
+    }
+    assert.equal(await entry.count(), 1, `notified: ${summary}`);
+    assert.equal(/Mona Moderator|Bea Reporter/.test(await entry.innerText()), false, "no names");
+  }
+  for (const page of [author, moderator, reporter, anonymous]) await page.context().close();
+});
+
+test("a member asks for a copy of their data and downloads it", async () => {
+  const admin = await registerAdmin("Export Admin");
+  const topicId = await journeyTopic(admin, "Council tax");
+  const page = await newPage();
+  const email = await registerOnSite(page, "Eli Exporter");
+  const title = "Paying council tax in ten instalments";
+  await publishCaseStudy(await apiSignIn(email), topicId, {
+    title,
+    summary: "Spreading the bill over ten months cut arrears.",
+    body: "We *asked* residents first.",
+  });
+
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("link", { name: "Download a copy of your data" }).click();
+  await page.waitForURL("**/settings/data");
+  await page.getByRole("heading", { level: 1, name: "Your data" }).waitFor();
+  await page.getByText("You have no exports.").waitFor();
+  await checkPage(page, "settings-data");
+  await page.getByRole("button", { name: "Ask for a copy of your data" }).click();
+  await page.getByText("We are preparing your data.").waitFor();
+
+  // Built in the background: reload until the link is there.
+  const link = page.getByRole("link", { name: /^Download/ });
+  for (let i = 0; i < 80 && (await link.count()) === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await page.reload();
+  }
+  assert.equal(await link.count(), 1, "the export was ready within 20 seconds");
+  assert.match(await page.locator("table").innerText(), /Ready/);
+  await checkPage(page, "settings-data-ready");
+
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+  assert.equal(download.suggestedFilename(), "kettle-personal-data.json");
+  const raw = readFileSync(await download.path(), "utf8");
+  const exported = JSON.parse(raw);
+  assert.equal(exported.format, "kettle-personal-data/1");
+  const profile = exported.sections["members.id"];
+  assert.equal(profile.length, 1);
+  assert.equal(profile[0].email, email);
+  assert.equal(profile[0].display_name, "Eli Exporter");
+  assert.ok(exported.sections["case_studies.author_id"].some((row) => row.title === title), "the case study is in it");
+  assert.equal(/argon2|kpat_/i.test(raw), false, "no password hash or token secret");
+
+  // The link is no use to anyone else, signed in or not.
+  const href = await link.getAttribute("href");
+  const stranger = await newPage();
+  const strangerResponse = await stranger.goto(new URL(href, baseUrl).href);
+  assert.notEqual(strangerResponse.headers()["content-type"], "application/json", "signed out, no export");
+  await registerOnSite(stranger, "Sid Stranger");
+  const otherResponse = await stranger.goto(new URL(href, baseUrl).href);
+  assert.equal(otherResponse.status(), 404, "another member's link is not found");
+  await stranger.context().close();
+  await page.context().close();
+});
+
+test("a member deletes their account; what they published stays, by a former member", async () => {
+  const admin = await registerAdmin("Erasure Admin");
+  const topicId = await journeyTopic(admin, "Libraries");
+  const page = await newPage();
+  const email = await registerOnSite(page, "Dora Departing");
+  const token = await apiSignIn(email);
+  const title = "Opening libraries without staff in the evening";
+  const url = await publishCaseStudy(token, topicId, {
+    title,
+    summary: "Members let themselves in with their card after six.",
+    body: "Visits in the evening *doubled*.",
+  });
+
+  await page.goto(baseUrl + "/settings");
+  await page.getByRole("link", { name: "delete your account" }).click();
+  await page.waitForURL("**/settings/delete");
+  await page.getByRole("heading", { level: 1, name: "Delete your account" }).waitFor();
+  await checkPage(page, "settings-delete");
+
+  // The wrong password: an error, and nothing is deleted.
+  await page.getByLabel("Enter your password to confirm").fill("not my password at all");
+  await page.getByRole("button", { name: "Delete my account" }).click();
+  const problems = await errorSummary(page);
+  assert.equal(problems.length, 1, problems.join());
+  assert.equal(await page.title(), "Error: Delete your account – Kettle");
+  assert.equal(await page.getByLabel("Enter your password to confirm").inputValue(), "", "passwords are not sent back");
+  await checkPage(page, "settings-delete-errors");
+  assert.equal((await api(token, "{ viewer { displayName } }")).viewer.displayName, "Dora Departing", "still there");
+
+  // The right one: signed out, with a confirmation.
+  await page.getByLabel("Enter your password to confirm").fill(PASSWORD);
+  await page.getByRole("button", { name: "Delete my account" }).click();
+  await page.waitForURL(baseUrl + "/?account_deleted=1");
+  await page.getByRole("status").filter({ hasText: /account (has been|is) deleted/i }).waitFor();
+  const account = page.getByRole("navigation", { name: "Account" });
+  await account.getByRole("link", { name: "Sign in" }).waitFor();
+  assert.equal(await account.getByRole("link", { name: "Settings" }).count(), 0, "signed out");
+  await checkPage(page, "account-deleted");
+  const gone = await fetch(baseUrl + "/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: "{ viewer { id } }" }),
+  }).then((r) => r.json());
+  assert.ok(gone.errors !== undefined || gone.data.viewer === null, `the API token stopped working: ${JSON.stringify(gone)}`);
+
+  // Signing in again fails.
+  await signInOnSite(page, email, PASSWORD);
+  await page.locator(".error-summary").waitFor();
+  assert.equal(await account.getByRole("link", { name: "Settings" }).count(), 0, "not signed in");
+
+  // The case study still reads, by a former member.
+  await page.goto(url);
+  await page.getByRole("heading", { level: 1, name: title }).waitFor();
+  const by = page.locator(".summary-list__row").filter({ has: page.locator("dt", { hasText: "By" }) }).locator("dd");
+  assert.equal((await by.innerText()).trim(), "a former member");
+  assert.equal((await page.content()).includes("Dora Departing"), false, "the name is gone");
+  await checkPage(page, "case-study-former-member");
+  await page.context().close();
+});
+
+test("the privacy notice is linked from every page's footer", async () => {
+  const page = await newPage();
+  await page.goto(baseUrl + "/case-studies");
+  await page.getByRole("contentinfo").getByRole("link", { name: "Privacy and cookies" }).click();
+  await page.waitForURL("**/privacy");
+  await page.getByRole("heading", { level: 1, name: "Privacy" }).waitFor();
+  for (const heading of ["Cookies", "What we store about you", "How long we keep it", "Get a copy of your data", "Delete your account"]) {
+    await page.getByRole("heading", { level: 2, name: heading }).waitFor();
+  }
+  // The cookies it lists are the ones the site sets, and no others.
+  const listed = await page.locator("main").innerText();
+  await registerOnSite(page, "Pia Private");
+  const cookies = (await page.context().cookies()).map((c) => c.name);
+  assert.ok(cookies.length > 0, "signing in set a cookie");
+  for (const name of cookies) assert.ok(listed.includes(name), `the notice lists the cookie ${name}`);
+  await checkPage(page, "privacy");
+  await page.context().close();
+});
+
+test("an admin suspends a member from their page; the audit log lists it; the member is told why", async () => {
+  const admin = await newPage();
+  const adminEmail = await registerOnSite(admin, "Ari Admin");
+  await promoteToAdmin(adminEmail);
+  const member = await newPage();
+  const memberEmail = await registerOnSite(member, "Sam Suspended");
+  const handle = (await api(await apiSignIn(memberEmail), "{ viewer { handle } }")).viewer.handle;
+
+  await admin.goto(`${baseUrl}/members/@${handle}`);
+  await admin.getByRole("heading", { level: 2, name: "Moderation" }).waitFor();
+  await checkPage(admin, "member-moderation");
+  await admin.getByRole("button", { name: "Suspend" }).click();
+  await admin.locator(".error-summary").waitFor();
+  await checkPage(admin, "member-suspend-errors");
+  const reason = "Posted the same advert in twelve threads.";
+  await admin.getByLabel("Why suspend Sam Suspended").fill(reason);
+  await admin.getByRole("button", { name: "Suspend" }).click();
+  await admin.getByText("Sam Suspended is suspended and has been signed out everywhere.").waitFor();
+  assert.match(await admin.locator("section[aria-labelledby=moderation]").innerText(), /Posted the same advert in twelve threads\./);
+  await checkPage(admin, "member-suspended");
+
+  // The audit log lists it, and the member page links to what was done about them.
+  await admin.getByRole("link", { name: "What moderators did about Sam Suspended" }).click();
+  await admin.getByRole("heading", { level: 1, name: "Audit log" }).waitFor();
+  const entries = admin.locator("table tbody tr");
+  assert.equal(await entries.count(), 1, "one entry about the member");
+  const entry = await entries.first().innerText();
+  assert.match(entry, /Ari Admin/);
+  assert.match(entry, /Sam Suspended/);
+  assert.ok(entry.includes(reason), entry);
+  await checkPage(admin, "admin-audit");
+
+  // The member's session has ended; signing in shows the reason.
+  await member.goto(baseUrl + "/settings");
+  await member.waitForURL("**/sign-in?return_to=*");
+  await signInOnSite(member, memberEmail, PASSWORD);
+  await member.locator(".error-summary").waitFor();
+  assert.ok((await member.locator(".error-summary").innerText()).includes(reason), "the member is told why");
+  await checkPage(member, "sign-in-suspended");
+  await admin.context().close();
+  await member.context().close();
+});
+
 test("every page visited was checked", () => {
   for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
     "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
@@ -1325,7 +1681,11 @@ test("every page visited was checked", () => {
     "notification-settings-saved", "notifications-empty-no-js", "member-following", "notifications-no-js",
     "check-email", "verify-email", "forgot-password", "forgot-password-errors", "forgot-password-sent", "reset-password",
     "reset-password-errors", "settings-password-reset", "link-expired", "notification-settings-weekly-digest",
-    "unsubscribe-confirm", "unsubscribe-done"]) {
+    "unsubscribe-confirm", "unsubscribe-done", "report", "report-errors", "report-done", "moderation-queue",
+    "moderation-review", "moderation-review-errors", "moderation-queue-decided", "moderation-review-decided",
+    "case-study-hidden-author", "case-study-hidden", "case-study-hidden-signed-out", "settings-data",
+    "settings-data-ready", "settings-delete", "settings-delete-errors", "account-deleted", "case-study-former-member",
+    "privacy", "member-moderation", "member-suspend-errors", "member-suspended", "admin-audit", "sign-in-suspended"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

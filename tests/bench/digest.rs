@@ -32,28 +32,25 @@
 //! PostgreSQL, VACUUM ANALYZE after setting up, as autovacuum would.
 //!
 //! `--profile` runs the sweep once more with every SQL statement timed (sqlx's statement
-//! log, caught by a tracing layer here), summed by statement, so the report says how
-//! much of the time is reading, writing, or outside SQL (building and rendering).
+//! log, caught by the tracing layer in `support.rs`), summed by statement, so the report
+//! says how much of the time is reading, writing, or outside SQL (building and rendering).
 
-use std::{
-    collections::HashMap,
-    fmt::Write as _,
-    sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
-    time::{Duration, Instant},
-};
+#[path = "support.rs"]
+mod support;
+
+use std::{fmt::Write as _, time::Instant};
 
 use anyhow::{ensure, Context as _};
 use kettle::{
-    config::Config,
     db::{Db, Dialect},
     error::AppError,
     mail::{digest, Mailer},
 };
-use sqlx::{Connection, Executor, PgConnection, Row};
-use tracing_subscriber::Layer as _;
+use sqlx::{Executor, Row};
+use support::{drop_stale_databases, print_profile, thousands, Database, Profiler, Table};
+
+/// Starts the name of each PostgreSQL database created here.
+const DATABASE_PREFIX: &str = "kettle_bench_digest_";
 
 struct Options {
     quick: bool,
@@ -82,12 +79,12 @@ fn size(quick: bool) -> (usize, usize) {
 
 fn main() -> anyhow::Result<()> {
     let options = options();
-    let statements = Statements::install();
+    let profiler = Profiler::install(STATEMENT_NAMES, SKIPPED_STATEMENTS);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(&options, &statements))
+    runtime.block_on(run(&options, &profiler))
 }
 
-async fn run(options: &Options, statements: &Statements) -> anyhow::Result<()> {
+async fn run(options: &Options, profiler: &Profiler) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
@@ -110,17 +107,17 @@ async fn run(options: &Options, statements: &Statements) -> anyhow::Result<()> {
         options.backend.as_ref().is_none_or(|wanted| wanted == name)
     });
     if let Some(admin_url) = &postgres {
-        drop_stale_databases(admin_url).await;
+        drop_stale_databases(admin_url, DATABASE_PREFIX).await;
     }
     for admin_url in backends {
         let name = if admin_url.is_some() { "postgres" } else { "sqlite" };
-        let database = Database::create(admin_url.map(String::as_str)).await?;
-        let outcome = scenario(&database, members, topics, statements, false).await;
+        let database = Database::create(admin_url.map(String::as_str), DATABASE_PREFIX).await?;
+        let outcome = scenario(&database, members, topics, profiler, false).await;
         database.remove().await;
         outcome.with_context(|| format!("on {name}"))?;
         if options.profile {
-            let database = Database::create(admin_url.map(String::as_str)).await?;
-            let outcome = scenario(&database, members, topics, statements, true).await;
+            let database = Database::create(admin_url.map(String::as_str), DATABASE_PREFIX).await?;
+            let outcome = scenario(&database, members, topics, profiler, true).await;
             database.remove().await;
             outcome.with_context(|| format!("profiling on {name}"))?;
         }
@@ -133,10 +130,11 @@ async fn scenario(
     database: &Database,
     members: usize,
     topics: usize,
-    statements: &Statements,
+    profiler: &Profiler,
     profile: bool,
 ) -> anyhow::Result<()> {
-    let (db, mailer, label) = (&database.db, &database.mailer, database.label);
+    let (db, label) = (&database.db, database.label);
+    let mailer = &Mailer::new(&database.config, db).await?;
     let now = kettle::db::now_millis();
     let started = Instant::now();
     let rows = populate(db, members, topics, now).await?;
@@ -148,7 +146,7 @@ async fn scenario(
         rows as f64 / members as f64
     );
 
-    statements.start();
+    profiler.start();
     let started = Instant::now();
     let mut total = digest::SweepOutcome::default();
     let mut sweeps = 0;
@@ -165,7 +163,7 @@ async fn scenario(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let (profiled, in_sql) = statements.stop();
+    let (profiled, in_sql) = profiler.stop();
     ensure!(total.sent == members, "{} digests sent, not {members}: {total:?}", total.sent);
     let queued: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM mail_queue WHERE template = 'digest'").fetch_one(&db.pool).await?;
@@ -196,15 +194,21 @@ async fn scenario(
     );
     println!("{label:<8} e.g. \"{sample}\"");
     if profile {
-        print_profile(label, &profiled, in_sql, seconds);
+        let table = Table {
+            prefix: &format!("{label:<8} "),
+            written: false,
+            outside: "outside SQL (building, rendering)",
+            note: "; they overlap when several writers run",
+        };
+        print_profile(&table, &profiled, in_sql, seconds);
         print_rendering(label)?;
         return Ok(());
     }
 
     // Nobody is due now: a sweep is one statement, through the index.
-    statements.start();
+    profiler.start();
     let outcome = digest::sweep(db, mailer, now).await.map_err(AppError::into_anyhow)?;
-    let (ran, _) = statements.stop();
+    let (ran, _) = profiler.stop();
     ensure!(outcome == digest::SweepOutcome::default(), "somebody is still due: {outcome:?}");
     let count: u64 = ran.values().map(|s| s.count).sum();
     println!(
@@ -484,240 +488,24 @@ async fn insert_rows(
 }
 
 // ---------------------------------------------------------------------------------------
-// Databases.
+// Profiling: the sweep's statements, by name (see `support::Profiler`).
 
-async fn drop_stale_databases(admin_url: &str) {
-    let Ok(mut conn) = PgConnection::connect(admin_url).await else { return };
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'kettle_bench_digest_%'")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_default();
-    for name in names {
-        let pid = name.trim_start_matches("kettle_bench_digest_").split('_').next().unwrap_or("");
-        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
-        }
-    }
-}
+/// Short names for the sweep's statements: the first whose needle a statement contains.
+const STATEMENT_NAMES: &[(&str, &str)] = &[
+    ("WHERE next_digest_at IS NOT NULL AND next_digest_at <=", "due members (members_next_digest)"),
+    ("WITH due AS", "what the digests cover (notifications)"),
+    ("FROM case_studies c", "case studies and useful marks"),
+    ("FROM artefacts", "artefacts and reuse counts"),
+    ("FROM meetup_events", "meetups"),
+    ("FOR UPDATE SKIP LOCKED", "lock the batch's members"),
+    ("UPDATE members SET next_digest_at", "advance schedules and cursors (CAS)"),
+    ("INSERT INTO mail_queue", "queue one digest"),
+    ("BEGIN", "BEGIN"),
+    ("COMMIT", "COMMIT"),
+];
 
-struct Database {
-    label: &'static str,
-    db: Db,
-    mailer: Arc<Mailer>,
-    /// The SQLite file's directory, removed on drop.
-    _dir: tempfile::TempDir,
-    /// PostgreSQL: the admin URL and the database to drop.
-    postgres: Option<(String, String)>,
-}
-
-static DATABASES: AtomicUsize = AtomicUsize::new(0);
-
-impl Database {
-    async fn create(admin_url: Option<&str>) -> anyhow::Result<Database> {
-        let dir = tempfile::tempdir()?;
-        let (label, url, postgres) = match admin_url {
-            None => ("sqlite", format!("sqlite://{}", dir.path().join("bench.db").display()), None),
-            Some(admin_url) => {
-                let name =
-                    format!("kettle_bench_digest_{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::SeqCst));
-                let mut conn =
-                    PgConnection::connect(admin_url).await.context("connect to KETTLE_BENCH_DATABASE_URL")?;
-                conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await?;
-                conn.close().await?;
-                let mut url = url::Url::parse(admin_url).context("KETTLE_BENCH_DATABASE_URL is a URL")?;
-                url.set_path(&name);
-                ("postgres", url.to_string(), Some((admin_url.to_string(), name)))
-            }
-        };
-        let config = Config::from_vars([
-            ("KETTLE_DATA_DIR".to_string(), dir.path().display().to_string()),
-            ("KETTLE_DATABASE_URL".to_string(), url),
-            ("KETTLE_PUBLIC_URL".to_string(), "https://kettle.example.org".to_string()),
-        ])?;
-        let db = Db::connect(&config).await?;
-        db.migrate().await?;
-        let mailer = Mailer::new(&config, &db).await?;
-        Ok(Database { label, db, mailer, _dir: dir, postgres })
-    }
-
-    async fn remove(&self) {
-        self.db.pool.close().await;
-        if let Some((admin_url, name)) = &self.postgres {
-            if let Ok(mut conn) = PgConnection::connect(admin_url).await {
-                let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Counting and timing statements: sqlx logs each one (`sqlx::query`), a layer here sums them.
-
-#[derive(Default, Clone)]
-struct Stat {
-    count: u64,
-    seconds: f64,
-    returned: u64,
-}
-
-struct Statements {
-    on: AtomicBool,
-    by_statement: Mutex<HashMap<String, Stat>>,
-    /// When each statement ended, and how long it took: their union is the time spent in
-    /// SQL (on PostgreSQL a batch's writers run statements at the same time).
-    intervals: Mutex<Vec<(Instant, f64)>>,
-}
-
-impl Statements {
-    fn install() -> Arc<Statements> {
-        use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
-        let statements = Arc::new(Statements {
-            on: AtomicBool::new(false),
-            by_statement: Mutex::new(HashMap::new()),
-            intervals: Mutex::new(Vec::new()),
-        });
-        tracing_subscriber::registry()
-            .with(
-                Layer(statements.clone()).with_filter(Targets::new().with_target("sqlx::query", tracing::Level::TRACE)),
-            )
-            .init();
-        statements
-    }
-
-    fn start(&self) {
-        self.by_statement.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.intervals.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.on.store(true, Ordering::SeqCst);
-    }
-
-    /// The statements run since [`Statements::start`], by name, and the time spent in
-    /// SQL (statements at the same time counted once).
-    fn stop(&self) -> (HashMap<String, Stat>, f64) {
-        self.on.store(false, Ordering::SeqCst);
-        let statements = std::mem::take(&mut *self.by_statement.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut intervals: Vec<(Instant, Instant)> =
-            std::mem::take(&mut *self.intervals.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .map(|(end, seconds)| (end.checked_sub(Duration::from_secs_f64(seconds)).unwrap_or(end), end))
-                .collect();
-        intervals.sort();
-        let mut union = 0.0;
-        let mut current: Option<(Instant, Instant)> = None;
-        for (start, end) in intervals {
-            current = match current {
-                Some((s, e)) if start <= e => Some((s, e.max(end))),
-                Some((s, e)) => {
-                    union += (e - s).as_secs_f64();
-                    Some((start, end))
-                }
-                None => Some((start, end)),
-            };
-        }
-        if let Some((s, e)) = current {
-            union += (e - s).as_secs_f64();
-        }
-        (statements, union)
-    }
-}
-
-struct Layer(Arc<Statements>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Layer {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if !self.0.on.load(Ordering::Relaxed) {
-            return;
-        }
-        #[derive(Default)]
-        struct Fields {
-            summary: String,
-            statement: String,
-            seconds: f64,
-            returned: u64,
-        }
-        impl tracing::field::Visit for Fields {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                match field.name() {
-                    "summary" => self.summary = value.to_string(),
-                    "db.statement" => self.statement = value.to_string(),
-                    _ => {}
-                }
-            }
-            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-                if field.name() == "rows_returned" {
-                    self.returned = value;
-                }
-            }
-            fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-                if field.name() == "elapsed_secs" {
-                    self.seconds = value;
-                }
-            }
-            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-        }
-        let end = Instant::now();
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let sql = if fields.statement.trim().is_empty() { &fields.summary } else { &fields.statement };
-        // A new pooled connection's set-up is not the sweep's.
-        if sql.trim_start().starts_with("PRAGMA") {
-            return;
-        }
-        self.0.intervals.lock().unwrap_or_else(|e| e.into_inner()).push((end, fields.seconds));
-        let mut by_statement = self.0.by_statement.lock().unwrap_or_else(|e| e.into_inner());
-        let stat = by_statement.entry(statement_name(sql)).or_default();
-        stat.count += 1;
-        stat.seconds += fields.seconds;
-        stat.returned += fields.returned;
-    }
-}
-
-/// A short name for a statement of the sweep.
-fn statement_name(sql: &str) -> String {
-    let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    let known = [
-        ("WHERE next_digest_at IS NOT NULL AND next_digest_at <=", "due members (members_next_digest)"),
-        ("WITH due AS", "what the digests cover (notifications)"),
-        ("FROM case_studies c", "case studies and useful marks"),
-        ("FROM artefacts", "artefacts and reuse counts"),
-        ("FROM meetup_events", "meetups"),
-        ("FOR UPDATE SKIP LOCKED", "lock the batch's members"),
-        ("UPDATE members SET next_digest_at", "advance schedules and cursors (CAS)"),
-        ("INSERT INTO mail_queue", "queue one digest"),
-        ("BEGIN", "BEGIN"),
-        ("COMMIT", "COMMIT"),
-    ];
-    for (needle, name) in known {
-        if sql.contains(needle) {
-            return name.to_string();
-        }
-    }
-    sql.chars().take(60).collect()
-}
-
-fn print_profile(label: &str, statements: &HashMap<String, Stat>, in_sql: f64, total: f64) {
-    let mut sorted: Vec<(&String, &Stat)> = statements.iter().collect();
-    sorted.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
-    let summed: f64 = sorted.iter().map(|(_, s)| s.seconds).sum();
-    println!("{label:<8} {:<42} {:>8} {:>9} {:>6} {:>10}", "statement", "count", "seconds", "share", "returned");
-    for (name, stat) in &sorted {
-        println!(
-            "{label:<8} {name:<42} {:>8} {:>9.3} {:>5.1}% {:>10}",
-            thousands(stat.count as usize),
-            stat.seconds,
-            100.0 * stat.seconds / total,
-            thousands(stat.returned as usize)
-        );
-    }
-    println!(
-        "{label:<8} {:<42} {:>8} {:>9.3} {:>5.1}%  (statements summed: {summed:.3} s; they overlap when \
-         several writers run)",
-        "outside SQL (building, rendering)",
-        "",
-        total - in_sql,
-        100.0 * (total - in_sql) / total
-    );
-}
+/// A new pooled connection's set-up is not the sweep's.
+const SKIPPED_STATEMENTS: &[&str] = &["PRAGMA"];
 
 /// How long rendering one digest like the benchmark's takes (both parts).
 fn print_rendering(label: &str) -> anyhow::Result<()> {
@@ -753,17 +541,4 @@ fn print_rendering(label: &str) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1e6 / runs as f64
     );
     Ok(())
-}
-
-/// 12345 as "12,345".
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

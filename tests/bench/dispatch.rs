@@ -41,17 +41,19 @@
 //! shared, so the load average is printed beside the core count).
 //!
 //! `--profile` runs each scenario once more with every SQL statement timed (sqlx's own
-//! statement log, caught by a tracing layer here) and sums them by statement, and times
-//! `recipients::plan` alone over the same events, so the report says how much of the
-//! dispatcher's time is planning, inserting, grouping, reading back, or none of those
+//! statement log, caught by the tracing layer in `support.rs`) and sums them by statement,
+//! and times `recipients::plan` alone over the same events, so the report says how much of
+//! the dispatcher's time is planning, inserting, grouping, reading back, or none of those
 //! (Rust-side work between statements).
 
+#[path = "support.rs"]
+mod support;
+
 use std::{
-    collections::HashMap,
     fmt::Write as _,
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        Arc,
     },
     time::{Duration, Instant},
 };
@@ -61,7 +63,6 @@ use futures_util::StreamExt;
 use kettle::{
     accounts::{self, NewMember, Role},
     case_studies::{self, CaseStudyStatus, Fields, Phase},
-    config::Config,
     db::{Db, Dialect},
     error::AppError,
     notifications::{
@@ -71,8 +72,11 @@ use kettle::{
     outbox::{self, Recorded},
     topics,
 };
-use sqlx::{Connection, Executor, PgConnection, Row};
-use tracing_subscriber::Layer as _;
+use sqlx::{Executor, Row};
+use support::{drop_stale_databases, print_profile, scratch_name, thousands, Database, Profiler, Table};
+
+/// Starts the name of each PostgreSQL database (and Redis channel prefix) used here.
+const DATABASE_PREFIX: &str = "kettle_bench_";
 
 #[derive(Clone, Copy, Debug)]
 enum Shape {
@@ -148,7 +152,7 @@ fn shapes(quick: bool) -> Vec<Shape> {
 
 fn main() -> anyhow::Result<()> {
     let options = options();
-    let profiler = options.profile.then(Profiler::install);
+    let profiler = options.profile.then(|| Profiler::install(STATEMENT_NAMES, &[]));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(&options, profiler.as_deref()))
 }
@@ -188,7 +192,7 @@ async fn run(options: &Options, profiler: Option<&Profiler>) -> anyhow::Result<(
         options.backend.as_ref().is_none_or(|wanted| wanted == name)
     });
     if let Some(admin_url) = &postgres {
-        drop_stale_databases(admin_url).await;
+        drop_stale_databases(admin_url, DATABASE_PREFIX).await;
     }
     for admin_url in backends {
         for &shape in &shapes {
@@ -203,7 +207,7 @@ async fn run(options: &Options, profiler: Option<&Profiler>) -> anyhow::Result<(
 
 /// A database of its own with the scenario set up, and how long setting up took.
 async fn prepared(admin_url: Option<&str>, shape: Shape) -> anyhow::Result<(Database, f64)> {
-    let database = Database::create(admin_url).await?;
+    let database = Database::create(admin_url, DATABASE_PREFIX).await?;
     let started = Instant::now();
     let outcome = async {
         match shape {
@@ -304,70 +308,6 @@ async fn analyze(db: &Db) -> anyhow::Result<()> {
         db.pool.execute("VACUUM ANALYZE").await?;
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// Databases.
-
-/// Drops benchmark databases left behind by runs whose process is gone (killed).
-async fn drop_stale_databases(admin_url: &str) {
-    let Ok(mut conn) = PgConnection::connect(admin_url).await else { return };
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'kettle_bench_%'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap_or_default();
-    for name in names {
-        let pid = name.trim_start_matches("kettle_bench_").split('_').next().unwrap_or("");
-        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
-        }
-    }
-}
-
-struct Database {
-    label: &'static str,
-    db: Db,
-    /// The SQLite file's directory, removed on drop.
-    _dir: tempfile::TempDir,
-    /// PostgreSQL: the admin URL and the database to drop.
-    postgres: Option<(String, String)>,
-}
-
-static DATABASES: AtomicUsize = AtomicUsize::new(0);
-
-impl Database {
-    async fn create(admin_url: Option<&str>) -> anyhow::Result<Database> {
-        let dir = tempfile::tempdir()?;
-        let (label, url, postgres) = match admin_url {
-            None => ("sqlite", format!("sqlite://{}", dir.path().join("bench.db").display()), None),
-            Some(admin_url) => {
-                let name = format!("kettle_bench_{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::SeqCst));
-                let mut conn =
-                    PgConnection::connect(admin_url).await.context("connect to KETTLE_BENCH_DATABASE_URL")?;
-                conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await?;
-                conn.close().await?;
-                let mut url = url::Url::parse(admin_url).context("KETTLE_BENCH_DATABASE_URL is a URL")?;
-                url.set_path(&name);
-                ("postgres", url.to_string(), Some((admin_url.to_string(), name)))
-            }
-        };
-        let config = Config::from_vars([
-            ("KETTLE_DATA_DIR".to_string(), dir.path().display().to_string()),
-            ("KETTLE_DATABASE_URL".to_string(), url),
-        ])?;
-        let db = Db::connect(&config).await?;
-        db.migrate().await?;
-        Ok(Database { label, db, _dir: dir, postgres })
-    }
-
-    async fn remove(&self) {
-        self.db.pool.close().await;
-        if let Some((admin_url, name)) = &self.postgres {
-            if let Ok(mut conn) = PgConnection::connect(admin_url).await {
-                let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -599,7 +539,7 @@ async fn mixed(db: &Db, threads: usize, watchers: usize, pool: usize) -> anyhow:
 /// batch's inbox rows published on the bus) and times it twice: until the last batch
 /// committed, and until a Redis subscriber has received every inbox row.
 async fn with_redis(db: &Db, shape: Shape, url: &str) -> anyhow::Result<()> {
-    let prefix = format!("kettle_bench_{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::SeqCst));
+    let prefix = scratch_name(DATABASE_PREFIX);
     let client = redis::Client::open(url).context("KETTLE_BENCH_REDIS_URL")?;
     let bus = kettle::bus::build(Some(client.clone()), &prefix);
     bus.start();
@@ -680,166 +620,44 @@ async fn with_redis(db: &Db, shape: Shape, url: &str) -> anyhow::Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Profiling: every SQL statement timed, by statement, and planning timed alone.
+// Profiling: every SQL statement timed, by statement (see `support::Profiler`), and
+// planning timed alone.
 
-/// Sums sqlx's per-statement log (`sqlx::query` events: elapsed, rows) by statement.
-struct Profiler {
-    on: AtomicBool,
-    statements: Mutex<HashMap<String, Stat>>,
-    /// When each statement ended, and how long it took: their union is the time spent
-    /// in SQL (statements on several connections may overlap).
-    intervals: Mutex<Vec<(Instant, f64)>>,
-}
-
-#[derive(Default, Clone)]
-struct Stat {
-    count: u64,
-    seconds: f64,
-    returned: u64,
-    affected: u64,
-}
-
-impl Profiler {
-    fn install() -> Arc<Profiler> {
-        use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
-        let profiler = Arc::new(Profiler {
-            on: AtomicBool::new(false),
-            statements: Mutex::new(HashMap::new()),
-            intervals: Mutex::new(Vec::new()),
-        });
-        tracing_subscriber::registry()
-            .with(Layer(profiler.clone()).with_filter(Targets::new().with_target("sqlx::query", tracing::Level::TRACE)))
-            .init();
-        profiler
-    }
-
-    fn take(&self) -> (HashMap<String, Stat>, f64) {
-        let statements = std::mem::take(&mut *self.statements.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut intervals: Vec<(Instant, Instant)> =
-            std::mem::take(&mut *self.intervals.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .map(|(end, seconds)| (end.checked_sub(Duration::from_secs_f64(seconds)).unwrap_or(end), end))
-                .collect();
-        intervals.sort();
-        let mut union = 0.0;
-        let mut current: Option<(Instant, Instant)> = None;
-        for (start, end) in intervals {
-            current = match current {
-                Some((s, e)) if start <= e => Some((s, e.max(end))),
-                Some((s, e)) => {
-                    union += (e - s).as_secs_f64();
-                    Some((start, end))
-                }
-                None => Some((start, end)),
-            };
-        }
-        if let Some((s, e)) = current {
-            union += (e - s).as_secs_f64();
-        }
-        (statements, union)
-    }
-}
-
-struct Layer(Arc<Profiler>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Layer {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if !self.0.on.load(Ordering::Relaxed) {
-            return;
-        }
-        #[derive(Default)]
-        struct Fields {
-            summary: String,
-            statement: String,
-            seconds: f64,
-            returned: u64,
-            affected: u64,
-        }
-        impl tracing::field::Visit for Fields {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                match field.name() {
-                    "summary" => self.summary = value.to_string(),
-                    "db.statement" => self.statement = value.to_string(),
-                    _ => {}
-                }
-            }
-            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-                match field.name() {
-                    "rows_returned" => self.returned = value,
-                    "rows_affected" => self.affected = value,
-                    _ => {}
-                }
-            }
-            fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-                if field.name() == "elapsed_secs" {
-                    self.seconds = value;
-                }
-            }
-            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-        }
-        let end = Instant::now();
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        self.0.intervals.lock().unwrap_or_else(|e| e.into_inner()).push((end, fields.seconds));
-        let sql = if fields.statement.trim().is_empty() { &fields.summary } else { &fields.statement };
-        let key = statement_name(sql);
-        let mut statements = self.0.statements.lock().unwrap_or_else(|e| e.into_inner());
-        let stat = statements.entry(key).or_default();
-        stat.count += 1;
-        stat.seconds += fields.seconds;
-        stat.returned += fields.returned;
-        // SQLite reports the last write's count for a SELECT: only writes' counts mean anything.
-        if !sql.trim_start().to_ascii_uppercase().starts_with("SELECT") {
-            stat.affected += fields.affected;
-        }
-    }
-}
-
-/// A short name for a statement: what it is for, when it is one of the dispatcher's.
-fn statement_name(sql: &str) -> String {
-    let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    let known = [
-        ("INSERT INTO notifications", "dispatch: INSERT notification rows"),
-        ("SET group_id = id WHERE id >", "dispatch: UPDATE group_id = id (all new)"),
-        ("SET group_id = $1 WHERE id IN", "dispatch: UPDATE rows joining a group"),
-        ("UPDATE notifications SET group_id", "dispatch: grouping UPDATE"),
-        ("MIN(group_id), COUNT(*) FROM notifications", "dispatch: unread groups to join"),
-        ("group_key FROM notifications WHERE id >", "dispatch: read back new inbox rows"),
-        ("AS group_size FROM notifications n", "dispatch: read back new inbox rows"),
-        ("UPDATE outbox_events SET dispatched_at", "dispatch: mark events dispatched"),
-        ("FROM outbox_events WHERE dispatched_at IS NULL ORDER BY id", "dispatch: read pending events"),
-        ("SELECT COALESCE(MAX(id), 0) FROM notifications", "dispatch: MAX(id) before"),
-        ("INSERT INTO leases", "dispatch: lease taken (acquire)"),
-        ("UPDATE leases", "dispatch: lease renewed"),
-        ("DELETE FROM leases", "dispatch: lease released"),
-        ("SELECT member_id, level FROM follows", "plan: followers (follower_levels)"),
-        ("FROM notification_kinds_off", "plan: kinds switched off"),
-        ("level = 'muted'", "plan: conversation muted"),
-        ("kind = 'member.mentioned'", "plan: the comment's mentions"),
-        ("FROM members", "plan: actor (member_by_id)"),
-        ("FROM case_study_authors", "plan: case study authors"),
-        ("FROM case_study_topics", "plan: case study topics"),
-        ("FROM case_studies", "plan: case study"),
-        ("FROM comments", "plan: comment"),
-    ];
-    for (needle, name) in known {
-        if sql.contains(needle) {
-            return name.to_string();
-        }
-    }
-    sql.chars().take(60).collect()
-}
+/// Short names for statements, what each is for when it is one of the dispatcher's: the
+/// first whose needle a statement contains.
+const STATEMENT_NAMES: &[(&str, &str)] = &[
+    ("INSERT INTO notifications", "dispatch: INSERT notification rows"),
+    ("SET group_id = id WHERE id >", "dispatch: UPDATE group_id = id (all new)"),
+    ("SET group_id = $1 WHERE id IN", "dispatch: UPDATE rows joining a group"),
+    ("UPDATE notifications SET group_id", "dispatch: grouping UPDATE"),
+    ("MIN(group_id), COUNT(*) FROM notifications", "dispatch: unread groups to join"),
+    ("group_key FROM notifications WHERE id >", "dispatch: read back new inbox rows"),
+    ("AS group_size FROM notifications n", "dispatch: read back new inbox rows"),
+    ("UPDATE outbox_events SET dispatched_at", "dispatch: mark events dispatched"),
+    ("FROM outbox_events WHERE dispatched_at IS NULL ORDER BY id", "dispatch: read pending events"),
+    ("SELECT COALESCE(MAX(id), 0) FROM notifications", "dispatch: MAX(id) before"),
+    ("INSERT INTO leases", "dispatch: lease taken (acquire)"),
+    ("UPDATE leases", "dispatch: lease renewed"),
+    ("DELETE FROM leases", "dispatch: lease released"),
+    ("SELECT member_id, level FROM follows", "plan: followers (follower_levels)"),
+    ("FROM notification_kinds_off", "plan: kinds switched off"),
+    ("level = 'muted'", "plan: conversation muted"),
+    ("kind = 'member.mentioned'", "plan: the comment's mentions"),
+    ("FROM members", "plan: actor (member_by_id)"),
+    ("FROM case_study_authors", "plan: case study authors"),
+    ("FROM case_study_topics", "plan: case study topics"),
+    ("FROM case_studies", "plan: case study"),
+    ("FROM comments", "plan: comment"),
+];
 
 async fn profile(db: &Db, shape: Shape, profiler: &Profiler, label: &str) -> anyhow::Result<()> {
     // 1. The whole dispatch with every statement timed.
-    let _ = profiler.take();
-    profiler.on.store(true, Ordering::SeqCst);
+    profiler.start();
     let started = Instant::now();
     let written = dispatch::dispatch_pending(db).await.map_err(AppError::into_anyhow)?;
     let total = started.elapsed().as_secs_f64();
-    profiler.on.store(false, Ordering::SeqCst);
+    let (statements, in_sql) = profiler.stop();
     check(db, shape, written).await?;
-    let (statements, in_sql) = profiler.take();
 
     // 2. Planning alone, over the same events (read the way the dispatcher reads them).
     db.pool.execute("UPDATE outbox_events SET dispatched_at = NULL").await?;
@@ -866,42 +684,7 @@ async fn profile(db: &Db, shape: Shape, profiler: &Profiler, label: &str) -> any
         planning * 1000.0 / events.len() as f64,
         thousands((planned as f64 / planning) as usize),
     );
-    let mut sorted: Vec<(String, Stat)> = statements.into_iter().collect();
-    sorted.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
-    let summed: f64 = sorted.iter().map(|(_, s)| s.seconds).sum();
-    println!(
-        "  {:<42} {:>8} {:>9} {:>6} {:>10} {:>10}",
-        "statement", "count", "seconds", "share", "returned", "written"
-    );
-    for (name, stat) in &sorted {
-        println!(
-            "  {name:<42} {:>8} {:>9.3} {:>5.1}% {:>10} {:>10}",
-            thousands(stat.count as usize),
-            stat.seconds,
-            100.0 * stat.seconds / total,
-            thousands(stat.returned as usize),
-            thousands(stat.affected as usize)
-        );
-    }
-    println!(
-        "  {:<42} {:>8} {:>9.3} {:>5.1}%  (statements summed: {summed:.3} s)",
-        "outside any statement (Rust work, waiting)",
-        "",
-        total - in_sql,
-        100.0 * (total - in_sql) / total
-    );
+    let table = Table { prefix: "  ", written: true, outside: "outside any statement (Rust work, waiting)", note: "" };
+    print_profile(&table, &statements, in_sql, total);
     Ok(())
-}
-
-/// 12345 as "12,345".
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

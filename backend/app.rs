@@ -25,6 +25,7 @@ use crate::{
     meetups,
     metrics::Metrics,
     notifications::dispatch::Dispatcher,
+    site,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -48,6 +49,9 @@ pub struct AppState {
     pub provider_http: reqwest::Client,
     /// Queues, signs and sends mail.
     pub mailer: Arc<Mailer>,
+    /// This installation's id, made once by the database at migration: what calendar
+    /// `UID`s are scoped to (see `meetups::calendar`). Read once here, never changes.
+    pub instance_id: Arc<str>,
 }
 
 impl AppState {
@@ -64,7 +68,12 @@ impl AppState {
         let limits_store = redis.clone().map(|client| RedisStore::new(client, config.redis_prefix.clone()));
         let bus = bus::build(redis.clone(), &config.redis_prefix);
         let mailer = Mailer::new(&config, &db).await?;
+        let instance_id = meetups::calendar::instance_id(&db)
+            .await
+            .map_err(|e| anyhow!("could not read the instance id (migration 0012): {e:?}"))?
+            .into();
         Ok(AppState {
+            instance_id,
             mailer,
             bus,
             limiter: Arc::new(RateLimiter::new(config.rate_limits.clone(), limits_store)),
@@ -141,7 +150,7 @@ impl Application {
             let publish = move |notifications| publish_to.publish(Delivery { notifications });
             tokio::spawn(dispatcher.clone().run(publish, move || wake_from.events_announced()))
         };
-        let endpoint = http::routes(self.state.clone(), self.schema);
+        let endpoint = http::routes(self.state.clone(), self.schema, site::routes(), site::visit::static_error_page);
         tracing::info!(address = %self.local_addr, database = self.state.db.dialect.name(), "kettle is serving");
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint, shutdown, Some(DRAIN_TIMEOUT))

@@ -18,13 +18,29 @@ use crate::{
 const CONFIGURATION_HELP: &str = "\
 Configuration comes from environment variables (or a kettle.toml with the same names in
 lower case, without KETTLE_; KETTLE_CONFIG names another file):
-  KETTLE_LISTEN        address to serve on              [default: 127.0.0.1:8080]
-  KETTLE_DATA_DIR      where the SQLite file lives       [default: ./kettle-data]
-  KETTLE_DATABASE_URL  sqlite://… or postgres://…       [default: SQLite in the data dir]
-  KETTLE_REDIS_URL     redis://… for several instances   [default: none, in-process]
-  KETTLE_PUBLIC_URL    the site's address as users see it [default: http://KETTLE_LISTEN]
-  KETTLE_LOG           log filter, such as info or kettle=debug [default: info]
-  KETTLE_LOG_FORMAT    text or json                      [default: text]";
+  KETTLE_LISTEN           address to serve on                   [default: 127.0.0.1:8080]
+  KETTLE_DATA_DIR         the SQLite file and mail folder       [default: ./kettle-data]
+  KETTLE_DATABASE_URL     sqlite://… or postgres://…            [default: SQLite in the data dir]
+  KETTLE_REDIS_URL        redis://… for several instances       [default: none, in-process]
+  KETTLE_REDIS_PREFIX     put before every Redis key            [default: kettle]
+  KETTLE_PUBLIC_URL       the site's address as users see it    [default: http://KETTLE_LISTEN]
+  KETTLE_LOG              log filter, such as info or kettle=debug [default: info]
+  KETTLE_LOG_FORMAT       text or json                          [default: text]
+  KETTLE_REGISTRATION     open or closed (no new accounts)      [default: open]
+  KETTLE_TRUSTED_PROXIES  address ranges whose X-Forwarded-For is believed [default: none]
+  KETTLE_RATE_LIMITS      overrides: name=count/seconds, …      [default: built in]
+  KETTLE_SMTP_URL         smtp://… or smtps://… to send mail    [default: .eml files in the data dir]
+  KETTLE_MAIL_FROM        the sender of every message           [default: Kettle <noreply@public host>]
+  KETTLE_MAIL_DELAY       seconds notification mail waits       [default: 600]
+Sign-in providers, one set per NAME (letters and digits):
+  KETTLE_OAUTH_<NAME>_CLIENT_ID, _CLIENT_SECRET   the client's credentials (required)
+  KETTLE_OAUTH_<NAME>_PRESET                      github, google or microsoft (then _TENANT)
+  KETTLE_OAUTH_<NAME>_AUTH_URL, _TOKEN_URL, _USERINFO_URL   endpoints, without a preset
+  KETTLE_OAUTH_<NAME>_SCOPES                      [default: openid email profile]
+  KETTLE_OAUTH_<NAME>_LABEL                       the button's name [default: NAME]
+  KETTLE_OAUTH_<NAME>_SUBJECT_FIELD, _EMAIL_FIELD, _NAME_FIELD, _EMAIL_VERIFIED_FIELD
+                                                  user-info fields [default: sub, email, name, email_verified]
+See the README for each in full.";
 
 #[derive(Parser)]
 #[command(name = "kettle", version, about = "Kettle: a knowledge-sharing forum for public-sector digital practitioners.", after_help = CONFIGURATION_HELP)]
@@ -292,5 +308,34 @@ fn read_password() -> anyhow::Result<String> {
             bail!("no password on standard input");
         }
         Ok(password)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CONFIGURATION_HELP;
+
+    /// `kettle --help` lists every setting the configuration reads: each `KETTLE_…` name
+    /// in config.rs, and each OAuth provider setting.
+    #[test]
+    fn help_lists_every_setting() {
+        let source = include_str!("config.rs");
+        let mut names: Vec<&str> = source
+            .match_indices("\"KETTLE_")
+            .map(|(at, _)| {
+                let rest = &source[at + 1..];
+                &rest[..rest.find(|c: char| !(c.is_ascii_uppercase() || c == '_')).unwrap_or(rest.len())]
+            })
+            .filter(|name| *name != "KETTLE_" && *name != "KETTLE_OAUTH_")
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() >= 15, "{names:?}");
+        for name in names {
+            assert!(CONFIGURATION_HELP.contains(name), "kettle --help does not mention {name}");
+        }
+        for setting in crate::config::OAUTH_SETTINGS {
+            assert!(CONFIGURATION_HELP.contains(&format!("_{setting}")), "kettle --help does not mention {setting}");
+        }
     }
 }

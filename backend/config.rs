@@ -276,28 +276,30 @@ impl Config {
     }
 }
 
+/// What may follow `KETTLE_OAUTH_<NAME>_`.
+pub(crate) const OAUTH_SETTINGS: [&str; 13] = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "AUTH_URL",
+    "TOKEN_URL",
+    "USERINFO_URL",
+    "SCOPES",
+    "LABEL",
+    "PRESET",
+    "TENANT",
+    "SUBJECT_FIELD",
+    "EMAIL_FIELD",
+    "EMAIL_VERIFIED_FIELD",
+    "NAME_FIELD",
+];
+
 /// The providers named by `KETTLE_OAUTH_<NAME>_CLIENT_ID` (or `…_PRESET`) variables, each
 /// complete or an error naming what is missing.
 fn oauth_providers(vars: &HashMap<String, String>) -> anyhow::Result<Vec<OAuthProvider>> {
-    const SETTINGS: [&str; 13] = [
-        "CLIENT_ID",
-        "CLIENT_SECRET",
-        "AUTH_URL",
-        "TOKEN_URL",
-        "USERINFO_URL",
-        "SCOPES",
-        "LABEL",
-        "PRESET",
-        "TENANT",
-        "SUBJECT_FIELD",
-        "EMAIL_FIELD",
-        "EMAIL_VERIFIED_FIELD",
-        "NAME_FIELD",
-    ];
     let mut names: Vec<String> = vars
         .keys()
         .filter_map(|key| key.strip_prefix("KETTLE_OAUTH_"))
-        .filter_map(|rest| SETTINGS.iter().find_map(|s| rest.strip_suffix(&format!("_{s}"))))
+        .filter_map(|rest| OAUTH_SETTINGS.iter().find_map(|s| rest.strip_suffix(&format!("_{s}"))))
         .filter(|name| !name.is_empty())
         .map(str::to_string)
         .collect();

@@ -32,6 +32,11 @@
 //! - Long runs of text are broken with empty comments, which the sanitiser strips, so
 //!   that its serialiser never escapes one huge text node (see `TEXT_RUN_MAX`).
 //!
+//! Code blocks and tables, which can be wider than a phone's screen, are wrapped in a
+//! scroll region the keyboard can reach (see [`scroll_regions`]). The wrapper is added to
+//! the sanitiser's output, so it is always Kettle's own: raw HTML cannot write a `div`,
+//! `tabindex` or `role`, since the sanitiser drops them.
+//!
 //! Rendering is CPU-bound, so [`render_linked`] runs it on the blocking thread pool, at
 //! most one render per CPU at once, and the async workers stay free to answer requests.
 
@@ -87,7 +92,12 @@ pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
     .await?;
     let ids = accounts::ids_by_handle(db, &candidates).await?;
     let known: HashSet<String> = ids.keys().cloned().collect();
-    let mut rendered = off_the_workers(move || render(&source, &known)).await?;
+    let mut rendered = off_the_workers(move || {
+        let mut rendered = render(&source, &known);
+        rendered.html = scroll_regions(&rendered.html);
+        rendered
+    })
+    .await?;
     rendered.mentioned_ids = rendered.mentions.iter().filter_map(|h| ids.get(h).copied()).collect();
     Ok(rendered)
 }
@@ -197,6 +207,98 @@ pub fn render(source: &str, known: &HashSet<String>) -> Rendered {
     // made a vector of several megabytes, and filling it cost more than rendering.
     html::push_html(&mut unsafe_html, &mut events);
     Rendered { html: sanitizer().clean(&unsafe_html).to_string(), mentions: events.mentions, mentioned_ids: Vec::new() }
+}
+
+/// The wrapper [`scroll_regions`] puts around each code block.
+pub const CODE_REGION: &str = "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"Code block\">";
+/// The wrapper [`scroll_regions`] puts around each table.
+pub const TABLE_REGION: &str = "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"Table\">";
+
+/// Wraps each outermost `<pre>` and `<table>` of sanitised HTML in a labelled scroll
+/// region with `tabindex="0"` ([`CODE_REGION`], [`TABLE_REGION`]), so that on a narrow
+/// screen it scrolls sideways on its own instead of the page (WCAG 1.4.10), and a
+/// keyboard can reach it to scroll it (WCAG 2.1.1).
+///
+/// It runs on the sanitiser's output, not before it: an allow-list that kept `div`,
+/// `tabindex` and `role` for our wrapper would keep them in what members write too. That
+/// output is html5ever's serialisation of allow-listed elements: every tag is well
+/// formed, every attribute value is double-quoted with `"` escaped, and `<` in text is
+/// escaped (in attribute values too), so a tag starts at every `<` and nowhere else; and
+/// quoted values are read past whole here, in case a serialiser ever leaves `<` in one.
+/// One pass, linear in the length.
+///
+/// Wrapping happens when the HTML is written, like the rest of rendering; HTML stored
+/// before the wrapper existed has none, and app.css scrolls bare `pre` and `table` in
+/// `.prose` as a fallback (Chromium also lets the keyboard reach such a scroller). Inside
+/// a link nothing is wrapped: a focusable region inside a link would nest one control in
+/// another.
+pub fn scroll_regions(html: &str) -> String {
+    let b = html.as_bytes();
+    let mut out = String::with_capacity(html.len() + 256);
+    // The element wrapped, and how deep elements of its name nest inside it.
+    let mut wrapped: Option<(&str, usize)> = None;
+    let mut links = 0usize;
+    let (mut i, mut copied) = (0, 0);
+    while let Some(found) = html[i..].find('<') {
+        let start = i + found;
+        if html[start..].starts_with("<!--") {
+            i = html[start..].find("-->").map_or(b.len(), |at| start + at + 3);
+            continue;
+        }
+        let closing = b.get(start + 1) == Some(&b'/');
+        let name_start = start + 1 + usize::from(closing);
+        let mut j = name_start;
+        while j < b.len() && b[j].is_ascii_alphanumeric() {
+            j += 1;
+        }
+        let name = &html[name_start..j];
+        // Past the tag's `>`, skipping quoted attribute values.
+        let mut quote = None;
+        while j < b.len() {
+            match (quote, b[j]) {
+                (None, b'>') => break,
+                (None, q @ (b'"' | b'\'')) => quote = Some(q),
+                (Some(q), c) if c == q => quote = None,
+                _ => {}
+            }
+            j += 1;
+        }
+        let end = (j + 1).min(b.len());
+        let region = match name {
+            "pre" => Some(("pre", CODE_REGION)),
+            "table" => Some(("table", TABLE_REGION)),
+            _ => None,
+        };
+        match (closing, region, wrapped) {
+            (false, _, _) if name == "a" => links += 1,
+            (true, _, _) if name == "a" => links = links.saturating_sub(1),
+            (false, Some((tag, wrapper)), None) if links == 0 => {
+                out.push_str(&html[copied..start]);
+                out.push_str(wrapper);
+                copied = start;
+                wrapped = Some((tag, 1));
+            }
+            (false, Some((tag, _)), Some((open, depth))) if tag == open => wrapped = Some((open, depth + 1)),
+            (true, Some((tag, _)), Some((open, depth))) if tag == open => {
+                if depth == 1 {
+                    out.push_str(&html[copied..end]);
+                    out.push_str("</div>");
+                    copied = end;
+                    wrapped = None;
+                } else {
+                    wrapped = Some((open, depth - 1));
+                }
+            }
+            _ => {}
+        }
+        i = end;
+    }
+    out.push_str(&html[copied..]);
+    // Only if the HTML left the element open, which the sanitiser's never does.
+    if wrapped.is_some() {
+        out.push_str("</div>");
+    }
+    out
 }
 
 /// The events of one render: the parser's, with headings lowered, mentions linked and
@@ -1161,6 +1263,55 @@ mod tests {
         assert_eq!(html("a <style>*b* c</style> d"), "<p>a <em></em> d</p>\n");
         // An unclosed one hides the rest of its paragraph only.
         assert_eq!(html("a <script>b *c*\n\nnext"), "<p>a <em></em></p>\n<p>next</p>\n");
+    }
+
+    /// Code blocks and tables, from Markdown or raw HTML, land in labelled, focusable
+    /// scroll regions; only the outermost of nested ones, and none inside a link.
+    #[test]
+    fn code_blocks_and_tables_scroll_in_labelled_regions() {
+        let wrapped = |source: &str| scroll_regions(&html(source));
+        assert_eq!(
+            wrapped("```\nlet x = 1;\n```"),
+            format!("{CODE_REGION}<pre><code>let x = 1;\n</code></pre></div>\n")
+        );
+        assert_eq!(
+            wrapped("text\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nafter"),
+            format!(
+                "<p>text</p>\n{TABLE_REGION}<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody>\n\
+                 <tr><td>1</td><td>2</td></tr>\n</tbody></table></div>\n<p>after</p>\n"
+            )
+        );
+        assert_eq!(
+            wrapped("<table><tr><td><pre>a<pre>b</pre></pre></td></tr></table>\n\n    code"),
+            format!(
+                "{TABLE_REGION}<table><tbody><tr><td><pre>a<pre>b</pre></pre></td></tr></tbody></table></div>\n\
+                 {CODE_REGION}<pre><code>code</code></pre></div>\n"
+            )
+        );
+        // A tag's name in an attribute value is not a tag, and a link holds no region.
+        for (unwrapped, kept) in [
+            ("<a href=\"https://example.org\" title=\"<pre> <table>\">x</a>", "title=\"&lt;pre&gt; &lt;table&gt;\""),
+            ("<a href=\"/x\">\n<table><tr><td>y</td></tr></table>\n</a>", "<table><tbody>"),
+        ] {
+            let out = html(unwrapped);
+            assert!(out.contains(kept), "{out}");
+            assert_eq!(scroll_regions(&out), out);
+        }
+        // Nor is one in a quoted value, should the serialiser ever leave `<` there.
+        let quoted = "<p title=\"<pre>\" class='<table>'>x</p>";
+        assert_eq!(scroll_regions(quoted), quoted);
+        // The wrapper is only ever ours: members cannot write one themselves.
+        let forged = html(
+            "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"x\">a</div> <p tabindex=1 role=button>b</p>",
+        );
+        assert!(!forged.contains("<div") && !forged.contains("tabindex") && !forged.contains("role"), "{forged}");
+        // Wrapping adds nothing unsafe, and leaves HTML without code or tables alone.
+        for source in include_str!("../tests/fixtures/markdown_injection.txt").lines() {
+            let out = wrapped(source);
+            assert_eq!(unsafe_markup(&out), None, "{out}");
+        }
+        assert_eq!(scroll_regions("<p>a <code>b</code></p>\n"), "<p>a <code>b</code></p>\n");
+        assert_eq!(scroll_regions("<pre>unclosed"), format!("{CODE_REGION}<pre>unclosed</div>"));
     }
 
     #[test]

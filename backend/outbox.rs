@@ -1,7 +1,7 @@
 //! The outbox: domain events written in the same transaction as the change that caused
 //! them, so an event exists exactly when its change does. The dispatcher
 //! (`notifications::dispatch`) reads them in order and turns each into notifications (see
-//! DESIGN.md, "Events are durable before they are live").
+//! ARCHITECTURE.md, "Events are durable before they are live").
 //!
 //! Each kind of event has one Rust type for its payload, stored as JSON beside the kind's
 //! name; [`Event::decode`] reads it back, so writer and reader cannot drift apart. Field

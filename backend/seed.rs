@@ -352,6 +352,7 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
             adapted_from_id: adapted_from.map(|a| artefact_ids[a]),
             topic_ids: topics.iter().map(|t| topic_ids[*t]).collect(),
             case_study_ids: case_study.map(|c| vec![case_study_ids[c]]).unwrap_or_default(),
+            publiccode: None,
         };
         let artefact = artefacts::create(db, members[*sharer].id, &fields).await.map_err(AppError::into_anyhow)?;
         artefact_ids.push(artefact.id);

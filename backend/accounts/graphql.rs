@@ -152,8 +152,8 @@ impl Member {
 
     /// The suspension in force, if any: why, and until when. Only the member themself,
     /// moderators and admins see it; null for everyone else.
-    async fn suspension(&self, ctx: &Context<'_>) -> Option<crate::moderation::admin_graphql::MemberSuspension> {
-        crate::moderation::admin_graphql::suspension_of(ctx, self)
+    async fn suspension(&self, ctx: &Context<'_>) -> Option<crate::moderation::graphql::admin::MemberSuspension> {
+        crate::moderation::graphql::admin::suspension_of(ctx, self)
     }
 
     /// Every suspension of the member, newest first, lifted or not. Moderators and admins
@@ -168,7 +168,7 @@ impl Member {
         before: Option<String>,
     ) -> async_graphql::Result<Option<Connection<String, crate::moderation::suspensions::Suspension>>> {
         let page = Page::<i64>::new(first, after, last, before)?;
-        Ok(crate::moderation::admin_graphql::suspension_history(ctx, self, page).await?)
+        Ok(crate::moderation::graphql::admin::suspension_history(ctx, self, page).await?)
     }
 
     /// The viewer's level of following this member; null when not following (or signed out).

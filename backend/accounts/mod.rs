@@ -37,29 +37,12 @@ pub const BIO_MAX: usize = 500;
 pub const TIME_ZONE_MAX: usize = 64;
 pub const DEFAULT_TIME_ZONE: &str = "Europe/London";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum Role {
-    Member,
-    Moderator,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Member => "member",
-            Role::Moderator => "moderator",
-            Role::Admin => "admin",
-        }
-    }
-
-    fn parse(text: &str) -> Role {
-        match text {
-            "admin" => Role::Admin,
-            "moderator" => Role::Moderator,
-            // The CHECK constraint allows nothing else.
-            _ => Role::Member,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum Role {
+        Member => "member",
+        Moderator => "moderator",
+        Admin => "admin",
     }
 }
 
@@ -100,7 +83,7 @@ impl Member {
             display_name: row.try_get("display_name")?,
             bio: row.try_get("bio")?,
             time_zone: row.try_get("time_zone")?,
-            role: Role::parse(&row.try_get::<String, _>("role")?),
+            role: row.try_get("role")?,
             created_at: row.try_get("created_at")?,
             suspended_at: row.try_get("suspended_at")?,
             suspended_until: row.try_get("suspended_until")?,

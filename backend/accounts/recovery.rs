@@ -39,21 +39,16 @@ pub const LINKS_PER_HOUR: i64 = 5;
 /// Longer than any token we make; anything longer is refused before hashing.
 const TOKEN_MAX: usize = 100;
 
-/// What a link is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    VerifyEmail,
-    ResetPassword,
+crate::text_enum! {
+    /// What a link is for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Purpose {
+        VerifyEmail => "verify_email",
+        ResetPassword => "reset_password",
+    }
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
-        match self {
-            Purpose::VerifyEmail => "verify_email",
-            Purpose::ResetPassword => "reset_password",
-        }
-    }
-
     fn lifetime_ms(self) -> i64 {
         match self {
             Purpose::VerifyEmail => VERIFY_LIFETIME_MS,
@@ -154,12 +149,8 @@ pub async fn live_link(db: &Db, secret: &str, now: i64) -> AppResult<Option<Live
     .fetch_optional(&db.pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let purpose = match row.try_get::<String, _>("purpose")?.as_str() {
-        "verify_email" => Purpose::VerifyEmail,
-        _ => Purpose::ResetPassword,
-    };
     Ok(Some(LiveLink {
-        purpose,
+        purpose: row.try_get("purpose")?,
         member_id: row.try_get("member_id")?,
         email: row.try_get::<Option<String>, _>("email")?.unwrap_or_default(),
         expires_at: row.try_get("expires_at")?,

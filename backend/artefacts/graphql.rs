@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
 
 use super::{
+    publiccode::{self, DevelopmentStatus, MaintenanceType, Publiccode},
     reuse::{self, Reuse},
     Artefact, ArtefactKind, ArtefactSort, ArtefactStatus, EditOutcome, Fields, Filter,
 };
@@ -198,6 +199,16 @@ impl Artefact {
         Ok(visible_case_studies(ctx, &ids).await?)
     }
 
+    /// Its publiccode.yml, for a code artefact that carries one: the parsed description,
+    /// licence and maintenance, and the text as given. Null while hidden (but to the
+    /// member who shared it and the moderators).
+    async fn publiccode(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Publiccode>> {
+        if !self.shows_content(ctx) {
+            return Ok(None);
+        }
+        Ok(ctx.loaders().artefact_publiccode.load_one(self.id).await?)
+    }
+
     /// How many organisations recorded that they reused it.
     async fn reuse_count(&self) -> i64 {
         self.reuse_count
@@ -229,6 +240,62 @@ impl Artefact {
     /// How many comments it has, replies included.
     async fn comment_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         Ok(ctx.loaders().artefact_comment_counts.load_one(self.id).await?.unwrap_or(0))
+    }
+}
+
+/// A code artefact's publiccode.yml (the standard at https://yml.publiccode.tools), as
+/// Kettle checked it.
+#[Object]
+impl Publiccode {
+    /// The file as the member gave it.
+    async fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// `publiccodeYmlVersion`, such as "0.4".
+    async fn publiccode_yml_version(&self) -> &str {
+        &self.yml_version
+    }
+
+    /// `name`: the software's name.
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `url`: its repository or home page.
+    async fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `legal.license`: an SPDX licence expression, such as `EUPL-1.2 OR MIT`.
+    async fn licence(&self) -> &str {
+        &self.licence
+    }
+
+    /// `maintenance.type`.
+    async fn maintenance_type(&self) -> MaintenanceType {
+        self.maintenance_type
+    }
+
+    /// `developmentStatus`.
+    async fn development_status(&self) -> DevelopmentStatus {
+        self.development_status
+    }
+
+    /// The language of the description below: English when the file has one, else its
+    /// first.
+    async fn description_language(&self) -> &str {
+        &self.description_language
+    }
+
+    /// `description.<language>.shortDescription`.
+    async fn short_description(&self) -> &str {
+        &self.short_description
+    }
+
+    /// `description.<language>.longDescription`; empty when the file has none.
+    async fn long_description(&self) -> &str {
+        &self.long_description
     }
 }
 
@@ -359,6 +426,10 @@ pub struct ArtefactFields {
     /// Up to 10 case studies that produced or used it.
     #[graphql(default)]
     pub case_study_ids: Vec<ID>,
+    /// A code artefact's publiccode.yml, as text (at most 64 KiB); null or empty for none
+    /// (on an edit, that removes the one it had). Checked for its version, name, url,
+    /// licence, maintenance type, development status and description.
+    pub publiccode: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -463,6 +534,24 @@ async fn validate(
             "Enter the licence as an SPDX identifier, such as OGL-UK-3.0, MIT or CC-BY-4.0.",
         ));
     }
+    let publiccode = match draft.publiccode.as_deref().filter(|text| !text.trim().is_empty()) {
+        None => None,
+        Some(_) if draft.kind != ArtefactKind::Code => {
+            problems.push(UserError::new(
+                publiccode::FIELD,
+                UserErrorCode::Invalid,
+                "Only code artefacts carry a publiccode.yml: choose the kind Code, or leave it empty.",
+            ));
+            None
+        }
+        Some(text) => match publiccode::parse(text) {
+            Ok(parsed) => Some(parsed),
+            Err(found) => {
+                problems.extend(found);
+                None
+            }
+        },
+    };
 
     let topic_ids = match topics::graphql::resolve(ctx, &draft.topic_ids).await? {
         Ok(ids) => ids,
@@ -539,6 +628,7 @@ async fn validate(
         adapted_from_id,
         topic_ids,
         case_study_ids,
+        publiccode,
     }))
 }
 

@@ -8,9 +8,11 @@
 //! edits carry the version they started from, as case studies do.
 //!
 //! - [`reuse`]: "we reused this", one record per organisation and artefact;
+//! - [`publiccode`]: a code artefact's `publiccode.yml`, checked and stored beside it;
 //! - [`graphql`]: the `Artefact` type, the lists and the mutations.
 
 pub mod graphql;
+pub mod publiccode;
 pub mod reuse;
 
 use std::collections::HashMap;
@@ -34,68 +36,26 @@ pub const CASE_STUDIES_MAX: usize = 10;
 /// How far an adapted-from chain is followed when checking for loops.
 pub const LINEAGE_MAX: usize = 50;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum ArtefactKind {
-    Code,
-    DesignPattern,
-    TemplateOrDocument,
-    Research,
-    Dataset,
-    ProcurementOrContract,
-    ServiceComponent,
-    Other,
-}
-
-impl ArtefactKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ArtefactKind::Code => "code",
-            ArtefactKind::DesignPattern => "design_pattern",
-            ArtefactKind::TemplateOrDocument => "template",
-            ArtefactKind::Research => "research",
-            ArtefactKind::Dataset => "dataset",
-            ArtefactKind::ProcurementOrContract => "procurement",
-            ArtefactKind::ServiceComponent => "service_component",
-            ArtefactKind::Other => "other",
-        }
-    }
-
-    fn parse(text: &str) -> ArtefactKind {
-        match text {
-            "code" => ArtefactKind::Code,
-            "design_pattern" => ArtefactKind::DesignPattern,
-            "template" => ArtefactKind::TemplateOrDocument,
-            "research" => ArtefactKind::Research,
-            "dataset" => ArtefactKind::Dataset,
-            "procurement" => ArtefactKind::ProcurementOrContract,
-            "service_component" => ArtefactKind::ServiceComponent,
-            _ => ArtefactKind::Other,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum ArtefactKind {
+        Code => "code",
+        DesignPattern => "design_pattern",
+        TemplateOrDocument => "template",
+        Research => "research",
+        Dataset => "dataset",
+        ProcurementOrContract => "procurement",
+        ServiceComponent => "service_component",
+        Other => "other",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum ArtefactStatus {
-    Experimental,
-    InUse,
-    Deprecated,
-}
-
-impl ArtefactStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ArtefactStatus::Experimental => "experimental",
-            ArtefactStatus::InUse => "in_use",
-            ArtefactStatus::Deprecated => "deprecated",
-        }
-    }
-
-    fn parse(text: &str) -> ArtefactStatus {
-        match text {
-            "in_use" => ArtefactStatus::InUse,
-            "deprecated" => ArtefactStatus::Deprecated,
-            _ => ArtefactStatus::Experimental,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum ArtefactStatus {
+        Experimental => "experimental",
+        InUse => "in_use",
+        Deprecated => "deprecated",
     }
 }
 
@@ -129,12 +89,12 @@ impl Artefact {
         Ok(Artefact {
             id: row.try_get("id")?,
             title: row.try_get("title")?,
-            kind: ArtefactKind::parse(&row.try_get::<String, _>("kind")?),
+            kind: row.try_get("kind")?,
             description_source: row.try_get("description_source")?,
             description_html: row.try_get("description_html")?,
             url: row.try_get("url")?,
             licence: row.try_get("licence")?,
-            status: ArtefactStatus::parse(&row.try_get::<String, _>("status")?),
+            status: row.try_get("status")?,
             organisation_id: row.try_get("organisation_id")?,
             adapted_from_id: row.try_get("adapted_from_id")?,
             created_by: row.try_get("created_by")?,
@@ -287,6 +247,8 @@ pub struct Fields {
     pub adapted_from_id: Option<i64>,
     pub topic_ids: Vec<i64>,
     pub case_study_ids: Vec<i64>,
+    /// A code artefact's checked publiccode.yml; `None` removes any it had.
+    pub publiccode: Option<publiccode::Publiccode>,
 }
 
 async fn replace_links(tx: &mut Tx, artefact_id: i64, fields: &Fields) -> AppResult<()> {
@@ -343,6 +305,7 @@ pub async fn create(db: &Db, member_id: i64, fields: &Fields) -> AppResult<Artef
         .await?;
     let artefact = Artefact::from_row(&row)?;
     replace_links(&mut tx, artefact.id, fields).await?;
+    publiccode::replace(&mut tx, artefact.id, fields.publiccode.as_ref()).await?;
     index_for_search(&mut tx, &artefact).await?;
     let event = outbox::ArtefactPublished {
         title: artefact.title.clone(),
@@ -397,6 +360,7 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, fields: &Fields) ->
     };
     let saved = Artefact::from_row(&row)?;
     replace_links(&mut tx, id, fields).await?;
+    publiccode::replace(&mut tx, id, fields.publiccode.as_ref()).await?;
     // A hidden artefact stays out of search until a moderator shows it again.
     if saved.hidden_at.is_none() {
         index_for_search(&mut tx, &saved).await?;

@@ -58,6 +58,30 @@ pub async fn of_artefacts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<Re
     Ok(map)
 }
 
+/// Every reuse record of an artefact that is not hidden, in (artefact, organisation)
+/// order after `after`, `limit` at a time: a keyset walk over the table's primary key,
+/// for the open data export. Two statements rather than `($1 IS NULL OR …)`, which
+/// SQLite would plan without the index (see `db::filter_condition`).
+pub async fn page_all(db: &Db, after: Option<(i64, i64)>, limit: i64) -> AppResult<Vec<Reuse>> {
+    let columns = COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ");
+    let from = format!(
+        "SELECT {columns} FROM artefact_reuses r JOIN artefacts a ON a.id = r.artefact_id WHERE a.hidden_at IS NULL"
+    );
+    let order = "ORDER BY r.artefact_id, r.organisation_id";
+    let rows = match after {
+        None => sqlx::query(&format!("{from} {order} LIMIT $1")).bind(limit).fetch_all(&db.pool).await?,
+        Some((artefact_id, organisation_id)) => {
+            sqlx::query(&format!("{from} AND (r.artefact_id, r.organisation_id) > ($1, $2) {order} LIMIT $3"))
+                .bind(artefact_id)
+                .bind(organisation_id)
+                .bind(limit)
+                .fetch_all(&db.pool)
+                .await?
+        }
+    };
+    Ok(rows.iter().map(Reuse::from_row).collect::<sqlx::Result<_>>()?)
+}
+
 /// Moves `reuse_count` by `delta` as a record is added or removed. An increment rather
 /// than a recount: under PostgreSQL's READ COMMITTED a recount's `COUNT(*)` reads a
 /// snapshot taken before a concurrent record committed, so two organisations recording at

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{any::AnyRow, Row};
+use sqlx::{FromRow, Row};
 
 use crate::{
     db::{self, Db, Keyset, Tx},
@@ -26,32 +26,23 @@ use crate::{
     outbox,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-#[graphql(name = "CoAuthorInvitationStatus")]
-pub enum InvitationStatus {
-    /// Waiting for the invitee to answer.
-    Pending,
-    /// The invitee accepted and became a co-author.
-    Accepted,
-    /// The invitee said no.
-    Declined,
-    /// An author took the invitation back before it was answered.
-    Withdrawn,
-}
-
-impl InvitationStatus {
-    fn parse(text: &str) -> InvitationStatus {
-        match text {
-            "accepted" => InvitationStatus::Accepted,
-            "declined" => InvitationStatus::Declined,
-            "withdrawn" => InvitationStatus::Withdrawn,
-            _ => InvitationStatus::Pending,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    #[graphql(name = "CoAuthorInvitationStatus")]
+    pub enum InvitationStatus {
+        /// Waiting for the invitee to answer.
+        Pending => "pending",
+        /// The invitee accepted and became a co-author.
+        Accepted => "accepted",
+        /// The invitee said no.
+        Declined => "declined",
+        /// An author took the invitation back before it was answered.
+        Withdrawn => "withdrawn",
     }
 }
 
 /// An invitation to co-author a case study.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Invitation {
     pub id: i64,
     pub case_study_id: i64,
@@ -64,20 +55,6 @@ pub struct Invitation {
 }
 
 const COLUMNS: &str = "id, case_study_id, invitee_id, invited_by, status, created_at, responded_at";
-
-impl Invitation {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Invitation> {
-        Ok(Invitation {
-            id: row.try_get("id")?,
-            case_study_id: row.try_get("case_study_id")?,
-            invitee_id: row.try_get("invitee_id")?,
-            invited_by: row.try_get("invited_by")?,
-            status: InvitationStatus::parse(&row.try_get::<String, _>("status")?),
-            created_at: row.try_get("created_at")?,
-            responded_at: row.try_get("responded_at")?,
-        })
-    }
-}
 
 /// ` AND <column> NOT IN ($first, …)` for `ids` (nothing when there are none), and binds
 /// them after the statement's other parameters.

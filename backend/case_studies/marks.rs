@@ -14,18 +14,11 @@ use crate::{
 
 pub const NOTE_MAX: usize = 500;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mark {
-    Useful,
-    Bookmark,
-}
-
-impl Mark {
-    fn as_str(self) -> &'static str {
-        match self {
-            Mark::Useful => "useful",
-            Mark::Bookmark => "bookmark",
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Mark {
+        Useful => "useful",
+        Bookmark => "bookmark",
     }
 }
 

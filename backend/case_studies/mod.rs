@@ -13,7 +13,7 @@ pub mod marks;
 
 use std::collections::HashMap;
 
-use sqlx::{any::AnyRow, Row};
+use sqlx::{FromRow, Row};
 
 use crate::{
     accounts,
@@ -30,55 +30,27 @@ pub const SUMMARY_MAX: usize = 300;
 pub const BODY_MAX_BYTES: usize = 100 * 1024;
 pub const CO_AUTHORS_MAX: usize = 10;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum Phase {
-    Discovery,
-    Alpha,
-    Beta,
-    Live,
-    Retired,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Discovery => "discovery",
-            Phase::Alpha => "alpha",
-            Phase::Beta => "beta",
-            Phase::Live => "live",
-            Phase::Retired => "retired",
-        }
-    }
-
-    fn parse(text: &str) -> Phase {
-        match text {
-            "alpha" => Phase::Alpha,
-            "beta" => Phase::Beta,
-            "live" => Phase::Live,
-            "retired" => Phase::Retired,
-            _ => Phase::Discovery,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum Phase {
+        Discovery => "discovery",
+        Alpha => "alpha",
+        Beta => "beta",
+        Live => "live",
+        Retired => "retired",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum CaseStudyStatus {
-    Draft,
-    Published,
-    Archived,
-}
-
-impl CaseStudyStatus {
-    fn parse(text: &str) -> CaseStudyStatus {
-        match text {
-            "published" => CaseStudyStatus::Published,
-            "archived" => CaseStudyStatus::Archived,
-            _ => CaseStudyStatus::Draft,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum CaseStudyStatus {
+        Draft => "draft",
+        Published => "published",
+        Archived => "archived",
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CaseStudy {
     pub id: i64,
     pub title: String,
@@ -107,26 +79,6 @@ fn columns_of(alias: &str) -> String {
 }
 
 impl CaseStudy {
-    fn from_row(row: &AnyRow) -> sqlx::Result<CaseStudy> {
-        Ok(CaseStudy {
-            id: row.try_get("id")?,
-            title: row.try_get("title")?,
-            summary: row.try_get("summary")?,
-            body_source: row.try_get("body_source")?,
-            body_html: row.try_get("body_html")?,
-            phase: Phase::parse(&row.try_get::<String, _>("phase")?),
-            organisation_id: row.try_get("organisation_id")?,
-            author_id: row.try_get("author_id")?,
-            status: CaseStudyStatus::parse(&row.try_get::<String, _>("status")?),
-            version: row.try_get("version")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            published_at: row.try_get("published_at")?,
-            hidden_at: row.try_get("hidden_at")?,
-            hidden_reason: row.try_get("hidden_reason")?,
-        })
-    }
-
     /// Drafts are for their authors' eyes only; everything else is public.
     pub fn visible_to(&self, viewer: Option<i64>, authors: &[i64]) -> bool {
         self.status != CaseStudyStatus::Draft || viewer.is_some_and(|v| authors.contains(&v))

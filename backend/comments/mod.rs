@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use sqlx::{any::AnyRow, Row};
 
 use crate::{
-    db::{self, Db},
+    db::{self, text_enum::UnknownValue, Db},
     error::{AppError, AppResult},
     markdown,
     notifications::follows,
@@ -75,8 +75,9 @@ impl Comment {
     fn from_row(row: &AnyRow) -> sqlx::Result<Comment> {
         let subject_id: i64 = row.try_get("subject_id")?;
         let subject = match row.try_get::<String, _>("subject_type")?.as_str() {
+            "case_study" => Subject::CaseStudy(subject_id),
             "artefact" => Subject::Artefact(subject_id),
-            _ => Subject::CaseStudy(subject_id),
+            other => return Err(sqlx::Error::Decode(UnknownValue::new("Subject", other).into())),
         };
         Ok(Comment {
             id: row.try_get("id")?,

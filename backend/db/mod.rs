@@ -7,7 +7,7 @@
 //! floats, text and blobs — so ids are `BIGINT`, instants are `BIGINT` Unix milliseconds
 //! (see [`now_millis`]), enums are `TEXT` with `CHECK` constraints and flags are nullable
 //! timestamps. Measured on this machine, keyset pages through `Any` cost the same as
-//! through the native drivers (see DESIGN.md, "Data"); if a hot path ever shows otherwise,
+//! through the native drivers (see ARCHITECTURE.md, "Data"); if a hot path ever shows otherwise,
 //! that path can take the native pool out of [`Db`] without changing the rest.
 //!
 //! SQLite runs in WAL mode with foreign keys on and a busy timeout, and write transactions
@@ -26,6 +26,8 @@ use sqlx::{
 };
 
 use crate::config::{redact_url, Config};
+
+pub mod text_enum;
 
 mod migrations {
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));

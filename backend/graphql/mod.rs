@@ -90,7 +90,7 @@ pub struct QueryRoot(
     ArtefactQuery,
     MeetupQuery,
     SearchQuery,
-    crate::moderation::admin_graphql::AdminQuery,
+    crate::moderation::graphql::admin::AdminQuery,
     crate::moderation::graphql::ModerationQuery,
 );
 
@@ -107,7 +107,7 @@ pub struct MutationRoot(
     AgendaMutation,
     CalendarMutation,
     NotificationMutation,
-    crate::moderation::admin_graphql::AdminMutation,
+    crate::moderation::graphql::admin::AdminMutation,
     crate::moderation::graphql::ModerationMutation,
     crate::privacy::graphql::PrivacyMutation,
 );
@@ -166,6 +166,7 @@ pub struct Loaders {
     pub artefact_case_studies: Cached<Vec<i64>>,
     pub artefact_adaptations: Cached<Vec<i64>>,
     pub artefact_reuses: Cached<Vec<Reuse>>,
+    pub artefact_publiccode: Cached<artefacts::publiccode::Publiccode>,
     pub artefact_comment_counts: Cached<i64>,
     pub comments: Cached<Comment>,
     /// The replies to a top-level comment, oldest first.
@@ -200,6 +201,7 @@ impl Loaders {
             artefact_case_studies: loader(db, |db, ids| Box::pin(artefacts::case_studies_of(db, ids))),
             artefact_adaptations: loader(db, |db, ids| Box::pin(artefacts::adaptations_of(db, ids))),
             artefact_reuses: loader(db, |db, ids| Box::pin(reuse::of_artefacts(db, ids))),
+            artefact_publiccode: loader(db, |db, ids| Box::pin(artefacts::publiccode::of_artefacts(db, ids))),
             artefact_comment_counts: loader(db, |db, ids| Box::pin(comments::artefact_counts(db, ids))),
             comments: loader(db, |db, ids| Box::pin(comments::by_ids(db, ids))),
             comment_replies: loader(db, |db, ids| Box::pin(comments::replies_of(db, ids))),

@@ -2,7 +2,7 @@
 //!
 //! - POST with `Content-Type: application/json` runs any operation; GET with a `query`
 //!   parameter runs queries only (a mutation over GET is 405), and a browser's GET with no
-//!   query gets GraphiQL.
+//!   query is sent to the API explorer page.
 //! - Bodies over [`BODY_LIMIT`] are refused with 413, other content types with 415, and
 //!   malformed JSON with 400, before anything executes.
 //! - The response is `application/graphql-response+json` when the client accepts it; then
@@ -12,7 +12,6 @@
 //! - Every error carries `extensions.code`; internal errors also carry the request id.
 
 use async_graphql::{
-    http::GraphiQLSource,
     parser::types::{DocumentOperations, ExecutableDocument, OperationType},
     ServerError, Value,
 };
@@ -47,6 +46,7 @@ pub async fn post(
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence != JSON {
         return plain_error(
+            request,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Send GraphQL requests as JSON, with Content-Type: application/json.",
         );
@@ -57,17 +57,18 @@ pub async fn post(
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|n| n > BODY_LIMIT)
     {
-        return too_large();
+        return too_large(request);
     }
     let bytes = match body.into_bytes_limit(BODY_LIMIT).await {
         Ok(bytes) => bytes,
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
-        Err(_) => return plain_error(StatusCode::BAD_REQUEST, "The request body could not be read."),
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(request),
+        Err(_) => return plain_error(request, StatusCode::BAD_REQUEST, "The request body could not be read."),
     };
     let graphql_request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(err) => {
             return plain_error(
+                request,
                 StatusCode::BAD_REQUEST,
                 &format!("The request body is not a valid GraphQL request in JSON: {err}."),
             )
@@ -86,15 +87,22 @@ struct GetParams {
 pub async fn get(request: &Request, Data(state): Data<&AppState>, Data(schema): Data<&KettleSchema>) -> Response {
     let params: GetParams = match get_params(request) {
         Ok(p) => p,
-        Err(message) => return plain_error(StatusCode::BAD_REQUEST, &message),
+        Err(message) => return plain_error(request, StatusCode::BAD_REQUEST, &message),
     };
     let Some(query) = params.query else {
         let wants_html = accept(request).contains("text/html");
         if wants_html {
-            let page = GraphiQLSource::build().endpoint("/graphql").title("Kettle GraphQL explorer").finish();
-            return Response::builder().content_type("text/html; charset=utf-8").body(page);
+            // The explorer is a page of the site (`site::explorer`), under its policy.
+            return Response::builder()
+                .status(StatusCode::SEE_OTHER)
+                .header(header::LOCATION, "/graphql/explorer")
+                .finish();
         }
-        return plain_error(StatusCode::BAD_REQUEST, "Pass the GraphQL document in the query parameter, or POST it.");
+        return plain_error(
+            request,
+            StatusCode::BAD_REQUEST,
+            "Pass the GraphQL document in the query parameter, or POST it.",
+        );
     };
     let mut graphql_request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name {
@@ -103,7 +111,9 @@ pub async fn get(request: &Request, Data(state): Data<&AppState>, Data(schema): 
     if let Some(variables) = params.variables {
         match serde_json::from_str(&variables) {
             Ok(v) => graphql_request = graphql_request.variables(async_graphql::Variables::from_json(v)),
-            Err(_) => return plain_error(StatusCode::BAD_REQUEST, "The variables parameter is not valid JSON."),
+            Err(_) => {
+                return plain_error(request, StatusCode::BAD_REQUEST, "The variables parameter is not valid JSON.")
+            }
         }
     }
     execute(request, state, schema, graphql_request).await
@@ -165,6 +175,7 @@ async fn execute(
 ) -> Response {
     let Some(media_type) = negotiate(request) else {
         return plain_error(
+            request,
             StatusCode::NOT_ACCEPTABLE,
             "This endpoint answers in application/graphql-response+json or application/json.",
         );
@@ -177,8 +188,11 @@ async fn execute(
         Err(err) => return request_failed(media_type, vec![err]),
     };
     if request.method() == Method::GET && kind.is_some_and(|k| k != OperationType::Query) {
-        let mut response =
-            plain_error(StatusCode::METHOD_NOT_ALLOWED, "Only queries may be sent with GET; send mutations with POST.");
+        let mut response = plain_error(
+            request,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only queries may be sent with GET; send mutations with POST.",
+        );
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
@@ -187,6 +201,7 @@ async fn execute(
         Ok(viewer) => viewer,
         Err(IdentifyError::InvalidBearer) => {
             let mut response = coded_error(
+                request,
                 StatusCode::UNAUTHORIZED,
                 "The access token is not valid: it may have expired or been revoked.",
                 "UNAUTHENTICATED",
@@ -278,17 +293,24 @@ fn json_response(status: StatusCode, media_type: &'static str, body: String) -> 
     Response::builder().status(status).content_type(media_type).header(header::CACHE_CONTROL, "no-store").body(body)
 }
 
-fn coded_error(status: StatusCode, message: &str, code: &str) -> Response {
+/// An error before anything ran, in the media type the client asked for: a client that
+/// accepts `application/graphql-response+json` gets it, everyone else plain JSON.
+fn coded_error(request: &Request, status: StatusCode, message: &str, code: &str) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    json_response(status, JSON, body.to_string())
+    let media_type = match negotiate(request) {
+        Some(GRAPHQL_RESPONSE_JSON) => GRAPHQL_RESPONSE_JSON,
+        _ => JSON,
+    };
+    json_response(status, media_type, body.to_string())
 }
 
-fn plain_error(status: StatusCode, message: &str) -> Response {
-    coded_error(status, message, "BAD_USER_INPUT")
+fn plain_error(request: &Request, status: StatusCode, message: &str) -> Response {
+    coded_error(request, status, message, "BAD_USER_INPUT")
 }
 
-fn too_large() -> Response {
+fn too_large(request: &Request) -> Response {
     plain_error(
+        request,
         StatusCode::PAYLOAD_TOO_LARGE,
         &format!("The request body is larger than the {} KiB limit.", BODY_LIMIT / 1024),
     )

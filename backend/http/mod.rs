@@ -2,18 +2,20 @@
 //! baseline security headers, and a 500 page instead of a dropped connection on panic.
 
 pub mod graphql;
+pub mod methods;
 pub mod ws;
 
 use std::{sync::Arc, time::Instant};
 
 use poem::{
-    get, handler,
-    http::{header, HeaderValue, StatusCode},
+    handler,
+    http::{header, HeaderValue, Method, StatusCode},
     middleware::{CatchPanic, Compression, CookieJarManager},
     web::Data,
-    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
+    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, PathPattern, Request, Response, Route,
 };
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::{
@@ -21,6 +23,7 @@ use crate::{
     app::AppState,
     config::Config,
     graphql::KettleSchema,
+    http::methods::get,
     metrics::Metrics,
 };
 
@@ -39,11 +42,16 @@ impl ClientAddress {
     }
 }
 
-pub fn routes(state: AppState, schema: KettleSchema) -> impl Endpoint {
+/// What a panicking handler's request gets instead: the site's own error page. It comes
+/// from the caller, with the site's routes, so this layer does not depend on the site.
+pub type PanicPage = fn(StatusCode, &str) -> Response;
+
+/// The whole service: `site` (the pages) with the API, health and metrics beside it, under
+/// the shared middleware.
+pub fn routes(state: AppState, schema: KettleSchema, site: Route, panic_page: PanicPage) -> impl Endpoint {
     let metrics = state.metrics.clone();
     let config = state.config.clone();
-    crate::site::routes()
-        .at("/graphql", get(graphql::get).post(graphql::post))
+    site.at("/graphql", get(graphql::get).post(graphql::post))
         .at("/graphql/ws", get(ws::upgrade))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
@@ -52,42 +60,25 @@ pub fn routes(state: AppState, schema: KettleSchema) -> impl Endpoint {
         .data(schema)
         .with(CookieJarManager::new())
         .with(Compression::new())
-        .with(CatchPanic::new().with_handler(|panic: Box<dyn std::any::Any + Send>| {
+        .around(conditional)
+        .with(CatchPanic::new().with_handler(move |panic: Box<dyn std::any::Any + Send>| {
             let detail = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(panic = %detail, "a request handler panicked");
-            crate::site::visit::static_error_page(StatusCode::INTERNAL_SERVER_ERROR, "")
+            panic_page(StatusCode::INTERNAL_SERVER_ERROR, "")
         }))
         .around(move |endpoint, request| observe(endpoint, request, metrics.clone(), config.clone()))
         .into_endpoint()
 }
 
-/// A fixed label for metrics: the route, never the raw path.
-fn route_label(path: &str) -> &'static str {
-    match path {
-        "/graphql" => "/graphql",
-        "/graphql/ws" => "/graphql/ws",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        "/" => "/",
-        "/register" => "/register",
-        "/sign-in" => "/sign-in",
-        "/sign-out" => "/sign-out",
-        "/search" => "/search",
-        "/settings" | "/settings/profile" | "/settings/tokens" | "/settings/tokens/revoke" => "/settings",
-        _ if path.starts_with("/members/") => "/members/:id",
-        "/case-studies" | "/case-studies/new" => "/case-studies",
-        _ if path.starts_with("/case-studies/") => "/case-studies/:number",
-        _ if path.starts_with("/topics/") => "/topics/:slug",
-        _ if path.starts_with("/organisations/") => "/organisations/:slug",
-        _ if path.starts_with("/feeds/") => "/feeds",
-        _ if path.starts_with("/static/") => "/static",
-        _ => "other",
-    }
+/// The label for metrics: the route pattern the router matched (`/case-studies/:number`),
+/// never the raw path, so there is one series per route and no second route table to
+/// keep in step with the real one.
+fn route_label(response: &Response) -> &str {
+    response.data::<PathPattern>().map_or("unmatched", |pattern| &pattern.0)
 }
 
 /// Accepts a caller's `X-Request-Id` when it is short and plain, or makes one up.
@@ -120,8 +111,7 @@ async fn observe<E: Endpoint>(
     request.extensions_mut().insert(client);
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
-    let route = route_label(&path);
-    if route == "/graphql/ws" {
+    if path == "/graphql/ws" {
         // A compressed body on a protocol switch would corrupt the WebSocket stream.
         request.headers_mut().remove(header::ACCEPT_ENCODING);
     }
@@ -137,9 +127,9 @@ async fn observe<E: Endpoint>(
     };
     let status = response.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
-    metrics.observe_http(route, &method, status, seconds);
+    metrics.observe_http(route_label(&response), &method, status, seconds);
     span.in_scope(|| {
-        if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+        if path == "/healthz" || path == "/readyz" || path == "/metrics" {
             tracing::debug!(status, ms = seconds * 1000.0, "served");
         } else {
             tracing::info!(status, ms = seconds * 1000.0, "served");
@@ -153,11 +143,85 @@ async fn observe<E: Endpoint>(
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Any body may have been compressed according to `Accept-Encoding`, so caches must
+    // key on it; values set by a handler are kept.
+    let varies =
+        headers.get_all(header::VARY).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+            v.split(',').any(|name| name.trim() == "*" || name.trim().eq_ignore_ascii_case("accept-encoding"))
+        });
+    if !varies {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    // An error body from poem itself (a refused extractor, say) comes without a type.
+    if response.status().as_u16() >= 400 && !response.headers().contains_key(header::CONTENT_TYPE) {
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    }
+    let headers = response.headers_mut();
     if config.is_https() {
         // Behind https, browsers should never try plain http again (a year, as advised).
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
     Ok(response)
+}
+
+/// Addresses whose `200` answers carry an `ETag` and honour `If-None-Match`: feeds,
+/// calendars and static files, which feed readers, calendar apps and browsers poll.
+fn conditional_path(path: &str) -> bool {
+    ["/feeds/", "/calendars/", "/static/"].iter().any(|prefix| path.starts_with(prefix))
+        || path == "/robots.txt"
+        || path == "/favicon.ico"
+}
+
+/// `ETag` and `304 Not Modified` for the [`conditional_path`]s, in one place. It wraps
+/// compression, so the tag is a hash of the bytes as sent: a gzip body and a plain one
+/// have different tags, as a strong validator must.
+async fn conditional<E: Endpoint>(endpoint: Arc<E>, mut request: Request) -> poem::Result<Response> {
+    let method = request.method().clone();
+    if !(method == Method::GET || method == Method::HEAD) || !conditional_path(request.uri().path()) {
+        return endpoint.call(request).await.map(IntoResponse::into_response);
+    }
+    // HEAD is answered as GET (then without the body), so both carry the same tag.
+    request.set_method(Method::GET);
+    let if_none_match: Vec<String> = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/").to_string())
+        .filter(|tag| !tag.is_empty())
+        .collect();
+    let mut response = endpoint.call(request).await?.into_response();
+    if response.status() != StatusCode::OK {
+        return Ok(response);
+    }
+    let body = response.take_body().into_vec().await?;
+    let etag = entity_tag(&body);
+    if if_none_match.iter().any(|tag| tag == "*" || *tag == etag) {
+        let mut not_modified = Response::builder().status(StatusCode::NOT_MODIFIED).finish();
+        for name in [header::CACHE_CONTROL, header::VARY, header::EXPIRES, header::CONTENT_LOCATION] {
+            for value in response.headers().get_all(&name) {
+                not_modified.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        not_modified.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a header value"));
+        if let Some(pattern) = response.data::<PathPattern>() {
+            not_modified.set_data(pattern.clone());
+        }
+        return Ok(not_modified);
+    }
+    response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a header value"));
+    if method == Method::GET {
+        response.set_body(body);
+    }
+    Ok(response)
+}
+
+/// A strong entity tag: the first 128 bits of the body's SHA-256, quoted.
+fn entity_tag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
 }
 
 /// The text policy applied to the address itself: a path segment holding a control

@@ -53,6 +53,7 @@ use super::{List, Mailer, Outgoing};
 use crate::{
     db::{self, Db, Dialect, Tx},
     error::AppResult,
+    meetups::events::EventStatus,
     moderation::suspensions,
     notifications::{
         inbox::{default_choice, DigestFrequency, MailChoice},
@@ -129,10 +130,9 @@ struct Schedule {
 
 impl Schedule {
     fn from_row(row: &AnyRow) -> sqlx::Result<Schedule> {
-        let frequency: String = row.try_get("digest_frequency")?;
         Ok(Schedule {
             time_zone: row.try_get("time_zone")?,
-            frequency: DigestFrequency::parse(&frequency).unwrap_or(DigestFrequency::Never),
+            frequency: row.try_get("digest_frequency")?,
             weekday: row.try_get("digest_weekday")?,
             hour: row.try_get("digest_hour")?,
             verified: row.try_get::<Option<i64>, _>("email_verified_at")?.is_some(),
@@ -750,7 +750,7 @@ async fn covered(db: &Db, members: &[i64]) -> AppResult<HashMap<i64, Covered>> {
         entry.top_id = entry.top_id.max(last_id);
         // A kind this build does not know (a newer instance wrote it) is left out, but
         // its rows are covered all the same (the cursor passes them).
-        let Some(kind) = NotificationKind::parse(&kind) else { continue };
+        let Ok(kind) = NotificationKind::parse(&kind) else { continue };
         *entry.subjects.entry(kind).or_default() += 1;
         entry.entries.push(Entry {
             kind,
@@ -840,8 +840,8 @@ impl Facts {
             facts.artefacts.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
         }
         for row in m? {
-            let status: String = row.try_get(3)?;
-            facts.meetups.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?, status == "scheduled"));
+            let status: EventStatus = row.try_get(3)?;
+            facts.meetups.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?, status == EventStatus::Scheduled));
         }
         Ok(facts)
     }

@@ -38,7 +38,8 @@ impl List {
     pub fn parse(text: &str) -> Option<List> {
         match text {
             "digest" => Some(List::Digest),
-            other => NotificationKind::parse(other).map(List::Notifications),
+            // Text from a link: an unknown list is no list, answered as a bad link.
+            other => NotificationKind::parse(other).ok().map(List::Notifications),
         }
     }
 }

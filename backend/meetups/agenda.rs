@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{any::AnyRow, Row};
+use sqlx::{FromRow, Row};
 
 use crate::{
     db::{self, Db},
@@ -16,24 +16,16 @@ pub const SPEAKER_NAME_MAX: usize = 80;
 pub const ITEMS_MAX: i64 = 50;
 pub const DURATION_MAX_MINUTES: i64 = 8 * 60;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum AgendaItemKind {
-    Talk,
-    Discussion,
-    Break,
-}
-
-impl AgendaItemKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            AgendaItemKind::Talk => "talk",
-            AgendaItemKind::Discussion => "discussion",
-            AgendaItemKind::Break => "break",
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum AgendaItemKind {
+        Talk => "talk",
+        Discussion => "discussion",
+        Break => "break",
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AgendaItem {
     pub id: i64,
     pub event_id: i64,
@@ -48,26 +40,6 @@ pub struct AgendaItem {
 
 const COLUMNS: &str =
     "id, event_id, position, kind, title, speaker_member_id, speaker_name, duration_minutes, case_study_id";
-
-impl AgendaItem {
-    fn from_row(row: &AnyRow) -> sqlx::Result<AgendaItem> {
-        Ok(AgendaItem {
-            id: row.try_get("id")?,
-            event_id: row.try_get("event_id")?,
-            position: row.try_get("position")?,
-            kind: match row.try_get::<String, _>("kind")?.as_str() {
-                "discussion" => AgendaItemKind::Discussion,
-                "break" => AgendaItemKind::Break,
-                _ => AgendaItemKind::Talk,
-            },
-            title: row.try_get("title")?,
-            speaker_member_id: row.try_get("speaker_member_id")?,
-            speaker_name: row.try_get("speaker_name")?,
-            duration_minutes: row.try_get("duration_minutes")?,
-            case_study_id: row.try_get("case_study_id")?,
-        })
-    }
-}
 
 /// Each event's agenda, in order (served by `meetup_agenda_items_event`).
 pub async fn of_events(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<AgendaItem>>> {
@@ -137,8 +109,20 @@ pub async fn add(db: &Db, event_id: i64, item: &NewItem<'_>) -> AppResult<Option
     .bind(item.case_study_id)
     .fetch_one(&mut *tx)
     .await?;
+    touch_event(&mut tx, event_id).await?;
     tx.commit().await?;
     Ok(Some(AgendaItem::from_row(&row)?))
+}
+
+/// Marks the event as changed: the agenda is part of its calendar `DESCRIPTION`, and
+/// calendars go by the event's `LAST-MODIFIED`/`DTSTAMP` to notice that it changed.
+async fn touch_event(tx: &mut db::Tx, event_id: i64) -> AppResult<()> {
+    sqlx::query("UPDATE meetup_events SET updated_at = $1 WHERE id = $2")
+        .bind(db::now_millis())
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub async fn by_id(db: &Db, id: i64) -> AppResult<Option<AgendaItem>> {
@@ -150,7 +134,15 @@ pub async fn by_id(db: &Db, id: i64) -> AppResult<Option<AgendaItem>> {
 }
 
 pub async fn remove(db: &Db, id: i64) -> AppResult<()> {
-    sqlx::query("DELETE FROM meetup_agenda_items WHERE id = $1").bind(id).execute(&db.pool).await?;
+    let mut tx = db.begin_write().await?;
+    let event_id: Option<i64> = sqlx::query_scalar("DELETE FROM meetup_agenda_items WHERE id = $1 RETURNING event_id")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(event_id) = event_id {
+        touch_event(&mut tx, event_id).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -174,6 +166,7 @@ pub async fn shift(db: &Db, item: &AgendaItem, up: bool) -> AppResult<()> {
                 .execute(&mut *tx)
                 .await?;
         }
+        touch_event(&mut tx, item.event_id).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use jiff::{civil, tz::TimeZone, Timestamp};
-use sqlx::{any::AnyRow, Row};
+use sqlx::FromRow;
 
 use super::rsvps;
 use crate::{
@@ -32,13 +32,15 @@ pub const EARLIEST_YEAR: i16 = 2000;
 /// How long before the start a reminder is due.
 pub const REMINDER_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum EventStatus {
-    Scheduled,
-    Cancelled,
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum EventStatus {
+        Scheduled => "scheduled",
+        Cancelled => "cancelled",
+    }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Event {
     pub id: i64,
     pub group_id: i64,
@@ -71,41 +73,6 @@ pub struct Event {
 const COLUMNS: &str = "id, group_id, series_id, title, description_source, description_html, time_zone, local_start, \
      local_end, starts_at, ends_at, venue_name, venue_address, venue_directions, online_url, capacity, going_count, status, \
      sequence, created_at, updated_at, created_by, hidden_at, hidden_reason";
-
-impl Event {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Event> {
-        Ok(Event {
-            id: row.try_get("id")?,
-            group_id: row.try_get("group_id")?,
-            series_id: row.try_get("series_id")?,
-            title: row.try_get("title")?,
-            description_source: row.try_get("description_source")?,
-            description_html: row.try_get("description_html")?,
-            time_zone: row.try_get("time_zone")?,
-            local_start: row.try_get("local_start")?,
-            local_end: row.try_get("local_end")?,
-            starts_at: row.try_get("starts_at")?,
-            ends_at: row.try_get("ends_at")?,
-            venue_name: row.try_get("venue_name")?,
-            venue_address: row.try_get("venue_address")?,
-            venue_directions: row.try_get("venue_directions")?,
-            online_url: row.try_get("online_url")?,
-            capacity: row.try_get("capacity")?,
-            going_count: row.try_get("going_count")?,
-            status: if row.try_get::<String, _>("status")? == "cancelled" {
-                EventStatus::Cancelled
-            } else {
-                EventStatus::Scheduled
-            },
-            sequence: row.try_get("sequence")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            created_by: row.try_get("created_by")?,
-            hidden_at: row.try_get("hidden_at")?,
-            hidden_reason: row.try_get("hidden_reason")?,
-        })
-    }
-}
 
 /// The instant a wall-clock time in `zone` names. A time in a spring-forward gap (01:30
 /// on the morning the clocks go forward) means the moment just after the gap, and a time
@@ -187,6 +154,29 @@ pub async fn of_group(db: &Db, group_id: i64, from: i64, keyset: &db::Keyset<(i6
     );
     let rows = sqlx::query(&sql)
         .bind(group_id)
+        .bind(from)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(Event::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// Every group's events from `from` on, soonest first, keyset on (starts_at, id), for
+/// the upcoming-meetups feed (served by `meetup_events_upcoming`).
+pub async fn upcoming(db: &Db, from: i64, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<Event>> {
+    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let (after_at, after_id) = keyset.after.unzip();
+    let (before_at, before_id) = keyset.before.unzip();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM meetup_events WHERE starts_at >= $1 AND hidden_at IS NULL \
+         AND ($2 IS NULL OR (starts_at, id) > ($2, $3)) AND ($4 IS NULL OR (starts_at, id) < ($4, $5)) \
+         ORDER BY starts_at {order}, id {order} LIMIT $6"
+    );
+    let rows = sqlx::query(&sql)
         .bind(from)
         .bind(after_at)
         .bind(after_id)

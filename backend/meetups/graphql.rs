@@ -317,6 +317,37 @@ impl MeetupQuery {
         Ok(super::by_slug(&ctx.state().db, &slug).await?)
     }
 
+    /// Every group's meetups that have not started yet, soonest first (cancelled ones
+    /// included, marked by their status).
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn upcoming_meetups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Event>> {
+        let page = Page::<(i64, i64)>::new(first, after, last, before)?;
+        let rows = events::upcoming(&ctx.state().db, crate::db::now_millis(), &page.keyset()).await?;
+        Ok(page.connection(rows, |e| (e.starts_at, e.id)))
+    }
+
+    /// The signed-in member's personal calendar address, when they have one that can be
+    /// shown (see `resetCalendarFeed`).
+    async fn calendar_feed(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<CalendarFeed>> {
+        let viewer = ctx.require_viewer()?;
+        let state = ctx.state();
+        let base = state.config.public_url.as_str();
+        Ok(match super::calendar::current_token(&state.db, viewer.member.id).await? {
+            super::calendar::Feed::None => None,
+            super::calendar::Feed::Hidden => Some(CalendarFeed { url: None }),
+            super::calendar::Feed::Token(token) => {
+                Some(CalendarFeed { url: Some(super::calendar::personal_url(base, &token)) })
+            }
+        })
+    }
+
     /// The signed-in member's meetups (going or waitlisted) that have not ended, soonest
     /// first.
     #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
@@ -1036,9 +1067,17 @@ fn no_item() -> UserError {
 /// A member's personal calendar address.
 #[derive(SimpleObject)]
 pub struct CalendarFeedPayload {
-    /// Subscribe to this in a calendar app; keep it private. Shown only now: reset it
-    /// again to get a new one (the old one then stops working).
+    /// Subscribe to this in a calendar app; keep it private. `calendarFeed` shows it
+    /// again; resetting makes a new one (the old one then stops working).
     pub url: String,
+}
+
+/// The signed-in member's personal calendar.
+#[derive(SimpleObject)]
+pub struct CalendarFeed {
+    /// The secret address; null for one made before Kettle kept addresses (it still
+    /// works, but can only be replaced, not shown).
+    pub url: Option<String>,
 }
 
 #[derive(Default)]
@@ -1052,9 +1091,7 @@ impl CalendarMutation {
         let viewer = ctx.require_viewer()?;
         let state = ctx.state();
         let token = super::calendar::reset_token(&state.db, viewer.member.id).await?;
-        let url =
-            state.config.public_url.join(&format!("/calendars/personal/{token}.ics")).map_err(anyhow::Error::from)?;
-        Ok(CalendarFeedPayload { url: url.to_string() })
+        Ok(CalendarFeedPayload { url: super::calendar::personal_url(state.config.public_url.as_str(), &token) })
     }
 }
 

@@ -8,6 +8,17 @@
 //! of control characters and folded so no client can be confused or injected
 //! into by user-written titles.
 //!
+//! There is no `METHOD`: these are published calendars that apps subscribe to,
+//! not iTIP scheduling messages (RFC 5546). That is also what makes `DTSTAMP`
+//! right: with a `METHOD`, RFC 5545 §3.8.7.2 says `DTSTAMP` is when the
+//! iCalendar *object* was made (every fetch, so every poll would look like a
+//! change); without one it is when the event was last revised in the store,
+//! which is the event's `LAST-MODIFIED` and keeps the output deterministic.
+//!
+//! A calendar with no events still holds one component (RFC 5545 §3.4 asks for
+//! at least one): a `VTIMEZONE` for UTC, which every parser accepts and no
+//! client shows.
+//!
 //! The module is pure: no I/O, no clock, no globals. Everything it knows
 //! about time zones comes from jiff's bundled tz database, so the same input
 //! always renders the same bytes.
@@ -49,7 +60,10 @@ pub struct Event<'a> {
     /// Plain text; newlines are preserved. Omitted from the output if empty.
     pub description: &'a str,
     pub location: Option<&'a str>,
+    /// The meetup's own page.
     pub url: Option<&'a str>,
+    /// Who runs it: the group.
+    pub organizer: Option<Organizer<'a>>,
     /// IANA name such as `Europe/London`. An unknown name makes the event's
     /// times *floating* (no `TZID`): for an in-person meetup the attendee's
     /// own zone is the best remaining guess, and one bad row must not break
@@ -61,16 +75,38 @@ pub struct Event<'a> {
     pub last_modified: Timestamp,
 }
 
+/// An event's `ORGANIZER`: a display name (`CN`) and a calendar user address.
+///
+/// RFC 5545 §3.3.3 makes a CAL-ADDRESS any URI; Kettle uses the group's page
+/// (`https://…/meetups/groups/slug`) rather than a made-up mailbox, because a
+/// `mailto:` would invite replies that nobody reads, while the page is where
+/// the group really can be reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Organizer<'a> {
+    pub name: &'a str,
+    pub address: &'a str,
+}
+
+/// The zone of the placeholder `VTIMEZONE` in a calendar without events.
+const EMPTY_CALENDAR_ZONE: &str = "UTC";
+
 /// Renders `calendar` as a complete iCalendar object with CRLF line endings.
 pub fn render(calendar: &Calendar) -> String {
-    let zones = collect_zones(calendar.events);
+    let mut zones = collect_zones(calendar.events);
+    if calendar.events.is_empty() {
+        // A fixed year, so an empty calendar renders the same bytes every time.
+        let year = 2026;
+        if let Ok(tz) = TimeZone::get(EMPTY_CALENDAR_ZONE) {
+            let tzid = tz.iana_name().unwrap_or(EMPTY_CALENDAR_ZONE).to_string();
+            zones.push(Zone { names: vec![EMPTY_CALENDAR_ZONE], tz, tzid, first_year: year, last_year: year });
+        }
+    }
     let mut out = Output::default();
 
     out.line("BEGIN:VCALENDAR");
     out.line("VERSION:2.0");
     out.line("PRODID:-//Kettle//Meetups//EN");
     out.line("CALSCALE:GREGORIAN");
-    out.line("METHOD:PUBLISH");
     out.text("X-WR-CALNAME", calendar.name);
     for zone in &zones {
         write_vtimezone(&mut out, zone);
@@ -293,6 +329,12 @@ fn write_vevent(out: &mut Output, event: &Event, zone: Option<&Zone>) {
     if let Some(url) = event.url.map(strip_controls).filter(|u| !u.is_empty()) {
         out.prop("URL", &url);
     }
+    if let Some(organizer) = event.organizer {
+        let address = strip_controls(organizer.address);
+        if !address.is_empty() {
+            out.prop(&format!("ORGANIZER;CN={}", param_value(organizer.name)), &address);
+        }
+    }
     out.line("END:VEVENT");
 }
 
@@ -335,7 +377,8 @@ fn format_offset(offset: Offset) -> String {
 }
 
 /// A parameter value, quoted when it holds characters that would end it
-/// early. IANA names never do, but the TZID comes from data.
+/// early. IANA names never do, but the TZID and CN come from data. A quoted
+/// value cannot carry `"` (RFC 5545 §3.1), so those are dropped.
 fn param_value(value: &str) -> String {
     let clean: String = strip_controls(value).replace('"', "");
     if clean.contains([':', ';', ',']) {

@@ -68,18 +68,11 @@ impl Group {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum GroupRole {
-    Organiser,
-    Member,
-}
-
-impl GroupRole {
-    fn as_str(self) -> &'static str {
-        match self {
-            GroupRole::Organiser => "organiser",
-            GroupRole::Member => "member",
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum GroupRole {
+        Organiser => "organiser",
+        Member => "member",
     }
 }
 
@@ -104,13 +97,11 @@ pub async fn list(db: &Db, keyset: &db::Keyset<(String, i64)>) -> AppResult<Vec<
 
 /// The member's role in the group, if they belong.
 pub async fn role(db: &Db, group_id: i64, member_id: i64) -> AppResult<Option<GroupRole>> {
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM meetup_group_members WHERE group_id = $1 AND member_id = $2")
-            .bind(group_id)
-            .bind(member_id)
-            .fetch_optional(&db.pool)
-            .await?;
-    Ok(role.map(|r| if r == "organiser" { GroupRole::Organiser } else { GroupRole::Member }))
+    Ok(sqlx::query_scalar("SELECT role FROM meetup_group_members WHERE group_id = $1 AND member_id = $2")
+        .bind(group_id)
+        .bind(member_id)
+        .fetch_optional(&db.pool)
+        .await?)
 }
 
 /// Creates a group with `creator` as its first organiser, under a slug made from the

@@ -39,7 +39,6 @@
 //! for generated rows; editing the rule changes what the indices mean.
 
 use std::fmt;
-use std::str::FromStr;
 
 use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::TimeZone;
@@ -64,47 +63,23 @@ pub const MAX_UNTIL_YEARS: i16 = 5;
 /// ~261 weeks), so this only guards against a rule that somehow slipped past validation.
 const MAX_STEPS: i64 = 2_000;
 
-/// How often a series repeats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
-#[serde(rename_all = "snake_case")]
-pub enum Frequency {
-    /// Every 7 days, on the weekday of the first occurrence.
-    Weekly,
-    /// Every 14 days, on the weekday of the first occurrence.
-    Fortnightly,
-    /// On the same day of the month as the first occurrence. A day 29–31 *skips* months that
-    /// lack it (it is not moved to the month's last day), so a "31st" meetup never lands on a
-    /// date nobody chose; skipped months consume no index and do not count towards `Count`.
-    MonthlyByDate,
-    /// On the n-th (1..=4) or last weekday of the month, per [`Rule::weekday_ordinal`]. A fifth
-    /// weekday is not offered because most months have none; use "last" instead.
-    MonthlyByWeekday,
-}
-
-impl Frequency {
-    /// The storage name, identical to the serde form (`"monthly_by_weekday"`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Frequency::Weekly => "weekly",
-            Frequency::Fortnightly => "fortnightly",
-            Frequency::MonthlyByDate => "monthly_by_date",
-            Frequency::MonthlyByWeekday => "monthly_by_weekday",
-        }
-    }
-}
-
-/// Parses the storage name written by [`Frequency::as_str`], for text columns.
-impl FromStr for Frequency {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "weekly" => Ok(Frequency::Weekly),
-            "fortnightly" => Ok(Frequency::Fortnightly),
-            "monthly_by_date" => Ok(Frequency::MonthlyByDate),
-            "monthly_by_weekday" => Ok(Frequency::MonthlyByWeekday),
-            other => Err(format!("unknown frequency {other:?}")),
-        }
+// The storage name is identical to the serde form (`"monthly_by_weekday"`, ...).
+crate::text_enum! {
+    /// How often a series repeats.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Frequency {
+        /// Every 7 days, on the weekday of the first occurrence.
+        Weekly => "weekly",
+        /// Every 14 days, on the weekday of the first occurrence.
+        Fortnightly => "fortnightly",
+        /// On the same day of the month as the first occurrence. A day 29–31 *skips* months that
+        /// lack it (it is not moved to the month's last day), so a "31st" meetup never lands on a
+        /// date nobody chose; skipped months consume no index and do not count towards `Count`.
+        MonthlyByDate => "monthly_by_date",
+        /// On the n-th (1..=4) or last weekday of the month, per [`Rule::weekday_ordinal`]. A fifth
+        /// weekday is not offered because most months have none; use "last" instead.
+        MonthlyByWeekday => "monthly_by_weekday",
     }
 }
 

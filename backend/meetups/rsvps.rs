@@ -17,28 +17,12 @@ use crate::{
     outbox,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum RsvpStatus {
-    Going,
-    Waitlisted,
-    NotGoing,
-}
-
-impl RsvpStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            RsvpStatus::Going => "going",
-            RsvpStatus::Waitlisted => "waitlisted",
-            RsvpStatus::NotGoing => "not_going",
-        }
-    }
-
-    fn parse(text: &str) -> RsvpStatus {
-        match text {
-            "going" => RsvpStatus::Going,
-            "waitlisted" => RsvpStatus::Waitlisted,
-            _ => RsvpStatus::NotGoing,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum RsvpStatus {
+        Going => "going",
+        Waitlisted => "waitlisted",
+        NotGoing => "not_going",
     }
 }
 
@@ -115,13 +99,11 @@ pub async fn answer(db: &Db, event_id: i64, member_id: i64, going: bool) -> AppR
 }
 
 async fn status_in(tx: &mut Tx, event_id: i64, member_id: i64) -> AppResult<Option<RsvpStatus>> {
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM meetup_rsvps WHERE event_id = $1 AND member_id = $2")
-            .bind(event_id)
-            .bind(member_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(status.as_deref().map(RsvpStatus::parse))
+    Ok(sqlx::query_scalar("SELECT status FROM meetup_rsvps WHERE event_id = $1 AND member_id = $2")
+        .bind(event_id)
+        .bind(member_id)
+        .fetch_optional(&mut **tx)
+        .await?)
 }
 
 /// Fills free seats from the waitlist, first come first served, inside the caller's
@@ -135,7 +117,7 @@ pub async fn promote_waiting(tx: &mut Tx, event_id: i64) -> AppResult<Vec<i64>> 
             .await?;
         let capacity: Option<i64> = row.try_get("capacity")?;
         let going: i64 = row.try_get("going_count")?;
-        let scheduled = row.try_get::<String, _>("status")? == "scheduled";
+        let scheduled = row.try_get::<EventStatus, _>("status")? == EventStatus::Scheduled;
         if !scheduled || capacity.is_some_and(|c| going >= c) {
             break;
         }
@@ -175,7 +157,7 @@ pub async fn of_member(db: &Db, event_id: i64, member_id: i64) -> AppResult<Opti
         .fetch_optional(&db.pool)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let status = RsvpStatus::parse(&row.try_get::<String, _>("status")?);
+    let status: RsvpStatus = row.try_get("status")?;
     let position = match (status, row.try_get::<Option<i64>, _>("waitlisted_at")?) {
         (RsvpStatus::Waitlisted, Some(at)) => Some(
             sqlx::query_scalar::<_, i64>(

@@ -19,7 +19,7 @@
 use sqlx::Row;
 
 use super::{
-    reviews::{self, Target, TargetType},
+    reviews::{self, Decision, Target, TargetType},
     settings,
 };
 use crate::{
@@ -37,37 +37,16 @@ pub const NOTE_MAX: usize = 1_000;
 /// What an item that enough flags hid says until a moderator reviews it.
 pub const AUTO_HIDDEN_REASON: &str = "Hidden after members flagged it, until a moderator reviews it.";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum FlagReason {
-    Spam,
-    OffTopic,
-    Inappropriate,
-    /// It exposes someone's personal data.
-    PersonalData,
-    /// Something else, said in the note.
-    Other,
-}
-
-impl FlagReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlagReason::Spam => "spam",
-            FlagReason::OffTopic => "off_topic",
-            FlagReason::Inappropriate => "inappropriate",
-            FlagReason::PersonalData => "personal_data",
-            FlagReason::Other => "other",
-        }
-    }
-
-    pub fn parse(text: &str) -> FlagReason {
-        match text {
-            "spam" => FlagReason::Spam,
-            "off_topic" => FlagReason::OffTopic,
-            "inappropriate" => FlagReason::Inappropriate,
-            "personal_data" => FlagReason::PersonalData,
-            // The CHECK constraint allows nothing else.
-            _ => FlagReason::Other,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum FlagReason {
+        Spam => "spam",
+        OffTopic => "off_topic",
+        Inappropriate => "inappropriate",
+        /// It exposes someone's personal data.
+        PersonalData => "personal_data",
+        /// Something else, said in the note.
+        Other => "other",
     }
 }
 
@@ -96,12 +75,12 @@ async fn history(tx: &mut Tx, member_id: i64) -> AppResult<(i64, i64)> {
     .await?;
     let (mut upheld, mut dismissed) = (0, 0);
     for row in rows {
-        let decision: Option<String> = row.try_get(0)?;
+        let decision: Option<Decision> = row.try_get(0)?;
         let count: i64 = row.try_get(1)?;
-        match decision.as_deref() {
-            Some("hide" | "edit" | "suspend") => upheld += count,
-            Some("dismiss" | "restore") => dismissed += count,
-            _ => {}
+        match decision {
+            Some(Decision::Hide | Decision::Edit | Decision::Suspend) => upheld += count,
+            Some(Decision::Dismiss | Decision::Restore) => dismissed += count,
+            None => {}
         }
     }
     Ok((upheld, dismissed))

@@ -10,9 +10,8 @@
 //! - [`reviews`] — the queue, deciding a review once, and hiding and restoring items.
 //! - [`graphql`] — `flag`, `moderationQueue`, `review`, `decideReview`, `hideContent`,
 //!   `restoreContent`, and the rule for who sees a hidden item.
-//! - [`admin_graphql`] — the API for suspensions, roles, the audit log and site settings.
+//! - [`graphql::admin`] — the API for suspensions, roles, the audit log and site settings.
 
-pub mod admin_graphql;
 pub mod audit;
 pub mod flags;
 pub mod graphql;

@@ -36,35 +36,22 @@ pub const REASON_MAX: usize = 1_000;
 /// At most this many flags are shown with a review (the count says how many there are).
 pub const FLAGS_SHOWN: i64 = 50;
 
-/// What can be flagged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
-#[graphql(name = "ModerationTargetType")]
-pub enum TargetType {
-    CaseStudy,
-    Artefact,
-    Comment,
-    MeetupEvent,
-    Member,
+// The text is the name stored in `reviews.target_type`, `flags.target_type` and the
+// audit log.
+crate::text_enum! {
+    /// What can be flagged.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
+    #[graphql(name = "ModerationTargetType")]
+    pub enum TargetType {
+        CaseStudy => "case_study",
+        Artefact => "artefact",
+        Comment => "comment",
+        MeetupEvent => "meetup_event",
+        Member => "member",
+    }
 }
 
 impl TargetType {
-    /// The name stored in `reviews.target_type`, `flags.target_type` and the audit log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetType::CaseStudy => "case_study",
-            TargetType::Artefact => "artefact",
-            TargetType::Comment => "comment",
-            TargetType::MeetupEvent => "meetup_event",
-            TargetType::Member => "member",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<TargetType> {
-        [TargetType::CaseStudy, TargetType::Artefact, TargetType::Comment, TargetType::MeetupEvent, TargetType::Member]
-            .into_iter()
-            .find(|t| t.as_str() == text)
-    }
-
     /// Its GraphQL type name, as global ids and outbox subjects name it.
     pub fn node_name(self) -> &'static str {
         match self {
@@ -77,9 +64,7 @@ impl TargetType {
     }
 
     pub fn from_node_name(name: &str) -> Option<TargetType> {
-        [TargetType::CaseStudy, TargetType::Artefact, TargetType::Comment, TargetType::MeetupEvent, TargetType::Member]
-            .into_iter()
-            .find(|t| t.node_name() == name)
+        TargetType::ALL.into_iter().find(|t| t.node_name() == name)
     }
 
     /// The table whose rows carry `hidden_at` (None: members are never hidden).
@@ -275,43 +260,29 @@ async fn reindex(tx: &mut Tx, target: Target) -> AppResult<()> {
     Ok(())
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-#[graphql(name = "ReviewDecision")]
-pub enum Decision {
-    /// Hide the item: its author sees it and why, everyone else a placeholder.
-    Hide,
-    /// Show the item again.
-    Restore,
-    /// Replace the item's text, and show it.
-    Edit,
-    /// The flags were not right: show an item they hid, and count them as not upheld.
-    Dismiss,
-    /// Suspend the author (or the member flagged) and hide the item.
-    Suspend,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Hide => "hide",
-            Decision::Restore => "restore",
-            Decision::Edit => "edit",
-            Decision::Dismiss => "dismiss",
-            Decision::Suspend => "suspend",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Decision> {
-        [Decision::Hide, Decision::Restore, Decision::Edit, Decision::Dismiss, Decision::Suspend]
-            .into_iter()
-            .find(|d| d.as_str() == text)
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    #[graphql(name = "ReviewDecision")]
+    pub enum Decision {
+        /// Hide the item: its author sees it and why, everyone else a placeholder.
+        Hide => "hide",
+        /// Show the item again.
+        Restore => "restore",
+        /// Replace the item's text, and show it.
+        Edit => "edit",
+        /// The flags were not right: show an item they hid, and count them as not upheld.
+        Dismiss => "dismiss",
+        /// Suspend the author (or the member flagged) and hide the item.
+        Suspend => "suspend",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum ReviewStatus {
-    Open,
-    Decided,
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum ReviewStatus {
+        Open => "open",
+        Decided => "decided",
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -334,22 +305,14 @@ const REVIEW_COLUMNS: &str = "id, target_type, target_id, weight, flag_count, st
 
 impl Review {
     fn from_row(row: &AnyRow) -> sqlx::Result<Review> {
-        let target_type: String = row.try_get("target_type")?;
         Ok(Review {
             id: row.try_get("id")?,
-            target: Target {
-                kind: TargetType::parse(&target_type).unwrap_or(TargetType::Member),
-                id: row.try_get("target_id")?,
-            },
+            target: Target { kind: row.try_get("target_type")?, id: row.try_get("target_id")? },
             weight: row.try_get("weight")?,
             flag_count: row.try_get("flag_count")?,
-            status: if row.try_get::<String, _>("status")? == "open" {
-                ReviewStatus::Open
-            } else {
-                ReviewStatus::Decided
-            },
+            status: row.try_get("status")?,
             auto_hidden_at: row.try_get("auto_hidden_at")?,
-            decision: row.try_get::<Option<String>, _>("decision")?.as_deref().and_then(Decision::parse),
+            decision: row.try_get("decision")?,
             decision_reason: row.try_get("decision_reason")?,
             decided_by: row.try_get("decided_by")?,
             decided_at: row.try_get("decided_at")?,
@@ -424,7 +387,7 @@ pub async fn flags_of(db: &Db, review_ids: &[i64]) -> AppResult<HashMap<i64, Vec
             id: row.try_get("id")?,
             review_id: row.try_get("review_id")?,
             flagger_id: row.try_get("flagger_id")?,
-            reason: FlagReason::parse(&row.try_get::<String, _>("reason")?),
+            reason: row.try_get("reason")?,
             note: row.try_get("note")?,
             weight: row.try_get("weight")?,
             created_at: row.try_get("created_at")?,
@@ -446,7 +409,7 @@ pub async fn flag_by_id(db: &Db, id: i64) -> AppResult<Option<Flag>> {
         id: row.try_get("id")?,
         review_id: row.try_get("review_id")?,
         flagger_id: row.try_get("flagger_id")?,
-        reason: FlagReason::parse(&row.try_get::<String, _>("reason")?),
+        reason: row.try_get("reason")?,
         note: row.try_get("note")?,
         weight: row.try_get("weight")?,
         created_at: row.try_get("created_at")?,

@@ -143,17 +143,12 @@ pub enum Outcome {
 /// Locks the target's row inside `tx` and checks that `actor` may act on them, by the
 /// role read under the lock (so a promotion that committed first is respected).
 async fn check_target_in(tx: &mut Tx, dialect: db::Dialect, actor: &Member, member_id: i64) -> AppResult<()> {
-    let role: Option<String> =
+    let role: Option<Role> =
         sqlx::query_scalar(&format!("SELECT role FROM members WHERE id = $1{}", dialect.for_update()))
             .bind(member_id)
             .fetch_optional(&mut **tx)
             .await?;
-    let role = match role.as_deref() {
-        None => return Err(AppError::NotFound("That member")),
-        Some("admin") => Role::Admin,
-        Some("moderator") => Role::Moderator,
-        Some(_) => Role::Member,
-    };
+    let Some(role) = role else { return Err(AppError::NotFound("That member")) };
     if !may_act_on(actor.role, role) {
         return Err(AppError::Forbidden);
     }

@@ -15,31 +15,15 @@ use crate::{
     error::AppResult,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum FollowLevel {
-    /// Tell me at once.
-    Watching,
-    /// Put it in my digest.
-    Digest,
-    /// Never tell me, even where a broader follow would.
-    Muted,
-}
-
-impl FollowLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FollowLevel::Watching => "watching",
-            FollowLevel::Digest => "digest",
-            FollowLevel::Muted => "muted",
-        }
-    }
-
-    fn parse(text: &str) -> FollowLevel {
-        match text {
-            "watching" => FollowLevel::Watching,
-            "muted" => FollowLevel::Muted,
-            _ => FollowLevel::Digest,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum FollowLevel {
+        /// Tell me at once.
+        Watching => "watching",
+        /// Put it in my digest.
+        Digest => "digest",
+        /// Never tell me, even where a broader follow would.
+        Muted => "muted",
     }
 }
 
@@ -99,7 +83,7 @@ impl Follow {
         Ok(Follow {
             id: row.try_get("id")?,
             target,
-            level: FollowLevel::parse(&row.try_get::<String, _>("level")?),
+            level: row.try_get("level")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -179,7 +163,7 @@ pub async fn levels(db: &Db, member_id: i64, type_name: &str, ids: &[i64]) -> Ap
             query = query.bind(*id);
         }
         for row in query.fetch_all(&db.pool).await? {
-            levels.insert(row.try_get(0)?, FollowLevel::parse(&row.try_get::<String, _>(1)?));
+            levels.insert(row.try_get(0)?, row.try_get(1)?);
         }
     }
     Ok(levels)

@@ -176,31 +176,14 @@ pub struct Settings {
     pub next_digest_at: Option<i64>,
 }
 
-/// How often a member's digest goes out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, async_graphql::Enum)]
-pub enum DigestFrequency {
-    Daily,
-    Weekly,
-    Never,
-}
-
-impl DigestFrequency {
-    /// The name stored in `members.digest_frequency`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DigestFrequency::Daily => "daily",
-            DigestFrequency::Weekly => "weekly",
-            DigestFrequency::Never => "never",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<DigestFrequency> {
-        match text {
-            "daily" => Some(DigestFrequency::Daily),
-            "weekly" => Some(DigestFrequency::Weekly),
-            "never" => Some(DigestFrequency::Never),
-            _ => None,
-        }
+// Stored in `members.digest_frequency`.
+crate::text_enum! {
+    /// How often a member's digest goes out.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, async_graphql::Enum)]
+    pub enum DigestFrequency {
+        Daily => "daily",
+        Weekly => "weekly",
+        Never => "never",
     }
 }
 
@@ -217,12 +200,11 @@ pub async fn settings(db: &Db, member_id: i64) -> AppResult<Settings> {
     .fetch_one(&db.pool)
     .await?;
     let chosen = choices(db, member_id).await?;
-    let frequency: String = member.try_get("digest_frequency")?;
     Ok(Settings {
         disabled_kinds: NotificationKind::ALL.into_iter().filter(|k| off.contains(k.as_str())).collect(),
         auto_watch: member.try_get::<Option<i64>, _>("auto_watch_off_at")?.is_none(),
         mail_choices: NotificationKind::ALL.into_iter().map(|k| (k, chosen[&k])).collect(),
-        digest_frequency: DigestFrequency::parse(&frequency).unwrap_or(DigestFrequency::Weekly),
+        digest_frequency: member.try_get("digest_frequency")?,
         digest_weekday: member.try_get("digest_weekday")?,
         digest_hour: member.try_get("digest_hour")?,
         next_digest_at: member.try_get("next_digest_at")?,
@@ -354,34 +336,17 @@ pub async fn own(db: &Db, member_id: i64, id: i64) -> AppResult<Option<Notificat
     })
 }
 
-/// How a member hears of one kind of notification beyond the site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, async_graphql::Enum)]
-pub enum MailChoice {
-    /// By mail at once (after a short delay, and only if still unread on the site).
-    Email,
-    /// In the member's digest.
-    Digest,
-    /// On the site only.
-    Site,
-}
-
-impl MailChoice {
-    /// The name stored in `notification_mail_choices.choice`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MailChoice::Email => "email",
-            MailChoice::Digest => "digest",
-            MailChoice::Site => "site",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<MailChoice> {
-        match text {
-            "email" => Some(MailChoice::Email),
-            "digest" => Some(MailChoice::Digest),
-            "site" => Some(MailChoice::Site),
-            _ => None,
-        }
+// Stored in `notification_mail_choices.choice`.
+crate::text_enum! {
+    /// How a member hears of one kind of notification beyond the site.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, async_graphql::Enum)]
+    pub enum MailChoice {
+        /// By mail at once (after a short delay, and only if still unread on the site).
+        Email => "email",
+        /// In the member's digest.
+        Digest => "digest",
+        /// On the site only.
+        Site => "site",
     }
 }
 
@@ -423,9 +388,11 @@ pub async fn choices(db: &Db, member_id: i64) -> AppResult<HashMap<NotificationK
         NotificationKind::ALL.into_iter().map(|k| (k, default_choice(k))).collect();
     for row in &rows {
         let kind: String = row.try_get(0)?;
-        let choice: String = row.try_get(1)?;
-        // A kind or choice this build does not know (a newer instance wrote it) keeps the default.
-        if let (Some(kind), Some(choice)) = (NotificationKind::parse(&kind), MailChoice::parse(&choice)) {
+        // The choices are fixed by a CHECK constraint, so one we cannot read is a fault.
+        let choice: MailChoice = row.try_get(1)?;
+        // Kinds are not (see `notifications.kind`): one this build does not know (a newer
+        // instance wrote it) keeps nothing here.
+        if let Ok(kind) = NotificationKind::parse(&kind) {
             chosen.insert(kind, choice);
         }
     }

@@ -21,97 +21,50 @@ pub mod recipients;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 
-/// Why a member is told something.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
-pub enum NotificationKind {
-    /// Someone mentioned you.
-    Mentioned,
-    /// Someone replied to your comment.
-    Replied,
-    /// Someone commented on your case study or artefact.
-    CommentedOnYours,
-    /// Another organisation reuses your organisation's artefact.
-    ArtefactReused,
-    /// Someone is working on the same problem as your case study.
-    InterestRegistered,
-    /// You moved up from a meetup's waitlist.
-    WaitlistPromoted,
-    /// A meetup you are going to or waiting for moved.
-    MeetupChanged,
-    /// A meetup you are going to or waiting for was cancelled.
-    MeetupCancelled,
-    /// A meetup you are going to starts within 24 hours.
-    MeetupReminder,
-    /// Someone asked to join an organisation you administer.
-    JoinRequested,
-    /// Your request to join an organisation was decided.
-    JoinDecided,
-    /// You were invited to co-author a case study.
-    CoauthorInvited,
-    /// A case study was published in something you follow.
-    NewCaseStudy,
-    /// An artefact was published in something you follow.
-    NewArtefact,
-    /// A meetup was scheduled in something you follow.
-    NewMeetup,
-    /// A new comment in a conversation you follow.
-    NewComment,
-    /// The moderators decided about something you reported.
-    ReportDecided,
-    /// The moderators hid, edited or restored something you wrote.
-    ContentModerated,
+crate::text_enum! {
+    /// Why a member is told something.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, async_graphql::Enum)]
+    pub enum NotificationKind {
+        /// Someone mentioned you.
+        Mentioned => "mentioned",
+        /// Someone replied to your comment.
+        Replied => "replied",
+        /// Someone commented on your case study or artefact.
+        CommentedOnYours => "commented_on_yours",
+        /// Another organisation reuses your organisation's artefact.
+        ArtefactReused => "artefact_reused",
+        /// Someone is working on the same problem as your case study.
+        InterestRegistered => "interest_registered",
+        /// You moved up from a meetup's waitlist.
+        WaitlistPromoted => "waitlist_promoted",
+        /// A meetup you are going to or waiting for moved.
+        MeetupChanged => "meetup_changed",
+        /// A meetup you are going to or waiting for was cancelled.
+        MeetupCancelled => "meetup_cancelled",
+        /// A meetup you are going to starts within 24 hours.
+        MeetupReminder => "meetup_reminder",
+        /// Someone asked to join an organisation you administer.
+        JoinRequested => "join_requested",
+        /// Your request to join an organisation was decided.
+        JoinDecided => "join_decided",
+        /// You were invited to co-author a case study.
+        CoauthorInvited => "coauthor_invited",
+        /// A case study was published in something you follow.
+        NewCaseStudy => "new_case_study",
+        /// An artefact was published in something you follow.
+        NewArtefact => "new_artefact",
+        /// A meetup was scheduled in something you follow.
+        NewMeetup => "new_meetup",
+        /// A new comment in a conversation you follow.
+        NewComment => "new_comment",
+        /// The moderators decided about something you reported.
+        ReportDecided => "report_decided",
+        /// The moderators hid, edited or restored something you wrote.
+        ContentModerated => "content_moderated",
+    }
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 18] = [
-        NotificationKind::Mentioned,
-        NotificationKind::Replied,
-        NotificationKind::CommentedOnYours,
-        NotificationKind::ArtefactReused,
-        NotificationKind::InterestRegistered,
-        NotificationKind::WaitlistPromoted,
-        NotificationKind::MeetupChanged,
-        NotificationKind::MeetupCancelled,
-        NotificationKind::MeetupReminder,
-        NotificationKind::JoinRequested,
-        NotificationKind::JoinDecided,
-        NotificationKind::CoauthorInvited,
-        NotificationKind::NewCaseStudy,
-        NotificationKind::NewArtefact,
-        NotificationKind::NewMeetup,
-        NotificationKind::NewComment,
-        NotificationKind::ReportDecided,
-        NotificationKind::ContentModerated,
-    ];
-
-    /// The name stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationKind::Mentioned => "mentioned",
-            NotificationKind::Replied => "replied",
-            NotificationKind::CommentedOnYours => "commented_on_yours",
-            NotificationKind::ArtefactReused => "artefact_reused",
-            NotificationKind::InterestRegistered => "interest_registered",
-            NotificationKind::WaitlistPromoted => "waitlist_promoted",
-            NotificationKind::MeetupChanged => "meetup_changed",
-            NotificationKind::MeetupCancelled => "meetup_cancelled",
-            NotificationKind::MeetupReminder => "meetup_reminder",
-            NotificationKind::JoinRequested => "join_requested",
-            NotificationKind::JoinDecided => "join_decided",
-            NotificationKind::CoauthorInvited => "coauthor_invited",
-            NotificationKind::NewCaseStudy => "new_case_study",
-            NotificationKind::NewArtefact => "new_artefact",
-            NotificationKind::NewMeetup => "new_meetup",
-            NotificationKind::NewComment => "new_comment",
-            NotificationKind::ReportDecided => "report_decided",
-            NotificationKind::ContentModerated => "content_moderated",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<NotificationKind> {
-        NotificationKind::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-
     /// Whether this kind comes from a follow (and so may go to a digest), rather than
     /// from being the person an event is about.
     pub fn is_followed(self) -> bool {
@@ -125,19 +78,12 @@ impl NotificationKind {
     }
 }
 
-/// Where a notification goes: shown at once, or kept for the member's digest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Channel {
-    Inbox,
-    Digest,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Inbox => "inbox",
-            Channel::Digest => "digest",
-        }
+crate::text_enum! {
+    /// Where a notification goes: shown at once, or kept for the member's digest.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Channel {
+        Inbox => "inbox",
+        Digest => "digest",
     }
 }
 
@@ -168,14 +114,11 @@ pub const COLUMNS: &str = "id, member_id, kind, channel, subject_type, subject_i
 impl Notification {
     /// Reads a row of [`COLUMNS`], with `group_size` when the query counted it.
     pub fn from_row(row: &AnyRow) -> sqlx::Result<Notification> {
-        let kind: String = row.try_get("kind")?;
-        let channel: String = row.try_get("channel")?;
         Ok(Notification {
             id: row.try_get("id")?,
             member_id: row.try_get("member_id")?,
-            kind: NotificationKind::parse(&kind)
-                .ok_or_else(|| sqlx::Error::Decode(format!("unknown notification kind {kind:?}").into()))?,
-            channel: if channel == "digest" { Channel::Digest } else { Channel::Inbox },
+            kind: row.try_get("kind")?,
+            channel: row.try_get("channel")?,
             subject_type: row.try_get("subject_type")?,
             subject_id: row.try_get("subject_id")?,
             subject_title: row.try_get("subject_title")?,

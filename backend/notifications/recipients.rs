@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
-use super::{Channel, NotificationKind};
+use super::{follows::FollowLevel, Channel, NotificationKind};
 use crate::{
     accounts,
     artefacts::{self, Artefact},
@@ -470,7 +470,7 @@ impl<'a> Planner<'a> {
     /// what they wrote (not of a dismissal that changed nothing they could see). Names
     /// no moderator and no flagger.
     async fn review_decided(&mut self, e: &outbox::ReviewDecided) -> AppResult<()> {
-        let Some(kind) = reviews::TargetType::parse(&e.target_type) else { return Ok(()) };
+        let kind = reviews::TargetType::parse(&e.target_type)?;
         let Some(review) = reviews::by_ids(self.db, &[e.review_id]).await?.remove(&e.review_id) else {
             return Ok(());
         };
@@ -549,10 +549,10 @@ async fn follower_levels(db: &Db, targets: &[(&str, i64)]) -> AppResult<Vec<(i64
     }
     let mut levels: HashMap<i64, Level> = HashMap::new();
     for row in query.fetch_all(&db.pool).await? {
-        let level = match row.try_get::<String, _>(1)?.as_str() {
-            "watching" => Level::Watching,
-            "muted" => Level::Muted,
-            _ => Level::Digest,
+        let level = match row.try_get(1)? {
+            FollowLevel::Watching => Level::Watching,
+            FollowLevel::Muted => Level::Muted,
+            FollowLevel::Digest => Level::Digest,
         };
         let entry = levels.entry(row.try_get(0)?).or_insert(level);
         *entry = (*entry).max(level);

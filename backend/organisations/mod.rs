@@ -6,7 +6,7 @@ pub mod graphql;
 
 use std::collections::HashMap;
 
-use sqlx::{any::AnyRow, Row};
+use sqlx::{FromRow, Row};
 
 use crate::{
     db::{self, Db},
@@ -20,41 +20,19 @@ pub const SLUG_MAX: usize = 60;
 /// The longest web address a link field holds (as stored, after normalising).
 pub const URL_MAX: usize = 2_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum OrganisationKind {
-    Council,
-    CentralGovernment,
-    Nhs,
-    Charity,
-    Supplier,
-    Other,
-}
-
-impl OrganisationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrganisationKind::Council => "council",
-            OrganisationKind::CentralGovernment => "central_government",
-            OrganisationKind::Nhs => "nhs",
-            OrganisationKind::Charity => "charity",
-            OrganisationKind::Supplier => "supplier",
-            OrganisationKind::Other => "other",
-        }
-    }
-
-    fn parse(text: &str) -> Self {
-        match text {
-            "council" => OrganisationKind::Council,
-            "central_government" => OrganisationKind::CentralGovernment,
-            "nhs" => OrganisationKind::Nhs,
-            "charity" => OrganisationKind::Charity,
-            "supplier" => OrganisationKind::Supplier,
-            _ => OrganisationKind::Other,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum OrganisationKind {
+        Council => "council",
+        CentralGovernment => "central_government",
+        Nhs => "nhs",
+        Charity => "charity",
+        Supplier => "supplier",
+        Other => "other",
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Organisation {
     pub id: i64,
     pub slug: String,
@@ -66,30 +44,21 @@ pub struct Organisation {
 
 const COLUMNS: &str = "id, slug, name, kind, website, created_at";
 
-impl Organisation {
-    fn from_row(row: &AnyRow) -> sqlx::Result<Organisation> {
-        Ok(Organisation {
-            id: row.try_get("id")?,
-            slug: row.try_get("slug")?,
-            name: row.try_get("name")?,
-            kind: OrganisationKind::parse(&row.try_get::<String, _>("kind")?),
-            website: row.try_get("website")?,
-            created_at: row.try_get("created_at")?,
-        })
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum MembershipStatus {
+        Requested => "requested",
+        Approved => "approved",
+        Declined => "declined",
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum MembershipStatus {
-    Requested,
-    Approved,
-    Declined,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum OrganisationRole {
-    Admin,
-    Member,
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum OrganisationRole {
+        Admin => "admin",
+        Member => "member",
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,16 +208,7 @@ pub async fn membership(db: &Db, organisation_id: i64, member_id: i64) -> AppRes
             .fetch_optional(&db.pool)
             .await?;
     let Some(row) = row else { return Ok(None) };
-    let role: String = row.try_get("role")?;
-    let status: String = row.try_get("status")?;
-    Ok(Some(Membership {
-        role: if role == "admin" { OrganisationRole::Admin } else { OrganisationRole::Member },
-        status: match status.as_str() {
-            "approved" => MembershipStatus::Approved,
-            "declined" => MembershipStatus::Declined,
-            _ => MembershipStatus::Requested,
-        },
-    }))
+    Ok(Some(Membership { role: row.try_get("role")?, status: row.try_get("status")? }))
 }
 
 /// Asks to join. A declined member may ask again; asking twice changes nothing.

@@ -126,9 +126,9 @@ pub async fn erase(db: &Db, member_id: i64, requester: Requester<'_>) -> AppResu
     let tombstone_email = format!("erased-{suffix}@erased.invalid");
     sqlx::query(
         "UPDATE members SET email = $1, email_normalized = $1, handle = $2, display_name = $3, bio = '', \
-         password_hash = NULL, time_zone = $4, role = 'member', calendar_token_hash = NULL, email_verified_at = NULL, \
-         email_bouncing_at = NULL, digest_frequency = 'never', next_digest_at = NULL, auto_watch_off_at = NULL, \
-         followed_seen_at = NULL, suspended_at = NULL, suspended_until = NULL, suspension_reason = NULL, \
+         password_hash = NULL, time_zone = $4, role = 'member', calendar_token_hash = NULL, calendar_token = NULL, \
+         email_verified_at = NULL, email_bouncing_at = NULL, digest_frequency = 'never', next_digest_at = NULL, \
+         auto_watch_off_at = NULL, followed_seen_at = NULL, suspended_at = NULL, suspended_until = NULL, suspension_reason = NULL, \
          erased_at = $5, updated_at = $5 WHERE id = $6",
     )
     .bind(&tombstone_email)

@@ -25,7 +25,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
-use sqlx::{any::AnyRow, Column, Row};
+use sqlx::{any::AnyRow, Column, FromRow, Row};
 
 use super::retention::DATA_EXPORT_MS;
 use crate::{
@@ -34,25 +34,17 @@ use crate::{
     error::AppResult,
 };
 
-/// Where an export is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum ExportStatus {
-    Pending,
-    Ready,
-    Failed,
-}
-
-impl ExportStatus {
-    fn parse(text: &str) -> ExportStatus {
-        match text {
-            "ready" => ExportStatus::Ready,
-            "failed" => ExportStatus::Failed,
-            _ => ExportStatus::Pending,
-        }
+crate::text_enum! {
+    /// Where an export is.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum ExportStatus {
+        Pending => "pending",
+        Ready => "ready",
+        Failed => "failed",
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DataExport {
     pub id: i64,
     pub member_id: i64,
@@ -65,17 +57,6 @@ pub struct DataExport {
 const COLUMNS: &str = "id, member_id, status, created_at, ready_at, expires_at";
 
 impl DataExport {
-    fn from_row(row: &AnyRow) -> sqlx::Result<DataExport> {
-        Ok(DataExport {
-            id: row.try_get("id")?,
-            member_id: row.try_get("member_id")?,
-            status: ExportStatus::parse(&row.try_get::<String, _>("status")?),
-            created_at: row.try_get("created_at")?,
-            ready_at: row.try_get("ready_at")?,
-            expires_at: row.try_get("expires_at")?,
-        })
-    }
-
     /// The token in the download link (see the module docs).
     pub fn token(&self, key: &[u8]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");

@@ -27,28 +27,12 @@ pub const OFFSET_MAX: i64 = 450;
 const MARK_START: char = '\u{E000}';
 const MARK_END: char = '\u{E001}';
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum SearchKind {
-    CaseStudy,
-    Artefact,
-    Organisation,
-}
-
-impl SearchKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            SearchKind::CaseStudy => "case_study",
-            SearchKind::Artefact => "artefact",
-            SearchKind::Organisation => "organisation",
-        }
-    }
-
-    fn parse(text: &str) -> SearchKind {
-        match text {
-            "artefact" => SearchKind::Artefact,
-            "organisation" => SearchKind::Organisation,
-            _ => SearchKind::CaseStudy,
-        }
+crate::text_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+    pub enum SearchKind {
+        CaseStudy => "case_study",
+        Artefact => "artefact",
+        Organisation => "organisation",
     }
 }
 
@@ -292,9 +276,8 @@ pub async fn search(db: &Db, text: &str, filter: Filter, limit: i64, offset: i64
     };
     rows.iter()
         .map(|row| {
-            let kind: String = row.try_get("kind")?;
             let snippet: String = row.try_get("snippet")?;
-            Ok(Hit { kind: SearchKind::parse(&kind), id: row.try_get("item_id")?, snippet_html: highlight(&snippet) })
+            Ok(Hit { kind: row.try_get("kind")?, id: row.try_get("item_id")?, snippet_html: highlight(&snippet) })
         })
         .collect::<sqlx::Result<_>>()
         .map_err(Into::into)

@@ -10,7 +10,7 @@ use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
-    pages::{form_errors, query_params, refused, respond},
+    forms::{form_errors, query_params, refused, respond},
     visit::{Form, Mutation, Stop, Visit},
 };
 use crate::{graphql::relay, moderation::audit};
@@ -152,7 +152,7 @@ pub async fn save_settings(request: &Request, body: Body) -> Response {
                 }
             };
             let errors = match visit
-                .mutate("admin_set_auto_hide_weight", "setAutoHideWeight", json!({ "input": input }))
+                .mutate("admin_set_auto_hide_weight", json!({ "input": input }))
                 .await?
             {
                 Mutation::Done(_) => return Ok(visit.redirect("/admin/settings?saved=1")),
@@ -235,7 +235,7 @@ pub async fn suspend(request: &Request, Path(path): Path<String>, body: Body) ->
                 Ok(until) => {
                     let input =
                         json!({ "memberId": form.text("memberId"), "reason": form.text("reason"), "until": until });
-                    match visit.mutate("admin_suspend_member", "suspendMember", json!({ "input": input })).await? {
+                    match visit.mutate("admin_suspend_member", json!({ "input": input })).await? {
                         Mutation::Done(_) => {
                             return Ok(visit.redirect(&format!("/members/@{handle}?saved=suspended#moderation")))
                         }
@@ -259,10 +259,7 @@ pub async fn lift(request: &Request, Path(path): Path<String>, body: Body) -> Re
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(handle) = handle_of(&path) else { return Ok(visit.not_found().await) };
             let input = json!({ "memberId": form.text("memberId"), "reason": form.text("liftReason") });
-            let errors = match visit
-                .mutate("admin_lift_suspension", "liftSuspension", json!({ "input": input }))
-                .await?
-            {
+            let errors = match visit.mutate("admin_lift_suspension", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/members/@{handle}?saved=lifted#moderation"))),
                 Mutation::Invalid(errors) => form_errors(&renamed(errors, "liftReason"), "liftReason"),
                 Mutation::Refused(message) => refused(message, "liftReason"),
@@ -289,8 +286,7 @@ pub async fn set_role(request: &Request, Path(path): Path<String>, body: Body) -
                     .await;
             }
             let input = json!({ "memberId": form.text("memberId"), "role": role, "reason": form.text("roleReason") });
-            let errors = match visit.mutate("admin_set_member_role", "setMemberRole", json!({ "input": input })).await?
-            {
+            let errors = match visit.mutate("admin_set_member_role", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/members/@{handle}?saved=role#moderation"))),
                 Mutation::Invalid(errors) => form_errors(&renamed(errors, "roleReason"), "role"),
                 Mutation::Refused(message) => refused(message, "role"),

@@ -6,8 +6,8 @@ use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
+    forms::{form_errors, query_params, refused, respond},
     node_path, page_id,
-    pages::{form_errors, query_params, refused, respond},
     visit::{Form, Mutation, Stop, Visit},
 };
 
@@ -64,7 +64,10 @@ async fn show_page(request: &Request, number: &str, status: StatusCode, extra: V
     if data["artefact"].is_null() {
         return Ok(visit.not_found().await);
     }
-    let mut context = json!({ "number": number, "reused": params.contains_key("reused"), "kinds": KINDS });
+    let base = visit.base_url();
+    let json_ld = crate::open_data::json_ld::artefact(&data, &base, &|id| super::page_url(&base, id));
+    let mut context =
+        json!({ "number": number, "reused": params.contains_key("reused"), "kinds": KINDS, "json_ld": json_ld });
     if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
         object.extend(more);
     }
@@ -84,6 +87,7 @@ fn values_from(form: &Form) -> Value {
         "adaptedFromId": form.text("adaptedFromId"),
         "topicIds": form.all("topicIds"),
         "caseStudyIds": form.all("caseStudyIds"),
+        "publiccode": form.text("publiccode"),
         "version": form.text("version"),
     })
 }
@@ -106,6 +110,7 @@ fn input_from(values: &Value) -> Value {
         "adaptedFromId": optional("adaptedFromId"),
         "topicIds": values["topicIds"],
         "caseStudyIds": values["caseStudyIds"],
+        "publiccode": optional("publiccode"),
     })
 }
 
@@ -198,6 +203,7 @@ pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Respons
                 "organisationId": current["organisation"]["id"], "adaptedFromId": current["adaptedFrom"]["id"],
                 "topicIds": ids(&current["topics"]), "caseStudyIds": ids(&current["caseStudies"]),
                 "version": current["version"],
+                "publiccode": current["publiccode"]["source"],
             });
             render_form(&visit, StatusCode::OK, Some(&number), values, json!({})).await
         }
@@ -218,11 +224,11 @@ async fn submit(request: &Request, body: Body, number: Option<String>) -> Result
     }
     let mut input = input_from(&values);
     let outcome = match &number {
-        None => visit.mutate("create_artefact", "createArtefact", json!({ "input": input })).await?,
+        None => visit.mutate("create_artefact", json!({ "input": input })).await?,
         Some(number) => {
             input["id"] = json!(page_id("Artefact", number).unwrap_or_default());
             input["version"] = json!(values["version"].as_str().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
-            visit.mutate("update_artefact", "updateArtefact", json!({ "input": input })).await?
+            visit.mutate("update_artefact", json!({ "input": input })).await?
         }
     };
     let errors = match outcome {
@@ -256,7 +262,7 @@ pub async fn record_reuse(request: &Request, body: Body, Path(number): Path<Stri
                 "organisationId": form.text("organisationId"),
                 "note": form.text("note"),
             });
-            let errors = match visit.mutate("record_reuse", "recordReuse", json!({ "input": input })).await? {
+            let errors = match visit.mutate("record_reuse", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/artefacts/{number}?reused=1#reuse"))),
                 Mutation::Invalid(errors) => form_errors(&errors, "organisationId"),
                 Mutation::Refused(message) => refused(message, "organisationId"),

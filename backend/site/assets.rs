@@ -64,6 +64,29 @@ pub fn serve(Path(requested): Path<String>) -> Response {
         .body(file.data.into_owned())
 }
 
+/// What crawlers may visit: everything but private and machine pages.
+const ROBOTS: &str = "User-agent: *\nDisallow: /settings\nDisallow: /moderation\nDisallow: /admin\nDisallow: /graphql\nDisallow: /auth\n";
+
+#[handler]
+pub fn robots() -> Response {
+    Response::builder()
+        .content_type("text/plain; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .body(ROBOTS)
+}
+
+/// `/favicon.ico`, which browsers ask for whatever the page says: the SVG icon itself.
+#[handler]
+pub fn favicon() -> Response {
+    match Web::get("static/favicon.svg") {
+        Some(file) => Response::builder()
+            .content_type("image/svg+xml")
+            .header(header::CACHE_CONTROL, "public, max-age=86400")
+            .body(file.data.into_owned()),
+        None => Response::builder().status(StatusCode::NOT_FOUND).body("Not found\n"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

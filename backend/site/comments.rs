@@ -6,8 +6,8 @@ use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
+    forms::{form_errors, refused, respond},
     node_path, page_id,
-    pages::{form_errors, refused, respond},
     visit::{Mutation, Stop, Visit},
 };
 
@@ -43,7 +43,7 @@ pub async fn post(request: &Request, body: Body) -> Response {
             let subject_id = form.text("subjectId");
             let parent_id = Some(form.text("parentId")).filter(|p| !p.is_empty());
             let input = json!({ "subjectId": subject_id, "parentId": parent_id, "body": form.text("body") });
-            let errors = match visit.mutate("post_comment", "postComment", json!({ "input": input })).await? {
+            let errors = match visit.mutate("post_comment", json!({ "input": input })).await? {
                 Mutation::Done(payload) => {
                     let comment_id = payload["comment"]["id"].as_str().unwrap_or_default();
                     return Ok(visit.redirect(&comment_anchor(&subject_id, comment_id)));
@@ -102,7 +102,7 @@ pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> 
                 Err(page) => return Ok(page),
             };
             let input = json!({ "id": comment["id"], "body": form.text("body") });
-            let errors = match visit.mutate("edit_comment", "editComment", json!({ "input": input })).await? {
+            let errors = match visit.mutate("edit_comment", json!({ "input": input })).await? {
                 Mutation::Done(_) => {
                     let subject_id = comment["subject"]["id"].as_str().unwrap_or_default();
                     return Ok(visit.redirect(&comment_anchor(subject_id, comment["id"].as_str().unwrap_or_default())));
@@ -128,7 +128,7 @@ pub async fn delete(request: &Request, body: Body, Path(number): Path<String>) -
             if comment.is_null() {
                 return Ok(visit.not_found().await);
             }
-            match visit.mutate("delete_comment", "deleteComment", json!({ "input": { "id": id } })).await? {
+            match visit.mutate("delete_comment", json!({ "input": { "id": id } })).await? {
                 Mutation::Done(_) => {
                     let subject = node_path(comment["subject"]["id"].as_str().unwrap_or_default());
                     Ok(visit.redirect(&format!("{subject}#comments")))

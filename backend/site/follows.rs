@@ -10,7 +10,7 @@ use poem::{handler, http::StatusCode, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
-    pages::{query_params, respond},
+    forms::{query_params, respond},
     visit::{safe_return_to, Mutation, Stop, Visit},
 };
 
@@ -55,10 +55,10 @@ pub async fn update(request: &Request, body: Body) -> Response {
             }
             let level = form.text("level");
             let outcome = match level.as_str() {
-                "NONE" => visit.mutate("unfollow", "unfollow", json!({ "input": { "targetId": target } })).await?,
+                "NONE" => visit.mutate("unfollow", json!({ "input": { "targetId": target } })).await?,
                 level if LEVELS.contains(&level) => {
                     let input = json!({ "targetId": target, "level": level });
-                    visit.mutate("follow", "follow", json!({ "input": input })).await?
+                    visit.mutate("follow", json!({ "input": input })).await?
                 }
                 _ => {
                     let message = "Choose watching, digest, muted or not following.";

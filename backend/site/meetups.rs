@@ -11,8 +11,8 @@ use poem::{
 use serde_json::{json, Value};
 
 use super::{
+    forms::{form_errors, query_params, refused, respond},
     page_id,
-    pages::{form_errors, query_params, refused, respond},
     visit::{time_zone_names, Form, Mutation, Stop, Visit},
 };
 
@@ -57,7 +57,7 @@ pub async fn create_group(request: &Request, body: Body) -> Response {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let input =
                 json!({ "name": form.text("name"), "region": form.text("region"), "description": form.text("description") });
-            let errors = match visit.mutate("create_meetup_group", "createMeetupGroup", json!({ "input": input })).await? {
+            let errors = match visit.mutate("create_meetup_group", json!({ "input": input })).await? {
                 Mutation::Done(payload) => {
                     let slug = payload["group"]["slug"].as_str().unwrap_or_default();
                     return Ok(visit.redirect(&format!("/meetups/groups/{slug}")));
@@ -88,13 +88,13 @@ pub async fn group(request: &Request, Path(slug): Path<String>) -> Response {
 }
 
 /// Joins or leaves the group at `slug`.
-async fn membership(request: &Request, body: Body, slug: &str, document: &str, field: &str) -> Result<Response, Stop> {
+async fn membership(request: &Request, body: Body, slug: &str, document: &str) -> Result<Response, Stop> {
     let (mut visit, _) = Visit::posted(request, body).await?;
     let data = visit.query("meetup_group", json!({ "slug": slug })).await?;
     let Some(id) = data["group"]["id"].as_str().map(str::to_string) else { return Ok(visit.not_found().await) };
-    let note = match visit.mutate(document, field, json!({ "input": { "groupId": id } })).await? {
+    let note = match visit.mutate(document, json!({ "input": { "groupId": id } })).await? {
         Mutation::Done(_) => {
-            if field == "joinMeetupGroup" {
+            if document == "join_meetup_group" {
                 "joined"
             } else {
                 "left"
@@ -113,7 +113,7 @@ pub async fn add_co_organiser(request: &Request, body: Body, Path(slug): Path<St
             let data = visit.query("meetup_group", json!({ "slug": slug })).await?;
             let Some(id) = data["group"]["id"].as_str().map(str::to_string) else { return Ok(visit.not_found().await) };
             let input = json!({ "groupId": id, "handle": form.text("handle").trim().trim_start_matches('@') });
-            let errors = match visit.mutate("add_co_organiser", "addCoOrganiser", json!({ "input": input })).await? {
+            let errors = match visit.mutate("add_co_organiser", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/groups/{slug}?note=co-organiser"))),
                 Mutation::Invalid(errors) => form_errors(&errors, "handle"),
                 Mutation::Refused(message) => refused(message, "handle"),
@@ -127,12 +127,12 @@ pub async fn add_co_organiser(request: &Request, body: Body, Path(slug): Path<St
 
 #[handler]
 pub async fn join(request: &Request, body: Body, Path(slug): Path<String>) -> Response {
-    respond(membership(request, body, &slug, "join_meetup_group", "joinMeetupGroup").await)
+    respond(membership(request, body, &slug, "join_meetup_group").await)
 }
 
 #[handler]
 pub async fn leave(request: &Request, body: Body, Path(slug): Path<String>) -> Response {
-    respond(membership(request, body, &slug, "leave_meetup_group", "leaveMeetupGroup").await)
+    respond(membership(request, body, &slug, "leave_meetup_group").await)
 }
 
 /// The scheduling form: a new meetup (or series) for the group `slug`, or changes to the
@@ -223,7 +223,7 @@ pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -
             input["groupId"] = json!(group_id);
             let repeat = values["repeat"].as_str().filter(|r| REPEATS.contains(r)).unwrap_or("NONE");
             let outcome = if repeat == "NONE" {
-                visit.mutate("schedule_meetup", "scheduleMeetup", json!({ "input": input })).await?
+                visit.mutate("schedule_meetup", json!({ "input": input })).await?
             } else {
                 let count = values["count"].as_str().and_then(|c| c.trim().parse::<i64>().ok());
                 let until = values["until"].as_str().filter(|u| !u.trim().is_empty());
@@ -234,7 +234,7 @@ pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -
                     "count": if until.is_some() { None } else { count },
                     "until": until,
                 });
-                visit.mutate("schedule_meetup_series", "scheduleMeetupSeries", json!({ "input": input })).await?
+                visit.mutate("schedule_meetup_series", json!({ "input": input })).await?
             };
             let errors = match outcome {
                 Mutation::Done(payload) => {
@@ -267,10 +267,12 @@ async fn event_page(request: &Request, number: &str, status: StatusCode, extra: 
         return Ok(visit.not_found().await);
     }
     let params = query_params(request);
+    let base = visit.base_url();
     let mut context = json!({
         "number": number,
         "scheduled": params.contains_key("scheduled"),
         "changed": params.contains_key("changed"),
+        "json_ld": crate::open_data::json_ld::meetup_event(&data, &base, &|id| super::page_url(&base, id)),
     });
     if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
         object.extend(more);
@@ -296,7 +298,7 @@ pub async fn add_agenda_item(request: &Request, body: Body, Path(number): Path<S
                 "durationMinutes": form.text("durationMinutes").trim().parse::<i64>().unwrap_or(0),
                 "caseStudyId": case_study,
             });
-            let errors = match visit.mutate("add_agenda_item", "addAgendaItem", json!({ "input": input })).await? {
+            let errors = match visit.mutate("add_agenda_item", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}#agenda"))),
                 Mutation::Invalid(errors) => form_errors(&errors, "title"),
                 Mutation::Refused(message) => refused(message, "title"),
@@ -326,7 +328,7 @@ pub async fn remove_agenda_item(request: &Request, body: Body, Path(number): Pat
                 return Ok(visit.not_found().await);
             }
             let item = json!({ "input": { "id": form.text("item") } });
-            visit.mutate("remove_agenda_item", "removeAgendaItem", item).await?;
+            visit.mutate("remove_agenda_item", item).await?;
             Ok(visit.redirect(&format!("/meetups/events/{number}#agenda")))
         }
         .await,
@@ -340,7 +342,7 @@ pub async fn rsvp(request: &Request, body: Body, Path(number): Path<String>) -> 
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
             let input = json!({ "eventId": id, "going": form.get("going") == Some("1") });
-            let errors = match visit.mutate("rsvp", "rsvp", json!({ "input": input })).await? {
+            let errors = match visit.mutate("rsvp", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}"))),
                 // A cancelled or finished meetup: say so on its page.
                 Mutation::Invalid(errors) => form_errors(&errors, "rsvp-heading"),
@@ -359,7 +361,7 @@ pub async fn cancel(request: &Request, body: Body, Path(number): Path<String>) -
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
             let scope = if form.get("scope") == Some("THIS_AND_FOLLOWING") { "THIS_AND_FOLLOWING" } else { "THIS" };
-            visit.mutate("cancel_meetup", "cancelMeetup", json!({ "input": { "id": id, "scope": scope } })).await?;
+            visit.mutate("cancel_meetup", json!({ "input": { "id": id, "scope": scope } })).await?;
             Ok(visit.redirect(&format!("/meetups/events/{number}?changed=1")))
         }
         .await,
@@ -421,7 +423,7 @@ pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> 
             input["scope"] = json!(if following { "THIS_AND_FOLLOWING" } else { "THIS" });
             values["series"] = json!(form.text("series"));
             values["scope"] = input["scope"].clone();
-            let errors = match visit.mutate("update_meetup", "updateMeetup", json!({ "input": input })).await? {
+            let errors = match visit.mutate("update_meetup", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}?changed=1"))),
                 Mutation::Invalid(errors) => form_errors(&errors, "title"),
                 Mutation::Refused(message) => refused(message, "title"),
@@ -486,30 +488,66 @@ fn attendee_csv(meetup: &Value, number: &str) -> Response {
 
 #[handler]
 pub async fn mine(request: &Request) -> Response {
-    respond(my_meetups(request, Value::Null).await)
+    respond(my_meetups(request).await)
 }
 
-async fn my_meetups(request: &Request, calendar_url: Value) -> Result<Response, Stop> {
+/// "My meetups" with the member's calendar address, which stays visible (it is kept, not
+/// just its hash: see `meetups::calendar::reset_token`).
+async fn my_meetups(request: &Request) -> Result<Response, Stop> {
     let visit = Visit::new(request).await?;
     if !visit.signed_in() {
         return Ok(visit.sign_in_first());
     }
-    let after = query_params(request).remove("after").filter(|a| a.len() <= 200);
+    let mut params = query_params(request);
+    let after = params.remove("after").filter(|a| a.len() <= 200);
+    let note = params.remove("note").filter(|n| n == "calendar-reset");
     let data = visit.query("my_meetups", json!({ "after": after })).await?;
-    Ok(visit.render(StatusCode::OK, "my_meetups.html", &data, json!({ "calendar_url": calendar_url })))
+    Ok(visit.render(StatusCode::OK, "my_meetups.html", &data, json!({ "note": note })))
 }
 
+/// The step before making a new calendar address: the current one stops working, so
+/// every calendar app subscribed to it must be given the new one.
+async fn confirm_calendar_reset(visit: &Visit) -> Result<Response, Stop> {
+    let data = visit.query("my_meetups", json!({ "after": null })).await?;
+    if data["calendarFeed"].is_null() {
+        // Nothing to replace: "My meetups" offers to make the first address.
+        return Ok(visit.redirect("/meetups/mine#calendar-heading"));
+    }
+    Ok(visit.render(StatusCode::OK, "calendar_reset.html", &data, json!({})))
+}
+
+#[handler]
+pub async fn calendar_reset_form(request: &Request) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            confirm_calendar_reset(&visit).await
+        }
+        .await,
+    )
+}
+
+/// Makes a calendar address. Replacing one that exists needs `confirm=yes` (from the
+/// confirmation page); without it this shows that page and changes nothing.
 #[handler]
 pub async fn reset_calendar(request: &Request, body: Body) -> Response {
     respond(
         async {
-            let (mut visit, _) = Visit::posted(request, body).await?;
-            let url = match visit.mutate("reset_calendar_feed", "resetCalendarFeed", json!({})).await? {
-                Mutation::Done(payload) => payload["url"].clone(),
-                Mutation::Invalid(_) | Mutation::Refused(_) => Value::Null,
-            };
-            // Shown once, on this response, like an access token.
-            my_meetups(request, url).await
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let current = visit.query("my_meetups", json!({ "after": null })).await?;
+            if !current["calendarFeed"].is_null() && form.text("confirm") != "yes" {
+                return confirm_calendar_reset(&visit).await;
+            }
+            match visit.mutate("reset_calendar_feed", json!({})).await? {
+                Mutation::Done(_) => Ok(visit.redirect("/meetups/mine?note=calendar-reset#calendar-heading")),
+                Mutation::Invalid(_) | Mutation::Refused(_) => Ok(visit.redirect("/meetups/mine#calendar-heading")),
+            }
         }
         .await,
     )

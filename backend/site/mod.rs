@@ -2,7 +2,7 @@
 //!
 //! Each page is a template in `web/templates/` plus a GraphQL document in
 //! `web/queries/`, executed in-process with the visitor's identity ([`visit`]). Forms post
-//! to handlers that run mutations and show their `userErrors` ([`pages`]). Everything works
+//! to handlers that run mutations and show their `userErrors` ([`forms`]). Everything works
 //! without JavaScript; `web/static/app.js` only adds small conveniences.
 //!
 //! Templates use minijinja: it loads templates at run time, so in development an edited
@@ -15,42 +15,50 @@ pub mod admin;
 pub mod artefacts;
 pub mod assets;
 pub mod calendars;
+pub mod case_studies;
 pub mod comments;
 pub mod csrf;
+pub mod explorer;
 pub mod feeds;
 pub mod follows;
-pub mod knowledge;
+pub mod forms;
+pub mod home;
 pub mod meetups;
+pub mod members;
 pub mod moderation;
 pub mod notifications;
 pub mod oauth;
 pub mod organisations;
-pub mod pages;
 pub mod privacy;
 pub mod topics;
 pub mod unsubscribe;
 pub mod visit;
 
-use poem::{get, post, Route};
+use std::{collections::HashMap, sync::LazyLock};
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
+use poem::Route;
+
+use crate::http::methods::{get, post};
 
 use crate::graphql::relay;
 
 /// The site's routes; the API and operational routes are added beside them in `http`.
 pub fn routes() -> Route {
     Route::new()
-        .at("/register", get(pages::register_form).post(pages::register))
-        .at("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
-        .at("/sign-out", post(pages::sign_out))
+        .at("/register", get(account::register_form).post(account::register))
+        .at("/sign-in", get(account::sign_in_form).post(account::sign_in))
+        .at("/sign-out", post(account::sign_out))
         .at("/forgot-password", get(account::forgot_form).post(account::forgot))
         .at("/reset-password/:token", get(account::reset_form).post(account::reset))
         .at("/verify-email/:token", get(account::verify_form).post(account::verify))
         .at("/auth/:provider/start", get(oauth::start))
         .at("/auth/:provider/callback", get(oauth::callback))
-        .at("/settings", get(pages::settings))
-        .at("/settings/profile", post(pages::update_profile))
-        .at("/settings/tokens", post(pages::create_token))
-        .at("/settings/tokens/revoke", post(pages::revoke_token))
-        .at("/settings/connections/disconnect", post(pages::disconnect_identity))
+        .at("/settings", get(account::settings))
+        .at("/settings/profile", post(account::update_profile))
+        .at("/settings/tokens", post(account::create_token))
+        .at("/settings/tokens/revoke", post(account::revoke_token))
+        .at("/settings/connections/disconnect", post(account::disconnect_identity))
         .at("/settings/email", post(account::change_email))
         .at("/settings/password", post(account::change_password))
         .at("/settings/verification", post(account::resend_verification))
@@ -64,7 +72,7 @@ pub fn routes() -> Route {
         .at("/notifications", get(notifications::list))
         .at("/notifications/new", get(notifications::new_for_you))
         .at("/notifications/read", post(notifications::mark_read))
-        .at("/members/:id", get(pages::member))
+        .at("/members/:id", get(members::member))
         .at("/report", get(moderation::report_form).post(moderation::report))
         .at("/moderation", get(moderation::queue))
         .at("/moderation/reviews/:number", get(moderation::review).post(moderation::decide))
@@ -73,18 +81,18 @@ pub fn routes() -> Route {
         .at("/members/:id/role", post(admin::set_role))
         .at("/admin/audit", get(admin::audit_log))
         .at("/admin/settings", get(admin::settings).post(admin::save_settings))
-        .at("/search", get(knowledge::search))
-        .at("/case-studies", get(knowledge::list))
-        .at("/case-studies/new", get(knowledge::new_form).post(knowledge::create))
-        .at("/case-studies/:number", get(knowledge::show))
-        .at("/case-studies/:number/edit", get(knowledge::edit_form).post(knowledge::update))
-        .at("/case-studies/:number/publish", post(knowledge::publish))
-        .at("/case-studies/:number/useful", post(knowledge::mark_useful))
-        .at("/case-studies/:number/bookmark", post(knowledge::bookmark))
-        .at("/bookmarks", get(knowledge::bookmarks))
-        .at("/case-studies/:number/interest", post(knowledge::register_interest))
-        .at("/case-studies/:number/leave", post(knowledge::leave))
-        .at("/invitations", get(knowledge::invitations).post(knowledge::respond_to_invitation))
+        .at("/search", get(case_studies::search))
+        .at("/case-studies", get(case_studies::list))
+        .at("/case-studies/new", get(case_studies::new_form).post(case_studies::create))
+        .at("/case-studies/:number", get(case_studies::show))
+        .at("/case-studies/:number/edit", get(case_studies::edit_form).post(case_studies::update))
+        .at("/case-studies/:number/publish", post(case_studies::publish))
+        .at("/case-studies/:number/useful", post(case_studies::mark_useful))
+        .at("/case-studies/:number/bookmark", post(case_studies::bookmark))
+        .at("/bookmarks", get(case_studies::bookmarks))
+        .at("/case-studies/:number/interest", post(case_studies::register_interest))
+        .at("/case-studies/:number/leave", post(case_studies::leave))
+        .at("/invitations", get(case_studies::invitations).post(case_studies::respond_to_invitation))
         .at("/artefacts", get(artefacts::list))
         .at("/artefacts/new", get(artefacts::new_form).post(artefacts::create))
         .at("/artefacts/:number", get(artefacts::show))
@@ -102,12 +110,15 @@ pub fn routes() -> Route {
         .at("/organisations/:slug", get(organisations::show))
         .at("/organisations/:slug/join", post(organisations::join))
         .at("/organisations/:slug/requests", post(organisations::decide))
+        .at("/open-data/kettle.jsonl", get(crate::open_data::export::download))
         .at("/feeds/case-studies.atom", get(feeds::latest))
         .at("/feeds/topics/:slug", get(feeds::topic))
         .at("/feeds/organisations/:slug", get(feeds::organisation))
+        .at("/feeds/artefacts.atom", get(feeds::artefacts))
+        .at("/feeds/meetups.atom", get(feeds::meetups))
         .at("/meetups", get(meetups::list))
         .at("/meetups/mine", get(meetups::mine))
-        .at("/meetups/calendar", post(meetups::reset_calendar))
+        .at("/meetups/calendar", get(meetups::calendar_reset_form).post(meetups::reset_calendar))
         .at("/meetups/new-group", get(meetups::new_group_form).post(meetups::create_group))
         .at("/meetups/groups/:slug", get(meetups::group))
         .at("/meetups/groups/:slug/join", post(meetups::join))
@@ -125,8 +136,20 @@ pub fn routes() -> Route {
         .at("/calendars/events/:file", get(calendars::event))
         .at("/calendars/groups/:file", get(calendars::group))
         .at("/calendars/personal/:file", get(calendars::personal))
+        .at("/graphql/explorer", get(explorer::page))
         .at("/static/:file", get(assets::serve))
-        .at("/*path", get(pages::home_or_not_found))
+        .at("/robots.txt", get(assets::robots))
+        .at("/favicon.ico", get(assets::favicon))
+        .at("/*path", get(home::home_or_not_found))
+}
+
+/// The absolute address of the page of a case study, artefact or meetup by global id,
+/// for what the site publishes to other machines (JSON-LD, see `open_data::json_ld`).
+pub(crate) fn page_url(base: &str, id: &str) -> String {
+    match relay::parse_global_id(id) {
+        Ok((kind, number)) if kind == "MeetupEvent" => format!("{base}/meetups/events/{number}"),
+        _ => format!("{base}{}", node_path(id)),
+    }
 }
 
 /// The global id behind a page's number: `/artefacts/12` shows `Artefact:12`.
@@ -144,16 +167,63 @@ pub(crate) fn node_path(id: &str) -> String {
     }
 }
 
-/// The GraphQL documents in `web/queries/`, by name, for checking against the schema:
-/// every page document with the shared fragments it uses.
-pub fn page_documents() -> Vec<(String, String)> {
+/// A page document from `web/queries/`, with the shared fragments it uses, parsed once.
+pub struct PageDocument {
+    pub source: String,
+    pub parsed: ExecutableDocument,
+    /// For a mutation document, its one root field (the payload's key in the result):
+    /// taken from the document, so a handler cannot name a different one.
+    pub mutation_field: Option<String>,
+}
+
+/// Every page document, by name (`home`, `create_artefact`), parsed when first needed
+/// instead of on every request. A document that does not parse is left out and logged;
+/// `page_documents_match_the_schema` keeps that from ever shipping.
+static PAGE_DOCUMENTS: LazyLock<HashMap<String, PageDocument>> = LazyLock::new(|| {
     assets::Web::iter()
         .filter(|path| path.starts_with("queries/") && path.ends_with(".graphql") && *path != FRAGMENTS)
         .filter_map(|path| {
-            let name = path.trim_start_matches("queries/").trim_end_matches(".graphql");
-            document(name).map(|text| (path.to_string(), text))
+            let name = path.trim_start_matches("queries/").trim_end_matches(".graphql").to_string();
+            let source = document(&name)?;
+            match async_graphql::parser::parse_query(&source) {
+                Ok(parsed) => {
+                    let mutation_field = mutation_field(&parsed);
+                    Some((name, PageDocument { source, parsed, mutation_field }))
+                }
+                Err(error) => {
+                    tracing::error!(document = %name, %error, "a page's GraphQL document does not parse");
+                    None
+                }
+            }
         })
         .collect()
+});
+
+/// The one root field of a mutation document, or `None` for a query (or a mutation
+/// selecting more or less than one field, which `Visit::mutate` refuses).
+fn mutation_field(document: &ExecutableDocument) -> Option<String> {
+    let mut operations = document.operations.iter();
+    let (_, operation) = operations.next()?;
+    if operations.next().is_some() || operation.node.ty != OperationType::Mutation {
+        return None;
+    }
+    match operation.node.selection_set.node.items.as_slice() {
+        [only] => match &only.node {
+            Selection::Field(field) => Some(field.node.response_key().node.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A page document by name.
+pub fn page_document(name: &str) -> Option<&'static PageDocument> {
+    PAGE_DOCUMENTS.get(name)
+}
+
+/// Every page document, by name, for checking against the schema.
+pub fn page_documents() -> impl Iterator<Item = (&'static str, &'static PageDocument)> {
+    PAGE_DOCUMENTS.iter().map(|(name, document)| (name.as_str(), document))
 }
 
 /// Fragments shared by several page documents (a comment thread, say), so each shape
@@ -162,7 +232,7 @@ const FRAGMENTS: &str = "queries/fragments.graphql";
 
 /// A page document with the shared fragments it spreads (and those they spread)
 /// appended: GraphQL refuses a document with unused fragments, so only those.
-pub fn document(name: &str) -> Option<String> {
+fn document(name: &str) -> Option<String> {
     let mut source = assets::text(&format!("queries/{name}.graphql"))?;
     let shared = assets::text(FRAGMENTS).unwrap_or_default();
     let starts: Vec<usize> =

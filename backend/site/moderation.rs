@@ -7,8 +7,8 @@ use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
+    forms::{form_errors, query_params, refused, respond},
     page_id,
-    pages::{form_errors, query_params, refused, respond},
     visit::{Form, Mutation, Stop, Visit},
 };
 
@@ -92,7 +92,7 @@ pub async fn report(request: &Request, body: Body) -> Response {
                 return report_page(&visit, &target, StatusCode::UNPROCESSABLE_ENTITY, extra).await;
             }
             let input = json!({ "targetId": target, "reason": reason, "note": note });
-            let errors = match visit.mutate("moderation_flag", "flag", json!({ "input": input })).await? {
+            let errors = match visit.mutate("moderation_flag", json!({ "input": input })).await? {
                 Mutation::Done(_) => {
                     return report_page(&visit, &target, StatusCode::OK, json!({ "done": true, "values": {} })).await;
                 }
@@ -208,7 +208,7 @@ pub async fn decide(request: &Request, Path(number): Path<String>, body: Body) -
                 "summary": if editing { optional(&form, "summary") } else { None },
                 "body": if editing { optional(&form, "body") } else { None },
             });
-            let errors = match visit.mutate("moderation_decide", "decideReview", json!({ "input": input })).await? {
+            let errors = match visit.mutate("moderation_decide", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect("/moderation?decided=1")),
                 Mutation::Invalid(errors) => {
                     // The form calls the end date what it is.

@@ -12,7 +12,7 @@ use poem::{handler, http::StatusCode, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
-    pages::{form_errors, query_params, refused, respond},
+    forms::{form_errors, query_params, refused, respond},
     visit::{safe_return_to, Form, Mutation, Stop, Visit},
 };
 
@@ -91,7 +91,7 @@ pub async fn new_for_you(request: &Request) -> Response {
                 // The page is already rendered: a failure here only means the same items
                 // show again next time, so it does not replace the page.
                 if let Mutation::Invalid(_) | Mutation::Refused(_) =
-                    visit.mutate("mark_new_for_you_seen", "markNewForYouSeen", json!({})).await?
+                    visit.mutate("mark_new_for_you_seen", json!({})).await?
                 {
                     tracing::warn!("recording a visit to new for you was refused");
                 }
@@ -126,7 +126,7 @@ pub async fn mark_read(request: &Request, body: Body) -> Response {
             } else {
                 "/notifications?marked=all".to_string()
             };
-            match visit.mutate("mark_notifications_read", "markNotificationsRead", json!({ "input": input })).await? {
+            match visit.mutate("mark_notifications_read", json!({ "input": input })).await? {
                 Mutation::Done(_) => Ok(visit.redirect(&back)),
                 // An entry that is gone or not theirs: the list shows the truth either way.
                 Mutation::Invalid(_) => Ok(visit.redirect("/notifications")),
@@ -296,10 +296,7 @@ pub async fn update_settings(request: &Request, body: Body) -> Response {
             let errors = if !problems.is_empty() {
                 form_errors(&problems, FIRST_FIELD)
             } else {
-                match visit
-                    .mutate("update_notification_settings", "updateNotificationSettings", json!({ "input": input }))
-                    .await?
-                {
+                match visit.mutate("update_notification_settings", json!({ "input": input })).await? {
                     Mutation::Done(_) => return Ok(visit.redirect("/settings/notifications?saved=1")),
                     Mutation::Invalid(errors) => form_errors(&on_the_page(errors), FIRST_FIELD),
                     Mutation::Refused(message) => refused(message, FIRST_FIELD),

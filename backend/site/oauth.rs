@@ -7,7 +7,7 @@
 use poem::{handler, web::Path, Request, Response};
 
 use super::{
-    pages::{query_params, respond},
+    forms::{query_params, respond},
     visit::{safe_return_to, Stop, Visit},
 };
 use crate::accounts::{

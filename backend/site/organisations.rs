@@ -5,7 +5,7 @@ use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
-    pages::{form_errors, query_params, refused, respond},
+    forms::{form_errors, query_params, refused, respond},
     visit::{Mutation, Stop, Visit},
 };
 
@@ -54,15 +54,14 @@ pub async fn create(request: &Request, body: Body) -> Response {
             let kind = form.get("kind").filter(|k| KINDS.contains(k)).unwrap_or(KINDS[0]);
             let website = Some(form.text("website")).filter(|w| !w.trim().is_empty());
             let input = json!({ "name": form.text("name"), "kind": kind, "website": website });
-            let errors =
-                match visit.mutate("create_organisation", "createOrganisation", json!({ "input": input })).await? {
-                    Mutation::Done(payload) => {
-                        let slug = payload["organisation"]["slug"].as_str().unwrap_or_default();
-                        return Ok(visit.redirect(&format!("/organisations/{slug}?created=1")));
-                    }
-                    Mutation::Invalid(errors) => form_errors(&errors, "name"),
-                    Mutation::Refused(message) => refused(message, "name"),
-                };
+            let errors = match visit.mutate("create_organisation", json!({ "input": input })).await? {
+                Mutation::Done(payload) => {
+                    let slug = payload["organisation"]["slug"].as_str().unwrap_or_default();
+                    return Ok(visit.redirect(&format!("/organisations/{slug}?created=1")));
+                }
+                Mutation::Invalid(errors) => form_errors(&errors, "name"),
+                Mutation::Refused(message) => refused(message, "name"),
+            };
             render_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, values, errors).await
         }
         .await,
@@ -112,9 +111,7 @@ pub async fn join(request: &Request, body: Body, Path(slug): Path<String>) -> Re
         async {
             let (mut visit, _) = Visit::posted(request, body).await?;
             let Some(id) = organisation_id(&visit, &slug).await? else { return Ok(visit.not_found().await) };
-            visit
-                .mutate("request_to_join", "requestToJoinOrganisation", json!({ "input": { "organisationId": id } }))
-                .await?;
+            visit.mutate("request_to_join", json!({ "input": { "organisationId": id } })).await?;
             Ok(visit.redirect(&format!("/organisations/{slug}")))
         }
         .await,
@@ -129,7 +126,7 @@ pub async fn decide(request: &Request, body: Body, Path(slug): Path<String>) -> 
             let Some(id) = organisation_id(&visit, &slug).await? else { return Ok(visit.not_found().await) };
             let approve = form.get("decision") == Some("approve");
             let input = json!({ "organisationId": id, "memberId": form.text("memberId"), "approve": approve });
-            match visit.mutate("decide_membership", "decideMembershipRequest", json!({ "input": input })).await? {
+            match visit.mutate("decide_membership", json!({ "input": input })).await? {
                 Mutation::Done(_) => {
                     let decided = if approve { "approved" } else { "declined" };
                     Ok(visit.redirect(&format!("/organisations/{slug}?decided={decided}")))

@@ -16,7 +16,7 @@ use poem::{
 use serde_json::{json, Value};
 
 use super::{
-    pages::{form_errors, refused, respond},
+    forms::{form_errors, refused, respond},
     visit::{Mutation, Stop, Visit},
 };
 use crate::{
@@ -77,7 +77,7 @@ pub async fn exports(request: &Request) -> Response {
     respond(
         async {
             let visit = Visit::new(request).await?;
-            let asked = super::pages::query_params(request).contains_key("asked");
+            let asked = super::forms::query_params(request).contains_key("asked");
             render_exports(&visit, StatusCode::OK, json!({ "asked": asked })).await
         }
         .await,
@@ -90,7 +90,7 @@ pub async fn request_export(request: &Request, body: Body) -> Response {
     respond(
         async {
             let (mut visit, _) = Visit::posted(request, body).await?;
-            let errors = match visit.mutate("privacy_request_export", "requestDataExport", json!({})).await? {
+            let errors = match visit.mutate("privacy_request_export", json!({})).await? {
                 Mutation::Done(_) => return Ok(visit.redirect("/settings/data?asked=1")),
                 Mutation::Invalid(errors) => form_errors(&errors, "request-export"),
                 Mutation::Refused(message) => refused(message, "request-export"),
@@ -154,12 +154,11 @@ pub async fn delete(request: &Request, body: Body) -> Response {
         async {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let input = json!({ "password": form.get("password").filter(|p| !p.is_empty()) });
-            let errors =
-                match visit.mutate("privacy_delete_account", "deleteAccount", json!({ "input": input })).await? {
-                    Mutation::Done(_) => return Ok(visit.redirect("/?account_deleted=1")),
-                    Mutation::Invalid(errors) => form_errors(&errors, "password"),
-                    Mutation::Refused(message) => refused(message, "password"),
-                };
+            let errors = match visit.mutate("privacy_delete_account", json!({ "input": input })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect("/?account_deleted=1")),
+                Mutation::Invalid(errors) => form_errors(&errors, "password"),
+                Mutation::Refused(message) => refused(message, "password"),
+            };
             render_delete(&visit, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await
         }
         .await,

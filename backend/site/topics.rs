@@ -6,7 +6,7 @@ use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
-    pages::{form_errors, query_params, refused, respond},
+    forms::{form_errors, query_params, refused, respond},
     visit::{Form, Mutation, Stop, Visit},
 };
 
@@ -31,7 +31,7 @@ pub async fn create(request: &Request, body: Body) -> Response {
         async {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let input = json!({ "name": form.text("name"), "description": form.text("description") });
-            let errors = match visit.mutate("create_topic", "createTopic", json!({ "input": input })).await? {
+            let errors = match visit.mutate("create_topic", json!({ "input": input })).await? {
                 Mutation::Done(payload) => {
                     let slug = payload["topic"]["slug"].as_str().unwrap_or_default();
                     return Ok(visit.redirect(&format!("/topics?added={slug}")));
@@ -82,8 +82,7 @@ async fn curate(
         return Ok(visit.not_found().await);
     }
     let (document, input) = make(&form, id);
-    let field = if document == "rename_topic" { "renameTopic" } else { "mergeTopic" };
-    let errors = match visit.mutate(document, field, json!({ "input": input })).await? {
+    let errors = match visit.mutate(document, json!({ "input": input })).await? {
         Mutation::Done(payload) => {
             let target = payload["topic"]["slug"].as_str().unwrap_or(slug);
             let flag = if document == "rename_topic" { "renamed" } else { "merged" };

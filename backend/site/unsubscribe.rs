@@ -13,7 +13,7 @@ use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::json;
 
 use super::{
-    pages::respond,
+    forms::respond,
     visit::{Form, Mutation, Visit},
 };
 use crate::mail::unsubscribe::{self, List};
@@ -45,7 +45,7 @@ pub async fn leave(request: &Request, Path(token): Path<String>, body: Body) -> 
             // empty form); it is read within the forms' size limit, and not checked for a
             // CSRF token on purpose.
             Form::read(body).await?;
-            let list = match visit.mutate("unsubscribe", "unsubscribe", json!({ "input": { "token": token } })).await? {
+            let list = match visit.mutate("unsubscribe", json!({ "input": { "token": token } })).await? {
                 Mutation::Done(payload) => payload["list"].as_str().and_then(List::parse),
                 Mutation::Invalid(_) => None,
                 Mutation::Refused(message) => {

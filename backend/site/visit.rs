@@ -157,11 +157,13 @@ impl Visit {
     }
 
     async fn run(&self, document: &str, variables: Value) -> Result<async_graphql::Response, Stop> {
-        let Some(source) = super::document(document) else {
+        let Some(page_document) = super::page_document(document) else {
             tracing::error!(document, "a page's GraphQL document is missing");
             return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)));
         };
-        let request = async_graphql::Request::new(source)
+        let mut request = async_graphql::Request::new(page_document.source.clone());
+        request.set_parsed_query(page_document.parsed.clone());
+        let request = request
             .variables(async_graphql::Variables::from_json(variables))
             .data(RequestContext {
                 viewer: self.viewer.clone(),
@@ -200,9 +202,14 @@ impl Visit {
         Ok(response.data.into_json().unwrap_or(Value::Null))
     }
 
-    /// Runs a mutation document and returns its payload (the root field's value). Cookies
-    /// the mutation sets (signing in or out) go out with whatever this visit sends next.
-    pub async fn mutate(&mut self, document: &str, field: &str, variables: Value) -> Result<Mutation, Stop> {
+    /// Runs a mutation document and returns its payload (the value of the document's one
+    /// root field). Cookies the mutation sets (signing in or out) go out with whatever
+    /// this visit sends next.
+    pub async fn mutate(&mut self, document: &str, variables: Value) -> Result<Mutation, Stop> {
+        let Some(field) = super::page_document(document).and_then(|d| d.mutation_field.as_deref()) else {
+            tracing::error!(document, "a page's mutation document is missing or selects other than one mutation field");
+            return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)));
+        };
         let response = self.run(document, variables).await?;
         for value in response.http_headers.get_all(header::SET_COOKIE) {
             if let Ok(text) = value.to_str() {
@@ -233,6 +240,11 @@ impl Visit {
         }
         let data = response.data.into_json().unwrap_or(Value::Null);
         let payload = data.get(field).cloned().unwrap_or(Value::Null);
+        // Every mutation returns a payload; none without an error is a fault, never success.
+        if payload.is_null() {
+            tracing::error!(document, field, "a page's mutation returned no payload");
+            return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)));
+        }
         let errors = payload.get("userErrors").and_then(|e| e.as_array()).cloned().unwrap_or_default();
         if errors.is_empty() {
             Ok(Mutation::Done(payload))
@@ -269,6 +281,8 @@ impl Visit {
             "path": self.path,
             "time_zone": time_zone,
             "request_id": self.request_id,
+            // For links that must be absolute, such as `webcal:` subscriptions.
+            "public_url": self.base_url(),
         });
         if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
             object.extend(more);
@@ -441,7 +455,7 @@ fn environment() -> Environment<'static> {
     env.add_filter("node_number", |id: &str| {
         crate::graphql::relay::parse_global_id(id).map(|(_, number)| number.to_string()).unwrap_or_default()
     });
-    env.add_filter("atom_entry_id", super::feeds::entry_id);
+    env.add_filter("webcal", super::calendars::webcal);
     env.add_filter("urlencode_path", |value: &str| {
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
     });

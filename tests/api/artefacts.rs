@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::{
-    knowledge::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
+    case_studies::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
     scenarios,
     support::{error_code, query_plan, user_errors, Backend, Client, Scenario, StatementLog, TestApp},
 };
@@ -707,7 +707,7 @@ async fn artefact_lists_run_a_fixed_number_of_statements(app: TestApp) {
         input["organisationId"] = json!(organisations[i % 4]);
         let id = share(&members[i % 4], input).await["id"].as_str().unwrap().to_string();
         if i % 3 == 0 {
-            crate::conversations::post(&members[(i + 1) % 4], &id, None, "We use this.").await;
+            crate::comments::post(&members[(i + 1) % 4], &id, None, "We use this.").await;
         }
     }
 

@@ -28,8 +28,8 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
 
 /// A topic to file case studies and artefacts under (made by an admin).
 async fn topic(app: &TestApp) -> String {
-    let curator = crate::knowledge::admin(app, "curator@example.org", "Curator").await;
-    crate::knowledge::create_topic(&curator, "Waste").await
+    let curator = crate::case_studies::admin(app, "curator@example.org", "Curator").await;
+    crate::case_studies::create_topic(&curator, "Waste").await
 }
 
 const REGISTER: &str =
@@ -102,7 +102,10 @@ async fn emails_and_names_are_checked(app: TestApp) {
     assert_eq!(user_errors(&organisation["createOrganisation"]), one("name", "INVALID"));
     let topic = topic(&app).await;
     let case_study = ada
-        .data(crate::knowledge::CREATE, json!({ "input": crate::knowledge::case_study("\u{200b}\u{200b}", &[&topic]) }))
+        .data(
+            crate::case_studies::CREATE,
+            json!({ "input": crate::case_studies::case_study("\u{200b}\u{200b}", &[&topic]) }),
+        )
         .await;
     assert_eq!(user_errors(&case_study["createCaseStudy"]), one("title", "INVALID"));
 }
@@ -173,7 +176,7 @@ fn xml_char(c: char) -> bool {
 }
 
 async fn feeds_and_calendars_leave_out_what_their_formats_forbid(app: TestApp) {
-    use crate::knowledge::{case_study, create_case_study, PUBLISH};
+    use crate::case_studies::{case_study, create_case_study, PUBLISH};
     let topic = topic(&app).await;
     let ada = app.member("ada@example.org", "Ada").await;
     let story = create_case_study(&ada, case_study("Bin reminders", &[&topic])).await;
@@ -242,7 +245,7 @@ async fn feeds_and_calendars_leave_out_what_their_formats_forbid(app: TestApp) {
 }
 
 async fn punctuation_storms_in_search_answer_without_errors(app: TestApp) {
-    use crate::knowledge::{case_study, create_case_study, PUBLISH};
+    use crate::case_studies::{case_study, create_case_study, PUBLISH};
     let topic = topic(&app).await;
     let ada = app.member("ada@example.org", "Ada").await;
     let story = create_case_study(&ada, case_study("Bin day reminders", &[&topic])).await;
@@ -512,7 +515,7 @@ async fn agenda_limit_holds_under_concurrency(app: TestApp) {
 }
 
 async fn reply_limit_holds_under_concurrency(app: TestApp) {
-    use crate::knowledge::{case_study, create_case_study, PUBLISH};
+    use crate::case_studies::{case_study, create_case_study, PUBLISH};
     let topic = topic(&app).await;
     let ada = app.member("ada@example.org", "Ada").await;
     let story = create_case_study(&ada, case_study("Bin reminders", &[&topic])).await;

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::{
-    knowledge::{admin, case_study, create_case_study, create_topic, PUBLISH, UPDATE},
+    case_studies::{admin, case_study, create_case_study, create_topic, PUBLISH, UPDATE},
     scenarios,
     site::Browser,
     support::{error_code, query_plan, user_errors, Client, Scenario, TestApp},

@@ -22,8 +22,8 @@ use sqlx::Row;
 
 use crate::{
     artefacts::{artefact, share},
-    conversations::post,
-    knowledge::{admin, case_study, create_case_study, create_topic, PUBLISH},
+    case_studies::{admin, case_study, create_case_study, create_topic, PUBLISH},
+    comments::post,
     mailbox,
     notifications::dispatched,
     scenarios,

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::{
-    knowledge::{admin, case_study, create_case_study, create_topic, PUBLISH},
+    case_studies::{admin, case_study, create_case_study, create_topic, PUBLISH},
     scenarios,
     support::{kettle_command, Scenario, TestApp},
 };

@@ -20,7 +20,7 @@ use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::{
-    knowledge::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
+    case_studies::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
     scenarios,
     support::{Client, Scenario, TestApp},
 };

@@ -18,8 +18,8 @@ use futures_util::{future::join_all, FutureExt};
 use serde_json::{json, Value};
 
 use crate::{
+    case_studies::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
     fuzz::{all_codes, client_send, normalise, InputValue, Kind, Lit, Model, Ty},
-    knowledge::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
     scenarios,
     support::{Client, Peer, Scenario, TestApp, PASSWORD},
 };
@@ -1455,7 +1455,7 @@ async fn hostile_pathological_markdown_is_refused_or_stored_quickly(app: TestApp
         let before = app.count("SELECT COUNT(*) FROM case_studies").await;
         let mut input = case_study(&format!("Shape {shape}"), &[&topic]);
         input["body"] = json!(source);
-        let created = send(&ada, crate::knowledge::CREATE, json!({ "input": input })).await;
+        let created = send(&ada, crate::case_studies::CREATE, json!({ "input": input })).await;
         let after = app.count("SELECT COUNT(*) FROM case_studies").await;
         let payload = &created.body["data"]["createCaseStudy"];
         let stored = payload["caseStudy"]["id"].is_string() && after == before + 1;

@@ -29,8 +29,8 @@ use tokio_tungstenite::{
 };
 
 use crate::{
-    conversations::post,
-    knowledge::{admin, case_study, create_case_study, create_topic, PUBLISH},
+    case_studies::{admin, case_study, create_case_study, create_topic, PUBLISH},
+    comments::post,
     scenarios,
     support::{Backend, Client, Peer, Scenario, TestApp},
 };

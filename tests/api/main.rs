@@ -4,14 +4,16 @@
 mod accounts;
 mod artefacts;
 mod bounds;
+mod calendars;
+mod case_studies;
 mod cli;
 mod coauthors;
-mod conversations;
+mod comments;
 mod digests;
 mod dispatch;
+mod feeds;
 mod fuzz;
 mod hostile;
-mod knowledge;
 mod limits;
 mod live;
 mod mail_accounts;
@@ -23,11 +25,13 @@ mod moderation;
 mod notifications;
 mod oauth;
 mod oauth_provider;
+mod open_data;
 mod privacy;
 mod protocol;
 mod service;
 mod site;
 mod smtp_server;
+mod stored_text;
 mod support;
 mod suspensions;
 
@@ -41,11 +45,13 @@ fn main() {
     let args = Arguments::from_args();
     let scenarios: Vec<(&str, Scenario)> = [
         accounts::scenarios(),
-        knowledge::scenarios(),
+        case_studies::scenarios(),
         coauthors::scenarios(),
         artefacts::scenarios(),
-        conversations::scenarios(),
+        comments::scenarios(),
         meetups::scenarios(),
+        calendars::scenarios(),
+        feeds::scenarios(),
         protocol::scenarios(),
         service::scenarios(),
         site::scenarios(),
@@ -65,6 +71,8 @@ fn main() {
         moderation::scenarios(),
         suspensions::scenarios(),
         privacy::scenarios(),
+        stored_text::scenarios(),
+        open_data::scenarios(),
     ]
     .concat();
 

@@ -326,7 +326,7 @@ async fn calendar_feeds_follow_changes_and_keep_cancellations(app: TestApp) {
     assert_eq!(events.len(), 2, "{feed}");
     assert_eq!(events[0]["DTSTART;TZID=Europe/London"], "20300314T160000");
     assert_eq!(events[0]["SEQUENCE"], "0");
-    assert_eq!(events[0]["URL"], "https://meet.example.org/teacamp", "those going get the link");
+    assert!(events[0]["DESCRIPTION"].contains("https://meet.example.org/teacamp"), "those going get the link");
     assert!(feed.contains("BEGIN:VTIMEZONE\r\nTZID:Europe/London"), "{feed}");
     let uid = events[0]["UID"].clone();
 
@@ -354,7 +354,7 @@ async fn calendar_feeds_follow_changes_and_keep_cancellations(app: TestApp) {
     assert_eq!(status, 200);
     let group_events = parse_feed(&group_feed);
     assert_eq!(group_events.len(), 2);
-    assert!(group_events.iter().all(|e| !e.contains_key("URL")), "{group_feed}");
+    assert!(!group_feed.contains("meet.example.org"), "{group_feed}");
     let number = first_id.to_string();
     let global = kettle::graphql::relay::parse_global_id(&number).unwrap().1;
     assert_eq!(parse_feed(&fetch(format!("{base}/calendars/events/{global}.ics")).await.2).len(), 1);
@@ -459,7 +459,7 @@ async fn series_keep_wall_clock_time_and_roll_forward(app: TestApp) {
 }
 
 async fn agendas_are_ordered_and_link_case_studies(app: TestApp) {
-    use crate::knowledge::{admin, case_study, create_case_study, create_topic, PUBLISH};
+    use crate::case_studies::{admin, case_study, create_case_study, create_topic, PUBLISH};
     let curator = admin(&app, "curator@example.org", "Curator").await;
     let topic = create_topic(&curator, "Waste").await;
     let olu = app.member("olu@example.org", "Olu").await;

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::{
     artefacts::{artefact, number, share, unknown},
-    conversations::post,
-    knowledge::{admin, case_study, create_case_study, create_topic, PUBLISH},
+    case_studies::{admin, case_study, create_case_study, create_topic, PUBLISH},
+    comments::post,
     notifications::dispatched,
     scenarios,
     site::Browser,

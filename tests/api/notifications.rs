@@ -15,8 +15,8 @@ use sqlx::Row;
 
 use crate::{
     artefacts::{artefact, number, share, unknown},
-    conversations::post,
-    knowledge::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH, UPDATE},
+    case_studies::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH, UPDATE},
+    comments::post,
     scenarios,
     support::{error_code, user_errors, Client, Scenario, TestApp},
 };

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::{
     artefacts::{artefact, number, share},
-    knowledge::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH, UPDATE},
+    case_studies::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH, UPDATE},
     scenarios,
     site::Browser,
     support::{error_code, user_errors, Backend, Client, Scenario, TestApp, PASSWORD},

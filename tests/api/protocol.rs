@@ -16,6 +16,11 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         invalid_global_ids_are_bad_input,
         queries_may_use_get_but_mutations_may_not,
         responses_carry_a_request_id,
+        compressed_responses_vary_on_accept_encoding,
+        feeds_calendars_and_static_files_answer_conditional_requests,
+        wrong_methods_say_what_is_allowed_and_errors_have_a_type,
+        robots_txt_and_favicon_are_served,
+        request_errors_use_the_media_type_the_client_accepts,
     ]
 }
 
@@ -228,10 +233,24 @@ async fn queries_may_use_get_but_mutations_may_not(app: TestApp) {
         .unwrap();
     assert_eq!(response.status(), 400);
 
-    // A browser gets GraphiQL; a script without a query gets a clear error.
+    // A browser is sent to the explorer, a page of the site under its policy that loads
+    // nothing from elsewhere; a script without a query gets a clear error.
     let response = app.http().get(app.url("/graphql")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(response.url().path(), "/graphql/explorer", "redirected");
     assert_eq!(response.status(), 200);
-    assert!(response.text().await.unwrap().contains("graphiql"));
+    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"), "{csp}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(r#"id="type-CaseStudy""#) && page.contains(r##"href="#type-Node""##), "{page}");
+    assert!(page.contains("<form method=\"get\" action=\"/graphql\""), "{page}");
+    // Every script, style sheet and image the page names is our own.
+    for attribute in ["src=\"", "href=\""] {
+        for (at, _) in page.match_indices(attribute) {
+            let target = &page[at + attribute.len()..];
+            let target = &target[..target.find('"').unwrap()];
+            assert!(!target.starts_with("http") && !target.starts_with("//"), "{target}");
+        }
+    }
     let response = app.http().get(app.url("/graphql")).send().await.unwrap();
     assert_eq!(response.status(), 400);
 }
@@ -251,4 +270,151 @@ async fn responses_carry_a_request_id(app: TestApp) {
     let response = app.http().get(app.url("/no/such/page")).send().await.unwrap();
     assert_eq!(response.status(), 404);
     assert!(response.headers().contains_key("x-request-id"));
+}
+
+async fn compressed_responses_vary_on_accept_encoding(app: TestApp) {
+    let response = app.http().get(app.url("/")).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let vary: Vec<&str> = response.headers().get_all("vary").iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(vary.iter().any(|v| v.to_ascii_lowercase().contains("accept-encoding")), "{vary:?}");
+    // Uncompressed answers say so too, since they would have been compressed on request.
+    let response = app.http().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.headers()["vary"], "Accept-Encoding");
+}
+
+async fn feeds_calendars_and_static_files_answer_conditional_requests(app: TestApp) {
+    const CREATE_GROUP: &str =
+        "mutation($input: CreateMeetupGroupInput!) { createMeetupGroup(input: $input) { group { slug } userErrors { code } } }";
+    let olu = app.verified_member("olu@example.org", "Olu").await;
+    let data = olu.data(CREATE_GROUP, json!({ "input": { "name": "TeaCamp", "region": "North West" } })).await;
+    let slug = data["createMeetupGroup"]["group"]["slug"].as_str().unwrap_or_else(|| panic!("{data}")).to_string();
+    let paths = [
+        "/feeds/case-studies.atom".to_string(),
+        format!("/calendars/groups/{slug}.ics"),
+        kettle::site::assets::url("app.css"),
+        "/robots.txt".to_string(),
+    ];
+    for path in paths {
+        for encoding in ["identity", "gzip"] {
+            let get = |tag: Option<&str>| {
+                let mut request = app.http().get(app.url(&path)).header("accept-encoding", encoding);
+                if let Some(tag) = tag {
+                    request = request.header("if-none-match", tag);
+                }
+                request.send()
+            };
+            let first = get(None).await.unwrap();
+            assert_eq!(first.status(), 200, "{path}");
+            let etag = first.headers()["etag"].to_str().unwrap().to_string();
+            assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() == 34, "{path}: {etag}");
+            let cache_control = first.headers().get("cache-control").cloned();
+            assert!(!first.bytes().await.unwrap().is_empty());
+
+            let same = get(Some(&etag)).await.unwrap();
+            assert_eq!(same.status(), 304, "{path} {encoding}");
+            assert_eq!(same.headers()["etag"].to_str().unwrap(), etag);
+            assert_eq!(same.headers().get("cache-control").cloned(), cache_control, "{path}");
+            assert!(same.bytes().await.unwrap().is_empty());
+            // One of a list, a weak form of it, and `*` all match.
+            for tag in [format!("\"nope\", {etag}"), format!("W/{etag}"), "*".to_string()] {
+                assert_eq!(get(Some(&tag)).await.unwrap().status(), 304, "{path}: {tag}");
+            }
+            let other = get(Some("\"0123456789abcdef0123456789abcdef\"")).await.unwrap();
+            assert_eq!(other.status(), 200, "{path}");
+            assert_eq!(other.headers()["etag"].to_str().unwrap(), etag);
+            assert!(!other.bytes().await.unwrap().is_empty());
+        }
+    }
+    // A calendar that does not exist is still a 404, without a tag.
+    let missing =
+        app.http().get(app.url("/calendars/groups/nothing.ics")).header("if-none-match", "*").send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(!missing.headers().contains_key("etag"));
+}
+
+async fn wrong_methods_say_what_is_allowed_and_errors_have_a_type(app: TestApp) {
+    let cases = [
+        (reqwest::Method::POST, "/feeds/case-studies.atom", "GET, HEAD, OPTIONS"),
+        (reqwest::Method::GET, "/sign-out", "POST, OPTIONS"),
+        (reqwest::Method::DELETE, "/sign-in", "GET, HEAD, POST, OPTIONS"),
+        (reqwest::Method::PUT, "/graphql", "GET, HEAD, POST, OPTIONS"),
+    ];
+    for (method, path, allow) in cases {
+        let response = app.http().request(method.clone(), app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"), "{method} {path}");
+    }
+    let response = app.http().request(reqwest::Method::OPTIONS, app.url("/sign-in")).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.headers()["allow"], "GET, HEAD, POST, OPTIONS");
+    // A mutation over GET names POST, as the GraphQL-over-HTTP specification asks.
+    let response = app.http().get(app.url("/graphql?query=mutation%7B__typename%7D")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    // Error bodies always say what they are.
+    for path in ["/no/such/page", "/static/missing.1234.css", "/calendars/groups/nothing.ics", "/topics/%00"] {
+        let response = app.http().get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        assert!(response.headers().contains_key("content-type"), "{path}");
+    }
+    // A form the extractor refuses (poem's own error) has a type too.
+    let response = app
+        .http()
+        .post(app.url("/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![0xff, 0xfe])
+        .send()
+        .await
+        .unwrap();
+    if response.status().is_client_error() {
+        assert!(response.headers().contains_key("content-type"), "{}", response.status());
+    }
+}
+
+async fn robots_txt_and_favicon_are_served(app: TestApp) {
+    let response = app.http().get(app.url("/robots.txt")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("User-agent: *\n"), "{text}");
+    for path in ["/settings", "/moderation", "/admin", "/graphql", "/auth"] {
+        assert!(text.lines().any(|line| line == format!("Disallow: {path}")), "{text}");
+    }
+    assert!(!text.to_ascii_lowercase().contains("sitemap"));
+
+    let response = app.http().get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    assert!(response.text().await.unwrap().contains("<svg"));
+    let home = app.http().get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let icon = kettle::site::assets::url("favicon.svg");
+    assert!(home.contains(&format!(r#"<link rel="icon" href="{icon}" type="image/svg+xml">"#)), "{home}");
+    let response = app.http().get(app.url(&icon)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+}
+
+async fn request_errors_use_the_media_type_the_client_accepts(app: TestApp) {
+    const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+    let bad_json = app
+        .http()
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .header("accept", GRAPHQL_RESPONSE)
+        .body("{\"query\": ")
+        .send()
+        .await
+        .unwrap();
+    let no_query = app.http().get(app.url("/graphql")).header("accept", GRAPHQL_RESPONSE).send().await.unwrap();
+    for response in [bad_json, no_query] {
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.headers()["content-type"], GRAPHQL_RESPONSE);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    }
+    // A plain JSON client still gets plain JSON.
+    let response = app.http().get(app.url("/graphql")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["content-type"], "application/json");
 }

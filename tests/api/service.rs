@@ -105,11 +105,30 @@ async fn metrics_count_requests_and_operations(app: TestApp) {
     assert!(text.contains(r#"kettle_graphql_operations_total{outcome="error",type="query"} 1"#), "{text}");
     assert!(text.contains("kettle_http_request_duration_seconds_bucket"), "{text}");
     assert!(text.contains(r#"kettle_db_pool_connections{state="max"}"#), "{text}");
-    // Unknown paths share one label, so scanning cannot grow the series.
+    // Unknown paths share the catch-all route's label, so scanning cannot grow the series.
     app.http().get(app.url("/random/1")).send().await.unwrap();
     app.http().get(app.url("/random/2")).send().await.unwrap();
+    // Every route is labelled by its own pattern, never the raw path, with no route
+    // left over as "other".
+    for path in ["/artefacts", "/artefacts/1", "/artefacts/2", "/meetups/events/7", "/feeds/topics/none.atom"] {
+        app.http().get(app.url(path)).send().await.unwrap();
+    }
     let text = app.http().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains(r#"kettle_http_requests_total{method="GET",route="other",status="404"} 2"#), "{text}");
+    assert!(text.contains(r#"kettle_http_requests_total{method="GET",route="/*path",status="404"} 2"#), "{text}");
+    assert!(text.contains(r#"kettle_http_requests_total{method="GET",route="/artefacts",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"kettle_http_requests_total{method="GET",route="/artefacts/:number",status="404"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"kettle_http_requests_total{method="GET",route="/meetups/events/:number",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"kettle_http_requests_total{method="GET",route="/feeds/topics/:slug",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains(r#"route="other""#), "{text}");
 }
 
 async fn schema_file_matches_the_code(_app: TestApp) {

@@ -505,9 +505,22 @@ pub struct Peer {
 impl Peer {
     /// Starts one beside `app`, with `app`'s configuration on another free port.
     pub async fn start(app: &TestApp) -> Peer {
+        Peer::start_with(app, None).await
+    }
+
+    /// [`Peer::start`], but with `public_url` as its configured public address, as when
+    /// a site moves to a new host name.
+    pub async fn start_at(app: &TestApp, public_url: &str) -> Peer {
+        Peer::start_with(app, Some(public_url)).await
+    }
+
+    async fn start_with(app: &TestApp, public_url: Option<&str>) -> Peer {
         let mut config: Config = (*app.state().config).clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.public_url_is_default = true;
+        config.public_url_is_default = public_url.is_none();
+        if let Some(url) = public_url {
+            config.public_url = url::Url::parse(url).expect("a public URL");
+        }
         let application = Application::build(config).await.expect("the second instance starts");
         let address = format!("http://{}", application.local_addr());
         let state = application.state().clone();

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::{
     artefacts::{artefact, share},
-    conversations::post,
-    knowledge::create_topic,
+    case_studies::create_topic,
+    comments::post,
     scenarios,
     site::Browser,
     support::{error_code, kettle_command, query_plan, user_errors, Client, Scenario, TestApp, PASSWORD},

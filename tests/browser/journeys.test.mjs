@@ -1,6 +1,7 @@
 // Kettle's user journeys in headless Chromium (Debian's, at /usr/bin/chromium), driven by
-// playwright-core. Every page visited is checked with axe-core against WCAG 2.2 A and AA
-// and must not trip the Content-Security-Policy; each gets a screenshot in screenshots/.
+// playwright-core. Every page visited is checked with axe-core against WCAG 2.2 A and AA,
+// must not trip the Content-Security-Policy and must not scroll sideways at 320 CSS pixels
+// wide (WCAG 1.4.10 Reflow); each gets a screenshot in screenshots/.
 //
 // Runs against the release binary (KETTLE_BIN, or target/release/kettle under
 // CARGO_TARGET_DIR or the repository) on a fresh SQLite database.
@@ -107,7 +108,8 @@ async function newPage({ javaScriptEnabled = true } = {}) {
 
 const checked = new Set();
 
-/** axe-core with the WCAG 2.2 A and AA rules; fails on any violation. And a screenshot. */
+/** axe-core with the WCAG 2.2 A and AA rules; fails on any violation. The same page at
+ * 320 CSS pixels wide must not scroll sideways (see checkReflow). And a screenshot. */
 async function checkPage(page, name) {
   await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
   assert.deepEqual(page.cspViolations, [], `CSP violations on ${name}`);
@@ -134,10 +136,63 @@ async function checkPage(page, name) {
     );
     assert.deepEqual(problems, [], `axe found problems on ${name} (${page.url()}):\n${problems.join("\n")}`);
     assert.ok(results.passes.length > 10, "axe ran its rules");
+    await checkReflow(target, `${name} (${page.url()})`);
   } finally {
     if (target !== page) await target.context().close();
   }
   checked.add(name);
+}
+
+/** The width WCAG 1.4.10 asks content to reflow in: 1280 CSS pixels at 400% zoom. */
+const REFLOW_WIDTH = 320;
+
+/**
+ * Fails if the page scrolls sideways at REFLOW_WIDTH CSS pixels wide, naming the element
+ * that reaches furthest right outside any scroll container (a code block's region may
+ * scroll; the page may not). The viewport goes back to its size afterwards.
+ */
+async function checkReflow(page, name) {
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: REFLOW_WIDTH, height: viewport.height });
+  try {
+    const overflow = await page.evaluate(() => {
+      const root = document.documentElement;
+      if (root.scrollWidth <= root.clientWidth) return null;
+      const clipped = (element) => {
+        for (let a = element.parentElement; a && a !== document.body; a = a.parentElement) {
+          if (getComputedStyle(a).overflowX !== "visible") return true;
+        }
+        return false;
+      };
+      let widest = null;
+      for (const element of document.body.querySelectorAll("*")) {
+        const right = element.getBoundingClientRect().right + window.scrollX;
+        if (right > root.clientWidth && !clipped(element) && (!widest || right > widest.right)) widest = { element, right };
+      }
+      const describe = (element) => {
+        const path = [];
+        for (let e = element; e && e !== document.body; e = e.parentElement) {
+          path.unshift(e.tagName.toLowerCase() + (e.id ? `#${e.id}` : "") + [...e.classList].map((c) => `.${c}`).join(""));
+        }
+        const text = (element.textContent ?? "").trim().replace(/\s+/g, " ").slice(0, 60);
+        return `${path.join(" > ")}${text ? ` ("${text}")` : ""}`;
+      };
+      return {
+        scrollWidth: root.scrollWidth,
+        clientWidth: root.clientWidth,
+        widest: widest ? `${describe(widest.element)}, right edge at ${Math.round(widest.right)}px` : "(none found)",
+      };
+    });
+    assert.equal(
+      overflow,
+      null,
+      overflow &&
+        `${name} scrolls sideways at ${REFLOW_WIDTH}px: ${overflow.scrollWidth}px of content in ${overflow.clientWidth}px; ` +
+          `widest: ${overflow.widest}`,
+    );
+  } finally {
+    await page.setViewportSize(viewport);
+  }
 }
 
 function uniqueEmail(name) {
@@ -682,6 +737,12 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
 
   // Member A takes the only seat.
   const amir = await memberOpensTheMeetup("Amir Early");
+  // On a phone (390 by 844 CSS pixels, as most are), the primary action is on the first
+  // screen, right under when and where, not below the description and the agenda.
+  await amir.setViewportSize({ width: 390, height: 844 });
+  const going = await amir.getByRole("button", { name: "I'm going" }).boundingBox();
+  assert.ok(going.y + going.height <= 844, `"I'm going" ends ${Math.round(going.y + going.height)}px down an 844px screen`);
+  await amir.setViewportSize({ width: 1024, height: 800 });
   await amir.getByRole("button", { name: "I'm going" }).click();
   await amir.getByText("You are going.").waitFor();
   assert.match(await amir.locator(".summary-list").innerText(), /1 of 1 taken/);
@@ -706,8 +767,15 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   const address = await bea.getByRole("textbox", { name: "Your calendar address" }).inputValue();
   assert.match(address, /\/calendars\/personal\/[^/]+\.ics$/);
   await checkPage(bea, "my-meetups-calendar");
+  // The address can be seen again later; making a new one is a separate, confirmed step.
   await bea.goto(baseUrl + "/meetups/mine");
-  assert.equal(await bea.getByRole("textbox", { name: "Your calendar address" }).count(), 0, "shown only once");
+  assert.equal(await bea.getByRole("textbox", { name: "Your calendar address" }).inputValue(), address, "shown again");
+  await bea.getByRole("link", { name: "Make a new address…" }).click();
+  await bea.getByRole("heading", { level: 1, name: "Make a new calendar address?" }).waitFor();
+  await checkPage(bea, "calendar-reset-confirm");
+  await bea.getByRole("link", { name: "Keep my current address" }).click();
+  await bea.getByRole("heading", { level: 1, name: "My meetups" }).waitFor();
+  assert.equal(await bea.getByRole("textbox", { name: "Your calendar address" }).inputValue(), address, "kept");
   const feedUrl = baseUrl + new URL(address).pathname;
   /** The meetup in B's feed: its local start and sequence, or null. */
   async function beaSees() {
@@ -1668,6 +1736,107 @@ test("an admin suspends a member from their page; the audit log lists it; the me
   await member.context().close();
 });
 
+// ---------------------------------------------------------------------------------------
+// Small screens (WCAG 1.4.10 Reflow)
+
+test("a long word, a long URL, a wide table and a long code block do not make a page scroll sideways at 320px", async () => {
+  const admin = await registerAdmin("Rhea Reflow");
+  const topicId = await journeyTopic(admin, "Small screens");
+  const word = "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch";
+  const longUrl = `https://www.example.gov.uk/${"a-very-long-path-segment-".repeat(6)}end?with=a&query=string`;
+  const columns = ["Service", "Channel", "Monthly volume", "Cost per transaction", "Satisfaction", "Completion rate"];
+  const code = `const outcome = await submitTheApplicationOnBehalfOfTheResident({ reference: "${"X".repeat(60)}" });`;
+  const table = [
+    `| ${columns.join(" | ")} |`,
+    `|${columns.map(() => "---").join("|")}|`,
+    `| ${columns.map((c) => `${c} figures for the whole of the last financial year`).join(" | ")} |`,
+  ].join("\n");
+  const body = [`# ${word}`, `The guidance is at <${longUrl}>.`, table, "```\n" + code + "\n```"].join("\n\n");
+  const url = await publishCaseStudy(admin, topicId, {
+    title: `How ${word} moved its forms online`,
+    summary: `Read more at ${longUrl}`,
+    body,
+  });
+
+  const page = await newPage();
+  await page.goto(url);
+  await page.getByRole("heading", { level: 1, name: `How ${word} moved its forms online` }).waitFor();
+  // checkPage checks reflow too; this says so here, where the content is the point.
+  await page.setViewportSize({ width: REFLOW_WIDTH, height: 640 });
+  const root = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  assert.ok(root[0] <= root[1], `the page is ${root[0]}px wide in ${root[1]}px`);
+
+  // The code block and the table scroll in regions of their own, which are labelled and
+  // which the keyboard reaches and scrolls.
+  const codeRegion = page.getByRole("region", { name: "Code block" });
+  const tableRegion = page.getByRole("region", { name: "Table" });
+  assert.equal(await codeRegion.count(), 1);
+  assert.equal(await tableRegion.count(), 1);
+  assert.equal((await codeRegion.innerText()).trim(), code);
+  for (const region of [codeRegion, tableRegion]) {
+    assert.ok(await region.evaluate((e) => e.scrollWidth > e.clientWidth), "the region is narrower than what it holds");
+  }
+  let tabs = 0;
+  while (!(await codeRegion.evaluate((e) => e === document.activeElement)) && tabs < 40) {
+    await page.keyboard.press("Tab");
+    tabs += 1;
+  }
+  assert.ok(tabs < 40, "Tab reaches the code block");
+  for (let i = 0; i < 5; i++) await page.keyboard.press("ArrowRight");
+  await page.waitForFunction(() => document.activeElement.scrollLeft > 0);
+  await page.setViewportSize({ width: 1024, height: 800 });
+  await checkPage(page, "case-study-reflow");
+  await page.context().close();
+});
+
+test("the header is one row at 1280px; at 320px its menu opens and closes without JavaScript", async () => {
+  const page = await newPage({ javaScriptEnabled: false });
+  await registerOnSite(page, "Hal Header");
+  await page.goto(baseUrl + "/case-studies");
+  const header = page.locator(".site-header__inner");
+  const menu = page.locator(".site-menu > summary");
+  const nav = page.getByRole("navigation", { name: "Account" });
+  const links = nav.getByRole("link");
+  const caseStudies = nav.getByRole("link", { name: "Case studies", exact: true });
+  const names = await links.allTextContents();
+  assert.deepEqual(names.slice(0, 3), ["Case studies", "Artefacts", "Meetups"]);
+
+  // Wide: every link shows, beside the name, in one row; no "Menu".
+  await page.setViewportSize({ width: 1280, height: 800 });
+  assert.equal(await menu.isVisible(), false, "no Menu button at 1280px");
+  const name = await page.locator(".site-header__name").boundingBox();
+  for (const link of await links.all()) {
+    assert.ok(await link.isVisible(), `${await link.innerText()} shows at 1280px`);
+    const box = await link.boundingBox();
+    const middle = box.y + box.height / 2;
+    assert.ok(middle > name.y && middle < name.y + name.height, `${await link.innerText()} is in the name's row`);
+  }
+  const signOut = await page.getByRole("button", { name: "Sign out" }).boundingBox();
+  assert.ok(signOut.y < name.y + name.height, "Sign out is in the name's row");
+
+  // Narrow: only "Menu", a button with a name that the keyboard opens and closes; the
+  // links keep their order.
+  await page.setViewportSize({ width: 320, height: 640 });
+  assert.ok(await menu.isVisible());
+  assert.equal(await caseStudies.isVisible(), false, "the links are folded away");
+  const collapsedHeight = (await header.boundingBox()).height;
+  assert.ok(collapsedHeight < 80, `the header is one row (${collapsedHeight}px)`);
+  await page.keyboard.press("Tab"); // the skip link
+  await page.keyboard.press("Tab"); // the name
+  await page.keyboard.press("Tab");
+  assert.equal(await page.locator(".site-menu > summary:focus").count(), 1, "Menu comes after the name");
+  await page.keyboard.press("Enter");
+  assert.ok(await caseStudies.isVisible(), "Enter opens the menu");
+  assert.deepEqual(await links.allTextContents(), names);
+  await page.keyboard.press("Tab");
+  assert.equal(await page.locator(":focus").innerText(), "Case studies");
+  await checkPage(page, "header-menu-open");
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.press("Enter");
+  assert.equal(await caseStudies.isVisible(), false, "Enter closes it again");
+  await page.context().close();
+});
+
 test("every page visited was checked", () => {
   for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
     "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
@@ -1676,6 +1845,7 @@ test("every page visited was checked", () => {
     "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "settings-connections-errors",
     "oauth-failure", "meetups", "meetup-group-new", "meetup-group-errors", "meetup-group", "meetup-schedule",
     "meetup-schedule-errors", "meetup-event-organiser", "meetup-event-waitlisted", "my-meetups-calendar",
+    "calendar-reset-confirm",
     "meetup-event-going", "meetup-edit", "meetup-attendees", "coauthor-invitations", "coauthor-accepted",
     "topic-following", "notifications", "notifications-read", "notifications-new", "follows", "notification-settings",
     "notification-settings-saved", "notifications-empty-no-js", "member-following", "notifications-no-js",
@@ -1685,7 +1855,8 @@ test("every page visited was checked", () => {
     "moderation-review", "moderation-review-errors", "moderation-queue-decided", "moderation-review-decided",
     "case-study-hidden-author", "case-study-hidden", "case-study-hidden-signed-out", "settings-data",
     "settings-data-ready", "settings-delete", "settings-delete-errors", "account-deleted", "case-study-former-member",
-    "privacy", "member-moderation", "member-suspend-errors", "member-suspended", "admin-audit", "sign-in-suspended"]) {
+    "privacy", "member-moderation", "member-suspend-errors", "member-suspended", "admin-audit", "sign-in-suspended",
+    "case-study-reflow", "header-menu-open"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

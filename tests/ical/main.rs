@@ -8,7 +8,8 @@ use icalendar::parser::{read_calendar, unfold, Component};
 use jiff::civil::{date, Date, DateTime, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use kettle::meetups::ical::{render, Calendar, Event};
+use kettle::meetups::calendar::{agenda_text, event_uid};
+use kettle::meetups::ical::{render, Calendar, Event, Organizer};
 
 const NASTY_SUMMARY: &str = "Rust, tea; and\nbiscuits \\o/ 🦀☕";
 
@@ -30,6 +31,7 @@ fn event<'a>(uid: &'a str, summary: &'a str, time_zone: &'a str, start: DateTime
         description: "",
         location: None,
         url: None,
+        organizer: None,
         time_zone,
         local_start: start,
         local_end: end,
@@ -61,6 +63,10 @@ fn sample_events<'a>(title: &'a str) -> Vec<Event<'a>> {
     london_jan.description = "Bring a laptop.\nDoors open at 18:30; C:\\temp, not needed.\r\nThanks!";
     london_jan.location = Some("The Crab & Anchor, 1 Dock St; London");
     london_jan.url = Some("https://kettle.example.org/meetups/42?a=1;b=2,c\n");
+    london_jan.organizer = Some(Organizer {
+        name: "TeaCamp, \"North\"; West",
+        address: "https://kettle.example.org/meetups/groups/teacamp",
+    });
     let mut london_jul = event(
         "occurrence-2@kettle.example.org",
         title,
@@ -231,7 +237,8 @@ fn icalendar_crate_round_trips_events() {
     assert_eq!(cal_prop("VERSION"), Some("2.0"));
     assert_eq!(cal_prop("PRODID"), Some("-//Kettle//Meetups//EN"));
     assert_eq!(cal_prop("CALSCALE"), Some("GREGORIAN"));
-    assert_eq!(cal_prop("METHOD"), Some("PUBLISH"));
+    // A published feed, not an iTIP message: no METHOD, so DTSTAMP is the last revision.
+    assert_eq!(cal_prop("METHOD"), None);
     assert_eq!(cal_prop("X-WR-CALNAME"), Some("Kettle meetups, London; & more"));
 
     let title = long_title();
@@ -265,6 +272,11 @@ fn icalendar_crate_round_trips_events() {
     assert_eq!(prop(first, "LOCATION"), "The Crab & Anchor, 1 Dock St; London");
     // URI values are not TEXT-escaped; the injected newline is gone.
     assert_eq!(prop(first, "URL"), "https://kettle.example.org/meetups/42?a=1;b=2,c");
+    // ORGANIZER: a URI value, and a CN quoted because it holds `,` and `;` (RFC 5545
+    // forbids `"` inside a quoted value, so those are dropped).
+    assert_eq!(prop(first, "ORGANIZER"), "https://kettle.example.org/meetups/groups/teacamp");
+    assert_eq!(param(first, "ORGANIZER", "CN").map(|cn| cn.trim_matches('"')), Some("TeaCamp, North; West"));
+    assert!(vevents[1].find_prop("ORGANIZER").is_none());
     assert_eq!(prop(vevents[1], "SUMMARY"), title);
     assert!(vevents[1].find_prop("DESCRIPTION").is_none());
 
@@ -440,20 +452,81 @@ fn utc_zone_gets_a_vtimezone_too() {
     assert_eq!((obs[0].kind.as_str(), obs[0].from, obs[0].to), ("STANDARD", 0, 0));
 }
 
+/// RFC 5545 §3.4 wants at least one component in a VCALENDAR: an empty feed
+/// carries a VTIMEZONE for UTC, which every parser reads and no client shows.
 #[test]
-fn empty_feed_still_parses() {
+fn empty_feed_still_holds_a_component() {
     let feed = render(&Calendar { name: "Nothing yet", events: &[] });
     let unfolded = unfold(&feed);
     let cal = read_calendar(&unfolded).unwrap();
-    assert!(cal.components.is_empty());
+    let names: Vec<&str> = cal.components.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["VTIMEZONE"]);
+    assert_eq!(prop(&cal.components[0], "TZID"), "UTC");
+    assert_eq!(render(&Calendar { name: "Nothing yet", events: &[] }), feed, "the same bytes every time");
+
+    let mut parser = ical::IcalParser::new(BufReader::new(feed.as_bytes()));
+    let parsed = parser.next().expect("one calendar").expect("ical crate parses");
+    assert_eq!((parsed.events.len(), parsed.timezones.len()), (0, 1));
+
+    if let Some(out) = python("tests/ical/check_calendar.py", &feed) {
+        assert!(out.contains("\"components\": [\"VTIMEZONE\"]"), "{out}");
+    }
+}
+
+/// DTSTAMP is the event's last revision in UTC (`YYYYMMDDTHHMMSSZ`), not the time of
+/// the fetch: the output stays the same until the event changes.
+#[test]
+fn dtstamp_is_the_last_revision_in_utc() {
+    let title = long_title();
+    let events = sample_events(&title);
+    let feed = render(&Calendar { name: "x", events: &events });
+    assert_eq!(feed.matches("\r\nDTSTAMP:20261224T174530Z\r\n").count(), events.len());
+    assert_eq!(sample_feed(), sample_feed());
+}
+
+/// UIDs name the installation and the occurrence, nothing from the public URL.
+#[test]
+fn uids_name_the_instance_not_the_host() {
+    assert_eq!(
+        event_uid("0123456789abcdef0123456789abcdef", 42),
+        "meetup-event-42@0123456789abcdef0123456789abcdef.kettle"
+    );
+}
+
+#[test]
+fn the_agenda_is_listed_in_order_with_times_and_speakers() {
+    use kettle::meetups::agenda::{AgendaItem, AgendaItemKind};
+    let item = |position, kind, title: &str, speaker_member_id, speaker_name: &str, duration_minutes| AgendaItem {
+        id: position,
+        event_id: 1,
+        position,
+        kind,
+        title: title.to_string(),
+        speaker_member_id,
+        speaker_name: speaker_name.to_string(),
+        duration_minutes,
+        case_study_id: None,
+    };
+    let items = [
+        item(1, AgendaItemKind::Talk, "Bins", Some(7), "", 25),
+        item(2, AgendaItemKind::Break, "Tea", None, "", 0),
+        item(3, AgendaItemKind::Discussion, "Next", None, "Grace", 40),
+    ];
+    let speakers = std::collections::HashMap::from([(7, "Ada".to_string())]);
+    assert_eq!(
+        agenda_text(date(2027, 1, 14).at(18, 50, 0, 0), &items, &speakers),
+        "Agenda:\n18:50 Bins (Ada), 25 min\n19:15 Tea\n19:15 Next (Grace), 40 min"
+    );
+    assert_eq!(agenda_text(date(2027, 1, 14).at(18, 50, 0, 0), &[], &speakers), "");
 }
 
 /// Set to 1 (e.g. in CI) to make a missing Python `icalendar` a failure
 /// instead of a loudly reported skip.
 const REQUIRE_PYTHON: &str = "KETTLE_REQUIRE_PYTHON_ICALENDAR";
 
-#[test]
-fn python_icalendar_converts_dtstart_to_utc() {
+/// Runs `script` with `input` on stdin and returns its stdout; `None` (said loudly)
+/// when Python's `icalendar` is missing and REQUIRE_PYTHON is not 1.
+fn python(script: &str, input: &str) -> Option<String> {
     let available = Command::new("python3")
         .args(["-c", "import icalendar"])
         .stdout(Stdio::null())
@@ -468,25 +541,28 @@ fn python_icalendar_converts_dtstart_to_utc() {
         // Written straight to stderr so the test harness does not swallow it.
         let _ = writeln!(
             std::io::stderr(),
-            "\n*** SKIPPED python_icalendar_converts_dtstart_to_utc: \
-             `python3 -c 'import icalendar'` failed (pip install icalendar); \
+            "\n*** SKIPPED {script}: `python3 -c 'import icalendar'` failed (pip install icalendar); \
              only the Rust parsers checked the feed. ***\n"
         );
-        return;
+        return None;
     }
-
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ical/check_feed.py");
     let mut child = Command::new("python3")
-        .arg(script)
+        .arg(format!("{}/{script}", env!("CARGO_MANIFEST_DIR")))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(sample_feed().as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(output.status.success(), "check_feed.py failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    Some(stdout)
+}
+
+#[test]
+fn python_icalendar_converts_dtstart_to_utc() {
+    let Some(stdout) = python("tests/ical/check_feed.py", &sample_feed()) else { return };
 
     // One line per event: UID, start via our VTIMEZONE, start via zoneinfo,
     // summary.

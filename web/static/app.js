@@ -61,10 +61,18 @@ function liveNotificationCount(link, announcer) {
   var stopped = false;
   var nextId = 1;
 
+  // The same count on the header's "Menu" button, which is all a narrow screen shows.
+  var menuWrapper = document.querySelector("[data-menu-unread]");
+  var menuCounter = menuWrapper && menuWrapper.querySelector(".count");
+
   function show(count) {
     if (!wrapper || !counter) return;
     counter.textContent = String(count);
     wrapper.hidden = count <= 0;
+    if (menuWrapper && menuCounter) {
+      menuCounter.textContent = String(count);
+      menuWrapper.hidden = count <= 0;
+    }
   }
 
   function announce(count) {
@@ -230,3 +238,49 @@ function liveNotificationCount(link, announcer) {
 
   connect();
 }
+
+// The API explorer's form: without JavaScript it opens the answer as JSON (GET /graphql);
+// here the query is posted instead (so mutations work too) and the answer shown below it.
+(function () {
+  "use strict";
+  var form = document.querySelector("[data-explorer]");
+  var result = document.querySelector("[data-explorer-result]");
+  var output = document.querySelector("[data-explorer-output]");
+  if (!form || !result || !output || !window.fetch) return;
+  form.addEventListener("submit", function (event) {
+    var body = { query: form.elements.query.value };
+    var variables = form.elements.variables.value.trim();
+    if (variables) {
+      try {
+        body.variables = JSON.parse(variables);
+      } catch (error) {
+        return; // The server says what is wrong with them.
+      }
+    }
+    event.preventDefault();
+    window
+      .fetch("/graphql", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify(body),
+      })
+      .then(function (response) {
+        return response.text();
+      })
+      .then(function (text) {
+        try {
+          text = JSON.stringify(JSON.parse(text), null, 2);
+        } catch (error) {
+          // Shown as it came.
+        }
+        output.textContent = text;
+        result.hidden = false;
+        result.querySelector("pre").focus();
+      })
+      .catch(function () {
+        output.textContent = "The query could not be sent. Check your connection and try again.";
+        result.hidden = false;
+      });
+  });
+})();

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::{
     artefacts::{artefact, number, share, unknown, SHARE},
-    knowledge::{admin, case_study, create_case_study, create_topic, CREATE, PUBLISH, UPDATE},
+    case_studies::{admin, case_study, create_case_study, create_topic, CREATE, PUBLISH, UPDATE},
     scenarios,
     support::{error_code, user_errors, Client, Scenario, TestApp},
 };

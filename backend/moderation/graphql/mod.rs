@@ -4,11 +4,13 @@
 //! ([`sees_hidden`]): the authors and the moderators see a hidden item and why; everyone
 //! else sees `hidden: true` and a placeholder instead of its content.
 
+pub mod admin;
+
 use std::collections::HashSet;
 
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
 
-use super::{
+use crate::moderation::{
     flags::{self, FlagReason, Flagged},
     reviews::{self, Decide, Decided, Decision, Edit, Flag, Review, ReviewStatus, Target, TargetType},
 };

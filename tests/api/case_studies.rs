@@ -447,8 +447,8 @@ async fn case_study_lists_run_a_fixed_number_of_statements(app: TestApp) {
     // Every third case study has a comment and a reply; every fifth is linked to an
     // artefact (ten per artefact), so every page has some with and some without.
     for i in (0..100).step_by(3) {
-        let comment = crate::conversations::post(&authors[(i + 1) % 4], &ids[i], None, "Useful, thanks.").await;
-        crate::conversations::post(&authors[i % 4], &ids[i], Some(comment.as_str()), "Glad it helped.").await;
+        let comment = crate::comments::post(&authors[(i + 1) % 4], &ids[i], None, "Useful, thanks.").await;
+        crate::comments::post(&authors[i % 4], &ids[i], Some(comment.as_str()), "Glad it helped.").await;
     }
     for chunk in ids.iter().step_by(5).collect::<Vec<_>>().chunks(10) {
         let mut input = crate::artefacts::artefact("Reminder service", &[&topics[0]]);

@@ -12,7 +12,7 @@
 
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
 
-use super::{
+use crate::moderation::{
     audit::{self, Record},
     settings,
     suspensions::{self, Outcome, Suspension},

@@ -6,7 +6,7 @@ use poem::{handler, http::StatusCode, web::Path, Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{
-    pages::{form_errors, query_params, refused, respond},
+    forms::{form_errors, query_params, refused, respond},
     visit::{Form, Mutation, Stop, Visit},
 };
 
@@ -63,6 +63,7 @@ pub async fn show(request: &Request, Path(number): Path<String>) -> Response {
             } else {
                 Value::Null
             };
+            let base = visit.base_url();
             let extra = json!({
                 "number": number,
                 "published": params.contains_key("published"),
@@ -71,6 +72,7 @@ pub async fn show(request: &Request, Path(number): Path<String>) -> Response {
                 "left": params.contains_key("left"),
                 "interest": for_authors["interest"],
                 "pending": for_authors["pendingCoAuthors"],
+                "json_ld": crate::open_data::json_ld::case_study(&data, &base, &|id| super::page_url(&base, id)),
             });
             Ok(visit.render(StatusCode::OK, "case_study.html", &data, extra))
         }
@@ -220,11 +222,11 @@ async fn submit(request: &Request, body: Body, number: Option<String>) -> Result
     }
     let mut input = input_from(&values);
     let outcome = match &number {
-        None => visit.mutate("create_case_study", "createCaseStudy", json!({ "input": input })).await?,
+        None => visit.mutate("create_case_study", json!({ "input": input })).await?,
         Some(number) => {
             input["id"] = json!(case_study_id(number).unwrap_or_default());
             input["version"] = json!(values["version"].as_str().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
-            visit.mutate("update_case_study", "updateCaseStudy", json!({ "input": input })).await?
+            visit.mutate("update_case_study", json!({ "input": input })).await?
         }
     };
     let errors = match outcome {
@@ -253,7 +255,7 @@ pub async fn publish(request: &Request, body: Body, Path(number): Path<String>) 
         async {
             let (mut visit, _) = Visit::posted(request, body).await?;
             let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
-            match visit.mutate("publish_case_study", "publishCaseStudy", json!({ "input": { "id": id } })).await? {
+            match visit.mutate("publish_case_study", json!({ "input": { "id": id } })).await? {
                 Mutation::Done(_) => Ok(visit.redirect(&format!("/case-studies/{number}?published=1"))),
                 Mutation::Invalid(_) | Mutation::Refused(_) => Ok(visit.not_found().await),
             }
@@ -269,7 +271,7 @@ pub async fn mark_useful(request: &Request, body: Body, Path(number): Path<Strin
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
             let input = json!({ "id": id, "on": form.get("on") == Some("1") });
-            visit.mutate("mark_useful", "markCaseStudyUseful", json!({ "input": input })).await?;
+            visit.mutate("mark_useful", json!({ "input": input })).await?;
             Ok(visit.redirect(&format!("/case-studies/{number}")))
         }
         .await,
@@ -283,7 +285,7 @@ pub async fn bookmark(request: &Request, body: Body, Path(number): Path<String>)
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
             let input = json!({ "id": id, "on": form.get("on") == Some("1") });
-            visit.mutate("bookmark", "bookmarkCaseStudy", json!({ "input": input })).await?;
+            visit.mutate("bookmark", json!({ "input": input })).await?;
             Ok(visit.redirect(&format!("/case-studies/{number}")))
         }
         .await,
@@ -313,7 +315,7 @@ pub async fn register_interest(request: &Request, body: Body, Path(number): Path
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
             let input = json!({ "id": id, "note": form.text("note") });
-            let errors = match visit.mutate("register_interest", "registerInterest", json!({ "input": input })).await? {
+            let errors = match visit.mutate("register_interest", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/case-studies/{number}?interested=1"))),
                 Mutation::Invalid(errors) => form_errors(&errors, "note"),
                 Mutation::Refused(message) => refused(message, "note"),
@@ -336,7 +338,7 @@ pub async fn leave(request: &Request, body: Body, Path(number): Path<String>) ->
         async {
             let (mut visit, _) = Visit::posted(request, body).await?;
             let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
-            match visit.mutate("leave_case_study", "leaveCaseStudy", json!({ "input": { "id": id } })).await? {
+            match visit.mutate("leave_case_study", json!({ "input": { "id": id } })).await? {
                 // A draft they can no longer see: back to the list, which says so.
                 Mutation::Done(payload) if payload["caseStudy"].is_null() => Ok(visit.redirect("/case-studies?left=1")),
                 Mutation::Done(_) => Ok(visit.redirect(&format!("/case-studies/{number}?left=1"))),
@@ -382,10 +384,7 @@ pub async fn respond_to_invitation(request: &Request, body: Body) -> Response {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let accept = form.get("answer") == Some("accept");
             let input = json!({ "caseStudyId": form.text("caseStudyId"), "accept": accept });
-            let message = match visit
-                .mutate("respond_to_coauthor_invitation", "respondToCoAuthorInvitation", json!({ "input": input }))
-                .await?
-            {
+            let message = match visit.mutate("respond_to_coauthor_invitation", json!({ "input": input })).await? {
                 Mutation::Done(payload) => {
                     let path = super::node_path(payload["invitation"]["caseStudyId"].as_str().unwrap_or(""));
                     return Ok(visit.redirect(&if accept {

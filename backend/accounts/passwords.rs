@@ -1,8 +1,11 @@
 //! Password hashing and the strength rule.
 //!
 //! Hashes are argon2id with the crate's default (OWASP-recommended) parameters. Hashing
-//! takes tens of milliseconds of CPU by design, so it runs on the blocking pool, never on
-//! an async worker thread where it would stall every other request.
+//! takes tens of milliseconds of CPU and 19 MiB of memory by design, so it runs on the
+//! blocking pool, never on an async worker thread where it would stall every other
+//! request, and at most one per core at a time ([`HASHING`]): more at once would not
+//! finish sooner, but each would hold its 19 MiB, so sixteen clients signing in together
+//! grew the process by hundreds of megabytes. Excess requests wait their turn.
 
 use std::sync::LazyLock;
 
@@ -11,6 +14,7 @@ use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Argon2,
 };
+use tokio::sync::Semaphore;
 
 use crate::error::{AppResult, UserError, UserErrorCode};
 
@@ -50,17 +54,28 @@ pub fn check_new_password(field: &str, password: &str, personal: &[&str]) -> Opt
     None
 }
 
+/// Hashing slots: one per core.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(slots()));
+
+fn slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free.
+async fn in_a_slot<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let _slot = HASHING.acquire().await.map_err(|e| anyhow!("the password hashing slots are closed: {e}"))?;
+    tokio::task::spawn_blocking(work).await.map_err(|e| anyhow!("the password hashing task failed: {e}"))
+}
+
 pub async fn hash(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
+    Ok(in_a_slot(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(|e| anyhow!("hashing a password failed: {e}"))
     })
-    .await
-    .map_err(|e| anyhow!("the password hashing task failed: {e}"))?
-    .map_err(Into::into)
+    .await??)
 }
 
 /// Verifies `password` against `stored`. With no stored hash (an unknown email, or a
@@ -71,7 +86,7 @@ pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool>
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default().hash_password(b"not a real password", &salt).expect("hashing a constant").to_string()
     });
-    tokio::task::spawn_blocking(move || {
+    Ok(in_a_slot(move || -> anyhow::Result<bool> {
         let (hash, real) = match &stored {
             Some(hash) => (hash.as_str(), true),
             None => (DUMMY.as_str(), false),
@@ -80,13 +95,24 @@ pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool>
         let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
         Ok(real && matches)
     })
-    .await
-    .map_err(|e| anyhow!("the password verification task failed: {e}"))?
+    .await??)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With every slot taken, a hash waits; it runs as soon as one is given back.
+    #[tokio::test]
+    async fn hashing_waits_for_a_free_slot() {
+        // All of them, once any other test's hash has given its slot back.
+        let taken = HASHING.acquire_many(slots() as u32).await.unwrap();
+        let waiting = tokio::spawn(hash("kettle whistles over marmalade".into()));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "a hash ran with no slot free");
+        drop(taken);
+        assert!(waiting.await.unwrap().unwrap().starts_with("$argon2id$"));
+    }
 
     #[test]
     fn strength() {

@@ -15,7 +15,7 @@ use sqlx::{any::AnyRow, Row};
 
 use super::{member_by_id, Member};
 use crate::{
-    db::{self, Db, Keyset, Tx},
+    db::{self, Db, Keyset, ListOrder, Tx},
     error::AppResult,
 };
 
@@ -291,13 +291,19 @@ pub async fn access_token_by_id(db: &Db, token_id: i64) -> AppResult<Option<Acce
 /// A page of the member's tokens that are not revoked, newest first (keyset on id;
 /// served by the `access_tokens_active` index).
 pub async fn list_access_tokens(db: &Db, member_id: i64, keyset: &Keyset<i64>) -> AppResult<Vec<AccessToken>> {
-    let Keyset { after, before, forward, fetch } = keyset.clone();
-    let order = if forward { "DESC" } else { "ASC" };
+    let order = keyset.direction(ListOrder::Descending);
     let sql = format!(
-        "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE member_id = $1 AND revoked_at IS NULL \
-         AND ($2 IS NULL OR id < $2) AND ($3 IS NULL OR id > $3) ORDER BY id {order} LIMIT $4"
+        "SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE member_id = $1 AND revoked_at IS NULL AND {} \
+         ORDER BY id {order} LIMIT $4",
+        keyset.conditions("id", ListOrder::Descending, "$2", "$3")
     );
-    let rows = sqlx::query(&sql).bind(member_id).bind(after).bind(before).bind(fetch).fetch_all(&db.pool).await?;
+    let rows = sqlx::query(&sql)
+        .bind(member_id)
+        .bind(keyset.after)
+        .bind(keyset.before)
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?;
     Ok(rows.iter().map(AccessToken::from_row).collect::<sqlx::Result<_>>()?)
 }
 

@@ -1,8 +1,6 @@
 //! The artefact API: the `Artefact` and `ArtefactReuse` types, the list, and the
 //! mutations to share, edit, and record or withdraw reuse.
 
-use std::collections::HashSet;
-
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
 
 use super::{
@@ -17,7 +15,7 @@ use crate::{
     error::{AppError, AppResult},
     graphql::{
         relay::{self, Page},
-        ContextExt, DateTime, UserError, UserErrorCode,
+        ContextExt, DateTime, Prefetch, UserError, UserErrorCode,
     },
     moderation::graphql::{self as moderation, HIDDEN_TITLE},
     organisations::{self, Organisation},
@@ -165,12 +163,9 @@ impl Artefact {
         }
     }
 
+    /// By name.
     async fn topics(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Topic>> {
-        let ids = ctx.loaders().artefact_topics.load_one(self.id).await?.unwrap_or_default();
-        let topics = ctx.loaders().topics.load_many(ids.iter().copied()).await?;
-        let mut list: Vec<Topic> = ids.iter().filter_map(|id| topics.get(id).cloned()).collect();
-        list.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(list)
+        Ok(ctx.loaders().artefact_topics.load_one(self.id).await?.unwrap_or_default())
     }
 
     /// The member who shared it.
@@ -238,8 +233,8 @@ impl Artefact {
     }
 
     /// How many comments it has, replies included.
-    async fn comment_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(ctx.loaders().artefact_comment_counts.load_one(self.id).await?.unwrap_or(0))
+    async fn comment_count(&self) -> i64 {
+        self.comment_count
     }
 }
 
@@ -341,20 +336,26 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[Artefact]) -> AppResult<()> {
     let wants = |field: &str| {
         look_ahead.field("edges").field("node").field(field).exists() || look_ahead.field("nodes").field(field).exists()
     };
-    let ids: Vec<i64> = rows.iter().map(|a| a.id).collect();
-    if wants("topics") {
-        let links = loaders.artefact_topics.load_many(ids.iter().copied()).await?;
-        loaders.topics.load_many(links.values().flatten().copied().collect::<HashSet<_>>()).await?;
-    }
-    if wants("organisation") {
-        loaders.organisations.load_many(rows.iter().filter_map(|a| a.organisation_id).collect::<HashSet<_>>()).await?;
-    }
-    if wants("sharedBy") {
-        loaders.members.load_many(rows.iter().map(|a| a.created_by).collect::<HashSet<_>>()).await?;
-    }
-    if wants("commentCount") {
-        loaders.artefact_comment_counts.load_many(ids.iter().copied()).await?;
-    }
+    // Independent of each other, so they run at once, each on its own pooled connection.
+    let topics = async {
+        if wants("topics") {
+            loaders.artefact_topics.prefetch(rows.iter().map(|a| a.id)).await?;
+        }
+        AppResult::Ok(())
+    };
+    let organisations = async {
+        if wants("organisation") {
+            loaders.organisations.prefetch(rows.iter().filter_map(|a| a.organisation_id)).await?;
+        }
+        AppResult::Ok(())
+    };
+    let people = async {
+        if wants("sharedBy") {
+            loaders.members.prefetch(rows.iter().map(|a| a.created_by)).await?;
+        }
+        AppResult::Ok(())
+    };
+    futures_util::try_join!(topics, organisations, people)?;
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use sqlx::{any::AnyRow, Row};
 
 use crate::{
-    db::{self, Db, Tx},
+    db::{self, Db, ListOrder, Tx},
     error::{AppError, AppResult},
     markdown,
     notifications::follows,
@@ -79,10 +79,13 @@ pub struct Artefact {
     /// Hidden by the moderators (see `moderation`): the member who shared it still sees it.
     pub hidden_at: Option<i64>,
     pub hidden_reason: Option<String>,
+    /// Comments not deleted, replies included; kept on the row by triggers (migration 0014).
+    pub comment_count: i64,
 }
 
 const COLUMNS: &str = "id, title, kind, description_source, description_html, url, licence, status, organisation_id, \
-                       adapted_from_id, created_by, reuse_count, version, created_at, updated_at, hidden_at, hidden_reason";
+                       adapted_from_id, created_by, reuse_count, version, created_at, updated_at, hidden_at, hidden_reason, \
+                       comment_count";
 
 impl Artefact {
     fn from_row(row: &AnyRow) -> sqlx::Result<Artefact> {
@@ -104,6 +107,7 @@ impl Artefact {
             updated_at: row.try_get("updated_at")?,
             hidden_at: row.try_get("hidden_at")?,
             hidden_reason: row.try_get("hidden_reason")?,
+            comment_count: row.try_get("comment_count")?,
         })
     }
 }
@@ -183,7 +187,7 @@ pub async fn list(
 ) -> AppResult<Vec<Artefact>> {
     let (after_count, after_id) = keyset.after.unzip();
     let (before_count, before_id) = keyset.before.unzip();
-    let rows = sqlx::query(&list_sql(sort, keyset.forward, &filter))
+    let rows = sqlx::query(&list_sql(sort, keyset, &filter))
         .bind(filter.kind.map(ArtefactKind::as_str))
         .bind(filter.status.map(ArtefactStatus::as_str))
         .bind(filter.topic_id)
@@ -209,20 +213,19 @@ pub fn sort_key(sort: ArtefactSort, artefact: &Artefact) -> (i64, i64) {
 /// The SQL of [`list`], public so a test can check its plans on both databases. Binds:
 /// kind, status, topic, organisation, after (count, id), before (count, id), limit; only
 /// the filters that are set become conditions (see [`db::filter_condition`]).
-pub fn list_sql(sort: ArtefactSort, forward: bool, filter: &Filter) -> String {
-    let order = if forward { "DESC" } else { "ASC" };
+pub fn list_sql(sort: ArtefactSort, bounds: &db::Keyset<(i64, i64)>, filter: &Filter) -> String {
+    let order = bounds.direction(ListOrder::Descending);
+    // Newest first reads only the id half of the (count, id) key; $5 and $7 go unused.
     let (keyset, order_by) = match sort {
-        ArtefactSort::Newest => {
-            ("AND ($5 IS NULL OR a.id < $6) AND ($7 IS NULL OR a.id > $8)", format!("a.id {order}"))
-        }
+        ArtefactSort::Newest => (bounds.conditions("a.id", ListOrder::Descending, "$6", "$8"), format!("a.id {order}")),
         ArtefactSort::MostReused => (
-            "AND ($5 IS NULL OR (a.reuse_count, a.id) < ($5, $6)) AND ($7 IS NULL OR (a.reuse_count, a.id) > ($7, $8))",
+            bounds.conditions("(a.reuse_count, a.id)", ListOrder::Descending, "($5, $6)", "($7, $8)"),
             format!("a.reuse_count {order}, a.id {order}"),
         ),
     };
     let condition = db::filter_condition;
     format!(
-        "SELECT {} FROM artefacts a WHERE a.hidden_at IS NULL AND {} AND {} AND {} AND {} {keyset} ORDER BY {order_by} LIMIT $9",
+        "SELECT {} FROM artefacts a WHERE a.hidden_at IS NULL AND {} AND {} AND {} AND {} AND {keyset} ORDER BY {order_by} LIMIT $9",
         COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect::<Vec<_>>().join(", "),
         condition(filter.kind.is_some(), "$1", "a.kind = $1"),
         condition(filter.status.is_some(), "$2", "a.status = $2"),

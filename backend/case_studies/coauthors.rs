@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use sqlx::{FromRow, Row};
 
 use crate::{
-    db::{self, Db, Keyset, Tx},
+    db::{self, Db, Keyset, ListOrder, Tx},
     error::AppResult,
     outbox,
 };
@@ -207,7 +207,7 @@ pub async fn pending_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>
 
 /// A member's pending invitations, newest first, keyset on id.
 pub async fn pending_for(db: &Db, member_id: i64, keyset: &Keyset<i64>) -> AppResult<Vec<Invitation>> {
-    let rows = sqlx::query(&pending_for_sql(keyset.forward))
+    let rows = sqlx::query(&pending_for_sql(keyset))
         .bind(member_id)
         .bind(keyset.after)
         .bind(keyset.before)
@@ -219,10 +219,11 @@ pub async fn pending_for(db: &Db, member_id: i64, keyset: &Keyset<i64>) -> AppRe
 
 /// The SQL of [`pending_for`], public so a test can check its plan on both databases.
 /// Binds: member, after id, before id, limit.
-pub fn pending_for_sql(forward: bool) -> String {
-    let order = if forward { "DESC" } else { "ASC" };
+pub fn pending_for_sql(keyset: &Keyset<i64>) -> String {
     format!(
         "SELECT {COLUMNS} FROM case_study_coauthor_invitations WHERE invitee_id = $1 AND status = 'pending' \
-         AND ($2 IS NULL OR id < $2) AND ($3 IS NULL OR id > $3) ORDER BY id {order} LIMIT $4"
+         AND {} ORDER BY id {} LIMIT $4",
+        keyset.conditions("id", ListOrder::Descending, "$2", "$3"),
+        keyset.direction(ListOrder::Descending)
     )
 }

@@ -18,7 +18,7 @@ use crate::{
     error::{AppError, AppResult},
     graphql::{
         relay::{self, Page},
-        ContextExt, DateTime, UserError, UserErrorCode,
+        ContextExt, DateTime, Prefetch, UserError, UserErrorCode,
     },
     moderation::graphql::{self as moderation, HIDDEN_TITLE},
     organisations::{self, Organisation},
@@ -56,6 +56,14 @@ impl CaseStudy {
         let authors = ctx.loaders().case_study_authors.load_one(self.id).await?.unwrap_or_default();
         Ok(moderation::sees_hidden(ctx, &authors))
     }
+
+    /// The body, if the viewer sees the content (see [`Self::shows_content`]).
+    async fn visible_body(&self, ctx: &Context<'_>) -> AppResult<Option<super::Body>> {
+        if !self.shows_content(ctx).await? {
+            return Ok(None);
+        }
+        ctx.loaders().case_study_bodies.load_one(self.id).await
+    }
 }
 
 #[Object]
@@ -87,13 +95,14 @@ impl CaseStudy {
     /// The body as sanitised HTML, rendered when it was saved; empty while hidden, but to
     /// its authors and the moderators.
     async fn body_html(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(if self.shows_content(ctx).await? { self.body_html.clone() } else { String::new() })
+        Ok(self.visible_body(ctx).await?.map(|body| body.html).unwrap_or_default())
     }
 
     /// The body as its authors wrote it, in Markdown; empty while hidden, but to its
     /// authors and the moderators.
-    async fn body(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(if self.shows_content(ctx).await? { self.body_source.clone() } else { String::new() })
+    #[graphql(name = "body")]
+    async fn body_source(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.visible_body(ctx).await?.map(|body| body.source).unwrap_or_default())
     }
 
     /// Whether the moderators hid it: its authors and the moderators still see it, with
@@ -143,12 +152,9 @@ impl CaseStudy {
         }
     }
 
+    /// By name.
     async fn topics(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Topic>> {
-        let ids = ctx.loaders().case_study_topics.load_one(self.id).await?.unwrap_or_default();
-        let topics = ctx.loaders().topics.load_many(ids.iter().copied()).await?;
-        let mut list: Vec<Topic> = ids.iter().filter_map(|id| topics.get(id).cloned()).collect();
-        list.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(list)
+        Ok(ctx.loaders().case_study_topics.load_one(self.id).await?.unwrap_or_default())
     }
 
     /// The author first, then the co-authors who accepted their invitation.
@@ -170,8 +176,8 @@ impl CaseStudy {
     }
 
     /// How many members marked it useful.
-    async fn useful_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(ctx.loaders().case_study_useful_counts.load_one(self.id).await?.unwrap_or(0))
+    async fn useful_count(&self) -> i64 {
+        self.useful_count
     }
 
     /// Whether the signed-in member marked it useful (false when signed out).
@@ -201,8 +207,8 @@ impl CaseStudy {
     }
 
     /// How many artefacts link to it.
-    async fn artefact_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(ctx.loaders().case_study_artefacts.load_one(self.id).await?.map_or(0, |ids| ids.len() as i64))
+    async fn artefact_count(&self) -> i64 {
+        self.artefact_count
     }
 
     /// The artefacts it produced or used, newest first.
@@ -226,8 +232,8 @@ impl CaseStudy {
     }
 
     /// How many comments it has, replies included.
-    async fn comment_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(ctx.loaders().case_study_comment_counts.load_one(self.id).await?.unwrap_or(0))
+    async fn comment_count(&self) -> i64 {
+        self.comment_count
     }
 
     /// Meetups where it is on the agenda, soonest first: "talked about at …".
@@ -354,44 +360,47 @@ async fn prefetch_under(ctx: &Context<'_>, rows: &[CaseStudy], wrapper: Option<&
         }
     };
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
-    // Authors decide visibility and editing, so they are always needed.
-    let authors = loaders.case_study_authors.load_many(ids.iter().copied()).await?;
-    let mut member_ids: HashSet<i64> = HashSet::new();
-    if wants("authors") {
-        member_ids.extend(authors.values().flatten().copied());
-    }
-    // Only authors see who is invited, so only their case studies need the list.
     let viewer = ctx.viewer().map(|v| v.member.id);
-    let authored: Vec<i64> =
-        authors.iter().filter(|(_, ids)| viewer.is_some_and(|v| ids.contains(&v))).map(|(id, _)| *id).collect();
-    if wants("pendingCoAuthors") && !authored.is_empty() {
-        let pending = loaders.case_study_pending_co_authors.load_many(authored).await?;
-        member_ids.extend(pending.values().flatten().copied());
-    }
-    if !member_ids.is_empty() {
-        loaders.members.load_many(member_ids).await?;
-    }
-    if wants("topics") {
-        let links = loaders.case_study_topics.load_many(ids.iter().copied()).await?;
-        let topic_ids: HashSet<i64> = links.values().flatten().copied().collect();
-        loaders.topics.load_many(topic_ids).await?;
-    }
-    if wants("usefulCount") {
-        loaders.case_study_useful_counts.load_many(ids.iter().copied()).await?;
-    }
-    if wants("commentCount") {
-        loaders.case_study_comment_counts.load_many(ids.iter().copied()).await?;
-    }
-    if wants("artefactCount") || wants("artefacts") {
-        let links = loaders.case_study_artefacts.load_many(ids.iter().copied()).await?;
-        if wants("artefacts") {
-            loaders.artefacts.load_many(links.values().flatten().copied().collect::<HashSet<_>>()).await?;
+    // The authors, then the members they name: one after the other. Authors decide
+    // visibility and editing, so they are always needed.
+    let people = async {
+        let authors = loaders.case_study_authors.prefetch(ids.iter().copied()).await?;
+        let mut member_ids: HashSet<i64> = HashSet::new();
+        if wants("authors") {
+            member_ids.extend(authors.values().flatten().copied());
         }
-    }
-    if wants("organisation") {
-        let organisation_ids: HashSet<i64> = rows.iter().filter_map(|c| c.organisation_id).collect();
-        loaders.organisations.load_many(organisation_ids).await?;
-    }
+        // Only authors see who is invited, so only their case studies need the list.
+        let authored: Vec<i64> =
+            authors.iter().filter(|(_, ids)| viewer.is_some_and(|v| ids.contains(&v))).map(|(id, _)| *id).collect();
+        if wants("pendingCoAuthors") && !authored.is_empty() {
+            let pending = loaders.case_study_pending_co_authors.prefetch(authored).await?;
+            member_ids.extend(pending.values().flatten().copied());
+        }
+        loaders.members.prefetch(member_ids).await?;
+        AppResult::Ok(())
+    };
+    // The rest depend only on the page, so they run alongside, each on its own pooled
+    // connection. Counts come with the rows; bodies only with a page of their own.
+    let topics = async {
+        if wants("topics") {
+            loaders.case_study_topics.prefetch(ids.iter().copied()).await?;
+        }
+        AppResult::Ok(())
+    };
+    let artefacts = async {
+        if wants("artefacts") {
+            let links = loaders.case_study_artefacts.prefetch(ids.iter().copied()).await?;
+            loaders.artefacts.prefetch(links.values().flatten().copied()).await?;
+        }
+        AppResult::Ok(())
+    };
+    let organisations = async {
+        if wants("organisation") {
+            loaders.organisations.prefetch(rows.iter().filter_map(|c| c.organisation_id)).await?;
+        }
+        AppResult::Ok(())
+    };
+    futures_util::try_join!(people, topics, artefacts, organisations)?;
     Ok(())
 }
 
@@ -743,7 +752,12 @@ impl CaseStudyMutation {
             ));
         }
         marks::set(&ctx.state().db, case_study.id, viewer.member.id, mark, input.on).await?;
-        Ok(payload(Some(case_study), vec![]))
+        // The row carries the useful count, which the mark may have moved.
+        let fresh = super::by_ids(&ctx.state().db, &[case_study.id]).await?.remove(&case_study.id);
+        if let Some(fresh) = &fresh {
+            ctx.loaders().case_studies.feed_one(fresh.id, fresh.clone()).await;
+        }
+        Ok(payload(fresh, vec![]))
     }
 }
 

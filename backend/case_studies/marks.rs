@@ -2,12 +2,10 @@
 //! bookmark it for later, and say "we're working on this too" so its authors can see
 //! who else is, before anyone builds the same thing twice.
 
-use std::collections::HashMap;
-
 use sqlx::Row;
 
 use crate::{
-    db::{self, Db},
+    db::{self, Db, ListOrder},
     error::AppResult,
     outbox,
 };
@@ -60,13 +58,13 @@ pub async fn has(db: &Db, case_study_id: i64, member_id: i64, mark: Mark) -> App
 /// A member's bookmarks, newest first: (bookmarked at, case study id), keyset on that pair
 /// (served by `case_study_marks_member`).
 pub async fn bookmarks(db: &Db, member_id: i64, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<(i64, i64)>> {
-    let order = if keyset.forward { "DESC" } else { "ASC" };
+    let order = keyset.direction(ListOrder::Descending);
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
     let sql = format!(
-        "SELECT created_at, case_study_id FROM case_study_marks WHERE member_id = $1 AND kind = 'bookmark' \
-         AND ($2 IS NULL OR (created_at, case_study_id) < ($2, $3)) AND ($4 IS NULL OR (created_at, case_study_id) > ($4, $5)) \
-         ORDER BY created_at {order}, case_study_id {order} LIMIT $6"
+        "SELECT created_at, case_study_id FROM case_study_marks WHERE member_id = $1 AND kind = 'bookmark' AND {} \
+         ORDER BY created_at {order}, case_study_id {order} LIMIT $6",
+        keyset.conditions("(created_at, case_study_id)", ListOrder::Descending, "($2, $3)", "($4, $5)")
     );
     Ok(sqlx::query_as::<_, (i64, i64)>(&sql)
         .bind(member_id)
@@ -77,12 +75,6 @@ pub async fn bookmarks(db: &Db, member_id: i64, keyset: &db::Keyset<(i64, i64)>)
         .bind(keyset.fetch)
         .fetch_all(&db.pool)
         .await?)
-}
-
-/// How many members marked each case study useful (zero included), in one statement.
-pub async fn useful_counts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    let select = "SELECT case_study_id, COUNT(*) FROM case_study_marks WHERE kind = 'useful' AND case_study_id IN";
-    Ok(db::counts(db, select, ids, "case_study_id").await?)
 }
 
 /// Registers (or updates the note of) a member's interest, recording the event once.

@@ -17,7 +17,7 @@ use sqlx::{FromRow, Row};
 
 use crate::{
     accounts,
-    db::{self, Db, Tx},
+    db::{self, Db, ListOrder, Tx},
     error::{AppError, AppResult},
     markdown,
     notifications::follows,
@@ -50,13 +50,14 @@ crate::text_enum! {
     }
 }
 
+/// A case study as lists show it: everything but the body, which only a page of its own
+/// needs (see [`Body`]), and with the counts every list shows, kept on the row by
+/// triggers (migration 0014) so that a list never counts.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct CaseStudy {
     pub id: i64,
     pub title: String,
     pub summary: String,
-    pub body_source: String,
-    pub body_html: String,
     pub phase: Phase,
     pub organisation_id: Option<i64>,
     pub author_id: i64,
@@ -68,14 +69,42 @@ pub struct CaseStudy {
     /// Hidden by the moderators (see `moderation`): its authors still see it.
     pub hidden_at: Option<i64>,
     pub hidden_reason: Option<String>,
+    /// Members who marked it useful.
+    pub useful_count: i64,
+    /// Comments not deleted, replies included.
+    pub comment_count: i64,
+    /// Artefacts linked to it.
+    pub artefact_count: i64,
 }
 
 const COLUMNS: &str =
-    "id, title, summary, body_source, body_html, phase, organisation_id, author_id, status, version, \
-                       created_at, updated_at, published_at, hidden_at, hidden_reason";
+    "id, title, summary, phase, organisation_id, author_id, status, version, created_at, updated_at, \
+                       published_at, hidden_at, hidden_reason, useful_count, comment_count, artefact_count";
 
 fn columns_of(alias: &str) -> String {
     COLUMNS.split(',').map(|c| format!("{alias}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+/// A case study's body: up to 100 KB of Markdown and its HTML, rendered when saved. Read
+/// only where it is shown, through its own loader.
+#[derive(Clone, Debug)]
+pub struct Body {
+    pub source: String,
+    pub html: String,
+}
+
+/// The bodies of case studies, in one statement.
+pub async fn bodies(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Body>> {
+    let rows = db::rows_by_ids(db, "SELECT id, body_source, body_html FROM case_studies WHERE id IN", ids).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("id")?, Body { source: r.try_get("body_source")?, html: r.try_get("body_html")? })))
+        .collect::<sqlx::Result<_>>()
+        .map_err(Into::into)
+}
+
+/// The Markdown body of one case study, read in `tx`.
+async fn body_source(tx: &mut Tx, id: i64) -> AppResult<String> {
+    Ok(sqlx::query_scalar("SELECT body_source FROM case_studies WHERE id = $1").bind(id).fetch_one(&mut **tx).await?)
 }
 
 impl CaseStudy {
@@ -118,7 +147,7 @@ pub struct Filter {
 pub async fn list_published(db: &Db, filter: Filter, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<CaseStudy>> {
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
-    let sql = list_published_sql(keyset.forward, &filter);
+    let sql = list_published_sql(keyset, &filter);
     let rows = sqlx::query(&sql)
         .bind(filter.organisation_id)
         .bind(filter.phase.map(Phase::as_str))
@@ -138,13 +167,12 @@ pub async fn list_published(db: &Db, filter: Filter, keyset: &db::Keyset<(i64, i
 /// Binds: organisation, phase, topic, author, after (published_at, id), before
 /// (published_at, id), limit; only the filters that are set become conditions (see
 /// [`db::filter_condition`]).
-pub fn list_published_sql(forward: bool, filter: &Filter) -> String {
-    let order = if forward { "DESC" } else { "ASC" };
+pub fn list_published_sql(keyset: &db::Keyset<(i64, i64)>, filter: &Filter) -> String {
+    let order = keyset.direction(ListOrder::Descending);
     let condition = db::filter_condition;
     format!(
         "SELECT {} FROM case_studies c WHERE c.status = 'published' AND c.hidden_at IS NULL AND {} AND {} AND {} AND {} \
-         AND ($5 IS NULL OR (c.published_at, c.id) < ($5, $6)) AND ($7 IS NULL OR (c.published_at, c.id) > ($7, $8)) \
-         ORDER BY c.published_at {order}, c.id {order} LIMIT $9",
+         AND {} ORDER BY c.published_at {order}, c.id {order} LIMIT $9",
         columns_of("c"),
         condition(filter.organisation_id.is_some(), "$1", "c.organisation_id = $1"),
         condition(filter.phase.is_some(), "$2", "c.phase = $2"),
@@ -158,16 +186,18 @@ pub fn list_published_sql(forward: bool, filter: &Filter) -> String {
             "$4",
             "EXISTS (SELECT 1 FROM case_study_authors a WHERE a.case_study_id = c.id AND a.member_id = $4)"
         ),
+        keyset.conditions("(c.published_at, c.id)", ListOrder::Descending, "($5, $6)", "($7, $8)"),
     )
 }
 
 /// A member's own case studies in every state (drafts included), newest first.
 pub async fn list_authored(db: &Db, member_id: i64, keyset: &db::Keyset<i64>) -> AppResult<Vec<CaseStudy>> {
-    let order = if keyset.forward { "DESC" } else { "ASC" };
+    let order = keyset.direction(ListOrder::Descending);
     let sql = format!(
         "SELECT {} FROM case_studies c JOIN case_study_authors a ON a.case_study_id = c.id WHERE a.member_id = $1 \
-         AND ($2 IS NULL OR c.id < $2) AND ($3 IS NULL OR c.id > $3) ORDER BY c.id {order} LIMIT $4",
-        columns_of("c")
+         AND {} ORDER BY c.id {order} LIMIT $4",
+        columns_of("c"),
+        keyset.conditions("c.id", ListOrder::Descending, "$2", "$3")
     );
     let rows = sqlx::query(&sql)
         .bind(member_id)
@@ -267,9 +297,22 @@ pub async fn update(
     if current.version != expected_version {
         return Ok(EditOutcome::Conflict(current));
     }
+    // The previous text is kept as a revision first, copied in the database rather than
+    // read into memory; if the update below finds the version moved on, the transaction
+    // is rolled back with it.
+    sqlx::query(
+        "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, edited_by, edited_at) \
+         SELECT id, version, title, summary, body_source, phase, $1, $2 FROM case_studies WHERE id = $3 AND version = $4",
+    )
+    .bind(editor_id)
+    .bind(now)
+    .bind(id)
+    .bind(expected_version)
+    .execute(&mut *tx)
+    .await?;
     // The version condition makes the read above safe without a lock: the update happens
     // only if nobody saved in between, and a second writer waits for the row, then finds
-    // the version moved on. Only then is the previous text kept as a revision.
+    // the version moved on.
     let sql = format!(
         "UPDATE case_studies SET title = $1, summary = $2, body_source = $3, body_html = $4, phase = $5, organisation_id = $6, \
          version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9 RETURNING {COLUMNS}"
@@ -292,20 +335,6 @@ pub async fn update(
         return Ok(EditOutcome::Conflict(current));
     };
     let saved = CaseStudy::from_row(&row)?;
-    sqlx::query(
-        "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, edited_by, edited_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(id)
-    .bind(current.version)
-    .bind(&current.title)
-    .bind(&current.summary)
-    .bind(&current.body_source)
-    .bind(current.phase.as_str())
-    .bind(editor_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
     replace_links(&mut tx, id, current.author_id, editor_id, fields).await?;
     // A hidden case study stays out of search until a moderator shows it again.
     if saved.status == CaseStudyStatus::Published && saved.hidden_at.is_none() {
@@ -314,7 +343,7 @@ pub async fn update(
             SearchKind::CaseStudy,
             id,
             &saved.title,
-            &format!("{}\n\n{}", saved.summary, saved.body_source),
+            &format!("{}\n\n{}", saved.summary, fields.body_source),
         )
         .await?;
         let event = outbox::CaseStudyUpdated { version: saved.version, mentions: rendered.mentions };
@@ -329,9 +358,9 @@ pub async fn update(
 pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64) -> AppResult<Option<CaseStudy>> {
     // Who the text mentions is looked up before the transaction, which then holds the
     // write lock only for writing.
-    let mentioned = match by_ids(db, &[id]).await?.remove(&id) {
-        Some(current) if status == CaseStudyStatus::Published => {
-            let handles = markdown::mention_candidates(&current.body_source);
+    let mentioned = match bodies(db, &[id]).await?.remove(&id) {
+        Some(body) if status == CaseStudyStatus::Published => {
+            let handles = markdown::mention_candidates(&body.source);
             accounts::ids_by_handle(db, &handles).await?
         }
         _ => HashMap::new(),
@@ -353,7 +382,7 @@ pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64
     let changed = CaseStudy::from_row(&row)?;
     if status == CaseStudyStatus::Published {
         if changed.hidden_at.is_none() {
-            let text = format!("{}\n\n{}", changed.summary, changed.body_source);
+            let text = format!("{}\n\n{}", changed.summary, body_source(&mut tx, id).await?);
             search::index(&mut tx, SearchKind::CaseStudy, id, &changed.title, &text).await?;
         }
         let event = outbox::CaseStudyPublished { title: changed.title.clone() };

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use sqlx::{any::AnyRow, Row};
 
 use crate::{
-    db::{self, text_enum::UnknownValue, Db},
+    db::{self, text_enum::UnknownValue, Db, ListOrder},
     error::{AppError, AppResult},
     markdown,
     notifications::follows,
@@ -103,11 +103,12 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Comment>> {
 /// A subject's top-level comments, oldest first, keyset on id (served by
 /// `comments_subject`).
 pub async fn threads(db: &Db, subject: Subject, keyset: &db::Keyset<i64>) -> AppResult<Vec<Comment>> {
-    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let order = keyset.direction(ListOrder::Ascending);
     let (subject_type, subject_id) = subject.parts();
     let sql = format!(
         "SELECT {COLUMNS} FROM comments WHERE subject_type = $1 AND subject_id = $2 AND parent_id IS NULL \
-         AND ($3 IS NULL OR id > $3) AND ($4 IS NULL OR id < $4) ORDER BY id {order} LIMIT $5"
+         AND {} ORDER BY id {order} LIMIT $5",
+        keyset.conditions("id", ListOrder::Ascending, "$3", "$4")
     );
     let rows = sqlx::query(&sql)
         .bind(subject_type)
@@ -129,25 +130,6 @@ pub async fn replies_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<Comm
         map.entry(reply.parent_id.unwrap_or_default()).or_default().push(reply);
     }
     Ok(map)
-}
-
-/// How many comments (not deleted, replies included) each case study has.
-pub async fn case_study_counts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    counts(db, "case_study", ids).await
-}
-
-/// How many comments (not deleted, replies included) each artefact has.
-pub async fn artefact_counts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    counts(db, "artefact", ids).await
-}
-
-async fn counts(db: &Db, subject_type: &str, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    // The subject type is one of two constants, never input.
-    let select = format!(
-        "SELECT subject_id, COUNT(*) FROM comments WHERE subject_type = '{subject_type}' AND deleted_at IS NULL \
-         AND subject_id IN"
-    );
-    Ok(db::counts(db, &select, ids, "subject_id").await?)
 }
 
 pub enum Posted {

@@ -233,10 +233,10 @@ pub async fn page_by_name(
 ) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
     let (after_name, after_id) = keyset.after.clone().unzip();
     let (before_name, before_id) = keyset.before.clone().unzip();
-    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let order = keyset.direction(ListOrder::Ascending);
     let sql = format!(
-        "{select} AND ($1 IS NULL OR (name, id) > ($1, $2)) AND ($3 IS NULL OR (name, id) < ($3, $4)) \
-         ORDER BY name {order}, id {order} LIMIT $5"
+        "{select} AND {} ORDER BY name {order}, id {order} LIMIT $5",
+        keyset.conditions("(name, id)", ListOrder::Ascending, "($1, $2)", "($3, $4)")
     );
     sqlx::query(&sql)
         .bind(after_name)
@@ -265,6 +265,58 @@ pub struct Keyset<K> {
     pub fetch: i64,
 }
 
+/// The direction a keyset list runs in its own order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Smallest key first (names A to Z, soonest first).
+    Ascending,
+    /// Largest key first (newest first).
+    Descending,
+}
+
+impl<K> Keyset<K> {
+    /// The bounds of this page as SQL conditions on `key`, the sort key (`c.id`, or a row
+    /// such as `(c.published_at, c.id)`), for a list in `order`; `after` and `before` are
+    /// the placeholders the bounds are bound to (`$5`, or `($5, $6)`). A bound that is set
+    /// becomes a condition an index can serve; one that is not becomes `$n IS NULL` on
+    /// its placeholders, never `($5 IS NULL OR key < $5)`: under a generic plan (which
+    /// PostgreSQL may choose for a prepared statement after five executions, and SQLite
+    /// always uses) such an OR cannot use the index, and a page deep in a long list walks
+    /// all of it. See [`filter_condition`].
+    pub fn conditions(&self, key: &str, order: ListOrder, after: &str, before: &str) -> String {
+        let (after_op, before_op) = match order {
+            ListOrder::Ascending => (">", "<"),
+            ListOrder::Descending => ("<", ">"),
+        };
+        let bound = |set: bool, op: &str, placeholders: &str| {
+            if set {
+                format!("{key} {op} {placeholders}")
+            } else {
+                let unset: Vec<String> = placeholders
+                    .split(|c: char| !(c == '$' || c.is_ascii_digit()))
+                    .filter(|p| p.starts_with('$'))
+                    .map(|p| format!("{p} IS NULL"))
+                    .collect();
+                unset.join(" AND ")
+            }
+        };
+        format!(
+            "{} AND {}",
+            bound(self.after.is_some(), after_op, after),
+            bound(self.before.is_some(), before_op, before)
+        )
+    }
+
+    /// `ASC` or `DESC`: the direction this page is fetched in (a backward page runs
+    /// against the list's order; see [`Keyset::forward`]).
+    pub fn direction(&self, order: ListOrder) -> &'static str {
+        match (order, self.forward) {
+            (ListOrder::Ascending, true) | (ListOrder::Descending, false) => "ASC",
+            (ListOrder::Ascending, false) | (ListOrder::Descending, true) => "DESC",
+        }
+    }
+}
+
 /// One optional filter of a list query: `condition` when the filter is set, otherwise a
 /// condition on its `parameter` alone (`$1 IS NULL`), which keeps every parameter in the
 /// text so the binds are the same whichever filters are set. Not one statement for all
@@ -282,4 +334,32 @@ pub fn filter_condition(set: bool, parameter: &str, condition: &str) -> String {
 /// Builds `$start, $start+1, …` for an `IN (…)` list of `count` values.
 pub fn placeholders(start: usize, count: usize) -> String {
     (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyset_conditions_name_only_the_bounds_that_are_set() {
+        let page =
+            |after: Option<(i64, i64)>, before: Option<(i64, i64)>| Keyset { after, before, forward: true, fetch: 21 };
+        let key = "(c.published_at, c.id)";
+        assert_eq!(
+            page(None, None).conditions(key, ListOrder::Descending, "($5, $6)", "($7, $8)"),
+            "$5 IS NULL AND $6 IS NULL AND $7 IS NULL AND $8 IS NULL"
+        );
+        assert_eq!(
+            page(Some((1, 2)), None).conditions(key, ListOrder::Descending, "($5, $6)", "($7, $8)"),
+            "(c.published_at, c.id) < ($5, $6) AND $7 IS NULL AND $8 IS NULL"
+        );
+        assert_eq!(
+            page(None, Some((1, 2))).conditions("(name, id)", ListOrder::Ascending, "($1, $2)", "($3, $4)"),
+            "$1 IS NULL AND $2 IS NULL AND (name, id) < ($3, $4)"
+        );
+        let single = Keyset { after: Some(5_i64), before: None, forward: false, fetch: 11 };
+        assert_eq!(single.conditions("id", ListOrder::Descending, "$2", "$3"), "id < $2 AND $3 IS NULL");
+        assert_eq!(single.direction(ListOrder::Descending), "ASC");
+        assert_eq!(single.direction(ListOrder::Ascending), "DESC");
+    }
 }

@@ -16,7 +16,7 @@ pub mod relay;
 // Field-level problems are a domain result (see `error`); the schema shows them as is.
 pub use crate::error::{UserError, UserErrorCode};
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{collections::HashMap, future::Future, net::IpAddr};
 
 use async_graphql::{
     dataloader::{DataLoader, HashMapCache, Loader},
@@ -68,7 +68,7 @@ use crate::{
     topics::{
         self,
         graphql::{TopicMutation, TopicQuery},
-        Topic,
+        Tagged, Topic,
     },
 };
 
@@ -152,22 +152,23 @@ pub struct Loaders {
     pub organisations: Cached<Organisation>,
     pub topics: Cached<Topic>,
     pub case_studies: Cached<CaseStudy>,
+    /// Case study bodies, loaded only where a query asks for one.
+    pub case_study_bodies: Cached<case_studies::Body>,
     /// Author and co-author ids of a case study, author first (co-authors who accepted).
     pub case_study_authors: Cached<Vec<i64>>,
     /// Ids of the members a case study invited to co-author and is waiting for.
     pub case_study_pending_co_authors: Cached<Vec<i64>>,
-    pub case_study_topics: Cached<Vec<i64>>,
-    pub case_study_useful_counts: Cached<i64>,
-    pub case_study_comment_counts: Cached<i64>,
+    /// The topics of a case study, by name.
+    pub case_study_topics: Cached<Vec<Topic>>,
     /// Ids of the artefacts linked to a case study, newest first.
     pub case_study_artefacts: Cached<Vec<i64>>,
     pub artefacts: Cached<Artefact>,
-    pub artefact_topics: Cached<Vec<i64>>,
+    /// The topics of an artefact, by name.
+    pub artefact_topics: Cached<Vec<Topic>>,
     pub artefact_case_studies: Cached<Vec<i64>>,
     pub artefact_adaptations: Cached<Vec<i64>>,
     pub artefact_reuses: Cached<Vec<Reuse>>,
     pub artefact_publiccode: Cached<artefacts::publiccode::Publiccode>,
-    pub artefact_comment_counts: Cached<i64>,
     pub comments: Cached<Comment>,
     /// The replies to a top-level comment, oldest first.
     pub comment_replies: Cached<Vec<Comment>>,
@@ -183,7 +184,7 @@ impl Loaders {
     pub fn new(db: &Db, viewer_id: Option<i64>) -> Loaders {
         fn loader<V: Send + Sync + Clone + 'static>(db: &Db, load: LoadFn<V>) -> Cached<V> {
             DataLoader::with_cache(ByIds { db: db.clone(), load }, tokio::spawn, HashMapCache::default())
-                .max_batch_size(500)
+                .max_batch_size(MAX_BATCH)
         }
         Loaders {
             members: loader(db, |db, ids| Box::pin(accounts::members_by_ids(db, ids))),
@@ -192,17 +193,15 @@ impl Loaders {
             case_studies: loader(db, |db, ids| Box::pin(case_studies::by_ids(db, ids))),
             case_study_authors: loader(db, |db, ids| Box::pin(case_studies::authors_of(db, ids))),
             case_study_pending_co_authors: loader(db, |db, ids| Box::pin(case_studies::coauthors::pending_of(db, ids))),
-            case_study_topics: loader(db, |db, ids| Box::pin(case_studies::topics_of(db, ids))),
-            case_study_useful_counts: loader(db, |db, ids| Box::pin(case_studies::marks::useful_counts(db, ids))),
-            case_study_comment_counts: loader(db, |db, ids| Box::pin(comments::case_study_counts(db, ids))),
+            case_study_bodies: loader(db, |db, ids| Box::pin(case_studies::bodies(db, ids))),
+            case_study_topics: loader(db, |db, ids| Box::pin(topics::of_items(db, Tagged::CaseStudies, ids))),
             case_study_artefacts: loader(db, |db, ids| Box::pin(artefacts::of_case_studies(db, ids))),
             artefacts: loader(db, |db, ids| Box::pin(artefacts::by_ids(db, ids))),
-            artefact_topics: loader(db, |db, ids| Box::pin(artefacts::topics_of(db, ids))),
+            artefact_topics: loader(db, |db, ids| Box::pin(topics::of_items(db, Tagged::Artefacts, ids))),
             artefact_case_studies: loader(db, |db, ids| Box::pin(artefacts::case_studies_of(db, ids))),
             artefact_adaptations: loader(db, |db, ids| Box::pin(artefacts::adaptations_of(db, ids))),
             artefact_reuses: loader(db, |db, ids| Box::pin(reuse::of_artefacts(db, ids))),
             artefact_publiccode: loader(db, |db, ids| Box::pin(artefacts::publiccode::of_artefacts(db, ids))),
-            artefact_comment_counts: loader(db, |db, ids| Box::pin(comments::artefact_counts(db, ids))),
             comments: loader(db, |db, ids| Box::pin(comments::by_ids(db, ids))),
             comment_replies: loader(db, |db, ids| Box::pin(comments::replies_of(db, ids))),
             meetup_groups: loader(db, |db, ids| Box::pin(meetups::by_ids(db, ids))),
@@ -214,6 +213,10 @@ impl Loaders {
 }
 
 pub type Cached<V> = DataLoader<ByIds<V>, HashMapCache>;
+
+/// The most ids one loader statement asks for (bounded by SQLite's limit on bound
+/// parameters, and so that no statement grows without end).
+const MAX_BATCH: usize = 500;
 
 type LoadFn<V> = for<'a> fn(&'a Db, &'a [i64]) -> BoxFuture<'a, AppResult<HashMap<i64, V>>>;
 
@@ -229,6 +232,35 @@ impl<V: Send + Sync + Clone + 'static> Loader<i64> for ByIds<V> {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, V>, AppError> {
         (self.load)(&self.db, keys).await
+    }
+}
+
+/// Loading a whole page's related objects at once, in the calling task. A list resolver
+/// knows every id it needs, so it skips what [`DataLoader::load_many`] does to gather ids
+/// from many resolvers: a spawned task that waits a millisecond on a timer thread before
+/// it queries. What it loads lands in the cache, where the items' resolvers find it.
+pub trait Prefetch<V> {
+    /// Loads `ids` (duplicates are fine) and caches them for the rest of the request.
+    fn prefetch(
+        &self,
+        ids: impl IntoIterator<Item = i64> + Send,
+    ) -> impl Future<Output = AppResult<HashMap<i64, V>>> + Send;
+}
+
+impl<V: Send + Sync + Clone + 'static> Prefetch<V> for Cached<V> {
+    async fn prefetch(&self, ids: impl IntoIterator<Item = i64> + Send) -> AppResult<HashMap<i64, V>> {
+        let mut ids: Vec<i64> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut loaded = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_BATCH) {
+            loaded.extend(self.loader().load(chunk).await?);
+        }
+        self.feed_many(loaded.iter().map(|(id, value)| (*id, value.clone()))).await;
+        Ok(loaded)
     }
 }
 

@@ -381,8 +381,8 @@ pub async fn sweep_all(db: &Db, mailer: &Mailer, now: i64, dry_run: bool) -> App
             let (after_due, after_id) = after.unzip();
             let rows = sqlx::query(&format!(
                 "SELECT {DUE_COLUMNS} FROM members WHERE next_digest_at IS NOT NULL AND next_digest_at <= $1 \
-                 AND ($2 IS NULL OR next_digest_at > $2 OR (next_digest_at = $2 AND id > $3)) \
-                 ORDER BY next_digest_at, id LIMIT $4"
+                 AND {} ORDER BY next_digest_at, id LIMIT $4",
+                db::filter_condition(after.is_some(), "$2", "(next_digest_at, id) > ($2, $3)")
             ))
             .bind(now)
             .bind(after_due)

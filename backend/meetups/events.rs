@@ -14,7 +14,7 @@ use sqlx::FromRow;
 
 use super::rsvps;
 use crate::{
-    db::{self, Db, Tx},
+    db::{self, Db, ListOrder, Tx},
     error::{AppError, AppResult},
     markdown, outbox,
 };
@@ -144,13 +144,13 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Event>> {
 /// A group's events from `from` on (UTC milliseconds), soonest first, keyset on
 /// (starts_at, id) (served by `meetup_events_group`).
 pub async fn of_group(db: &Db, group_id: i64, from: i64, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<Event>> {
-    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let order = keyset.direction(ListOrder::Ascending);
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
     let sql = format!(
-        "SELECT {COLUMNS} FROM meetup_events WHERE group_id = $1 AND starts_at >= $2 AND hidden_at IS NULL \
-         AND ($3 IS NULL OR (starts_at, id) > ($3, $4)) AND ($5 IS NULL OR (starts_at, id) < ($5, $6)) \
-         ORDER BY starts_at {order}, id {order} LIMIT $7"
+        "SELECT {COLUMNS} FROM meetup_events WHERE group_id = $1 AND starts_at >= $2 AND hidden_at IS NULL AND {} \
+         ORDER BY starts_at {order}, id {order} LIMIT $7",
+        keyset.conditions("(starts_at, id)", ListOrder::Ascending, "($3, $4)", "($5, $6)")
     );
     let rows = sqlx::query(&sql)
         .bind(group_id)
@@ -168,13 +168,13 @@ pub async fn of_group(db: &Db, group_id: i64, from: i64, keyset: &db::Keyset<(i6
 /// Every group's events from `from` on, soonest first, keyset on (starts_at, id), for
 /// the upcoming-meetups feed (served by `meetup_events_upcoming`).
 pub async fn upcoming(db: &Db, from: i64, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<Event>> {
-    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let order = keyset.direction(ListOrder::Ascending);
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
     let sql = format!(
-        "SELECT {COLUMNS} FROM meetup_events WHERE starts_at >= $1 AND hidden_at IS NULL \
-         AND ($2 IS NULL OR (starts_at, id) > ($2, $3)) AND ($4 IS NULL OR (starts_at, id) < ($4, $5)) \
-         ORDER BY starts_at {order}, id {order} LIMIT $6"
+        "SELECT {COLUMNS} FROM meetup_events WHERE starts_at >= $1 AND hidden_at IS NULL AND {} \
+         ORDER BY starts_at {order}, id {order} LIMIT $6",
+        keyset.conditions("(starts_at, id)", ListOrder::Ascending, "($2, $3)", "($4, $5)")
     );
     let rows = sqlx::query(&sql)
         .bind(from)

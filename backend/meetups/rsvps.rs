@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use super::events::{self, EventStatus};
 use crate::{
-    db::{self, Db, Tx},
+    db::{self, Db, ListOrder, Tx},
     error::AppResult,
     outbox,
 };
@@ -193,14 +193,14 @@ pub async fn members_with(db: &Db, event_id: i64, status: RsvpStatus, limit: i64
 /// on (starts_at, id). A member's answers are few, so they are read through
 /// `meetup_rsvps_member` and sorted by start.
 pub async fn upcoming_for(db: &Db, member_id: i64, from: i64, keyset: &db::Keyset<(i64, i64)>) -> AppResult<Vec<i64>> {
-    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let order = keyset.direction(ListOrder::Ascending);
     let (after_at, after_id) = keyset.after.unzip();
     let (before_at, before_id) = keyset.before.unzip();
     let sql = format!(
         "SELECT e.id FROM meetup_rsvps r JOIN meetup_events e ON e.id = r.event_id \
-         WHERE r.member_id = $1 AND r.status IN ('going', 'waitlisted') AND e.ends_at >= $2 \
-         AND ($3 IS NULL OR (e.starts_at, e.id) > ($3, $4)) AND ($5 IS NULL OR (e.starts_at, e.id) < ($5, $6)) \
-         ORDER BY e.starts_at {order}, e.id {order} LIMIT $7"
+         WHERE r.member_id = $1 AND r.status IN ('going', 'waitlisted') AND e.ends_at >= $2 AND {} \
+         ORDER BY e.starts_at {order}, e.id {order} LIMIT $7",
+        keyset.conditions("(e.starts_at, e.id)", ListOrder::Ascending, "($3, $4)", "($5, $6)")
     );
     Ok(sqlx::query_scalar(&sql)
         .bind(member_id)

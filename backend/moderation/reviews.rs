@@ -345,9 +345,9 @@ pub async fn queue(db: &Db, keyset: &Keyset<(i64, i64)>) -> AppResult<Vec<Review
     let (before_weight, before_id) = keyset.before.unzip();
     let order = if keyset.forward { "weight DESC, id ASC" } else { "weight ASC, id DESC" };
     let sql = format!(
-        "SELECT {REVIEW_COLUMNS} FROM reviews WHERE status = 'open' \
-         AND ($1 IS NULL OR weight < $1 OR (weight = $1 AND id > $2)) \
-         AND ($3 IS NULL OR weight > $3 OR (weight = $3 AND id < $4)) ORDER BY {order} LIMIT $5"
+        "SELECT {REVIEW_COLUMNS} FROM reviews WHERE status = 'open' AND {} AND {} ORDER BY {order} LIMIT $5",
+        db::filter_condition(keyset.after.is_some(), "$1", "(weight < $1 OR (weight = $1 AND id > $2))"),
+        db::filter_condition(keyset.before.is_some(), "$3", "(weight > $3 OR (weight = $3 AND id < $4))"),
     );
     let rows = sqlx::query(&sql)
         .bind(after_weight)

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use sqlx::{any::AnyRow, Row};
 
 use crate::{
-    db::{self, Db, Keyset, Tx},
+    db::{self, Db, Keyset, ListOrder, Tx},
     error::AppResult,
 };
 
@@ -136,10 +136,10 @@ pub async fn watch_automatically(tx: &mut Tx, member_id: i64, target: Target) ->
 
 /// The member's follows, newest first.
 pub async fn list(db: &Db, member_id: i64, keyset: &Keyset<i64>) -> AppResult<Vec<Follow>> {
-    let order = if keyset.forward { "DESC" } else { "ASC" };
+    let order = keyset.direction(ListOrder::Descending);
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM follows WHERE member_id = $1 AND ($2 IS NULL OR id < $2) AND ($3 IS NULL OR id > $3) \
-         ORDER BY id {order} LIMIT $4"
+        "SELECT {COLUMNS} FROM follows WHERE member_id = $1 AND {} ORDER BY id {order} LIMIT $4",
+        keyset.conditions("id", ListOrder::Descending, "$2", "$3")
     ))
     .bind(member_id)
     .bind(keyset.after)

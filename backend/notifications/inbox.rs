@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use super::{Notification, NotificationKind, COLUMNS};
 use crate::{
-    db::{self, Db, Keyset, Tx},
+    db::{self, Db, Keyset, ListOrder, Tx},
     error::AppResult,
 };
 
@@ -26,16 +26,17 @@ fn n_columns() -> String {
 /// The member's inbox entries, newest first: each the newest notification of its group
 /// (of its unread part, with `unread_only`).
 pub async fn list(db: &Db, member_id: i64, unread_only: bool, keyset: &Keyset<i64>) -> AppResult<Vec<Notification>> {
-    let order = if keyset.forward { "DESC" } else { "ASC" };
+    let order = keyset.direction(ListOrder::Descending);
     let unread = if unread_only { " AND n.read_at IS NULL" } else { "" };
     let unread_m = if unread_only { " AND m.read_at IS NULL" } else { "" };
     let sql = format!(
         "SELECT {}, (SELECT COUNT(*) FROM notifications m WHERE m.member_id = n.member_id AND m.group_id = n.group_id{unread_m}) \
          AS group_size FROM notifications n \
-         WHERE n.member_id = $1 AND n.channel = 'inbox'{unread} AND ($2 IS NULL OR n.id < $2) AND ($3 IS NULL OR n.id > $3) \
+         WHERE n.member_id = $1 AND n.channel = 'inbox'{unread} AND {} \
          AND NOT EXISTS (SELECT 1 FROM notifications m WHERE m.member_id = n.member_id AND m.group_id = n.group_id \
          AND m.id > n.id{unread_m}) ORDER BY n.id {order} LIMIT $4",
-        n_columns()
+        n_columns(),
+        keyset.conditions("n.id", ListOrder::Descending, "$2", "$3")
     );
     let rows = sqlx::query(&sql)
         .bind(member_id)
@@ -120,10 +121,11 @@ pub async fn latest_id(db: &Db, member_id: i64) -> AppResult<i64> {
 /// What is new in what the member follows since `since` (both inbox and digest), newest
 /// first, ungrouped.
 pub async fn new_for_you(db: &Db, member_id: i64, since: i64, keyset: &Keyset<i64>) -> AppResult<Vec<Notification>> {
-    let order = if keyset.forward { "DESC" } else { "ASC" };
+    let order = keyset.direction(ListOrder::Descending);
     let sql = format!(
         "SELECT {COLUMNS} FROM notifications WHERE member_id = $1 AND kind IN {FOLLOWED_KINDS} AND created_at > $2 \
-         AND ($3 IS NULL OR id < $3) AND ($4 IS NULL OR id > $4) ORDER BY id {order} LIMIT $5"
+         AND {} ORDER BY id {order} LIMIT $5",
+        keyset.conditions("id", ListOrder::Descending, "$3", "$4")
     );
     let rows = sqlx::query(&sql)
         .bind(member_id)

@@ -195,6 +195,7 @@ async fn case_study_records(db: &Db, base: &str, rows: &[CaseStudy]) -> AppResul
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
     let authors = case_studies::authors_of(db, &ids).await?;
     let topic_links = case_studies::topics_of(db, &ids).await?;
+    let bodies = case_studies::bodies(db, &ids).await?;
     let people = people(db, &authors.values().flatten().copied().collect()).await?;
     let organisation_ids: Vec<i64> = rows.iter().filter_map(|c| c.organisation_id).collect();
     let organisations = organisations::by_ids(db, &organisation_ids).await?;
@@ -210,7 +211,7 @@ async fn case_study_records(db: &Db, base: &str, rows: &[CaseStudy]) -> AppResul
                 "id": case_study_url(base, c.id),
                 "title": c.title,
                 "summary": c.summary,
-                "body": c.body_source,
+                "body": bodies.get(&c.id).map_or("", |b| b.source.as_str()),
                 "phase": c.phase.as_str(),
                 "organisation": organisation(base, &organisations, c.organisation_id),
                 "authors": author_ids.iter().map(|id| person(base, &people, *id)).collect::<Vec<_>>(),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use sqlx::{FromRow, Row};
 
 use crate::{
-    db::{self, Db},
+    db::{self, Db, ListOrder},
     error::{AppResult, UserError, UserErrorCode},
     outbox,
     search::{self, SearchKind},
@@ -259,10 +259,11 @@ pub async fn decide(db: &Db, organisation_id: i64, member_id: i64, approve: bool
 
 /// Member ids of an organisation with a given status, by member id (keyset).
 pub async fn member_ids(db: &Db, organisation_id: i64, status: &str, keyset: &db::Keyset<i64>) -> AppResult<Vec<i64>> {
-    let order = if keyset.forward { "ASC" } else { "DESC" };
+    let order = keyset.direction(ListOrder::Ascending);
     let sql = format!(
         "SELECT member_id FROM organisation_members WHERE organisation_id = $1 AND status = $2 \
-         AND ($3 IS NULL OR member_id > $3) AND ($4 IS NULL OR member_id < $4) ORDER BY member_id {order} LIMIT $5"
+         AND {} ORDER BY member_id {order} LIMIT $5",
+        keyset.conditions("member_id", ListOrder::Ascending, "$3", "$4")
     );
     Ok(sqlx::query_scalar(&sql)
         .bind(organisation_id)

@@ -30,7 +30,7 @@ use sqlx::{any::AnyRow, Column, FromRow, Row};
 use super::retention::DATA_EXPORT_MS;
 use crate::{
     accounts::credentials::token_hash,
-    db::{self, Db, Keyset},
+    db::{self, Db, Keyset, ListOrder},
     error::AppResult,
 };
 
@@ -122,18 +122,17 @@ const SECRET_NAME: &str = "data_export";
 /// A page of the member's exports that have not expired, newest first (keyset on id,
 /// through `data_exports_member`).
 pub async fn list(db: &Db, member_id: i64, keyset: &Keyset<i64>) -> AppResult<Vec<DataExport>> {
-    let Keyset { after, before, forward, fetch } = keyset.clone();
-    let order = if forward { "DESC" } else { "ASC" };
+    let order = keyset.direction(ListOrder::Descending);
     let sql = format!(
-        "SELECT {COLUMNS} FROM data_exports WHERE member_id = $1 AND expires_at > $2 \
-         AND ($3 IS NULL OR id < $3) AND ($4 IS NULL OR id > $4) ORDER BY id {order} LIMIT $5"
+        "SELECT {COLUMNS} FROM data_exports WHERE member_id = $1 AND expires_at > $2 AND {} ORDER BY id {order} LIMIT $5",
+        keyset.conditions("id", ListOrder::Descending, "$3", "$4")
     );
     let rows = sqlx::query(&sql)
         .bind(member_id)
         .bind(db::now_millis())
-        .bind(after)
-        .bind(before)
-        .bind(fetch)
+        .bind(keyset.after)
+        .bind(keyset.before)
+        .bind(keyset.fetch)
         .fetch_all(&db.pool)
         .await?;
     Ok(rows.iter().map(DataExport::from_row).collect::<sqlx::Result<_>>()?)

@@ -49,6 +49,32 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Topic>> {
     Ok(rows.iter().map(|r| Topic::from_row(r).map(|t| (t.id, t))).collect::<sqlx::Result<_>>()?)
 }
 
+/// Which items carry topics: the link table and its item column.
+#[derive(Clone, Copy, Debug)]
+pub enum Tagged {
+    CaseStudies,
+    Artefacts,
+}
+
+/// The topics of each item, sorted by name, in one statement that joins the link table
+/// to the topics (a list page needs both, and a second round trip would cost more than the
+/// repeated topic rows). Every id asked for gets an entry.
+pub async fn of_items(db: &Db, items: Tagged, ids: &[i64]) -> AppResult<HashMap<i64, Vec<Topic>>> {
+    let (table, item) = match items {
+        Tagged::CaseStudies => ("case_study_topics", "case_study_id"),
+        Tagged::Artefacts => ("artefact_topics", "artefact_id"),
+    };
+    let columns = COLUMNS.split(',').map(|c| format!("t.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let select = format!(
+        "SELECT l.{item} AS item_id, {columns} FROM {table} l JOIN topics t ON t.id = l.topic_id WHERE l.{item} IN"
+    );
+    let mut map: HashMap<i64, Vec<Topic>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    for row in db::rows_by_ids_grouped(db, &select, ids, &format!("ORDER BY l.{item}, t.name, t.id")).await? {
+        map.entry(row.try_get("item_id")?).or_default().push(Topic::from_row(&row)?);
+    }
+    Ok(map)
+}
+
 pub async fn by_slug(db: &Db, slug: &str) -> AppResult<Option<Topic>> {
     let sql = format!("SELECT {COLUMNS} FROM topics WHERE slug = $1");
     let row = sqlx::query(&sql).bind(slug.trim().to_ascii_lowercase()).fetch_optional(&db.pool).await?;

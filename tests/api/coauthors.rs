@@ -363,7 +363,8 @@ async fn invitations_page_newest_first_and_are_served_by_indexes(app: TestApp) {
 
     // A member's invitations: the invitee index, in order, no sort.
     for forward in [true, false] {
-        let sql = kettle::case_studies::coauthors::pending_for_sql(forward);
+        let keyset = kettle::db::Keyset { after: None, before: None, forward, fetch: 21 };
+        let sql = kettle::case_studies::coauthors::pending_for_sql(&keyset);
         let plan = query_plan(&app, &sql, |q| q.bind(1i64).bind(None::<i64>).bind(None::<i64>).bind(21i64)).await;
         let text = plan.join("\n");
         eprintln!("{} plan of a member's invitations:\n{text}", app.backend().name());

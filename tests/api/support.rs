@@ -462,12 +462,34 @@ impl StatementLog {
 pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// The plan of `sql` on the test's database, one line per step: SQLite's `EXPLAIN QUERY
-/// PLAN` details, or PostgreSQL's `EXPLAIN` told to avoid sequential scans (on a tiny table
-/// it would prefer them whatever the indexes; the question is whether an index can serve
-/// the query). `bind` binds the statement's parameters.
+/// PLAN` details, or PostgreSQL's generic plan, told to avoid sequential scans (on a tiny
+/// table it would prefer them whatever the indexes; the question is whether an index can
+/// serve the query). The generic plan is the one PostgreSQL may settle on for a prepared
+/// statement after five runs, made for any values (SQLite's plans are always of this
+/// kind), so a condition that only the values would let an index serve shows up. `bind`
+/// binds the statement's parameters.
 pub async fn query_plan(
     app: &TestApp,
     sql: &str,
+    bind: impl for<'q> FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
+) -> Vec<String> {
+    plan(app, sql, true, bind).await
+}
+
+/// [`query_plan`], but on PostgreSQL the plan made for the values bound: for a question
+/// of how selective a value is.
+pub async fn query_plan_for_values(
+    app: &TestApp,
+    sql: &str,
+    bind: impl for<'q> FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
+) -> Vec<String> {
+    plan(app, sql, false, bind).await
+}
+
+async fn plan(
+    app: &TestApp,
+    sql: &str,
+    generic: bool,
     bind: impl for<'q> FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
 ) -> Vec<String> {
     use kettle::db::Dialect;
@@ -475,14 +497,30 @@ pub async fn query_plan(
 
     let db = &app.state().db;
     let mut tx = db.pool.begin().await.unwrap();
-    let explain = match db.dialect {
-        Dialect::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+    let rows = match db.dialect {
+        Dialect::Sqlite => bind(sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))).fetch_all(&mut *tx).await.unwrap(),
+        Dialect::Postgres if !generic => {
+            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.unwrap();
+            bind(sqlx::query(&format!("EXPLAIN {sql}"))).fetch_all(&mut *tx).await.unwrap()
+        }
         Dialect::Postgres => {
             sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await.unwrap();
-            format!("EXPLAIN {sql}")
+            // EXPLAIN with bound values would plan for those values, so the statement
+            // runs once to be prepared, and its generic plan is explained.
+            sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
+            bind(sqlx::query(sql)).fetch_all(&mut *tx).await.unwrap();
+            let (name, parameters): (String, i32) = sqlx::query_as(
+                "SELECT name, cardinality(parameter_types) FROM pg_prepared_statements WHERE statement = $1",
+            )
+            .bind(sql)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("the statement was prepared");
+            let values = vec!["NULL"; parameters as usize].join(", ");
+            let execute = if values.is_empty() { name } else { format!("{name}({values})") };
+            sqlx::query(&format!("EXPLAIN EXECUTE {execute}")).fetch_all(&mut *tx).await.unwrap()
         }
     };
-    let rows = bind(sqlx::query(&explain)).fetch_all(&mut *tx).await.unwrap();
     tx.rollback().await.unwrap();
     rows.iter()
         .map(|row| match db.dialect {

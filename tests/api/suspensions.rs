@@ -13,7 +13,7 @@ use crate::{
     comments::post,
     scenarios,
     site::Browser,
-    support::{error_code, kettle_command, query_plan, user_errors, Client, Scenario, TestApp, PASSWORD},
+    support::{error_code, kettle_command, query_plan_for_values, user_errors, Client, Scenario, TestApp, PASSWORD},
 };
 
 pub fn scenarios() -> Vec<(&'static str, Scenario)> {
@@ -789,7 +789,7 @@ async fn suspensions_audit_log_filters_are_served_by_indexes(app: TestApp) {
             let keyset = Keyset { after, before: None, forward: true, fetch: 21 };
             let sql = list_sql(&filter, &keyset);
             let (target_type, target_id) = filter.target.clone().unzip();
-            let plan = query_plan(&app, &sql, |query| {
+            let plan = query_plan_for_values(&app, &sql, |query| {
                 query
                     .bind(filter.actor_id)
                     .bind(target_type)

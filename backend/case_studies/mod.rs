@@ -287,7 +287,11 @@ pub async fn update(
     let rendered = markdown::render_linked(db, &fields.body_source).await?;
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
-    let current = sqlx::query(&format!("SELECT {COLUMNS} FROM case_studies WHERE id = $1"))
+    // The row is locked for the rest of the transaction (SQLite's write transaction
+    // already excludes other writers): the previous text is copied into a revision
+    // before the update, so a second edit of the same version must wait here and then
+    // see the version moved on, rather than race to insert the same revision.
+    let current = sqlx::query(&format!("SELECT {COLUMNS} FROM case_studies WHERE id = $1{}", db.dialect.for_update()))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?
@@ -297,9 +301,8 @@ pub async fn update(
     if current.version != expected_version {
         return Ok(EditOutcome::Conflict(current));
     }
-    // The previous text is kept as a revision first, copied in the database rather than
-    // read into memory; if the update below finds the version moved on, the transaction
-    // is rolled back with it.
+    // The previous text is kept as a revision, copied in the database rather than read
+    // into memory.
     sqlx::query(
         "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, edited_by, edited_at) \
          SELECT id, version, title, summary, body_source, phase, $1, $2 FROM case_studies WHERE id = $3 AND version = $4",
@@ -310,9 +313,8 @@ pub async fn update(
     .bind(expected_version)
     .execute(&mut *tx)
     .await?;
-    // The version condition makes the read above safe without a lock: the update happens
-    // only if nobody saved in between, and a second writer waits for the row, then finds
-    // the version moved on.
+    // The version condition is a second guard: the update happens only if nobody saved
+    // in between.
     let sql = format!(
         "UPDATE case_studies SET title = $1, summary = $2, body_source = $3, body_html = $4, phase = $5, organisation_id = $6, \
          version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9 RETURNING {COLUMNS}"

@@ -49,7 +49,15 @@ impl Dialect {
         }
     }
 
-    /// The statement that opens a transaction which will write.
+    /// Which database a transaction is on, for code given a transaction rather than a [`Db`].
+    pub fn of(tx: &mut Tx) -> Dialect {
+        if tx.backend_name() == Dialect::Sqlite.name() {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        }
+    }
+
     /// What locks the rows a `SELECT` reads until the transaction ends: nothing on SQLite,
     /// whose write transactions already exclude other writers.
     pub fn for_update(self) -> &'static str {
@@ -59,6 +67,7 @@ impl Dialect {
         }
     }
 
+    /// The statement that opens a transaction which will write.
     fn begin_write(self) -> &'static str {
         match self {
             // Take the write lock up front: a deferred transaction that reads and then

@@ -19,9 +19,13 @@ pub struct SearchQuery;
 #[Object]
 impl SearchQuery {
     /// Published case studies, artefacts and organisations matching all the words in
-    /// `query`, most relevant first, optionally of one kind, with one topic (slug) or from
-    /// one organisation (slug). At most 50 at a time; `offset` (up to 450) pages on.
-    /// Each search costs as much as a hundred fields: it ranks the whole index.
+    /// `query`, optionally of one kind, with one topic (slug) or from one organisation
+    /// (slug). Those whose titles have the words come first (a title that is just the
+    /// words first), then the rest, newest first. Only the 200 most recent matches (and
+    /// the 200 most recent title matches) are read, so older matches of a common word are
+    /// not reached. At most 50 at a time; `offset` (up to 150) pages on to the end of those.
+    /// Each search costs as much as a hundred fields: it reads and ranks hundreds of
+    /// documents, however common its words.
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "100 + first.clamp(0, 50) as usize * child_complexity")]
     async fn search(

@@ -28,6 +28,7 @@ mod oauth_provider;
 mod open_data;
 mod privacy;
 mod protocol;
+mod search_bounds;
 mod service;
 mod site;
 mod smtp_server;
@@ -73,6 +74,7 @@ fn main() {
         privacy::scenarios(),
         stored_text::scenarios(),
         open_data::scenarios(),
+        search_bounds::scenarios(),
     ]
     .concat();
 

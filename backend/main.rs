@@ -4,6 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: after a burst of sign-ins (each password hash
+/// takes 19 MiB) glibc kept the memory it grew in per-thread arenas, while mimalloc gives
+/// freed pages back to the system (figures in tests/bench/README.md).
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = kettle::cli::Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -42,7 +42,8 @@
 
 use std::{
     collections::{HashSet, VecDeque},
-    sync::{Arc, LazyLock},
+    ops::Range,
+    sync::LazyLock,
 };
 
 use anyhow::anyhow;
@@ -81,25 +82,38 @@ pub struct Rendered {
 }
 
 /// Renders `source`, linking `@mentions` of members who exist: what every write of
-/// member-authored Markdown goes through. Parsing and rendering run on the blocking pool
-/// (see `off_the_workers`); only the handle lookup runs here.
+/// member-authored Markdown goes through. The source is parsed once: the [`Draft`] made
+/// on the blocking pool (see `off_the_workers`) holds the HTML with a placeholder at each
+/// mention and the handles to look up; only the lookup runs here, then the draft is
+/// finished and sanitised on the pool again. A text that mentions no one is finished in
+/// the first trip.
 pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
-    let source: Arc<str> = Arc::from(source);
-    let candidates = off_the_workers({
-        let source = source.clone();
-        move || mention_candidates(&source)
+    let source = source.to_owned();
+    let draft = off_the_workers(move || {
+        let draft = Draft::new(&source);
+        if draft.candidates().is_empty() {
+            Ok(finish_for_storage(draft, &HashSet::new()))
+        } else {
+            Err(draft)
+        }
     })
     .await?;
-    let ids = accounts::ids_by_handle(db, &candidates).await?;
+    let draft = match draft {
+        Ok(rendered) => return Ok(rendered),
+        Err(draft) => draft,
+    };
+    let ids = accounts::ids_by_handle(db, draft.candidates()).await?;
     let known: HashSet<String> = ids.keys().cloned().collect();
-    let mut rendered = off_the_workers(move || {
-        let mut rendered = render(&source, &known);
-        rendered.html = scroll_regions(&rendered.html);
-        rendered
-    })
-    .await?;
+    let mut rendered = off_the_workers(move || finish_for_storage(draft, &known)).await?;
     rendered.mentioned_ids = rendered.mentions.iter().filter_map(|h| ids.get(h).copied()).collect();
     Ok(rendered)
+}
+
+/// A draft finished as it is stored: sanitised, with its scroll regions.
+fn finish_for_storage(draft: Draft, known: &HashSet<String>) -> Rendered {
+    let mut rendered = draft.finish(known);
+    rendered.html = scroll_regions(&rendered.html);
+    rendered
 }
 
 /// Runs CPU-bound Markdown work on tokio's blocking pool, holding one of as many permits
@@ -121,63 +135,76 @@ async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 's
     Ok(result)
 }
 
-fn is_handle_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+fn is_handle_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
 
-/// Every `@handle` in a text, lower-cased, in order, without repeats.
-fn handles_in(text: &str) -> Vec<(usize, usize, String)> {
-    let mut found = Vec::new();
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let (start, c) = chars[i];
-        let after_boundary = i == 0 || !(is_handle_char(chars[i - 1].1) || chars[i - 1].1 == '@');
-        if c == '@' && after_boundary {
-            let mut j = i + 1;
-            while j < chars.len() && is_handle_char(chars[j].1) {
-                j += 1;
+/// Every `@handle` in a text, in order, as the byte range of the `@` and the handle: an
+/// `@` not straight after a handle character or another `@`, then [`HANDLE_MIN`] to
+/// [`HANDLE_MAX`] handle characters, less any trailing `-` and `_` (so `@ada-` is `@ada`).
+/// Handle characters are ASCII, so the text is searched for `@` (memchr) and only the
+/// bytes either side of each one are read.
+fn handles_in(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let b = text.as_bytes();
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while let Some(found) = text[from..].find('@') {
+            let at = from + found;
+            let mut end = at + 1;
+            while end < b.len() && is_handle_byte(b[end]) {
+                end += 1;
             }
-            let end = chars.get(j).map(|(index, _)| *index).unwrap_or(text.len());
-            let handle = &text[start + 1..end];
-            let handle = handle.trim_end_matches(['-', '_']);
+            // No `@` lies between, so the search goes on past the handle.
+            from = end;
+            if at > 0 && (is_handle_byte(b[at - 1]) || b[at - 1] == b'@') {
+                continue;
+            }
+            let handle = text[at + 1..end].trim_end_matches(['-', '_']);
             if (HANDLE_MIN..=HANDLE_MAX).contains(&handle.len()) {
-                found.push((start, start + 1 + handle.len(), handle.to_ascii_lowercase()));
+                return Some(at..at + 1 + handle.len());
             }
-            i = j.max(i + 1);
-        } else {
-            i += 1;
+        }
+        None
+    })
+}
+
+/// The handles to look up: the first [`MENTIONS_MAX`] distinct ones, lower-cased, in order.
+#[derive(Default)]
+struct Candidates(Vec<String>);
+
+impl Candidates {
+    fn add(&mut self, handle: &str) {
+        if self.0.len() < MENTIONS_MAX && !self.0.iter().any(|seen| seen.eq_ignore_ascii_case(handle)) {
+            self.0.push(handle.to_ascii_lowercase());
         }
     }
-    found
 }
 
-/// The handles a source mentions, outside code, at most [`MENTIONS_MAX`]: look these
-/// up, then [`render`].
+/// The handles a source mentions, outside code, at most [`MENTIONS_MAX`]: the handles
+/// [`render_linked`] looks up (its [`Draft`] finds them in its own pass).
 pub fn mention_candidates(source: &str) -> Vec<String> {
-    let mut seen = Vec::new();
+    let mut candidates = Candidates::default();
     let mut in_code = 0usize;
     for event in Parser::new_ext(source, options()) {
         match event {
             Event::Start(Tag::CodeBlock(_)) => in_code += 1,
             Event::End(TagEnd::CodeBlock) => in_code = in_code.saturating_sub(1),
             Event::Text(text) if in_code == 0 => {
-                for (_, _, handle) in handles_in(&text) {
-                    if seen.len() == MENTIONS_MAX {
-                        return seen;
+                for at in handles_in(&text) {
+                    if candidates.0.len() == MENTIONS_MAX {
+                        return candidates.0;
                     }
-                    if !seen.contains(&handle) {
-                        seen.push(handle);
-                    }
+                    candidates.add(&text[at.start + 1..at.end]);
                 }
             }
             _ => {}
         }
     }
-    seen
+    candidates.0
 }
 
-fn options() -> Options {
+/// The parser's options, for every parse of member-authored Markdown (and the benches).
+pub fn options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH
 }
 
@@ -193,20 +220,126 @@ fn lower(level: HeadingLevel) -> HeadingLevel {
 
 /// Renders `source`, linking mentions of the handles in `known` (lower-case).
 pub fn render(source: &str, known: &HashSet<String>) -> Rendered {
-    let mut events = Rendering {
-        parser: Parser::new_ext(source, options()),
-        known,
-        out: Bounded::default(),
-        mentions: Vec::new(),
-        in_code: 0,
-        in_link: 0,
-        finished: false,
-    };
-    let mut unsafe_html = String::with_capacity(source.len() * 3 / 2);
-    // Events stream into the writer as they are made: collected first, a 100 KB source
-    // made a vector of several megabytes, and filling it cost more than rendering.
-    html::push_html(&mut unsafe_html, &mut events);
-    Rendered { html: sanitizer().clean(&unsafe_html).to_string(), mentions: events.mentions, mentioned_ids: Vec::new() }
+    Draft::new(source).finish(known)
+}
+
+/// Stands in the draft's HTML for each mention until the handles are known. Nothing
+/// else in that HTML can look like it: every `<` in text, code, attribute values and
+/// URLs is escaped, and raw HTML keeps only allow-listed tags and loses its comments.
+const MENTION: &str = "<!--@-->";
+
+/// A source parsed and rendered once, not yet sanitised, waiting for its mentions'
+/// handles to be looked up: [`Draft::finish`] then links those of members who exist and
+/// sanitises.
+pub struct Draft {
+    /// The HTML, with [`MENTION`] at each mention written in it.
+    html: String,
+    /// Each `@handle` outside code and links, in order.
+    mentions: Vec<Mention>,
+    /// Each mention as written (`@Ada`), then its handle lower-cased (`ada`).
+    mention_text: String,
+    /// See [`Draft::candidates`].
+    candidates: Vec<String>,
+}
+
+/// An `@handle` found in the text.
+struct Mention {
+    /// Where its text starts in [`Draft::mention_text`], and its length.
+    at: usize,
+    len: usize,
+    shown: Shown,
+}
+
+/// What the HTML holds for a mention.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// A placeholder, for the link or, for an unknown handle, the text as written.
+    Placeholder,
+    /// A placeholder, for the link or nothing: the text around it is dropped (inside a
+    /// `script` or `style` element).
+    Hidden,
+    /// Nothing: it is in an image's description, which the sanitiser drops with the image.
+    /// It still counts as a mention.
+    Unwritten,
+}
+
+impl Draft {
+    pub fn new(source: &str) -> Draft {
+        let mut events = Rendering {
+            parser: Parser::new_ext(source, options()),
+            out: Bounded::default(),
+            draft: Draft {
+                html: String::new(),
+                mentions: Vec::new(),
+                mention_text: String::new(),
+                candidates: Vec::new(),
+            },
+            candidates: Candidates::default(),
+            in_code: 0,
+            in_link: 0,
+            in_image: 0,
+            finished: false,
+        };
+        let mut html = String::with_capacity(source.len() * 3 / 2);
+        // Events stream into the writer as they are made: collected first, a 100 KB source
+        // made a vector of several megabytes, and filling it cost more than rendering.
+        html::push_html(&mut html, &mut events);
+        let mut draft = events.draft;
+        draft.html = html;
+        draft.candidates = events.candidates.0;
+        draft
+    }
+
+    /// Links the mentions of the handles in `known` (lower-case) and sanitises.
+    pub fn finish(self, known: &HashSet<String>) -> Rendered {
+        let text = |m: &Mention| {
+            let written = &self.mention_text[m.at..m.at + m.len];
+            let handle = &self.mention_text[m.at + m.len..m.at + 2 * m.len - 1];
+            (written, handle)
+        };
+        let mut mentions: Vec<String> = Vec::new();
+        for mention in &self.mentions {
+            let (_, handle) = text(mention);
+            if known.contains(handle) && !mentions.iter().any(|m| m == handle) {
+                mentions.push(handle.to_string());
+            }
+        }
+        let linked;
+        let html = if self.mentions.is_empty() {
+            &self.html
+        } else {
+            let mut html = String::with_capacity(self.html.len() + 48 * self.mentions.len());
+            let mut written = self.mentions.iter().filter(|m| m.shown != Shown::Unwritten);
+            let mut pieces = self.html.split(MENTION);
+            html.push_str(pieces.next().unwrap_or_default());
+            for piece in pieces {
+                if let Some(mention) = written.next() {
+                    let (as_written, handle) = text(mention);
+                    if known.contains(handle) {
+                        // Written by us, whole and balanced, so it never met the raw HTML filter.
+                        html.push_str("<a href=\"/members/@");
+                        html.push_str(handle);
+                        html.push_str("\" class=\"mention\">@");
+                        html.push_str(handle);
+                        html.push_str("</a>");
+                    } else if mention.shown == Shown::Placeholder {
+                        html.push_str(as_written);
+                    }
+                }
+                html.push_str(piece);
+            }
+            debug_assert!(written.next().is_none(), "a mention without its placeholder");
+            linked = html;
+            &linked
+        };
+        Rendered { html: sanitise(html), mentions, mentioned_ids: Vec::new() }
+    }
+
+    /// The handles to look up before [`Draft::finish`]: the first [`MENTIONS_MAX`]
+    /// distinct ones outside code (in links too), lower-cased, as [`mention_candidates`].
+    pub fn candidates(&self) -> &[String] {
+        &self.candidates
+    }
 }
 
 /// The wrapper [`scroll_regions`] puts around each code block.
@@ -301,19 +434,21 @@ pub fn scroll_regions(html: &str) -> String {
     out
 }
 
-/// The events of one render: the parser's, with headings lowered, mentions linked and
+/// The events of one render: the parser's, with headings lowered, mentions marked and
 /// nesting bounded.
-struct Rendering<'a, 'k> {
+struct Rendering<'a> {
     parser: Parser<'a>,
-    known: &'k HashSet<String>,
     out: Bounded<'a>,
-    mentions: Vec<String>,
+    /// Where the mentions found go (its HTML is filled in at the end).
+    draft: Draft,
+    candidates: Candidates,
     in_code: usize,
     in_link: usize,
+    in_image: usize,
     finished: bool,
 }
 
-impl<'a> Iterator for Rendering<'a, '_> {
+impl<'a> Iterator for Rendering<'a> {
     type Item = Event<'a>;
 
     fn next(&mut self) -> Option<Event<'a>> {
@@ -333,7 +468,15 @@ impl<'a> Iterator for Rendering<'a, '_> {
     }
 }
 
-impl<'a> Rendering<'a, '_> {
+/// `text[range]`, borrowed from the source when `text` is.
+fn slice<'a>(text: &CowStr<'a>, range: Range<usize>) -> CowStr<'a> {
+    match text {
+        CowStr::Borrowed(s) => CowStr::Borrowed(&s[range]),
+        _ => CowStr::from(text[range].to_string()),
+    }
+}
+
+impl<'a> Rendering<'a> {
     fn feed(&mut self, event: Event<'a>) {
         let out = &mut self.out;
         match event {
@@ -341,6 +484,7 @@ impl<'a> Rendering<'a, '_> {
                 match tag {
                     Tag::CodeBlock(_) => self.in_code += 1,
                     Tag::Link { .. } => self.in_link += 1,
+                    Tag::Image { .. } => self.in_image += 1,
                     _ => {}
                 }
                 out.start(match tag {
@@ -354,6 +498,7 @@ impl<'a> Rendering<'a, '_> {
                 match tag {
                     TagEnd::CodeBlock => self.in_code = self.in_code.saturating_sub(1),
                     TagEnd::Link => self.in_link = self.in_link.saturating_sub(1),
+                    TagEnd::Image => self.in_image = self.in_image.saturating_sub(1),
                     _ => {}
                 }
                 out.end(match tag {
@@ -365,31 +510,49 @@ impl<'a> Rendering<'a, '_> {
             // tag may span lines.
             Event::Html(html) => out.html_block.push_str(&html),
             Event::InlineHtml(html) => out.inline_html(&html),
-            Event::Text(text) if self.in_code == 0 && self.in_link == 0 => {
-                let mut rest_start = 0;
-                for (start, end, handle) in handles_in(&text) {
-                    if !self.known.contains(&handle) {
-                        continue;
-                    }
-                    if start > rest_start {
-                        out.push(Event::Text(CowStr::from(text[rest_start..start].to_string())));
-                    }
-                    // Written by us, whole and balanced, so it bypasses the raw HTML filter.
-                    out.push(Event::InlineHtml(CowStr::from(format!(
-                        "<a href=\"/members/@{handle}\" class=\"mention\">@{handle}</a>"
-                    ))));
-                    if !self.mentions.contains(&handle) {
-                        self.mentions.push(handle);
-                    }
-                    rest_start = end;
-                }
-                if rest_start == 0 {
-                    out.push(Event::Text(text));
-                } else if rest_start < text.len() {
-                    out.push(Event::Text(CowStr::from(text[rest_start..].to_string())));
-                }
-            }
+            // Most text mentions no one, which one search for `@` tells.
+            Event::Text(text) if self.in_code == 0 && text.contains('@') => self.mentions(text),
             other => out.push(other),
+        }
+    }
+
+    /// Text outside code that may mention someone: every handle is a candidate, and
+    /// outside links each mention becomes a placeholder (see [`Draft::finish`]).
+    fn mentions(&mut self, text: CowStr<'a>) {
+        let out = &mut self.out;
+        // Raw HTML read before this text decides whether it is hidden.
+        out.flush_html_block();
+        let shown = if self.in_link > 0 {
+            None
+        } else if self.in_image > 0 {
+            // The image's description is text only: the writer would escape a placeholder.
+            Some(Shown::Unwritten)
+        } else if out.raw.hiding.is_some() {
+            Some(Shown::Hidden)
+        } else {
+            Some(Shown::Placeholder)
+        };
+        let mut rest = 0;
+        for at in handles_in(&text) {
+            self.candidates.add(&text[at.start + 1..at.end]);
+            let Some(shown) = shown else { continue };
+            let written = &text[at.clone()];
+            let draft = &mut self.draft;
+            draft.mentions.push(Mention { at: draft.mention_text.len(), len: written.len(), shown });
+            draft.mention_text.push_str(written);
+            draft.mention_text.extend(written[1..].bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            if shown != Shown::Unwritten {
+                if at.start > rest {
+                    out.push(Event::Text(slice(&text, rest..at.start)));
+                }
+                out.mention(written.len());
+                rest = at.end;
+            }
+        }
+        if rest == 0 {
+            out.push(Event::Text(text));
+        } else if rest < text.len() {
+            out.push(Event::Text(slice(&text, rest..text.len())));
         }
     }
 }
@@ -497,6 +660,18 @@ impl<'a> Bounded<'a> {
             self.text_run = piece.len();
             self.emit(Event::Text(CowStr::from(piece.to_string())));
         }
+    }
+
+    /// A placeholder for a mention `len` bytes long ([`MENTION`]). It counts as text,
+    /// since an unknown handle's mention is written back as the text it was.
+    fn mention(&mut self, len: usize) {
+        self.flush_html_block();
+        if self.text_run > 0 && self.text_run + len > TEXT_RUN_MAX {
+            self.emit(Event::InlineHtml(CowStr::Borrowed(BREAK)));
+            self.text_run = 0;
+        }
+        self.text_run += len;
+        self.emit(Event::InlineHtml(CowStr::Borrowed(MENTION)));
     }
 
     fn start(&mut self, tag: Tag<'a>) {
@@ -1007,7 +1182,8 @@ pub fn plain_text(source: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn sanitizer() -> ammonia::Builder<'static> {
+/// The sanitiser, built once: building one makes its allow-lists afresh.
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let tags: HashSet<&str> = ALLOWED_TAGS.into_iter().collect();
     let mut builder = ammonia::Builder::empty();
     builder
@@ -1023,6 +1199,15 @@ fn sanitizer() -> ammonia::Builder<'static> {
         .id_prefix(Some("user-content-"))
         .strip_comments(true);
     builder
+});
+
+/// `html` sanitised by [`SANITIZER`], serialised straight into the string returned (the
+/// sanitised document's `Display` serialises into a buffer of its own, then copies it).
+fn sanitise(html: &str) -> String {
+    let mut out = Vec::with_capacity(html.len());
+    // Writing to a vector fails only when memory runs out, which aborts first.
+    let _ = SANITIZER.clean(html).write_to(&mut out);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// What sanitised output must never contain: tags that run script, load resources or
@@ -1137,6 +1322,29 @@ mod tests {
         );
         assert!(rendered.html.contains("@nobody") && rendered.html.contains("email@example.org"));
         assert_eq!(mention_candidates(source), ["ada", "grace-h", "nobody"]);
+    }
+
+    /// One parse finds the handles to look up and leaves a placeholder at each mention.
+    /// Finished, a known handle is linked, an unknown one keeps its text as written, one
+    /// in hidden text (a `script`'s) goes with it, and one in an image's description
+    /// (which the sanitiser drops with the image) still counts, as before the draft.
+    #[test]
+    fn drafts_link_mentions_once_the_handles_are_known() {
+        let known: HashSet<String> = ["ada".to_string()].into_iter().collect();
+        let link = "<a href=\"/members/@ada\" class=\"mention\" rel=\"nofollow ugc noopener noreferrer\">@ada</a>";
+        let source = "Hi @Ada, @Nobody- and e@ada.\n\n![@ada @bob](x.png) a <script>@ada @nobody</script> b";
+        let draft = Draft::new(source);
+        assert_eq!(draft.candidates(), ["ada", "nobody", "bob"]);
+        assert_eq!(draft.candidates(), mention_candidates(source));
+        let rendered = draft.finish(&known);
+        assert_eq!(rendered.html, format!("<p>Hi {link}, @Nobody- and e@ada.</p>\n<p> a {link} b</p>\n"));
+        assert_eq!(rendered.mentions, ["ada"]);
+        let unlinked = Draft::new(source).finish(&HashSet::new());
+        assert_eq!(unlinked.html, "<p>Hi @Ada, @Nobody- and e@ada.</p>\n<p> a  b</p>\n");
+        assert!(unlinked.mentions.is_empty());
+        // Placeholders count as text where long runs are broken for the sanitiser.
+        let long = format!("{}@nobody @ada", "&".repeat(TEXT_RUN_MAX - 3));
+        assert_eq!(render(&long, &known).html, format!("<p>{}@nobody {link}</p>\n", "&amp;".repeat(TEXT_RUN_MAX - 3)));
     }
 
     /// How deep elements nest in sanitised HTML (well formed, and with `<` in text

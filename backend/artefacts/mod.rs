@@ -129,12 +129,6 @@ pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Artefact>> {
     Ok(rows.iter().map(|r| Artefact::from_row(r).map(|a| (a.id, a))).collect::<sqlx::Result<_>>()?)
 }
 
-/// Topic ids of each artefact.
-pub async fn topics_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
-    let select = "SELECT artefact_id, topic_id FROM artefact_topics WHERE artefact_id IN";
-    Ok(db::id_lists(db, select, ids, "ORDER BY artefact_id, topic_id").await?)
-}
-
 /// Ids of the case studies each artefact links to.
 pub async fn case_studies_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
     let select = "SELECT artefact_id, case_study_id FROM artefact_case_studies WHERE artefact_id IN";

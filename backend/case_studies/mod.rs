@@ -126,12 +126,6 @@ pub async fn authors_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>
     Ok(db::id_lists(db, select, ids, "ORDER BY case_study_id, position").await?)
 }
 
-/// Topic ids of each case study.
-pub async fn topics_of(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<i64>>> {
-    let select = "SELECT case_study_id, topic_id FROM case_study_topics WHERE case_study_id IN";
-    Ok(db::id_lists(db, select, ids, "ORDER BY case_study_id, topic_id").await?)
-}
-
 /// What a published list is narrowed to.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Filter {

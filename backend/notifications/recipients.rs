@@ -29,6 +29,7 @@ use crate::{
     moderation::reviews,
     organisations,
     outbox::{self, Event, Recorded},
+    topics::{self, Tagged},
 };
 
 /// What an event's notifications say and link to, and who gets them.
@@ -292,8 +293,8 @@ impl<'a> Planner<'a> {
         self.about("CaseStudy", id, &case_study.title);
         // Authors know: keep them out before followers are planned.
         self.told.extend(authors.iter().copied());
-        let topics = case_studies::topics_of(self.db, &[id]).await?.remove(&id).unwrap_or_default();
-        let mut targets: Vec<(&str, i64)> = topics.iter().map(|t| ("Topic", *t)).collect();
+        let topics = topics::of_items(self.db, Tagged::CaseStudies, &[id]).await?.remove(&id).unwrap_or_default();
+        let mut targets: Vec<(&str, i64)> = topics.iter().map(|t| ("Topic", t.id)).collect();
         targets.extend(case_study.organisation_id.map(|o| ("Organisation", o)));
         targets.extend(authors.iter().map(|a| ("Member", *a)));
         let summary = format!("{} published “{}”", self.actor_name, case_study.title);
@@ -305,8 +306,8 @@ impl<'a> Planner<'a> {
         let Some(artefact) = self.artefact(id).await? else { return Ok(()) };
         self.about("Artefact", id, &artefact.title);
         self.told.insert(artefact.created_by);
-        let topics = artefacts::topics_of(self.db, &[id]).await?.remove(&id).unwrap_or_default();
-        let mut targets: Vec<(&str, i64)> = topics.iter().map(|t| ("Topic", *t)).collect();
+        let topics = topics::of_items(self.db, Tagged::Artefacts, &[id]).await?.remove(&id).unwrap_or_default();
+        let mut targets: Vec<(&str, i64)> = topics.iter().map(|t| ("Topic", t.id)).collect();
         targets.extend(artefact.organisation_id.map(|o| ("Organisation", o)));
         targets.push(("Member", artefact.created_by));
         let summary = format!("{} published the artefact “{}”", self.actor_name, artefact.title);

@@ -32,7 +32,7 @@ use crate::{
     error::AppResult,
     organisations::{self, Organisation},
     privacy::erasure::FORMER_MEMBER,
-    topics::{self, Topic},
+    topics::{self, Tagged, Topic},
 };
 
 /// Rows read (and lines sent) at a time.
@@ -172,10 +172,10 @@ fn organisation(base: &str, organisations: &HashMap<i64, Organisation>, id: Opti
     }
 }
 
-fn topic_list(base: &str, topics: &HashMap<i64, Topic>, ids: Option<&Vec<i64>>) -> Value {
-    let mut list: Vec<&Topic> = ids.into_iter().flatten().filter_map(|id| topics.get(id)).collect();
-    list.sort_by(|a, b| a.name.cmp(&b.name));
-    Value::Array(list.iter().map(|t| json!({ "id": format!("{base}/topics/{}", t.slug), "name": t.name })).collect())
+/// An item's topics (sorted by name, as `topics::of_items` gives them).
+fn topic_list(base: &str, topics: Option<&Vec<Topic>>) -> Value {
+    let list = topics.into_iter().flatten();
+    Value::Array(list.map(|t| json!({ "id": format!("{base}/topics/{}", t.slug), "name": t.name })).collect())
 }
 
 fn case_study_url(base: &str, id: i64) -> String {
@@ -194,13 +194,11 @@ fn is_public(case_study: &CaseStudy) -> bool {
 async fn case_study_records(db: &Db, base: &str, rows: &[CaseStudy]) -> AppResult<Vec<Value>> {
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
     let authors = case_studies::authors_of(db, &ids).await?;
-    let topic_links = case_studies::topics_of(db, &ids).await?;
+    let topics = topics::of_items(db, Tagged::CaseStudies, &ids).await?;
     let bodies = case_studies::bodies(db, &ids).await?;
     let people = people(db, &authors.values().flatten().copied().collect()).await?;
     let organisation_ids: Vec<i64> = rows.iter().filter_map(|c| c.organisation_id).collect();
     let organisations = organisations::by_ids(db, &organisation_ids).await?;
-    let topic_ids: Vec<i64> = topic_links.values().flatten().copied().collect::<HashSet<_>>().into_iter().collect();
-    let topics = topics::by_ids(db, &topic_ids).await?;
     Ok(rows
         .iter()
         .map(|c| {
@@ -215,7 +213,7 @@ async fn case_study_records(db: &Db, base: &str, rows: &[CaseStudy]) -> AppResul
                 "phase": c.phase.as_str(),
                 "organisation": organisation(base, &organisations, c.organisation_id),
                 "authors": author_ids.iter().map(|id| person(base, &people, *id)).collect::<Vec<_>>(),
-                "topics": topic_list(base, &topics, topic_links.get(&c.id)),
+                "topics": topic_list(base, topics.get(&c.id)),
                 "licence": CONTENT_LICENCE,
                 "publishedAt": c.published_at.map(instant),
                 "updatedAt": instant(c.updated_at),
@@ -226,7 +224,7 @@ async fn case_study_records(db: &Db, base: &str, rows: &[CaseStudy]) -> AppResul
 
 async fn artefact_records(db: &Db, base: &str, rows: &[artefacts::Artefact]) -> AppResult<Vec<Value>> {
     let ids: Vec<i64> = rows.iter().map(|a| a.id).collect();
-    let topic_links = artefacts::topics_of(db, &ids).await?;
+    let topics = topics::of_items(db, Tagged::Artefacts, &ids).await?;
     let case_study_links = artefacts::case_studies_of(db, &ids).await?;
     let publiccodes = publiccode::of_artefacts(db, &ids).await?;
     let linked: Vec<i64> = case_study_links.values().flatten().copied().collect::<HashSet<_>>().into_iter().collect();
@@ -236,8 +234,6 @@ async fn artefact_records(db: &Db, base: &str, rows: &[artefacts::Artefact]) -> 
     let people = people(db, &rows.iter().map(|a| a.created_by).collect()).await?;
     let organisation_ids: Vec<i64> = rows.iter().filter_map(|a| a.organisation_id).collect();
     let organisations = organisations::by_ids(db, &organisation_ids).await?;
-    let topic_ids: Vec<i64> = topic_links.values().flatten().copied().collect::<HashSet<_>>().into_iter().collect();
-    let topics = topics::by_ids(db, &topic_ids).await?;
     Ok(rows
         .iter()
         .map(|a| {
@@ -278,7 +274,7 @@ async fn artefact_records(db: &Db, base: &str, rows: &[artefacts::Artefact]) -> 
                 "licence": a.licence,
                 "organisation": organisation(base, &organisations, a.organisation_id),
                 "sharedBy": person(base, &people, a.created_by),
-                "topics": topic_list(base, &topics, topic_links.get(&a.id)),
+                "topics": topic_list(base, topics.get(&a.id)),
                 "adaptedFrom": adapted_from,
                 "caseStudies": case_study_ids,
                 "reuseCount": a.reuse_count,

@@ -335,6 +335,11 @@ impl Draft {
         Rendered { html: sanitise(html), mentions, mentioned_ids: Vec::new() }
     }
 
+    /// The HTML before sanitising, placeholders and all (for the benches).
+    pub fn html(&self) -> &str {
+        &self.html
+    }
+
     /// The handles to look up before [`Draft::finish`]: the first [`MENTIONS_MAX`]
     /// distinct ones outside code (in links too), lower-cased, as [`mention_candidates`].
     pub fn candidates(&self) -> &[String] {

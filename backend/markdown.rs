@@ -258,9 +258,6 @@ enum Shown {
     /// A placeholder, for the link or nothing: the text around it is dropped (inside a
     /// `script` or `style` element).
     Hidden,
-    /// Nothing: it is in an image's description, which the sanitiser drops with the image.
-    /// It still counts as a mention.
-    Unwritten,
 }
 
 impl Draft {
@@ -277,7 +274,8 @@ impl Draft {
             candidates: Candidates::default(),
             in_code: 0,
             in_link: 0,
-            in_image: 0,
+            unlinked: 0,
+            images: Vec::new(),
             finished: false,
         };
         let mut html = String::with_capacity(source.len() * 3 / 2);
@@ -309,7 +307,7 @@ impl Draft {
             &self.html
         } else {
             let mut html = String::with_capacity(self.html.len() + 48 * self.mentions.len());
-            let mut written = self.mentions.iter().filter(|m| m.shown != Shown::Unwritten);
+            let mut written = self.mentions.iter();
             let mut pieces = self.html.split(MENTION);
             html.push_str(pieces.next().unwrap_or_default());
             for piece in pieces {
@@ -448,8 +446,13 @@ struct Rendering<'a> {
     draft: Draft,
     candidates: Candidates,
     in_code: usize,
+    /// Links open, images shown as links among them.
     in_link: usize,
-    in_image: usize,
+    /// Links and images inside a link, written as their text only (an `<a>` cannot hold
+    /// another).
+    unlinked: usize,
+    /// For each image open (shown as a link), whether its description had any text yet.
+    images: Vec<bool>,
     finished: bool,
 }
 
@@ -484,12 +487,32 @@ fn slice<'a>(text: &CowStr<'a>, range: Range<usize>) -> CowStr<'a> {
 impl<'a> Rendering<'a> {
     fn feed(&mut self, event: Event<'a>) {
         let out = &mut self.out;
+        if !self.images.is_empty() && matches!(event, Event::Text(_) | Event::Code(_)) {
+            self.images.iter_mut().for_each(|has_text| *has_text = true);
+        }
         match event {
+            Event::Start(Tag::Link { .. } | Tag::Image { .. }) if self.in_link > 0 => self.unlinked += 1,
+            Event::End(TagEnd::Link | TagEnd::Image) if self.unlinked > 0 => self.unlinked -= 1,
+            // An image is shown as a link to it, its description the link's text: Kettle
+            // loads nothing from other sites into its pages (their owners would learn who
+            // reads what), and dropping the image lost what the author meant.
+            Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+                self.in_link += 1;
+                self.images.push(false);
+                out.start(Tag::Link { link_type, dest_url, title, id });
+            }
+            Event::End(TagEnd::Image) => {
+                self.in_link = self.in_link.saturating_sub(1);
+                if self.images.pop() == Some(false) {
+                    // A link needs a name: an image described by nothing is called one.
+                    out.push(Event::Text(CowStr::Borrowed("image")));
+                }
+                out.end(TagEnd::Link);
+            }
             Event::Start(tag) => {
                 match tag {
                     Tag::CodeBlock(_) => self.in_code += 1,
                     Tag::Link { .. } => self.in_link += 1,
-                    Tag::Image { .. } => self.in_image += 1,
                     _ => {}
                 }
                 out.start(match tag {
@@ -503,7 +526,6 @@ impl<'a> Rendering<'a> {
                 match tag {
                     TagEnd::CodeBlock => self.in_code = self.in_code.saturating_sub(1),
                     TagEnd::Link => self.in_link = self.in_link.saturating_sub(1),
-                    TagEnd::Image => self.in_image = self.in_image.saturating_sub(1),
                     _ => {}
                 }
                 out.end(match tag {
@@ -529,9 +551,6 @@ impl<'a> Rendering<'a> {
         out.flush_html_block();
         let shown = if self.in_link > 0 {
             None
-        } else if self.in_image > 0 {
-            // The image's description is text only: the writer would escape a placeholder.
-            Some(Shown::Unwritten)
         } else if out.raw.hiding.is_some() {
             Some(Shown::Hidden)
         } else {
@@ -546,13 +565,11 @@ impl<'a> Rendering<'a> {
             draft.mentions.push(Mention { at: draft.mention_text.len(), len: written.len(), shown });
             draft.mention_text.push_str(written);
             draft.mention_text.extend(written[1..].bytes().map(|b| char::from(b.to_ascii_lowercase())));
-            if shown != Shown::Unwritten {
-                if at.start > rest {
-                    out.push(Event::Text(slice(&text, rest..at.start)));
-                }
-                out.mention(written.len());
-                rest = at.end;
+            if at.start > rest {
+                out.push(Event::Text(slice(&text, rest..at.start)));
             }
+            out.mention(written.len());
+            rest = at.end;
         }
         if rest == 0 {
             out.push(Event::Text(text));
@@ -1178,9 +1195,13 @@ pub fn plain_text(source: &str) -> String {
     for event in Parser::new_ext(source, options()) {
         match event {
             Event::Text(text) | Event::Code(text) => out.push_str(&text),
-            Event::SoftBreak | Event::HardBreak | Event::End(TagEnd::Paragraph) | Event::End(TagEnd::Heading(_)) => {
-                out.push(' ')
-            }
+            // An image's description is words of its own, not run into the text either side.
+            Event::SoftBreak
+            | Event::HardBreak
+            | Event::End(TagEnd::Paragraph)
+            | Event::End(TagEnd::Heading(_))
+            | Event::Start(Tag::Image { .. })
+            | Event::End(TagEnd::Image) => out.push(' '),
             _ => {}
         }
     }
@@ -1330,9 +1351,9 @@ mod tests {
     }
 
     /// One parse finds the handles to look up and leaves a placeholder at each mention.
-    /// Finished, a known handle is linked, an unknown one keeps its text as written, one
-    /// in hidden text (a `script`'s) goes with it, and one in an image's description
-    /// (which the sanitiser drops with the image) still counts, as before the draft.
+    /// Finished, a known handle is linked, an unknown one keeps its text as written, and
+    /// one in hidden text (a `script`'s) goes with it. One in an image's description is
+    /// link text, like one in a link's: looked up, not linked.
     #[test]
     fn drafts_link_mentions_once_the_handles_are_known() {
         let known: HashSet<String> = ["ada".to_string()].into_iter().collect();
@@ -1342,14 +1363,49 @@ mod tests {
         assert_eq!(draft.candidates(), ["ada", "nobody", "bob"]);
         assert_eq!(draft.candidates(), mention_candidates(source));
         let rendered = draft.finish(&known);
-        assert_eq!(rendered.html, format!("<p>Hi {link}, @Nobody- and e@ada.</p>\n<p> a {link} b</p>\n"));
+        let image = "<a href=\"x.png\" rel=\"nofollow ugc noopener noreferrer\">@ada @bob</a>";
+        assert_eq!(rendered.html, format!("<p>Hi {link}, @Nobody- and e@ada.</p>\n<p>{image} a {link} b</p>\n"));
         assert_eq!(rendered.mentions, ["ada"]);
         let unlinked = Draft::new(source).finish(&HashSet::new());
-        assert_eq!(unlinked.html, "<p>Hi @Ada, @Nobody- and e@ada.</p>\n<p> a  b</p>\n");
+        assert_eq!(unlinked.html, format!("<p>Hi @Ada, @Nobody- and e@ada.</p>\n<p>{image} a  b</p>\n"));
         assert!(unlinked.mentions.is_empty());
         // Placeholders count as text where long runs are broken for the sanitiser.
         let long = format!("{}@nobody @ada", "&".repeat(TEXT_RUN_MAX - 3));
         assert_eq!(render(&long, &known).html, format!("<p>{}@nobody {link}</p>\n", "&amp;".repeat(TEXT_RUN_MAX - 3)));
+    }
+
+    /// An image is shown as a link to it, its description the link's text, never as an
+    /// `<img>` (nothing is loaded from elsewhere); one described by nothing is called
+    /// "image"; inside a link (or another image's description) only its text is written,
+    /// since a link cannot hold a link; an address the sanitiser refuses leaves the text.
+    /// In plain text (what search indexes) the description is words of its own.
+    #[test]
+    fn images_are_shown_as_links_to_them() {
+        let rel = "rel=\"nofollow ugc noopener noreferrer\"";
+        let html = |source: &str| render(source, &HashSet::new()).html;
+        assert_eq!(
+            html("See![the new form](https://example.org/form.png \"Form\")."),
+            format!("<p>See<a href=\"https://example.org/form.png\" title=\"Form\" {rel}>the new form</a>.</p>\n")
+        );
+        assert_eq!(
+            html("![](https://example.org/a.png)"),
+            format!("<p><a href=\"https://example.org/a.png\" {rel}>image</a></p>\n")
+        );
+        assert_eq!(
+            html("[![logo *here*](https://example.org/logo.png)](https://example.org/)"),
+            format!("<p><a href=\"https://example.org/\" {rel}>logo <em>here</em></a></p>\n")
+        );
+        assert_eq!(
+            html("![a [link](https://example.org/b) in it](https://example.org/c.png)"),
+            format!("<p><a href=\"https://example.org/c.png\" {rel}>a link in it</a></p>\n")
+        );
+        assert_eq!(html("![x](javascript:alert(1))"), format!("<p><a {rel}>x</a></p>\n"));
+        for source in ["![a](b.png)![c](d.png)", "![![a](b.png)](c.png)", "![`code`](x.png)"] {
+            let out = html(source);
+            assert!(!out.contains("<img"), "{out}");
+            assert_eq!(out.matches("<a ").count(), out.matches("</a>").count(), "{out}");
+        }
+        assert_eq!(plain_text("See![the new form](x.png)now"), "See the new form now");
     }
 
     /// How deep elements nest in sanitised HTML (well formed, and with `<` in text

@@ -16,6 +16,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         simultaneous_edits_of_one_version_save_exactly_one,
         case_study_input_is_validated_and_changes_nothing,
         markdown_is_sanitised_on_write_and_mentions_linked,
+        images_in_markdown_show_as_links_and_their_descriptions_are_searchable_words,
         published_lists_filter_and_page,
         simultaneous_organisations_with_one_name_get_distinct_slugs,
         case_study_lists_run_a_fixed_number_of_statements,
@@ -354,6 +355,32 @@ async fn markdown_is_sanitised_on_write_and_mentions_linked(app: TestApp) {
         .data("query($s: String!) { markdownPreview(source: $s) }", json!({ "s": "*hi* @ada <script>x</script>" }))
         .await;
     assert_eq!(preview["markdownPreview"], "<p><em>hi</em> <a href=\"/members/@ada\" class=\"mention\" rel=\"nofollow ugc noopener noreferrer\">@ada</a> </p>\n");
+}
+
+/// An image is not dropped without a word: it shows as a link to it, its description the
+/// link's text (nothing is loaded from another site), and search reads the description as
+/// words of its own, not run into the word before it.
+async fn images_in_markdown_show_as_links_and_their_descriptions_are_searchable_words(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Photos").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let mut input = case_study("With photos", &[&topic]);
+    input["body"] =
+        json!("The depot at dawn:![Gritters queueing](https://photos.example.org/gritters.jpg) and ![](/x.png).");
+    let created = create_case_study(&ada, input).await;
+    let html = created["bodyHtml"].as_str().unwrap();
+    assert!(!html.contains("<img"), "{html}");
+    assert!(
+        html.contains("dawn:<a href=\"https://photos.example.org/gritters.jpg\" rel=\"nofollow ugc noopener noreferrer\">Gritters queueing</a>"),
+        "{html}"
+    );
+    assert!(html.contains("<a href=\"/x.png\" rel=\"nofollow ugc noopener noreferrer\">image</a>"), "{html}");
+    ada.data(PUBLISH, json!({ "id": created["id"] })).await;
+    const SEARCH: &str = "query($q: String!) { search(query: $q) { snippet node { ... on CaseStudy { title } } } }";
+    let found = app.anonymous().data(SEARCH, json!({ "q": "gritters" })).await;
+    assert_eq!(found["search"][0]["node"]["title"], "With photos", "{found}");
+    let snippet = found["search"][0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("dawn: <mark>Gritters</mark> queueing"), "{snippet}");
 }
 
 async fn published_lists_filter_and_page(app: TestApp) {

@@ -429,6 +429,30 @@ pub fn static_error_page(status: StatusCode, request_id: &str) -> Response {
     response
 }
 
+/// Words written in capitals whatever an enum value's case: `NHS` reads "NHS", not "Nhs".
+const ACRONYMS: [&str; 1] = ["NHS"];
+
+/// An enum value as words: `TEMPLATE_OR_DOCUMENT` reads "Template or document", and an
+/// acronym keeps its capitals.
+fn label(value: &str) -> String {
+    let words: Vec<String> = value
+        .split('_')
+        .enumerate()
+        .map(|(i, word)| {
+            if ACRONYMS.contains(&word) {
+                return word.to_string();
+            }
+            let word = word.to_lowercase();
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) if i == 0 => first.to_uppercase().chain(chars).collect(),
+                _ => word,
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_loader(|name| Ok(assets::text(&format!("templates/{name}"))));
@@ -445,12 +469,7 @@ fn environment() -> Environment<'static> {
         Ok(time) => time.strftime("%-d %B %Y at %-I:%M%P").to_string(),
         Err(_) => value.to_string(),
     });
-    // An enum value as words: `TEMPLATE_OR_DOCUMENT` reads "Template or document".
-    env.add_filter("label", |value: &str| {
-        let words = value.replace('_', " ").to_lowercase();
-        let mut chars = words.chars();
-        chars.next().map(|first| first.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
-    });
+    env.add_filter("label", label);
     // The number in a page address (`/comments/12/edit`) for a global id.
     env.add_filter("node_number", |id: &str| {
         crate::graphql::relay::parse_global_id(id).map(|(_, number)| number.to_string()).unwrap_or_default()
@@ -495,6 +514,15 @@ pub fn time_zone_names() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_read_as_words_and_acronyms_keep_their_capitals() {
+        assert_eq!(label("TEMPLATE_OR_DOCUMENT"), "Template or document");
+        assert_eq!(label("NHS"), "NHS");
+        assert_eq!(label("CENTRAL_GOVERNMENT"), "Central government");
+        assert_eq!(label("IN_USE"), "In use");
+        assert_eq!(label(""), "");
+    }
 
     #[test]
     fn return_to_stays_inside_the_site() {

@@ -250,7 +250,7 @@ test("register, sign out, sign in, edit the profile, manage tokens, see errors",
   // Sign out, then back in.
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByText("You have signed out.").waitFor();
-  await page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Sign in" }).click();
   await checkPage(page, "sign-in");
   await page.getByLabel("Email address").fill(email);
   await page.getByLabel("Password").fill("not the password");
@@ -597,7 +597,7 @@ test("sign in with a provider, then link a second one", async () => {
   // From a page, to the sign-in page (which remembers it), out to the provider and back.
   const page = await newPage();
   await page.goto(baseUrl + "/case-studies");
-  await page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Sign in" }).click();
   await page.waitForURL("**/sign-in?return_to=*");
   const button = page.getByRole("link", { name: "Sign in with Local ID" });
   assert.match(await button.getAttribute("href"), /^\/auth\/local\/start\?return_to=(%2F|\/)case-studies$/);
@@ -753,7 +753,7 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   await bea.getByRole("button", { name: "Join the waitlist" }).click();
   await bea.getByText("you are number 1 on the waitlist").waitFor();
   await checkPage(bea, "meetup-event-waitlisted");
-  const profile = await bea.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Bea Waiting" })
+  const profile = await bea.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Bea Waiting" })
     .getAttribute("href");
   const beaHandle = profile.replace(/^\/members\/@/, "");
   assert.match(beaHandle, /^bea-waiting/);
@@ -852,7 +852,7 @@ test("follow a topic; the header count rises live when another member publishes 
   // Member A follows the topic with the control on its page.
   const ada = await newPage();
   await registerOnSite(ada, "Ada Follower");
-  const header = ada.getByRole("navigation", { name: "Account" });
+  const header = ada.getByRole("navigation", { name: "Main" });
   assert.equal(await header.getByRole("link", { name: "Notifications", exact: true }).count(), 1, "no unread count yet");
   await ada.goto(`${baseUrl}/topics/${topic.slug}`);
   await ada.getByText("You are not following this.").waitFor();
@@ -990,7 +990,7 @@ test("the follow control and the unread count work with JavaScript turned off", 
   });
 
   // Each page load shows the count, written by the server.
-  const unread = page.getByRole("navigation", { name: "Account" }).getByRole("link", { name: /^Notifications ?, 1 unread$/ });
+  const unread = page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: /^Notifications ?, 1 unread$/ });
   for (let i = 0; i < 40 && (await unread.count()) === 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     await page.reload();
@@ -1473,7 +1473,7 @@ test("a member reports a case study; a moderator hides it with a reason; its aut
 
   // The moderator finds it in the queue and opens the review.
   await moderator.goto(baseUrl + "/");
-  await moderator.getByRole("navigation", { name: "Account" }).getByRole("link", { name: "Moderation" }).click();
+  await moderator.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Moderation" }).click();
   await moderator.waitForURL("**/moderation");
   const queue = moderator.locator("#moderation-queue");
   await queue.waitFor();
@@ -1648,7 +1648,7 @@ test("a member deletes their account; what they published stays, by a former mem
   await page.getByRole("button", { name: "Delete my account" }).click();
   await page.waitForURL(baseUrl + "/?account_deleted=1");
   await page.getByRole("status").filter({ hasText: /account (has been|is) deleted/i }).waitFor();
-  const account = page.getByRole("navigation", { name: "Account" });
+  const account = page.getByRole("navigation", { name: "Main" });
   await account.getByRole("link", { name: "Sign in" }).waitFor();
   assert.equal(await account.getByRole("link", { name: "Settings" }).count(), 0, "signed out");
   await checkPage(page, "account-deleted");
@@ -1795,7 +1795,7 @@ test("the header is one row at 1280px; at 320px its menu opens and closes withou
   await page.goto(baseUrl + "/case-studies");
   const header = page.locator(".site-header__inner");
   const menu = page.locator(".site-menu > summary");
-  const nav = page.getByRole("navigation", { name: "Account" });
+  const nav = page.getByRole("navigation", { name: "Main" });
   const links = nav.getByRole("link");
   const caseStudies = nav.getByRole("link", { name: "Case studies", exact: true });
   const names = await links.allTextContents();

@@ -82,13 +82,6 @@ def post_graphql(url, query):
     return answer["data"]
 
 
-def stored_counts(database):
-    """Whether the counts are kept on the case_studies row (migration 0014) in this database."""
-    sql = ("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public' "
-           "AND table_name = 'case_studies' AND column_name = 'comment_count'")
-    return run(["psql", database, "-Atc", sql]).strip() == "1"
-
-
 def run(command, **kwargs):
     result = subprocess.run(command, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
@@ -158,14 +151,13 @@ class Pgbench:
 
     def __init__(self, database, args, scratch):
         self.database, self.args, self.scratch = database, args, scratch
-        self.stored = "1" if stored_counts(database) else "0"
 
     def measure(self, seconds):
         prefix = os.path.join(self.scratch, "pgbench")
         for old in glob.glob(prefix + ".*"):
             os.remove(old)
         output = run(["pgbench", "-n", "-M", "prepared", f"-c{self.args.connections}", f"-j{self.args.threads}",
-                      f"-T{seconds}", "-D", f"stored_counts={self.stored}", "-f", os.path.join(HERE, "frontpage.sql"),
+                      f"-T{seconds}", "-f", os.path.join(HERE, "frontpage.sql"),
                       "--log", f"--log-prefix={prefix}", self.database])
         failed = re.search(r"number of failed transactions: (\d+)", output)
         if failed and failed.group(1) != "0":
@@ -179,7 +171,7 @@ class Pgbench:
         return tps, {p: latencies[min(len(latencies) - 1, len(latencies) * p // 100)] for p in (50, 99)}
 
     def page(self):
-        output = run(["psql", self.database, "-At", "-v", f"stored_counts={self.stored}",
+        output = run(["psql", self.database, "-At",
                       "-f", os.path.join(HERE, "frontpage.sql")])
         return page_of_statement(json.loads(output))
 

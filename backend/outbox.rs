@@ -85,6 +85,8 @@ events! {
     /// The time, date or place moved.
     MeetupChanged = "meetup.changed" { starts_at: i64, previous_starts_at: i64 }
     MeetupCancelled = "meetup.cancelled" { series_id: Option<i64> }
+    /// A cancelled meetup was put back on.
+    MeetupReinstated = "meetup.reinstated" {}
     /// A member moved from the waitlist to going.
     MeetupRsvpPromoted = "meetup.rsvp_promoted" { member_id: i64 }
     /// An event starts within 24 hours; recorded once per start time.

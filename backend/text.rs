@@ -16,6 +16,13 @@
 
 use crate::error::{UserError, UserErrorCode};
 
+/// How Kettle writes a moment for people, on pages, in mail and in feeds (strftime):
+/// 24-hour time, which reads the same in every region ("4 March 2026 at 16:00").
+pub const DATE_TIME: &str = "%-d %B %Y at %H:%M";
+/// The same with the weekday first, for a moment people plan around (a meetup, the next
+/// digest): "Wednesday 4 March 2026 at 16:00".
+pub const DAY_DATE_TIME: &str = "%A %-d %B %Y at %H:%M";
+
 /// Why a character is not accepted, for the message shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {

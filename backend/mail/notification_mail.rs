@@ -120,6 +120,8 @@ struct Candidate {
     time_zone: String,
     /// For a meetup that is still on: when it starts.
     starts_at: Option<i64>,
+    /// For a cancellation: what the organiser told those going and waiting.
+    cancel_message: Option<String>,
 }
 
 /// The notifications after `cursor` that are past their delay at `now`, oldest first,
@@ -134,7 +136,7 @@ async fn candidates(db: &Db, cursor: i64, now: i64, delay: i64) -> AppResult<Vec
          m.email, m.display_name, m.time_zone, m.email_verified_at, m.email_bouncing_at, m.suspended_at, m.suspended_until, \
          c.choice, \
          (SELECT COUNT(*) FROM notification_kinds_off o WHERE o.member_id = n.member_id AND o.kind = n.kind) AS off, \
-         e.status AS meetup_status, e.starts_at AS meetup_starts_at, \
+         e.status AS meetup_status, e.starts_at AS meetup_starts_at, e.cancel_message, \
          (SELECT COUNT(*) FROM meetup_rsvps r WHERE r.event_id = e.id AND r.member_id = n.member_id \
           AND r.status = 'going') AS going \
          FROM notifications n JOIN members m ON m.id = n.member_id \
@@ -163,6 +165,8 @@ async fn candidates(db: &Db, cursor: i64, now: i64, delay: i64) -> AppResult<Vec
         let created_at: i64 = row.try_get("created_at")?;
         let starts_at: Option<i64> = row.try_get("meetup_starts_at")?;
         let meetup_on = row.try_get::<Option<EventStatus>, _>("meetup_status")? == Some(EventStatus::Scheduled);
+        // Nor a cancellation once the meetup is back on (those told of that are told so).
+        let cancellation_holds = kind != Some(NotificationKind::MeetupCancelled) || !meetup_on;
         // A reminder only while it is still true: the meetup is on, the member still
         // going, and it still starts within the day the reminder was for (one moved
         // further away gets its own reminder when that comes due).
@@ -177,7 +181,8 @@ async fn candidates(db: &Db, cursor: i64, now: i64, delay: i64) -> AppResult<Vec
             && row.try_get::<Option<i64>, _>("email_verified_at")?.is_some()
             && row.try_get::<Option<i64>, _>("email_bouncing_at")?.is_none()
             && !suspensions::in_force(row.try_get("suspended_at")?, row.try_get("suspended_until")?, now)
-            && reminder_holds;
+            && reminder_holds
+            && cancellation_holds;
         list.push(Candidate {
             id: row.try_get("id")?,
             member_id: row.try_get("member_id")?,
@@ -192,6 +197,11 @@ async fn candidates(db: &Db, cursor: i64, now: i64, delay: i64) -> AppResult<Vec
             // "It starts on …" only for a meetup that is still on.
             starts_at: if row.try_get::<String, _>("subject_type")? == "MeetupEvent" && meetup_on {
                 starts_at
+            } else {
+                None
+            },
+            cancel_message: if kind == Some(NotificationKind::MeetupCancelled) {
+                row.try_get("cancel_message")?
             } else {
                 None
             },
@@ -255,6 +265,7 @@ pub async fn sweep(db: &Db, mailer: &Mailer, now: i64) -> AppResult<usize> {
                     "about": about(kind),
                     "because": because(kind),
                     "starts_at": candidate.starts_at,
+                    "message": candidate.cancel_message,
                     "time_zone": candidate.time_zone,
                     "settings_path": "/settings/notifications",
                 }),

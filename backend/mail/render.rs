@@ -41,7 +41,8 @@ fn environment() -> Environment<'static> {
         }
         minijinja::Value::from_safe_string(url)
     });
-    env.add_filter("datetime", |value: i64, zone: &str| format_millis(value, zone, "%A %-d %B %Y at %-I:%M%P (%Z)"));
+    let day_date_time_zone = format!("{} (%Z)", crate::text::DAY_DATE_TIME);
+    env.add_filter("datetime", move |value: i64, zone: &str| format_millis(value, zone, &day_date_time_zone));
     env.add_filter("date", |value: i64, zone: &str| format_millis(value, zone, "%A %-d %B %Y"));
     env
 }

@@ -4,8 +4,9 @@
 //!
 //! Changes others will want to hear of go to the outbox in the same transaction:
 //! `meetup.scheduled`, `meetup.changed` (when the time, date or place moves, which also
-//! bumps the iCalendar `SEQUENCE`), `meetup.cancelled`, and `meetup.reminder_due` 24 hours
-//! before the *current* start (recorded once; moving the event re-arms it).
+//! bumps the iCalendar `SEQUENCE`), `meetup.cancelled` (with the organiser's message kept
+//! on the event), `meetup.reinstated`, and `meetup.reminder_due` 24 hours before the
+//! *current* start (recorded once; moving the event re-arms it).
 
 use std::collections::HashMap;
 
@@ -29,6 +30,8 @@ pub const DURATION_MAX_HOURS: i64 = 24 * 7;
 pub const AHEAD_MAX_YEARS: i16 = 5;
 /// No event starts before this year: older dates are typing mistakes, not history.
 pub const EARLIEST_YEAR: i16 = 2000;
+/// The longest message an organiser may send with a cancellation, in characters.
+pub const CANCEL_MESSAGE_MAX: usize = 1_000;
 /// How long before the start a reminder is due.
 pub const REMINDER_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -68,11 +71,15 @@ pub struct Event {
     /// Hidden by the moderators (see `moderation`): whoever scheduled it still sees it.
     pub hidden_at: Option<i64>,
     pub hidden_reason: Option<String>,
+    /// When it was cancelled, and what its organiser told those going and waiting then
+    /// (`None` when they wrote nothing); both cleared when it is reinstated.
+    pub cancelled_at: Option<i64>,
+    pub cancel_message: Option<String>,
 }
 
 const COLUMNS: &str = "id, group_id, series_id, title, description_source, description_html, time_zone, local_start, \
      local_end, starts_at, ends_at, venue_name, venue_address, venue_directions, online_url, capacity, going_count, status, \
-     sequence, created_at, updated_at, created_by, hidden_at, hidden_reason";
+     sequence, created_at, updated_at, created_by, hidden_at, hidden_reason, cancelled_at, cancel_message";
 
 /// The instant a wall-clock time in `zone` names. A time in a spring-forward gap (01:30
 /// on the morning the clocks go forward) means the moment just after the gap, and a time
@@ -211,6 +218,64 @@ pub async fn schedule(db: &Db, group_id: i64, member_id: i64, fields: &Fields, t
     Ok(event)
 }
 
+/// Schedules a copy of `source` starting at `local_start` (checked by the caller, see
+/// [`check_span`]) in the source's zone and lasting as long: the same title,
+/// description, place, seats and topics, and, with `agenda`, the same agenda. A copy
+/// stands alone: it belongs to no series, is scheduled whatever the source's status, and
+/// nobody is going yet. Followers hear of it as of any new meetup.
+pub async fn copy(
+    db: &Db,
+    source: &Event,
+    member_id: i64,
+    local_start: civil::DateTime,
+    agenda: bool,
+) -> AppResult<Event> {
+    let length = span_of(source)?;
+    let local_end = local_start.checked_add(length).map_err(anyhow::Error::from)?;
+    let fields = Fields {
+        title: source.title.clone(),
+        description: source.description_source.clone(),
+        time_zone: source.time_zone.clone(),
+        local_start,
+        local_end,
+        venue_name: source.venue_name.clone(),
+        venue_address: source.venue_address.clone(),
+        venue_directions: source.venue_directions.clone(),
+        online_url: source.online_url.clone(),
+        capacity: source.capacity,
+    };
+    let (starts_at, ends_at) = fields.instants()?;
+    let times = Times { local_start, local_end, starts_at, ends_at };
+    let mut tx = db.begin_write().await?;
+    let topic_ids: Vec<i64> = sqlx::query_scalar("SELECT topic_id FROM meetup_event_topics WHERE event_id = $1")
+        .bind(source.id)
+        .fetch_all(&mut *tx)
+        .await?;
+    // The description was rendered when it was written; the copy shows the same.
+    let event =
+        insert(&mut tx, source.group_id, member_id, &fields, &source.description_html, times, None, &topic_ids).await?;
+    if agenda {
+        sqlx::query(
+            "INSERT INTO meetup_agenda_items (event_id, position, kind, title, speaker_member_id, speaker_name, \
+             duration_minutes, case_study_id) SELECT $1, position, kind, title, speaker_member_id, speaker_name, \
+             duration_minutes, case_study_id FROM meetup_agenda_items WHERE event_id = $2",
+        )
+        .bind(event.id)
+        .bind(source.id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(event)
+}
+
+/// How long an event lasts, in its own wall-clock time.
+pub fn span_of(event: &Event) -> AppResult<jiff::SignedDuration> {
+    let start: civil::DateTime = event.local_start.parse().map_err(anyhow::Error::from)?;
+    let end: civil::DateTime = event.local_end.parse().map_err(anyhow::Error::from)?;
+    Ok(start.duration_until(end))
+}
+
 /// When an event happens: wall-clock times in its zone, and the same instants in UTC.
 #[derive(Clone, Copy, Debug)]
 pub struct Times {
@@ -344,14 +409,17 @@ pub(super) async fn update_in(
     Ok(())
 }
 
-/// Cancels an event: it stays (feeds show it cancelled), with `SEQUENCE` up.
-pub async fn cancel(db: &Db, id: i64, member_id: i64) -> AppResult<Option<Event>> {
+/// Cancels an event: it stays (feeds show it cancelled), with `SEQUENCE` up, and
+/// `message` (checked by the caller, at most [`CANCEL_MESSAGE_MAX`]) for those going
+/// and waiting, who are told through the outbox. `None` when it was already cancelled.
+pub async fn cancel(db: &Db, id: i64, member_id: i64, message: Option<&str>) -> AppResult<Option<Event>> {
     let mut tx = db.begin_write().await?;
     let row = sqlx::query(&format!(
-        "UPDATE meetup_events SET status = 'cancelled', sequence = sequence + 1, updated_at = $1 \
-         WHERE id = $2 AND status = 'scheduled' RETURNING {COLUMNS}"
+        "UPDATE meetup_events SET status = 'cancelled', sequence = sequence + 1, updated_at = $1, cancelled_at = $1, \
+         cancel_message = $2 WHERE id = $3 AND status = 'scheduled' RETURNING {COLUMNS}"
     ))
     .bind(db::now_millis())
+    .bind(message)
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
@@ -359,6 +427,45 @@ pub async fn cancel(db: &Db, id: i64, member_id: i64) -> AppResult<Option<Event>
     outbox::record(&mut tx, ("MeetupEvent", id), Some(member_id), outbox::MeetupCancelled { series_id: None }).await?;
     tx.commit().await?;
     Ok(Some(Event::from_row(&row)?))
+}
+
+/// Why a cancelled event cannot be put back on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotReinstated {
+    /// It is not cancelled.
+    NotCancelled,
+    /// It has already ended: there is nothing to go to.
+    Over,
+}
+
+/// Puts a cancelled event back on, as it was (those going are going again, the waitlist
+/// kept its order), with `SEQUENCE` up so calendars show it confirmed again; those going
+/// and waiting are told through the outbox (`meetup.reinstated`).
+pub async fn reinstate(db: &Db, id: i64, member_id: i64) -> AppResult<Result<Event, NotReinstated>> {
+    let mut tx = db.begin_write().await?;
+    let now = db::now_millis();
+    let row = sqlx::query(&format!(
+        "UPDATE meetup_events SET status = 'scheduled', sequence = sequence + 1, updated_at = $1, cancelled_at = NULL, \
+         cancel_message = NULL WHERE id = $2 AND status = 'cancelled' AND ends_at > $1 RETURNING {COLUMNS}"
+    ))
+    .bind(now)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        let status: Option<(EventStatus, i64)> =
+            sqlx::query_as("SELECT status, ends_at FROM meetup_events WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        return Ok(Err(match status {
+            Some((EventStatus::Cancelled, _)) => NotReinstated::Over,
+            _ => NotReinstated::NotCancelled,
+        }));
+    };
+    outbox::record(&mut tx, ("MeetupEvent", id), Some(member_id), outbox::MeetupReinstated {}).await?;
+    tx.commit().await?;
+    Ok(Ok(Event::from_row(&row)?))
 }
 
 /// Records a `meetup.reminder_due` event for every scheduled event starting within the

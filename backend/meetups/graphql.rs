@@ -204,8 +204,18 @@ impl Event {
     async fn status(&self) -> EventStatus {
         self.status
     }
+    /// When it was cancelled; null while it is on (and after it is reinstated).
+    async fn cancelled_at(&self) -> Option<DateTime> {
+        self.cancelled_at.map(DateTime)
+    }
+    /// What the organiser told those going and waiting when cancelling it, as plain
+    /// text; null when they wrote nothing or it is on. Shown to all who may see the
+    /// event, hidden with its content.
+    async fn cancellation_message(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.cancel_message.as_deref().filter(|_| self.shows_content(ctx))
+    }
     /// iCalendar `SEQUENCE`: goes up when the time, date or place changes, or it is
-    /// cancelled.
+    /// cancelled or reinstated.
     async fn sequence(&self) -> i64 {
         self.sequence
     }
@@ -459,10 +469,27 @@ pub enum Occurrences {
 }
 
 #[derive(InputObject)]
+pub struct CopyMeetupInput {
+    /// The meetup to copy.
+    pub id: ID,
+    /// When the copy starts, as wall-clock time in the meetup's own time zone, such as
+    /// `2027-03-11T16:00`. It lasts as long as the meetup it copies.
+    pub start: String,
+    /// Whether the copy has the same agenda (it does unless this is false).
+    #[graphql(default = true)]
+    pub agenda: bool,
+}
+
+#[derive(InputObject)]
 pub struct CancelMeetupInput {
     pub id: ID,
     #[graphql(default)]
     pub scope: Occurrences,
+    /// For those going and waiting, who are told of the cancellation (in their
+    /// notifications, and by mail if they chose it); also shown on the meetup's page.
+    /// Plain text, up to 1,000 characters; optional.
+    #[graphql(default)]
+    pub message: String,
 }
 
 /// How often a series meets.
@@ -850,7 +877,8 @@ impl MeetupMutation {
     }
 
     /// Cancels an event (and, with `scope: THIS_AND_FOLLOWING`, every later occurrence of
-    /// its series); it stays listed, and in calendars, as cancelled. Organisers only.
+    /// its series); it stays listed, and in calendars, as cancelled, and those going and
+    /// waiting are told, with the organiser's message. Organisers only.
     async fn cancel_meetup(
         &self,
         ctx: &Context<'_>,
@@ -863,19 +891,92 @@ impl MeetupMutation {
         if !is_organiser(ctx, event.group_id).await? {
             return Err(AppError::Forbidden.into());
         }
+        let label = "The message to attendees";
+        if let Some(problem) = accounts::check_text("message", label, &input.message, events::CANCEL_MESSAGE_MAX, false)
+        {
+            return Ok(MeetupEventPayload { event: Some(event), user_errors: vec![problem] });
+        }
+        let message = Some(input.message.trim()).filter(|m| !m.is_empty());
+        let db = &ctx.state().db;
         if input.scope == Occurrences::ThisAndFollowing && event.series_id.is_some() {
-            let db = &ctx.state().db;
-            super::series::cancel_from(db, &event, viewer.member.id).await?;
+            super::series::cancel_from(db, &event, viewer.member.id, message).await?;
             let event = events::by_ids(db, &[event.id]).await?.remove(&event.id);
             return Ok(MeetupEventPayload { event, user_errors: vec![] });
         }
-        match events::cancel(&ctx.state().db, event.id, viewer.member.id).await? {
+        match events::cancel(db, event.id, viewer.member.id, message).await? {
             Some(cancelled) => Ok(MeetupEventPayload { event: Some(cancelled), user_errors: vec![] }),
             None => Ok(MeetupEventPayload {
                 event: Some(event),
                 user_errors: vec![problem("id", UserErrorCode::Invalid, "It is already cancelled.")],
             }),
         }
+    }
+
+    /// Schedules a copy of a meetup on a new date: the same title, description, place,
+    /// seats, topics and (unless `agenda` is false) agenda, as a meetup of its own that
+    /// nobody is going to yet. A cancelled meetup can be copied, to hold it another day.
+    /// Organisers only.
+    async fn copy_meetup(
+        &self,
+        ctx: &Context<'_>,
+        input: CopyMeetupInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(source) = event_of(ctx, &input.id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        if !is_organiser(ctx, source.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let refuse = |field: &str, message: &str| {
+            Ok(MeetupEventPayload { event: None, user_errors: vec![problem(field, UserErrorCode::Invalid, message)] })
+        };
+        if source.hidden_at.is_some() {
+            return refuse("id", "The moderators hid this meetup, so it cannot be copied.");
+        }
+        let mut problems = Vec::new();
+        let Some(start) = local_time("start", "start", &input.start, &mut problems) else {
+            return Ok(MeetupEventPayload { event: None, user_errors: problems });
+        };
+        let zone = TimeZone::get(&source.time_zone).unwrap_or(TimeZone::UTC);
+        let now = jiff::Timestamp::now().to_zoned(zone.clone()).datetime();
+        // Bounds first (see `check_span`), so that adding the length cannot overflow.
+        let earliest_end = start.checked_add(jiff::SignedDuration::from_mins(1)).unwrap_or(start);
+        if let Some((field, message)) = events::check_span(start, earliest_end, now) {
+            return refuse(field, &message);
+        }
+        let end = start.checked_add(events::span_of(&source)?).unwrap_or(start);
+        if let Some((field, message)) = events::check_span(start, end, now) {
+            return refuse(field, &message);
+        }
+        if events::instant(start, &zone).is_err() || events::instant(end, &zone).is_err() {
+            return refuse("start", "That time does not exist in this time zone.");
+        }
+        let copy = events::copy(&ctx.state().db, &source, viewer.member.id, start, input.agenda).await?;
+        Ok(MeetupEventPayload { event: Some(copy), user_errors: vec![] })
+    }
+
+    /// Puts a cancelled event back on as it was: those who were going are going again
+    /// and the waitlist keeps its order; they are told it is on again. Not once it has
+    /// ended. Organisers only.
+    async fn reinstate_meetup(
+        &self,
+        ctx: &Context<'_>,
+        input: MeetupEventIdInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(event) = event_of(ctx, &input.id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        if !is_organiser(ctx, event.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let refusal = match events::reinstate(&ctx.state().db, event.id, viewer.member.id).await? {
+            Ok(reinstated) => return Ok(MeetupEventPayload { event: Some(reinstated), user_errors: vec![] }),
+            Err(events::NotReinstated::NotCancelled) => "It is not cancelled.",
+            Err(events::NotReinstated::Over) => "It has already ended, so it cannot be put back on.",
+        };
+        Ok(MeetupEventPayload { event: Some(event), user_errors: vec![problem("id", UserErrorCode::Invalid, refusal)] })
     }
 
     /// Says whether you are going. Going to a full event puts you on the waitlist, and

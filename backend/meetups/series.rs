@@ -180,8 +180,9 @@ pub async fn extend_windows(db: &Db, now: i64) -> AppResult<usize> {
 }
 
 /// Cancels an occurrence and every later one of its series, and stops the series making
-/// more. Returns how many were cancelled.
-pub async fn cancel_from(db: &Db, event: &Event, member_id: i64) -> AppResult<u64> {
+/// more; each keeps `message` for those going and waiting (see `events::cancel`).
+/// Returns how many were cancelled.
+pub async fn cancel_from(db: &Db, event: &Event, member_id: i64, message: Option<&str>) -> AppResult<u64> {
     let Some(series_id) = event.series_id else { return Ok(0) };
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
@@ -192,10 +193,11 @@ pub async fn cancel_from(db: &Db, event: &Event, member_id: i64) -> AppResult<u6
         .execute(&mut *tx)
         .await?;
     let cancelled: Vec<i64> = sqlx::query_scalar(
-        "UPDATE meetup_events SET status = 'cancelled', sequence = sequence + 1, updated_at = $1 \
-         WHERE series_id = $2 AND starts_at >= $3 AND status = 'scheduled' RETURNING id",
+        "UPDATE meetup_events SET status = 'cancelled', sequence = sequence + 1, updated_at = $1, cancelled_at = $1, \
+         cancel_message = $2 WHERE series_id = $3 AND starts_at >= $4 AND status = 'scheduled' RETURNING id",
     )
     .bind(now)
+    .bind(message)
     .bind(series_id)
     .bind(event.starts_at)
     .fetch_all(&mut *tx)

@@ -69,12 +69,22 @@ pub async fn plan(db: &Db, event: &Recorded) -> AppResult<Plan> {
         Event::OrganisationJoinRequested(e) => planner.join_requested(event.subject_id, e.member_id).await?,
         Event::OrganisationJoinDecided(e) => planner.join_decided(event.subject_id, e.member_id, e.approved).await?,
         Event::MeetupScheduled(e) => planner.meetup_scheduled(event.subject_id, e.series_id).await?,
-        Event::MeetupChanged(_) => planner.meetup_attendees(event.subject_id, NotificationKind::MeetupChanged).await?,
+        Event::MeetupChanged(_) => {
+            let summary = |title: &str| format!("“{title}” has a new time or place");
+            planner.meetup_attendees(event.subject_id, NotificationKind::MeetupChanged, summary).await?
+        }
         Event::MeetupCancelled(_) => {
-            planner.meetup_attendees(event.subject_id, NotificationKind::MeetupCancelled).await?
+            let summary = |title: &str| format!("“{title}” was cancelled");
+            planner.meetup_attendees(event.subject_id, NotificationKind::MeetupCancelled, summary).await?
+        }
+        // Being put back on is a change to the meetup, as far as choosing what to hear goes.
+        Event::MeetupReinstated(_) => {
+            let summary = |title: &str| format!("“{title}” is back on: it is no longer cancelled");
+            planner.meetup_attendees(event.subject_id, NotificationKind::MeetupChanged, summary).await?
         }
         Event::MeetupReminderDue(_) => {
-            planner.meetup_attendees(event.subject_id, NotificationKind::MeetupReminder).await?
+            let summary = |title: &str| format!("“{title}” starts within 24 hours");
+            planner.meetup_attendees(event.subject_id, NotificationKind::MeetupReminder, summary).await?
         }
         Event::MeetupRsvpPromoted(e) => planner.waitlist_promoted(event.subject_id, e.member_id).await?,
         // An edit tells nobody: mentions are told once, when a case study is published.
@@ -427,8 +437,14 @@ impl<'a> Planner<'a> {
             .await
     }
 
-    /// Tells those going (and, unless it is a reminder, those waiting) about a meetup.
-    async fn meetup_attendees(&mut self, id: i64, kind: NotificationKind) -> AppResult<()> {
+    /// Tells those going (and, unless it is a reminder, those waiting) about a meetup, in
+    /// words made from its title.
+    async fn meetup_attendees(
+        &mut self,
+        id: i64,
+        kind: NotificationKind,
+        summary: impl FnOnce(&str) -> String,
+    ) -> AppResult<()> {
         let Some(event) = self.meetup(id).await? else { return Ok(()) };
         if kind != NotificationKind::MeetupCancelled && event.status != EventStatus::Scheduled {
             return Ok(());
@@ -439,11 +455,7 @@ impl<'a> Planner<'a> {
                 .bind(id)
                 .fetch_all(&self.db.pool)
                 .await?;
-        let summary = match kind {
-            NotificationKind::MeetupChanged => format!("“{}” has a new time or place", event.title),
-            NotificationKind::MeetupCancelled => format!("“{}” was cancelled", event.title),
-            _ => format!("“{}” starts within 24 hours", event.title),
-        };
+        let summary = summary(&event.title);
         let path = format!("/meetups/events/{id}");
         for row in rows {
             self.tell(row.try_get(0)?, kind, Channel::Inbox, &summary, &path);

@@ -228,11 +228,11 @@ fn artefact_entry(ids: &Ids, node: &Value) -> Value {
     )
 }
 
-/// "Saturday 9 January 2027 at 7:00pm (Europe/London)" from the organiser's local time.
+/// "Saturday 9 January 2027 at 19:00 (Europe/London)" from the organiser's local time.
 fn meetup_when(node: &Value) -> String {
     let zone = node["timeZone"].as_str().unwrap_or_default();
     match node["localStart"].as_str().and_then(|s| s.parse::<jiff::civil::DateTime>().ok()) {
-        Some(start) => format!("{} ({zone})", start.strftime("%A %-d %B %Y at %-I:%M%P")),
+        Some(start) => format!("{} ({zone})", start.strftime(crate::text::DAY_DATE_TIME)),
         None => String::new(),
     }
 }

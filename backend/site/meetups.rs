@@ -272,6 +272,8 @@ async fn event_page(request: &Request, number: &str, status: StatusCode, extra: 
         "number": number,
         "scheduled": params.contains_key("scheduled"),
         "changed": params.contains_key("changed"),
+        "cancelled": params.contains_key("cancelled"),
+        "reinstated": params.contains_key("reinstated"),
         "json_ld": crate::open_data::json_ld::meetup_event(&data, &base, &|id| super::page_url(&base, id)),
     });
     if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
@@ -354,6 +356,37 @@ pub async fn rsvp(request: &Request, body: Body, Path(number): Path<String>) -> 
     )
 }
 
+/// The page that asks an organiser to confirm a cancellation: who will be told, which
+/// occurrences (for a series), and a message for them.
+#[handler]
+pub async fn cancel_form(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            match organised(&visit, &number, "meetup_cancel").await? {
+                Ok(data) => Ok(render_cancel(&visit, StatusCode::OK, &number, &data, json!({}), Value::Null)),
+                Err(page) => Ok(page),
+            }
+        }
+        .await,
+    )
+}
+
+fn render_cancel(
+    visit: &Visit,
+    status: StatusCode,
+    number: &str,
+    data: &Value,
+    values: Value,
+    errors: Value,
+) -> Response {
+    let context = json!({ "number": number, "values": values, "errors": errors });
+    visit.render(status, "meetup_cancel.html", data, context)
+}
+
 #[handler]
 pub async fn cancel(request: &Request, body: Body, Path(number): Path<String>) -> Response {
     respond(
@@ -361,11 +394,84 @@ pub async fn cancel(request: &Request, body: Body, Path(number): Path<String>) -
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
             let scope = if form.get("scope") == Some("THIS_AND_FOLLOWING") { "THIS_AND_FOLLOWING" } else { "THIS" };
-            visit.mutate("cancel_meetup", json!({ "input": { "id": id, "scope": scope } })).await?;
-            Ok(visit.redirect(&format!("/meetups/events/{number}?changed=1")))
+            let input = json!({ "id": id, "scope": scope, "message": form.text("message") });
+            let errors = match visit.mutate("cancel_meetup", json!({ "input": input })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}?cancelled=1"))),
+                Mutation::Invalid(errors) => form_errors(&errors, "message"),
+                Mutation::Refused(message) => refused(message, "message"),
+            };
+            let data = match organised(&visit, &number, "meetup_cancel").await? {
+                Ok(data) => data,
+                Err(page) => return Ok(page),
+            };
+            let values = json!({ "scope": scope, "message": form.text("message") });
+            Ok(render_cancel(&visit, StatusCode::UNPROCESSABLE_ENTITY, &number, &data, values, errors))
         }
         .await,
     )
+}
+
+#[handler]
+pub async fn reinstate(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, _) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let errors = match visit.mutate("reinstate_meetup", json!({ "input": { "id": id } })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}?reinstated=1"))),
+                Mutation::Invalid(errors) => form_errors(&errors, "organise-heading"),
+                Mutation::Refused(message) => refused(message, "organise-heading"),
+            };
+            event_page(request, &number, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await
+        }
+        .await,
+    )
+}
+
+/// Copies a meetup to a new date, from the form on its page: a date and a time, in the
+/// meetup's own zone, and whether to keep the agenda.
+#[handler]
+pub async fn copy(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let (date, time) = (form.text("date"), form.text("time"));
+            let start = format!("{}T{}", date.trim(), time.trim());
+            let input = json!({ "id": id, "start": start, "agenda": form.get("agenda") == Some("1") });
+            let errors = match visit.mutate("copy_meetup", json!({ "input": input })).await? {
+                Mutation::Done(payload) => {
+                    let copy =
+                        payload["event"]["id"].as_str().and_then(|id| crate::graphql::relay::parse_global_id(id).ok());
+                    let path = copy.map(|(_, number)| format!("/meetups/events/{number}?scheduled=1"));
+                    return Ok(visit.redirect(&path.unwrap_or_else(|| format!("/meetups/events/{number}"))));
+                }
+                // The API names the start; the form has a date and a time for it.
+                Mutation::Invalid(errors) => form_errors(&errors, "date"),
+                Mutation::Refused(message) => refused(message, "date"),
+            };
+            let errors = rename_field(errors, "start", "date");
+            let values = json!({ "date": date, "time": time, "agenda": form.get("agenda") == Some("1") });
+            event_page(request, &number, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors, "copy": values }))
+                .await
+        }
+        .await,
+    )
+}
+
+/// Form errors with `from` named `to`, where a form's field differs from the API's.
+fn rename_field(mut errors: Value, from: &str, to: &str) -> Value {
+    for error in errors["list"].as_array_mut().into_iter().flatten() {
+        if error["field"] == from {
+            error["field"] = json!(to);
+        }
+    }
+    if let Some(by_field) = errors["by_field"].as_object_mut() {
+        if let Some(message) = by_field.remove(from) {
+            by_field.insert(to.to_string(), message);
+        }
+    }
+    errors
 }
 
 /// The meetup `number` if the visitor organises it.

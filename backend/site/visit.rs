@@ -22,6 +22,7 @@ use crate::{
     app::AppState,
     graphql::{KettleSchema, Loaders, RequestContext},
     http::{identify, ClientAddress, IdentifyError, RequestId},
+    text,
 };
 
 /// The largest form body a page accepts.
@@ -458,15 +459,17 @@ fn environment() -> Environment<'static> {
     env.set_loader(|name| Ok(assets::text(&format!("templates/{name}"))));
     // Our own URL, built from a file name in a template: safe to leave unescaped.
     env.add_function("asset", |name: &str| minijinja::Value::from_safe_string(assets::url(name)));
-    env.add_filter("datetime", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y at %-I:%M%P"));
+    env.add_filter("datetime", |value: &str, zone: &str| format_instant(value, zone, text::DATE_TIME));
     env.add_filter("date", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y"));
-    // For a time that repeats weekly, where the day's name is what the reader checks.
-    env.add_filter("day_datetime", |value: &str, zone: &str| format_instant(value, zone, "%A %-d %B %Y at %-I:%M%P"));
+    // For a moment to plan around (a meetup, the next digest): the day's name is what
+    // the reader checks.
+    env.add_filter("day_datetime", |value: &str, zone: &str| format_instant(value, zone, text::DAY_DATE_TIME));
+    env.add_filter("time_span", |start: &str, end: &str, zone: &str| time_span(start, end, zone));
     env.add_filter("node_path", super::node_path);
-    // A wall-clock time with no zone (an event's own local time), as the datetime filter
-    // writes instants.
+    // A wall-clock time with no zone (an event's own local time), as day_datetime writes
+    // instants.
     env.add_filter("local_time", |value: &str| match value.parse::<jiff::civil::DateTime>() {
-        Ok(time) => time.strftime("%-d %B %Y at %-I:%M%P").to_string(),
+        Ok(time) => time.strftime(text::DAY_DATE_TIME).to_string(),
         Err(_) => value.to_string(),
     });
     env.add_filter("label", label);
@@ -492,11 +495,26 @@ fn render_template(name: &str, context: &Value) -> Result<String, minijinja::Err
     }
 }
 
-/// Formats an RFC 3339 instant in a time zone, GOV.UK style ("4 March 2026 at 4:00pm").
+/// Formats an RFC 3339 instant in a time zone ("4 March 2026 at 16:00").
 fn format_instant(value: &str, zone: &str, format: &str) -> String {
     let Ok(timestamp) = value.parse::<jiff::Timestamp>() else { return value.to_string() };
     let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
     timestamp.to_zoned(zone).strftime(format).to_string()
+}
+
+/// When something runs, in a time zone: "Thursday 11 March 2027, 16:00 to 18:00", or
+/// with both days when it ends on another.
+fn time_span(start: &str, end: &str, zone: &str) -> String {
+    let (Ok(from), Ok(to)) = (start.parse::<jiff::Timestamp>(), end.parse::<jiff::Timestamp>()) else {
+        return format!("{start} to {end}");
+    };
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let (from, to) = (from.to_zoned(zone.clone()), to.to_zoned(zone));
+    if from.date() == to.date() {
+        format!("{}, {} to {}", from.strftime("%A %-d %B %Y"), from.strftime("%H:%M"), to.strftime("%H:%M"))
+    } else {
+        format!("{} to {}", from.strftime(text::DAY_DATE_TIME), to.strftime(text::DAY_DATE_TIME))
+    }
 }
 
 /// Every IANA time zone name, for the settings page's list.
@@ -542,17 +560,26 @@ mod tests {
     }
 
     #[test]
-    fn instants_are_shown_in_the_viewers_zone() {
-        assert_eq!(
-            format_instant("2026-07-01T15:00:00Z", "Europe/London", "%-d %B %Y at %-I:%M%P"),
-            "1 July 2026 at 4:00pm"
-        );
+    fn instants_are_shown_in_the_viewers_zone_in_24_hour_time() {
+        assert_eq!(format_instant("2026-07-01T15:00:00Z", "Europe/London", text::DATE_TIME), "1 July 2026 at 16:00");
         assert_eq!(format_instant("2026-01-01T15:00:00Z", "Europe/London", "%-d %B %Y"), "1 January 2026");
         assert_eq!(
-            format_instant("2026-12-07T19:30:00Z", "Asia/Kolkata", "%A %-d %B %Y at %-I:%M%P"),
-            "Tuesday 8 December 2026 at 1:00am"
+            format_instant("2026-12-07T19:30:00Z", "Asia/Kolkata", text::DAY_DATE_TIME),
+            "Tuesday 8 December 2026 at 01:00"
         );
         assert_eq!(format_instant("garbage", "Europe/London", "%Y"), "garbage");
+    }
+
+    #[test]
+    fn spans_name_the_day_once_unless_they_cross_midnight() {
+        let span = |start, end| time_span(start, end, "Europe/London");
+        assert_eq!(span("2027-03-11T16:00:00Z", "2027-03-11T18:30:00Z"), "Thursday 11 March 2027, 16:00 to 18:30");
+        // From 23:00 to 01:30 (British Summer Time): two days.
+        assert_eq!(
+            span("2027-07-01T22:00:00Z", "2027-07-02T00:30:00Z"),
+            "Thursday 1 July 2027 at 23:00 to Friday 2 July 2027 at 01:30"
+        );
+        assert_eq!(span("soon", "later"), "soon to later");
     }
 
     #[test]

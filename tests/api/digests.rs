@@ -771,7 +771,7 @@ async fn digests_list_the_most_useful_first_with_and_n_more(app: TestApp) {
     let sooner_at: i64 =
         app.count(&format!("SELECT starts_at FROM meetup_events WHERE id = {}", number("MeetupEvent", &sooner))).await;
     let local = Timestamp::from_millisecond(sooner_at).unwrap().to_zoned(TimeZone::get("America/New_York").unwrap());
-    let when = local.strftime("%A %-d %B %Y at %-I:%M%P (%Z)").to_string();
+    let when = local.strftime("%A %-d %B %Y at %H:%M (%Z)").to_string();
     assert!(text.contains(&format!("Sooner meetup, {when}")), "{when:?} in:\n{text}");
     // Every link is absolute, to the site.
     for line in text.lines().filter(|l| l.contains("://")) {

@@ -174,7 +174,7 @@ async fn feeds_have_site_ids_absolute_links_and_every_kind(app: TestApp) {
     assert_eq!(link, &format!("https://kettle.test/meetups/events/{event_n}"));
     assert!(terms.contains(&"meetup".to_string()));
     assert!(content.contains(r#"href="https://kettle.test/topics/bins""#), "{content}");
-    let summary = "Thursday 10 January 2030 at 6:00pm (Europe&#x2f;London). The Federation. Run by TeaCamp North";
+    let summary = "Thursday 10 January 2030 at 18:00 (Europe&#x2f;London). The Federation. Run by TeaCamp North";
     assert!(meetups.xml.contains(summary), "{}", meetups.xml);
 
     // A topic's feed (and an organisation's) carries its artefacts beside its case

@@ -34,6 +34,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         mail_notifications_settings_are_validated_and_saved_together,
         mail_notifications_settings_page_saves_choices_and_the_digest,
         mail_notifications_meetup_reminders_go_to_those_going_and_never_after_a_cancel,
+        mail_notifications_a_cancellation_carries_the_organisers_message_to_those_going_and_waiting,
     ]
 }
 
@@ -680,4 +681,122 @@ async fn mail_notifications_meetup_reminders_go_to_those_going_and_never_after_a
     let path = format!("/meetups/events/{}", number("MeetupEvent", &json!(soon)));
     assert!(mail.text.contains(&app.state().mailer.link(&path)), "{}", mail.text);
     let _ = (ada, bea);
+}
+
+const CANCEL_WITH: &str = "mutation($input: CancelMeetupInput!) { cancelMeetup(input: $input) { \
+    event { status cancelledAt cancellationMessage } userErrors { field code message } } }";
+const REINSTATE: &str = "mutation($id: ID!) { reinstateMeetup(input: { id: $id }) { \
+    event { status cancelledAt cancellationMessage } userErrors { field code message } } }";
+
+async fn mail_notifications_a_cancellation_carries_the_organisers_message_to_those_going_and_waiting(app: TestApp) {
+    let olu = app.verified_member("olu@example.org", "Olu").await;
+    let ada = app.verified_member("ada@example.org", "Ada").await;
+    let bea = app.verified_member("bea@example.org", "Bea").await;
+    let cy = app.verified_member("cy@example.org", "Cy").await;
+    let data = olu.data(CREATE_GROUP, json!({ "input": { "name": "TeaCamp North", "region": "North West" } })).await;
+    let group = data["createMeetupGroup"]["group"]["id"].as_str().unwrap().to_string();
+    let event = meetup(&olu, &group, "TeaCamp Leeds", 24 * 3).await;
+    // One seat: Ada is going, Bea waiting, and Cy said no.
+    sqlx::query("UPDATE meetup_events SET capacity = 1").execute(&app.state().db.pool).await.unwrap();
+    going(&ada, &event).await;
+    let data = bea.data(RSVP, json!({ "id": event, "going": true })).await;
+    assert_eq!(data["rsvp"]["rsvp"]["status"], "WAITLISTED", "{data}");
+    let data = cy.data(RSVP, json!({ "id": event, "going": false })).await;
+    assert_eq!(data["rsvp"]["rsvp"]["status"], "NOT_GOING", "{data}");
+    dispatched(&app).await;
+    sweep_later(&app).await;
+    let mail_before = queued(&app).await.len();
+    let events_before = app.count("SELECT COUNT(*) FROM outbox_events").await;
+    let told_since = |skip: usize| {
+        let app = app.clone();
+        async move {
+            let mut told: Vec<(String, String)> = queued(&app).await.into_iter().skip(skip).collect();
+            told.sort();
+            told
+        }
+    };
+
+    // Only organisers cancel; a message too long, or with a character the text policy
+    // refuses, is explained and cancels nothing.
+    let cancel = |message: &str| json!({ "input": { "id": event, "message": message } });
+    assert_eq!(error_code(&ada.gql(CANCEL_WITH, cancel("")).await), "FORBIDDEN");
+    let data = olu.data(CANCEL_WITH, cancel(&"x".repeat(1_001))).await;
+    assert_eq!(user_errors(&data["cancelMeetup"]), vec![("message".to_string(), "TOO_LONG".to_string())]);
+    assert_eq!(data["cancelMeetup"]["event"]["status"], "SCHEDULED");
+    assert!(olu.gql(CANCEL_WITH, cancel("Sorry\u{7}")).await["errors"].is_array());
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_events WHERE status = 'scheduled'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events").await, events_before, "nothing was recorded");
+
+    // 1,000 characters is allowed. Put back on before its mail was due, the cancellation
+    // is no longer worth a mail; that it is back on is (on the site, both are told).
+    let data = olu.data(CANCEL_WITH, cancel(&"x".repeat(1_000))).await;
+    assert_eq!(data["cancelMeetup"]["event"]["status"], "CANCELLED", "{data}");
+    let data = olu.data(REINSTATE, json!({ "id": event })).await;
+    assert_eq!(
+        data["reinstateMeetup"]["event"],
+        json!({ "status": "SCHEDULED", "cancelledAt": null, "cancellationMessage": null }),
+        "{data}"
+    );
+    dispatched(&app).await;
+    sweep_later(&app).await;
+    let back = "“TeaCamp Leeds” is back on: it is no longer cancelled".to_string();
+    assert_eq!(
+        told_since(mail_before).await,
+        vec![("ada@example.org".to_string(), back.clone()), ("bea@example.org".to_string(), back.clone())]
+    );
+    let inbox = "SELECT COUNT(*) FROM notifications WHERE kind = 'meetup_cancelled'";
+    assert_eq!(app.count(inbox).await, 2, "Ada and Bea, on the site");
+    // As it was: Ada going, Bea first on the waitlist.
+    let rsvp = "query($id: ID!) { node(id: $id) { ... on MeetupEvent { viewerRsvp { status waitlistPosition } } } }";
+    let data = ada.data(rsvp, json!({ "id": event })).await;
+    assert_eq!(data["node"]["viewerRsvp"], json!({ "status": "GOING", "waitlistPosition": null }));
+    let data = bea.data(rsvp, json!({ "id": event })).await;
+    assert_eq!(data["node"]["viewerRsvp"], json!({ "status": "WAITLISTED", "waitlistPosition": 1 }));
+    let data = olu.data(REINSTATE, json!({ "id": event })).await;
+    assert_eq!(user_errors(&data["reinstateMeetup"]), vec![("id".to_string(), "INVALID".to_string())]);
+    assert_eq!(error_code(&ada.gql(REINSTATE, json!({ "id": event })).await), "FORBIDDEN");
+
+    // Cancelled with a message on two lines, with markup that must stay text.
+    let mail_before = queued(&app).await.len();
+    let message = "The venue <b>flooded</b>.\nWe meet again in March.";
+    let data = olu.data(CANCEL_WITH, cancel(&format!("  {message}\n "))).await;
+    let cancelled = &data["cancelMeetup"]["event"];
+    assert_eq!(cancelled["status"], "CANCELLED", "{data}");
+    assert_eq!(cancelled["cancellationMessage"], message, "trimmed, kept as written");
+    assert!(cancelled["cancelledAt"].is_string(), "{data}");
+    let read = "query($id: ID!) { node(id: $id) { ... on MeetupEvent { cancellationMessage } } }";
+    assert_eq!(cy.data(read, json!({ "id": event })).await["node"]["cancellationMessage"], message);
+
+    // Those going and waiting are told, with the message; not who said no, nor the organiser.
+    dispatched(&app).await;
+    sweep_later(&app).await;
+    let was = "“TeaCamp Leeds” was cancelled".to_string();
+    assert_eq!(
+        told_since(mail_before).await,
+        vec![("ada@example.org".to_string(), was.clone()), ("bea@example.org".to_string(), was.clone())]
+    );
+    for address in ["ada@example.org", "bea@example.org"] {
+        let mail = mailbox::wait_for(&app, address, |m| m.subject.contains("was cancelled")).await;
+        let text = mail.text.replace("\r\n", "\n");
+        assert!(text.contains(&format!("The organiser wrote:\n\n{message}\n")), "{text}");
+        assert!(mail.html.contains("The venue &lt;b&gt;flooded&lt;&#x2f;b&gt;."), "{}", mail.html);
+        assert!(!mail.text.contains("It starts on"), "{}", mail.text);
+    }
+    assert_eq!(app.count(inbox).await, 4);
+    let others = format!(
+        "SELECT COUNT(*) FROM notifications WHERE member_id IN ({}, {})",
+        member_id(&app, "cy@example.org").await,
+        member_id(&app, "olu@example.org").await
+    );
+    assert_eq!(app.count(&others).await, 0);
+
+    // One that has ended cannot be put back on.
+    sqlx::query("UPDATE meetup_events SET starts_at = 1000, ends_at = 2000")
+        .execute(&app.state().db.pool)
+        .await
+        .unwrap();
+    let data = olu.data(REINSTATE, json!({ "id": event })).await;
+    let errors = &data["reinstateMeetup"]["userErrors"];
+    assert!(errors[0]["message"].as_str().unwrap().contains("already ended"), "{data}");
+    assert_eq!(data["reinstateMeetup"]["event"]["status"], "CANCELLED");
 }

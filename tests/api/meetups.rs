@@ -19,6 +19,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         calendar_feeds_follow_changes_and_keep_cancellations,
         series_keep_wall_clock_time_and_roll_forward,
         agendas_are_ordered_and_link_case_studies,
+        a_meetup_is_copied_to_a_new_date_with_its_agenda,
         the_meetup_journey_through_the_api,
     ]
 }
@@ -511,6 +512,82 @@ async fn agendas_are_ordered_and_link_case_studies(app: TestApp) {
     const TALKED: &str = "query($id: ID!) { node(id: $id) { ... on CaseStudy { talkedAboutAt { title } } } }";
     let talked = app.anonymous().data(TALKED, json!({ "id": story })).await;
     assert_eq!(talked["node"]["talkedAboutAt"], json!([{ "title": "TeaCamp Manchester" }]));
+}
+
+async fn a_meetup_is_copied_to_a_new_date_with_its_agenda(app: TestApp) {
+    let olu = app.member("olu@example.org", "Olu").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let id = group(&olu, "TeaCamp North").await;
+    // In summer time, two and a half hours, two seats, with an agenda and Ada going.
+    let source = schedule(&olu, event_input(&id, "2030-07-11T16:00", "2030-07-11T18:30", Some(2))).await;
+    let source_id = source["id"].as_str().unwrap();
+    const ADD: &str =
+        "mutation($input: AddAgendaItemInput!) { addAgendaItem(input: $input) { userErrors { field code } } }";
+    for (title, speaker) in [("Bins", json!({ "speakerHandle": "ada" })), ("Tea", json!({ "kind": "BREAK" }))] {
+        let mut input = json!({ "eventId": source_id, "kind": "TALK", "title": title, "durationMinutes": 20 });
+        input.as_object_mut().unwrap().extend(speaker.as_object().unwrap().clone());
+        assert_eq!(olu.data(ADD, json!({ "input": input })).await["addAgendaItem"]["userErrors"], json!([]));
+    }
+    rsvp(&ada, source_id, true).await;
+    olu.data(
+        "mutation($id: ID!) { cancelMeetup(input: { id: $id }) { userErrors { code } } }",
+        json!({ "id": source_id }),
+    )
+    .await;
+
+    const COPY: &str = "mutation($input: CopyMeetupInput!) { copyMeetup(input: $input) { event { id title status \
+        localStart startsAt endsAt capacity goingCount series viewerRsvp { status } \
+        agenda { kind title durationMinutes speaker { handle } } } userErrors { field code message } } }";
+    let copy = |start: &str, agenda: bool| json!({ "input": { "id": source_id, "start": start, "agenda": agenda } });
+    let events = || app.count("SELECT COUNT(*) FROM meetup_events");
+    let scheduled = "SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.scheduled'";
+    let (before, announced) = (events().await, app.count(scheduled).await);
+
+    // Only organisers copy; a start that is not a time, or out of bounds, copies nothing.
+    assert_eq!(error_code(&ada.gql(COPY, copy("2030-12-12T16:00", true)).await), "FORBIDDEN");
+    for bad in ["next Thursday", "2099-01-01T10:00", "1999-12-31T10:00", ""] {
+        let data = olu.data(COPY, copy(bad, true)).await;
+        assert_eq!(user_errors(&data["copyMeetup"]), vec![("start".into(), "INVALID".into())], "{bad}: {data}");
+        assert!(data["copyMeetup"]["event"].is_null());
+    }
+    let missing =
+        olu.data(COPY, json!({ "input": { "id": "TWVldHVwRXZlbnQ6OTk5OTk", "start": "2030-12-12T16:00" } })).await;
+    assert_eq!(user_errors(&missing["copyMeetup"]), vec![("id".into(), "NOT_FOUND".into())]);
+    assert_eq!((events().await, app.count(scheduled).await), (before, announced));
+
+    // Copied to a winter date: the same wall-clock time and length (GMT now, so the UTC
+    // instants differ by the hour), the same seats and agenda, scheduled though the
+    // original is cancelled, and nobody going yet.
+    let data = olu.data(COPY, copy("2030-12-12T16:00", true)).await;
+    let copied = &data["copyMeetup"]["event"];
+    assert_eq!(data["copyMeetup"]["userErrors"], json!([]), "{data}");
+    assert_eq!(copied["title"], "TeaCamp Manchester");
+    assert_eq!(copied["status"], "SCHEDULED");
+    assert_eq!(copied["localStart"], "2030-12-12T16:00:00");
+    assert_eq!(
+        (&copied["startsAt"], &copied["endsAt"]),
+        (&json!("2030-12-12T16:00:00Z"), &json!("2030-12-12T18:30:00Z"))
+    );
+    assert_eq!((&copied["capacity"], &copied["goingCount"], &copied["series"]), (&json!(2), &json!(0), &Value::Null));
+    assert_eq!(
+        copied["agenda"],
+        json!([
+            { "kind": "TALK", "title": "Bins", "durationMinutes": 20, "speaker": { "handle": "ada" } },
+            { "kind": "BREAK", "title": "Tea", "durationMinutes": 20, "speaker": null },
+        ])
+    );
+    let copy_id = copied["id"].as_str().unwrap();
+    assert_ne!(copy_id, source_id);
+    assert!(ada.data(EVENT, json!({ "id": copy_id })).await["node"]["viewerRsvp"].is_null());
+    assert_eq!(app.count(scheduled).await, announced + 1, "followers hear of the copy as of any new meetup");
+    // The original is as it was.
+    let original = ada.data(EVENT, json!({ "id": source_id })).await;
+    assert_eq!(original["node"]["viewerRsvp"]["status"], "GOING");
+
+    // Without the agenda.
+    let data = olu.data(COPY, copy("2031-01-09T16:00", false)).await;
+    assert_eq!(data["copyMeetup"]["event"]["agenda"], json!([]), "{data}");
+    assert_eq!(events().await, before + 2);
 }
 
 /// The issue's journey: an organiser creates a monthly series; two members RSVP to a

@@ -29,6 +29,8 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers,
         the_schedule_form_explains_problems_and_keeps_what_was_typed,
         the_attendee_csv_defuses_formulas,
+        cancelling_asks_first_and_a_cancelled_meetup_can_be_put_back_on,
+        a_meetup_is_copied_to_a_new_date_from_its_page,
         the_follow_control_works_without_javascript,
         the_header_counts_unread_notifications_and_the_inbox_reads_them,
         notification_settings_switch_kinds_off,
@@ -724,6 +726,7 @@ async fn meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers(app
         format!("{event}/edit"),
         format!("{event}/attendees"),
         format!("{event}/attendees.csv"),
+        format!("{event}/cancel"),
     ];
     for path in &private {
         let page = visitor.get(path).await;
@@ -741,7 +744,12 @@ async fn meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers(app
     // A member who does not organise the group cannot change it or see who is going.
     let mut pat = Browser::new(&app);
     pat.register("pat@example.org", "Pat").await;
-    for path in [format!("{event}/edit"), format!("{event}/attendees"), format!("{event}/attendees.csv")] {
+    for path in [
+        format!("{event}/edit"),
+        format!("{event}/attendees"),
+        format!("{event}/attendees.csv"),
+        format!("{event}/cancel"),
+    ] {
         let page = pat.get(&path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
         assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
@@ -757,6 +765,7 @@ async fn meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers(app
     let refused = pat.post(&format!("{event}/edit"), &fields).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(pat.post(&format!("{event}/cancel"), &[("scope", "THIS")]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(pat.post(&format!("{event}/reinstate"), &[]).await.status, StatusCode::FORBIDDEN);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM meetup_events WHERE title = 'TeaCamp' AND status = 'scheduled'").await,
         1
@@ -778,6 +787,104 @@ async fn meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers(app
     // With the token, the same RSVP goes through.
     assert_eq!(pat.post(&format!("{event}/rsvp"), &[("going", "1")]).await.location(), event);
     assert!(pat.get(&event).await.body.contains("You are going."));
+}
+
+async fn cancelling_asks_first_and_a_cancelled_meetup_can_be_put_back_on(app: TestApp) {
+    let mut olu = Browser::new(&app);
+    olu.register("olu@example.org", "Olu").await;
+    let event = organise_a_meetup(&mut olu, "TeaCamp North", "1").await;
+    let mut pat = Browser::new(&app);
+    pat.register("pat@example.org", "Pat").await;
+    pat.get(&event).await;
+    pat.post(&format!("{event}/rsvp"), &[("going", "1")]).await;
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    ada.get(&event).await;
+    ada.post(&format!("{event}/rsvp"), &[("going", "1")]).await;
+    assert!(ada.get(&event).await.body.contains("you are number 1 on the waitlist"));
+    let status = || app.count("SELECT COUNT(*) FROM meetup_events WHERE status = 'cancelled'");
+
+    // The organiser's page links to a page that asks first, saying who will be told.
+    let page = olu.get(&event).await;
+    assert!(page.body.contains(&format!("href=\"{event}/cancel\"")), "{}", page.body);
+    assert!(!page.body.contains(&format!("action=\"{event}/cancel\"")), "no one-click cancel");
+    let ask = olu.get(&format!("{event}/cancel")).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.body.contains("1 person is going and 1 is waiting for a seat."), "{}", ask.body);
+    assert!(ask.body.contains("name=\"message\"") && ask.body.contains("No, keep it"), "{}", ask.body);
+    assert!(!ask.body.contains("name=\"scope\""), "a meetup that does not repeat has no choice of which");
+
+    // Too long a message is explained, kept, and cancels nothing.
+    let long = "Sorry. ".repeat(150);
+    let refused = olu.post(&format!("{event}/cancel"), &[("scope", "THIS"), ("message", &long)]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("must be 1000 characters or fewer") && refused.body.contains("Sorry. Sorry."));
+    assert_eq!(status().await, 0);
+
+    let message = "The venue <flooded>.\nWe meet again in March.";
+    let done = olu.post(&format!("{event}/cancel"), &[("scope", "THIS"), ("message", message)]).await;
+    assert_eq!(done.location(), format!("{event}?cancelled=1"));
+    assert_eq!(status().await, 1);
+    let page = olu.get(done.location()).await;
+    assert!(page.body.contains("The meetup is cancelled. Those going and waiting are told"), "{}", page.body);
+    for (who, page) in [("organiser", page), ("attendee", pat.get(&event).await)] {
+        let body = &page.body;
+        assert!(body.contains("<strong>Cancelled.</strong>"), "{who}");
+        assert!(body.contains("The venue &lt;flooded&gt;.\nWe meet again in March."), "{who}: {body}");
+        assert!(!body.contains("<dt>Seats</dt>") && !body.contains("You are going."), "{who}");
+        assert!(!body.contains("Add to the agenda") && !body.contains("I'm going"), "{who}");
+        assert_eq!(body.contains("Put this meetup back on"), who == "organiser", "{who}");
+    }
+    assert!(olu.get(&format!("{event}/cancel")).await.body.contains("It is already cancelled."));
+
+    // Put back on: as it was, the waitlist in its order.
+    assert_eq!(pat.post(&format!("{event}/reinstate"), &[]).await.status, StatusCode::FORBIDDEN);
+    olu.get(&event).await;
+    let back = olu.post(&format!("{event}/reinstate"), &[]).await;
+    assert_eq!(back.location(), format!("{event}?reinstated=1"));
+    assert_eq!(status().await, 0);
+    assert!(olu.get(back.location()).await.body.contains("The meetup is back on."));
+    let page = pat.get(&event).await;
+    assert!(page.body.contains("You are going.") && !page.body.contains("flooded"), "{}", page.body);
+    assert!(ada.get(&event).await.body.contains("you are number 1 on the waitlist"));
+    // Once more: it is on, so there is nothing to put back.
+    olu.get(&event).await;
+    let again = olu.post(&format!("{event}/reinstate"), &[]).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("It is not cancelled."), "{}", again.body);
+}
+
+async fn a_meetup_is_copied_to_a_new_date_from_its_page(app: TestApp) {
+    let mut olu = Browser::new(&app);
+    olu.register("olu@example.org", "Olu").await;
+    let event = organise_a_meetup(&mut olu, "TeaCamp North", "").await;
+    let page = olu.get(&event).await;
+    assert!(page.body.contains(&format!("action=\"{event}/copy\"")), "{}", page.body);
+    assert_eq!(input_value(&page.body, "time"), "16:00", "the time is offered as this one's");
+
+    // A date that is not one is explained on the page, with what was typed kept.
+    let bad = olu.post(&format!("{event}/copy"), &[("date", "14 Feb"), ("time", "16:00")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("<a href=\"#date\">Enter the start as a date and time"), "{}", bad.body);
+    assert_eq!(input_value(&bad.body, "date"), "14 Feb");
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_events").await, 1);
+
+    let done = olu.post(&format!("{event}/copy"), &[("date", "2030-02-14"), ("time", "18:30")]).await;
+    let location = done.location().to_string();
+    assert!(location.starts_with("/meetups/events/") && location.ends_with("?scheduled=1"), "{location}");
+    assert_ne!(location.trim_end_matches("?scheduled=1"), event);
+    let copy = olu.get(&location).await;
+    assert!(copy.body.contains("Thursday 14 February 2030, 18:30 to 20:30"), "{}", copy.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_events WHERE local_start = '2030-02-14T18:30:00'").await, 1);
+
+    // Only organisers.
+    let mut pat = Browser::new(&app);
+    pat.register("pat@example.org", "Pat").await;
+    let page = pat.get(&event).await;
+    assert!(!page.body.contains("Copy the meetup"));
+    let refused = pat.post(&format!("{event}/copy"), &[("date", "2030-02-21"), ("time", "16:00")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT COUNT(*) FROM meetup_events").await, 2);
 }
 
 async fn the_schedule_form_explains_problems_and_keeps_what_was_typed(app: TestApp) {

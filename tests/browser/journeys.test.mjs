@@ -718,7 +718,7 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   assert.ok(eventNumber, eventUrl);
   const summary = organiser.locator(".summary-list");
   assert.match(await summary.innerText(), /Repeats/);
-  assert.match(await summary.innerText(), /4:00pm/);
+  assert.match(await summary.innerText(), /, 16:00 to 18:00/, "one day named once, 24-hour times");
   assert.match(await summary.innerText(), /0 of 1 taken/);
   await checkPage(organiser, "meetup-event-organiser");
 
@@ -818,7 +818,7 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   await organiser.getByLabel("Ends", { exact: true }).fill(`${day}T19:00`);
   await organiser.getByRole("button", { name: "Save changes" }).click();
   await organiser.getByText("The meetup is changed").waitFor();
-  assert.match(await organiser.locator(".summary-list").innerText(), /5:00pm/);
+  assert.match(await organiser.locator(".summary-list").innerText(), /, 17:00 to 19:00/);
   const after = await beaSees();
   assert.equal(after?.start, `${compact}T170000`);
   assert.equal(after.sequence, before.sequence + 1, "SEQUENCE goes up by one");
@@ -839,6 +839,44 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   assert.equal(rows[1], `going,1,"Bea Waiting","${beaHandle}"`);
   // Only organisers see the list.
   assert.equal((await bea.request.get(baseUrl + csvHref)).status(), 403);
+
+  // Cancelling asks first; for a series, which meetups. Keeping it changes nothing.
+  await organiser.goto(eventUrl);
+  await organiser.getByRole("link", { name: "Cancel this meetup" }).click();
+  await organiser.getByRole("heading", { level: 1, name: `Cancel “${title}”?` }).waitFor();
+  await organiser.getByText("1 person is going.").waitFor();
+  assert.equal(await organiser.getByLabel("Only this one").isChecked(), true, "this one unless chosen");
+  await organiser.getByLabel("This one and all later ones (the series ends)").waitFor();
+  await checkPage(organiser, "meetup-cancel-series");
+  await organiser.getByRole("link", { name: "No, keep it" }).click();
+  await organiser.getByRole("heading", { level: 1, name: title }).waitFor();
+
+  // The organiser copies it to a week later, at the same time, with its agenda.
+  const weekLater = new Date(Date.parse(`${day}T12:00:00Z`) + 7 * 86400000).toISOString().slice(0, 10);
+  assert.equal(await organiser.getByLabel("Starts at").inputValue(), "17:00", "the time offered is this one's");
+  await organiser.getByLabel("Date", { exact: true }).fill(weekLater);
+  await organiser.getByRole("button", { name: "Copy the meetup" }).click();
+  await organiser.getByText("The meetup is scheduled.").waitFor();
+  const copyUrl = organiser.url().replace(/\?.*$/, "");
+  assert.notEqual(copyUrl, eventUrl);
+  assert.match(await organiser.locator(".summary-list").innerText(), /, 17:00 to 19:00/);
+
+  // Then cancels the copy with a message, which the page shows as written, and no
+  // seats or agenda form; and puts it back on.
+  await organiser.getByRole("link", { name: "Cancel this meetup" }).click();
+  await organiser.getByText("0 people are going.").waitFor();
+  assert.equal(await organiser.getByRole("radio").count(), 0, "a copy is not part of the series");
+  await organiser.getByLabel("Message to those going and waiting (optional)")
+    .fill("The room is double-booked.\nSee you the week after.");
+  await organiser.getByRole("button", { name: "Cancel the meetup" }).click();
+  await organiser.getByText("The meetup is cancelled.").waitFor();
+  assert.equal(await organiser.locator(".quote").innerText(), "The room is double-booked.\nSee you the week after.");
+  assert.equal(await organiser.locator("dt", { hasText: "Seats" }).count(), 0);
+  assert.equal(await organiser.getByRole("heading", { name: "Add to the agenda" }).count(), 0);
+  await checkPage(organiser, "meetup-cancelled");
+  await organiser.getByRole("button", { name: "Put this meetup back on" }).click();
+  await organiser.getByText("The meetup is back on.").waitFor();
+  assert.equal(await organiser.locator(".quote").count(), 0);
 
   for (const page of [organiser, amir, bea]) await page.context().close();
 });
@@ -1237,7 +1275,7 @@ test("choose a weekly digest on a day and at an hour, with the keyboard, in one'
   await page.getByText("No digest is planned yet. We send digests once you have confirmed your email address.").waitFor();
   await confirmAddress(email);
 
-  // A zone half an hour off UTC, where 1:00am is the evening before in UTC: the day and
+  // A zone half an hour off UTC, where 01:00 is the evening before in UTC: the day and
   // hour must be the member's own.
   const zone = "Asia/Kolkata";
   await page.goto(baseUrl + "/settings");
@@ -1255,14 +1293,14 @@ test("choose a weekly digest on a day and at an hour, with the keyboard, in one'
   assert.equal(await page.getByLabel("Never", { exact: true }).isChecked(), true);
   await page.getByText("You do not get a digest.").waitFor();
 
-  // Then weekly, three days from today where the member is, at 1:00am, chosen with the
+  // Then weekly, three days from today where the member is, at 01:00, chosen with the
   // keyboard alone: the arrow keys move through the radio buttons, the selects are
   // reached by their labels, and Enter on the button saves.
   const today = zonedDate(zone);
   const day = new Date(Date.UTC(today.year, today.month - 1, today.day + 3));
   const weekday = day.toLocaleDateString("en-GB", { weekday: "long", timeZone: "UTC" });
   const isoWeekday = ((day.getUTCDay() + 6) % 7) + 1;
-  const expected = `${weekday} ${day.getUTCDate()} ${day.toLocaleDateString("en-GB", { month: "long", timeZone: "UTC" })} ${day.getUTCFullYear()} at 1:00am`;
+  const expected = `${weekday} ${day.getUTCDate()} ${day.toLocaleDateString("en-GB", { month: "long", timeZone: "UTC" })} ${day.getUTCFullYear()} at 01:00`;
   await page.getByLabel("Never", { exact: true }).focus();
   await page.keyboard.press("ArrowUp");
   assert.equal(await page.getByLabel("Weekly", { exact: true }).isChecked(), true, "ArrowUp chose weekly");
@@ -1280,14 +1318,14 @@ test("choose a weekly digest on a day and at an hour, with the keyboard, in one'
   assert.equal(await page.locator("#digestWeekday option:checked").innerText(), weekday);
   assert.equal(await page.getByLabel("Time", { exact: true }).inputValue(), "1");
   const next = await page.locator("#next-digest").innerText();
-  assert.equal(next, `Your next digest: ${expected} (${zone}).`, `the next ${weekday} at 1:00am in ${zone}`);
+  assert.equal(next, `Your next digest: ${expected} (${zone}).`, `the next ${weekday} at 01:00 in ${zone}`);
   const token = await apiSignIn(email);
   const settings = (await api(token, "{ viewer { notificationSettings { digestFrequency digestWeekday digestHour nextDigestAt } } }"))
     .viewer.notificationSettings;
   assert.equal(settings.digestFrequency, "WEEKLY");
   assert.equal(settings.digestWeekday, isoWeekday);
   assert.equal(settings.digestHour, 1);
-  // 1:00am in Kolkata (UTC+5:30) is 7:30pm UTC the day before.
+  // 01:00 in Kolkata (UTC+5:30) is 19:30 UTC the day before.
   assert.equal(new Date(settings.nextDigestAt).toISOString(),
     new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate() - 1, 19, 30)).toISOString());
   await checkPage(page, "notification-settings-weekly-digest");

@@ -66,7 +66,10 @@ impl Member {
 
     /// The organisations the member belongs to (approved memberships), by name.
     async fn organisations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::organisations::Organisation>> {
-        Ok(crate::organisations::of_member(&ctx.state().db, self.id).await?)
+        let loaders = ctx.loaders();
+        let ids = loaders.member_organisations.load_one(self.id).await?.unwrap_or_default();
+        let found = loaders.organisations.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
 
     /// Only the member themself and admins see this; null for everyone else.

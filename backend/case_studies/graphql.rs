@@ -563,7 +563,10 @@ pub struct CaseStudyFields {
     pub summary: String,
     /// Markdown, at most 100 KB.
     pub body: String,
-    pub phase: Phase,
+    /// Where the service is now. Required: null is answered with a `BLANK` user error (a
+    /// form that offers the phases leaves none chosen, so that nobody files a live
+    /// service under discovery by not looking).
+    pub phase: Option<Phase>,
     /// An organisation you belong to; optional.
     pub organisation_id: Option<ID>,
     /// One to five topics.
@@ -647,6 +650,9 @@ async fn validate(
     .into_iter()
     .flatten()
     .collect();
+    if draft.phase.is_none() {
+        problems.push(UserError::new("phase", UserErrorCode::Blank, "Choose the service's phase."));
+    }
     if draft.body.trim().is_empty() {
         problems.push(UserError::new("body", UserErrorCode::Blank, "Enter the case study itself."));
     } else if draft.body.len() > super::BODY_MAX_BYTES {
@@ -697,14 +703,14 @@ async fn validate(
         }
     }
 
-    if !problems.is_empty() {
+    let Some(phase) = draft.phase.filter(|_| problems.is_empty()) else {
         return Ok(Err(problems));
-    }
+    };
     Ok(Ok(Fields {
         title: draft.title.to_string(),
         summary: draft.summary.to_string(),
         body_source: draft.body.to_string(),
-        phase: draft.phase,
+        phase,
         organisation_id,
         topic_ids,
         co_author_ids,

@@ -150,6 +150,8 @@ pub struct RequestContext {
 pub struct Loaders {
     pub members: Cached<Member>,
     pub organisations: Cached<Organisation>,
+    /// The organisations each member belongs to (ids, by name).
+    pub member_organisations: Cached<Vec<i64>>,
     pub topics: Cached<Topic>,
     pub case_studies: Cached<CaseStudy>,
     /// Case study bodies, loaded only where a query asks for one.
@@ -189,6 +191,7 @@ impl Loaders {
         Loaders {
             members: loader(db, |db, ids| Box::pin(accounts::members_by_ids(db, ids))),
             organisations: loader(db, |db, ids| Box::pin(organisations::by_ids(db, ids))),
+            member_organisations: loader(db, |db, ids| Box::pin(organisations::ids_of_members(db, ids))),
             topics: loader(db, |db, ids| Box::pin(topics::by_ids(db, ids))),
             case_studies: loader(db, |db, ids| Box::pin(case_studies::by_ids(db, ids))),
             case_study_authors: loader(db, |db, ids| Box::pin(case_studies::authors_of(db, ids))),

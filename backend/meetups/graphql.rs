@@ -94,6 +94,17 @@ pub struct Rsvp {
     pub waitlist_position: Option<i64>,
 }
 
+/// Someone's answer, as the organisers see it in the list of who is coming.
+#[derive(SimpleObject)]
+pub struct MeetupAnswer {
+    pub member: Member,
+    pub status: RsvpStatus,
+    /// When they last answered.
+    pub answered_at: DateTime,
+    /// Their place on the waitlist (1 is next); null unless waitlisted.
+    pub waitlist_position: Option<i64>,
+}
+
 /// Where an event happens.
 #[derive(SimpleObject)]
 pub struct Venue {
@@ -256,16 +267,38 @@ impl Event {
     async fn waitlist(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
         self.members_with(ctx, RsvpStatus::Waitlisted).await
     }
+    /// Who is going, in the order they answered, then the waitlist, first in line first
+    /// (at most 1,000 of each), with when each answered. Organisers only.
+    async fn answers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MeetupAnswer>> {
+        let mut answers = Vec::new();
+        for status in [RsvpStatus::Going, RsvpStatus::Waitlisted] {
+            let rows = self.answers_with(ctx, status).await?;
+            let found = ctx.loaders().members.load_many(rows.iter().map(|(id, _)| *id)).await?;
+            let members = rows.iter().filter_map(|(id, at)| Some((found.get(id)?.clone(), *at)));
+            answers.extend(members.enumerate().map(|(place, (member, at))| MeetupAnswer {
+                member,
+                status,
+                answered_at: DateTime(at),
+                waitlist_position: (status == RsvpStatus::Waitlisted).then_some(place as i64 + 1),
+            }));
+        }
+        Ok(answers)
+    }
 }
 
 impl Event {
     async fn members_with(&self, ctx: &Context<'_>, status: RsvpStatus) -> async_graphql::Result<Vec<Member>> {
+        let rows = self.answers_with(ctx, status).await?;
+        let found = ctx.loaders().members.load_many(rows.iter().map(|(id, _)| *id)).await?;
+        Ok(rows.iter().filter_map(|(id, _)| found.get(id).cloned()).collect())
+    }
+
+    /// (member id, when they answered) of those with `status`, in order; organisers only.
+    async fn answers_with(&self, ctx: &Context<'_>, status: RsvpStatus) -> async_graphql::Result<Vec<(i64, i64)>> {
         if !is_organiser(ctx, self.group_id).await? {
             return Err(AppError::Forbidden.into());
         }
-        let rows = rsvps::members_with(&ctx.state().db, self.id, status, 1_000).await?;
-        let found = ctx.loaders().members.load_many(rows.iter().map(|(id, _)| *id)).await?;
-        Ok(rows.iter().filter_map(|(id, _)| found.get(id).cloned()).collect())
+        Ok(rsvps::members_with(&ctx.state().db, self.id, status, 1_000).await?)
     }
 }
 

@@ -108,9 +108,10 @@ fn input_from(values: &Value) -> Value {
         "title": values["title"],
         "summary": values["summary"],
         "body": values["body"],
-        // The radios always send a phase; anything else (a hand-made request) falls back
-        // to the first, rather than failing the whole form on GraphQL enum coercion.
-        "phase": values["phase"].as_str().filter(|p| PHASES.contains(p)).unwrap_or(PHASES[0]),
+        // None chosen (the form chooses none), or anything but a phase (a hand-made
+        // request), is null: the API says to choose one, rather than the whole form
+        // failing on GraphQL enum coercion.
+        "phase": values["phase"].as_str().filter(|p| PHASES.contains(p)),
         "organisationId": organisation_id,
         "topicIds": values["topicIds"],
         "coAuthorHandles": handles,
@@ -167,7 +168,7 @@ pub async fn new_form(request: &Request) -> Response {
             if !visit.signed_in() {
                 return Ok(visit.sign_in_first());
             }
-            render_form(&visit, StatusCode::OK, None, json!({ "phase": "DISCOVERY", "topicIds": [] }), json!({})).await
+            render_form(&visit, StatusCode::OK, None, json!({ "topicIds": [] }), json!({})).await
         }
         .await,
     )

@@ -554,7 +554,8 @@ pub async fn attendees(request: &Request, Path(number): Path<String>) -> Respons
                 Err(page) => return Ok(page),
             };
             if csv {
-                return Ok(attendee_csv(&data["event"], &number));
+                let zone = data["viewer"]["timeZone"].as_str().unwrap_or(crate::accounts::DEFAULT_TIME_ZONE);
+                return Ok(attendee_csv(&data["event"], &number, zone));
             }
             Ok(visit.render(StatusCode::OK, "meetup_attendees.html", &data, json!({ "number": number })))
         }
@@ -562,8 +563,10 @@ pub async fn attendees(request: &Request, Path(number): Path<String>) -> Respons
     )
 }
 
-/// The attendee list as CSV: who is going, then the waitlist in order.
-fn attendee_csv(meetup: &Value, number: &str) -> Response {
+/// The attendee list as CSV: who is going, then the waitlist in order, with each one's
+/// organisations and when they answered (in `zone`, the organiser's). UTF-8 with a byte
+/// order mark, without which spreadsheet tools read names with accents as Latin-1.
+fn attendee_csv(meetup: &Value, number: &str, zone: &str) -> Response {
     // What the text policy refuses is left out (names stored before it existed may have
     // it); a cell a spreadsheet would run as a formula is prefixed with a quote; quotes
     // are doubled and every cell is quoted.
@@ -576,13 +579,30 @@ fn attendee_csv(meetup: &Value, number: &str) -> Response {
         };
         format!("\"{}\"", text.replace('"', "\"\""))
     };
-    let mut out = String::from("status,position,display name,handle\r\n");
-    for (status, members) in [("going", &meetup["attendees"]), ("waitlisted", &meetup["waitlist"])] {
-        for (i, member) in members.as_array().into_iter().flatten().enumerate() {
-            let name = member["displayName"].as_str().unwrap_or_default();
-            let handle = member["handle"].as_str().unwrap_or_default();
-            out.push_str(&format!("{status},{},{},{}\r\n", i + 1, cell(name), cell(handle)));
-        }
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let mut out = String::from("\u{feff}status,position,display name,handle,organisations,answered\r\n");
+    let mut places = [0, 0];
+    for answer in meetup["answers"].as_array().into_iter().flatten() {
+        let (status, place) = match answer["status"].as_str() {
+            Some("GOING") => ("going", &mut places[0]),
+            Some("WAITLISTED") => ("waitlisted", &mut places[1]),
+            _ => continue,
+        };
+        *place += 1;
+        let member = &answer["member"];
+        let organisations: Vec<&str> =
+            member["organisations"].as_array().into_iter().flatten().filter_map(|o| o["name"].as_str()).collect();
+        let answered = answer["answeredAt"]
+            .as_str()
+            .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+            .map(|at| at.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{status},{place},{},{},{},{answered}\r\n",
+            cell(member["displayName"].as_str().unwrap_or_default()),
+            cell(member["handle"].as_str().unwrap_or_default()),
+            cell(&organisations.join("; ")),
+        ));
     }
     Response::builder()
         .status(StatusCode::OK)
@@ -665,23 +685,30 @@ mod tests {
 
     #[test]
     fn attendee_csv_emits_only_clean_quoted_cells() {
+        let answer = |status: &str, name: &str, handle: &str, organisations: Value| {
+            json!({
+                "status": status, "answeredAt": "2027-03-01T09:30:00Z",
+                "member": { "displayName": name, "handle": handle, "organisations": organisations },
+            })
+        };
         let meetup = json!({
-            "attendees": [
-                { "displayName": "Ada \"the\" Lovelace", "handle": "ada" },
-                { "displayName": "=HYPERLINK(\"x\")", "handle": "eve" },
-                { "displayName": "Old\u{b}row\u{fffe}\u{0}", "handle": "old" },
+            "answers": [
+                answer("GOING", "Ada \"the\" Lovelace", "ada", json!([{ "name": "Bath Council" }, { "name": "NHS Wales" }])),
+                answer("GOING", "=HYPERLINK(\"x\")", "eve", json!([])),
+                answer("GOING", "Old\u{b}row\u{fffe}\u{0}", "old", json!([{ "name": "-Minus Ltd" }])),
+                answer("WAITLISTED", "\tTabbed", "tab", json!([])),
+                answer("NOT_GOING", "Nobody", "no", json!([])),
             ],
-            "waitlist": [{ "displayName": "\tTabbed", "handle": "tab" }],
         });
-        let response = attendee_csv(&meetup, "7");
+        let response = attendee_csv(&meetup, "7", "Europe/Paris");
         let body = futures_util::FutureExt::now_or_never(response.into_body().into_string()).unwrap().unwrap();
         assert_eq!(
             body,
-            "status,position,display name,handle\r\n\
-             going,1,\"Ada \"\"the\"\" Lovelace\",\"ada\"\r\n\
-             going,2,\"'=HYPERLINK(\"\"x\"\")\",\"eve\"\r\n\
-             going,3,\"Oldrow\",\"old\"\r\n\
-             waitlisted,1,\"'\tTabbed\",\"tab\"\r\n"
+            "\u{feff}status,position,display name,handle,organisations,answered\r\n\
+             going,1,\"Ada \"\"the\"\" Lovelace\",\"ada\",\"Bath Council; NHS Wales\",2027-03-01 10:30\r\n\
+             going,2,\"'=HYPERLINK(\"\"x\"\")\",\"eve\",\"\",2027-03-01 10:30\r\n\
+             going,3,\"Oldrow\",\"old\",\"'-Minus Ltd\",2027-03-01 10:30\r\n\
+             waitlisted,1,\"'\tTabbed\",\"tab\",\"\",2027-03-01 10:30\r\n"
         );
     }
 }

@@ -473,6 +473,7 @@ fn environment() -> Environment<'static> {
         Err(_) => value.to_string(),
     });
     env.add_filter("label", label);
+    env.add_filter("full_stop", full_stop);
     // The number in a page address (`/comments/12/edit`) for a global id.
     env.add_filter("node_number", |id: &str| {
         crate::graphql::relay::parse_global_id(id).map(|(_, number)| number.to_string()).unwrap_or_default()
@@ -500,6 +501,17 @@ fn format_instant(value: &str, zone: &str, format: &str) -> String {
     let Ok(timestamp) = value.parse::<jiff::Timestamp>() else { return value.to_string() };
     let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
     timestamp.to_zoned(zone).strftime(format).to_string()
+}
+
+/// A name that ends a sentence ("You have joined {{ name|full_stop }}"): one full stop,
+/// not a second after "Ltd." or "Why?".
+fn full_stop(value: &str) -> String {
+    let value = value.trim_end();
+    if value.ends_with(['.', '!', '?', '…']) {
+        value.to_string()
+    } else {
+        format!("{value}.")
+    }
 }
 
 /// When something runs, in a time zone: "Thursday 11 March 2027, 16:00 to 18:00", or
@@ -568,6 +580,14 @@ mod tests {
             "Tuesday 8 December 2026 at 01:00"
         );
         assert_eq!(format_instant("garbage", "Europe/London", "%Y"), "garbage");
+    }
+
+    #[test]
+    fn sentences_end_with_one_full_stop() {
+        assert_eq!(full_stop("TeaCamp North"), "TeaCamp North.");
+        assert_eq!(full_stop("Bins Ltd."), "Bins Ltd.");
+        assert_eq!(full_stop("Who knew? "), "Who knew?");
+        assert_eq!(full_stop("Wait…"), "Wait…");
     }
 
     #[test]

@@ -301,6 +301,7 @@ async fn case_study_input_is_validated_and_changes_nothing(app: TestApp) {
             vec![("title", "TOO_LONG"), ("summary", "TOO_LONG")],
         ),
         (json!({ "body": "x".repeat(100 * 1024 + 1) }), vec![("body", "TOO_LONG")]),
+        (json!({ "phase": null }), vec![("phase", "BLANK")]),
         (json!({ "topicIds": [] }), vec![("topicIds", "INVALID")]),
         (json!({ "topicIds": t(6) }), vec![("topicIds", "INVALID")]),
         (json!({ "topicIds": ["VG9waWM6OTk5OQ"] }), vec![("topicIds", "NOT_FOUND")]),

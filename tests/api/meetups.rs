@@ -20,6 +20,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         series_keep_wall_clock_time_and_roll_forward,
         agendas_are_ordered_and_link_case_studies,
         a_meetup_is_copied_to_a_new_date_with_its_agenda,
+        organisers_see_who_answered_when_and_from_which_organisation,
         the_meetup_journey_through_the_api,
     ]
 }
@@ -588,6 +589,54 @@ async fn a_meetup_is_copied_to_a_new_date_with_its_agenda(app: TestApp) {
     let data = olu.data(COPY, copy("2031-01-09T16:00", false)).await;
     assert_eq!(data["copyMeetup"]["event"]["agenda"], json!([]), "{data}");
     assert_eq!(events().await, before + 2);
+}
+
+async fn organisers_see_who_answered_when_and_from_which_organisation(app: TestApp) {
+    let olu = app.member("olu@example.org", "Olu").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let bea = app.member("bea@example.org", "Bea").await;
+    let cy = app.member("cy@example.org", "Cy").await;
+    // Ada belongs to two organisations, listed by name; the others to none.
+    crate::case_studies::create_organisation(&ada, "Wiltshire Council").await;
+    crate::case_studies::create_organisation(&ada, "Bath Council").await;
+    let id = group(&olu, "TeaCamp North").await;
+    let event = schedule(&olu, event_input(&id, "2030-01-10T16:00", "2030-01-10T18:00", Some(1))).await;
+    let event_id = event["id"].as_str().unwrap();
+    let before = kettle::db::now_millis();
+    for member in [&ada, &bea, &cy] {
+        rsvp(member, event_id, true).await;
+    }
+    const ANSWERS: &str = "query($id: ID!) { node(id: $id) { ... on MeetupEvent { answers { status answeredAt \
+        waitlistPosition member { handle organisations { name } } } } } }";
+    let data = olu.data(ANSWERS, json!({ "id": event_id })).await;
+    let answers = data["node"]["answers"].as_array().unwrap();
+    let summary: Vec<(String, String, Value, Vec<String>)> = answers
+        .iter()
+        .map(|a| {
+            let organisations = a["member"]["organisations"].as_array().unwrap();
+            (
+                a["member"]["handle"].as_str().unwrap().to_string(),
+                a["status"].as_str().unwrap().to_string(),
+                a["waitlistPosition"].clone(),
+                organisations.iter().map(|o| o["name"].as_str().unwrap().to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("ada".into(), "GOING".into(), Value::Null, vec!["Bath Council".into(), "Wiltshire Council".into()]),
+            ("bea".into(), "WAITLISTED".into(), json!(1), vec![]),
+            ("cy".into(), "WAITLISTED".into(), json!(2), vec![]),
+        ]
+    );
+    for answer in answers {
+        let at = answer["answeredAt"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        assert!(at >= before - 1_000 && at <= kettle::db::now_millis(), "{answer}");
+    }
+    // Only organisers see who answered.
+    let refused = ada.gql(ANSWERS, json!({ "id": event_id })).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
 }
 
 /// The issue's journey: an organiser creates a monthly series; two members RSVP to a

@@ -484,6 +484,16 @@ async fn case_studies_are_written_previewed_published_and_edited_in_the_site(app
         "{}",
         invalid.body
     );
+    assert!(invalid.body.contains("value=\"LIVE\" checked"), "the chosen phase is kept");
+    // No phase is chosen for the writer; one must be.
+    let form = ada.get("/case-studies/new").await;
+    assert!(form.body.contains("name=\"phase\"") && !form.body.contains(" checked>"), "{}", form.body);
+    let unchosen =
+        ada.post("/case-studies/new", &[("action", "save"), ("title", "Bins"), ("summary", "s"), ("body", body)]).await;
+    assert_eq!(unchosen.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unchosen.body.contains("<a href=\"#phase\">Choose the service&#x27;s phase.</a>"), "{}", unchosen.body);
+    assert!(unchosen.body.contains("id=\"phase\" name=\"phase\" value=\"DISCOVERY\">"), "{}", unchosen.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 0);
 
     let fields = [
         ("action", "save"),
@@ -1008,15 +1018,23 @@ async fn the_attendee_csv_defuses_formulas(app: TestApp) {
         format!("attachment; filename=\"meetup-{number}-attendees.csv\"").as_str()
     );
     assert_eq!(response.headers()["cache-control"], "no-store");
-    let csv = response.text().await.unwrap();
+    let bytes = response.bytes().await.unwrap();
+    // UTF-8 with a byte order mark, so that spreadsheet tools read names correctly.
+    assert_eq!(bytes[..3], [0xef, 0xbb, 0xbf]);
+    let csv = String::from_utf8(bytes[3..].to_vec()).unwrap();
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(lines.len(), 4, "a header, one going, one waiting, and the last line's end: {csv:?}");
-    assert_eq!(lines[0], "status,position,display name,handle");
+    assert_eq!(lines[0], "status,position,display name,handle,organisations,answered");
     // The name a spreadsheet would run as a formula is quoted with a leading apostrophe,
     // and its double quotes doubled.
     assert!(lines[1].starts_with("going,1,\"'=HYPERLINK(\"\"https://evil.example\"\")\",\""), "{csv}");
     assert!(lines[2].starts_with("waitlisted,1,\"Pat \"\"Tea\"\", Esq.\",\""), "{csv}");
-    assert!(lines[2].ends_with(",\"pat-tea-esq\""), "the handle, as it is: {csv}");
+    // The handle as it is, no organisation, and when they answered, in the organiser's zone.
+    assert!(lines[2].contains(",\"pat-tea-esq\",\"\","), "{csv}");
+    let answered = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", lines[2].rsplit(',').next().unwrap()).unwrap();
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap()).datetime();
+    assert!(answered <= now && now.duration_since(answered) < jiff::SignedDuration::from_mins(5), "{csv}");
+    assert!(page.body.contains("<th scope=\"col\">Answered</th>") && page.body.contains("None given"), "{}", page.body);
     assert_eq!(lines[3], "");
 }
 

@@ -137,10 +137,30 @@ async function checkPage(page, name) {
     assert.deepEqual(problems, [], `axe found problems on ${name} (${page.url()}):\n${problems.join("\n")}`);
     assert.ok(results.passes.length > 10, "axe ran its rules");
     await checkReflow(target, `${name} (${page.url()})`);
+    await checkPunctuation(target, `${name} (${page.url()})`);
   } finally {
     if (target !== page) await target.context().close();
   }
   checked.add(name);
+}
+
+/**
+ * Fails where the page's own words end a sentence twice ("Ada Ltd..", "cancelled?."): a
+ * message written with its full stop, then given another. An ellipsis is not doubled.
+ * What members wrote (Markdown, comments, quoted messages) is theirs and not checked.
+ */
+async function checkPunctuation(page, name) {
+  const doubled = await page.evaluate(() => {
+    const found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest(".prose, .quote, .comment__body, pre, code, textarea, script")) continue;
+      const match = node.textContent.match(/(?<![.])[.!?]\.(?![.])/);
+      if (match) found.push(node.textContent.trim().slice(0, 120));
+    }
+    return found;
+  });
+  assert.deepEqual(doubled, [], `doubled punctuation on ${name}`);
 }
 
 /** The width WCAG 1.4.10 asks content to reflow in: 1280 CSS pixels at 400% zoom. */
@@ -833,10 +853,12 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   const csv = await organiser.request.get(baseUrl + csvHref);
   assert.equal(csv.status(), 200);
   assert.match(csv.headers()["content-type"], /^text\/csv/);
-  const rows = (await csv.text()).trim().split("\r\n");
+  const bytes = await csv.body();
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], "UTF-8 with a byte order mark");
+  const rows = bytes.subarray(3).toString("utf8").trim().split("\r\n");
   assert.equal(rows.length, 2, rows.join("\n"));
-  assert.equal(rows[0], "status,position,display name,handle");
-  assert.equal(rows[1], `going,1,"Bea Waiting","${beaHandle}"`);
+  assert.equal(rows[0], "status,position,display name,handle,organisations,answered");
+  assert.match(rows[1], new RegExp(`^going,1,"Bea Waiting","${beaHandle}","",\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}$`));
   // Only organisers see the list.
   assert.equal((await bea.request.get(baseUrl + csvHref)).status(), 403);
 

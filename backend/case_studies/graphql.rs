@@ -8,8 +8,9 @@ use async_graphql::{connection::Connection, Context, InputObject, Object, Simple
 
 use super::{
     coauthors::{self, Invitation, InvitationStatus},
+    history,
     marks::{self, Mark},
-    CaseStudy, CaseStudyStatus, EditOutcome, Fields, Filter, Phase, Revision,
+    CaseStudy, CaseStudyStatus, EditOutcome, Fields, Filter, Phase,
 };
 use crate::{
     accounts::{self, Member},
@@ -249,14 +250,90 @@ impl CaseStudy {
         Ok(is_author(ctx, self).await?)
     }
 
-    /// Earlier versions, newest first. Only its authors may see them.
-    async fn revisions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RevisionView>> {
-        if !is_author(ctx, self).await? {
-            return Err(AppError::Forbidden.into());
-        }
-        let revisions = super::revisions(&ctx.state().db, self.id).await?;
-        Ok(revisions.into_iter().map(RevisionView).collect())
+    /// Every saved version, newest first, each with the note its author wrote when saving
+    /// it: all of them for its authors; for everyone else, from the version that was
+    /// current when it was first published on (at most 201).
+    async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<history::Version>> {
+        let is_author = is_author(ctx, self).await?;
+        Ok(history::versions(&ctx.state().db, self, is_author).await?)
     }
+
+    /// Two versions compared word by word (title, summary and Markdown body): the runs of
+    /// text that stayed, went and came. Null when either is not among the `versions` you
+    /// may see.
+    async fn compare_versions(
+        &self,
+        ctx: &Context<'_>,
+        from: i64,
+        to: i64,
+    ) -> async_graphql::Result<Option<CaseStudyComparison>> {
+        let is_author = is_author(ctx, self).await?;
+        let db = &ctx.state().db;
+        let versions = history::versions(db, self, is_author).await?;
+        let find = |number: i64| versions.iter().find(|v| v.version == number);
+        let (Some(old), Some(new)) = (find(from), find(to)) else { return Ok(None) };
+        let (old, new) = futures_util::try_join!(history::content(db, old), history::content(db, new))?;
+        let [title, summary, body] = history::compare(old, new).await?;
+        Ok(Some(CaseStudyComparison { from, to, title, summary, body }))
+    }
+}
+
+/// Two versions of a case study, compared word by word.
+#[derive(SimpleObject)]
+pub struct CaseStudyComparison {
+    pub from: i64,
+    pub to: i64,
+    pub title: Vec<history::DiffPart>,
+    pub summary: Vec<history::DiffPart>,
+    /// The Markdown source's words, not the rendered page's.
+    pub body: Vec<history::DiffPart>,
+}
+
+/// One saved version of a case study.
+#[Object(name = "CaseStudyVersion")]
+impl history::Version {
+    async fn version(&self) -> i64 {
+        self.version
+    }
+    async fn title(&self) -> &str {
+        &self.title
+    }
+    /// What its author said changed ("Added the costs for 2026"); empty when they said
+    /// nothing (a typo fixed).
+    async fn change_note(&self) -> &str {
+        &self.change_note
+    }
+    /// When it was saved, and by whom.
+    async fn saved_at(&self) -> DateTime {
+        DateTime(self.saved_at)
+    }
+    async fn saved_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
+        Ok(ctx.loaders().members.load_one(self.saved_by).await?)
+    }
+    /// Whether it is the text the case study shows now.
+    async fn current(&self) -> bool {
+        self.current
+    }
+    /// Its whole text as it was saved.
+    async fn text(&self, ctx: &Context<'_>) -> async_graphql::Result<CaseStudyVersionText> {
+        let content = history::content(&ctx.state().db, self).await?;
+        Ok(CaseStudyVersionText {
+            title: content.title,
+            summary: content.summary,
+            body: content.body_source,
+            phase: content.phase,
+        })
+    }
+}
+
+/// A version's text.
+#[derive(SimpleObject)]
+pub struct CaseStudyVersionText {
+    pub title: String,
+    pub summary: String,
+    /// Markdown.
+    pub body: String,
+    pub phase: Phase,
 }
 
 /// A case study the signed-in member bookmarked, and when.
@@ -271,26 +348,6 @@ pub struct Bookmark {
 pub struct Interest {
     pub member: Member,
     pub note: String,
-}
-
-/// The text of a case study as it was before an edit.
-pub struct RevisionView(Revision);
-
-#[Object(name = "CaseStudyRevision")]
-impl RevisionView {
-    async fn version(&self) -> i64 {
-        self.0.version
-    }
-    async fn title(&self) -> &str {
-        &self.0.title
-    }
-    /// Who replaced this version, and when.
-    async fn edited_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
-        Ok(ctx.loaders().members.load_one(self.0.edited_by).await?)
-    }
-    async fn edited_at(&self) -> DateTime {
-        DateTime(self.0.edited_at)
-    }
 }
 
 /// An invitation to co-author a case study. Only the member invited sees it. Until they
@@ -592,6 +649,10 @@ pub struct UpdateCaseStudyInput {
     pub version: i64,
     #[graphql(flatten)]
     pub fields: CaseStudyFields,
+    /// What changed, for readers of its history ("Added the costs for 2026"): one line, up
+    /// to 300 characters; leave it out for a typo fixed.
+    #[graphql(default)]
+    pub change_note: String,
 }
 
 #[derive(InputObject)]
@@ -800,11 +861,23 @@ impl CaseStudyMutation {
             Ok(case_study) => case_study,
             Err(problem) => return Ok(payload(None, vec![problem])),
         };
-        let fields = match validate(ctx, case_study.author_id, &input.fields).await? {
-            Ok(fields) => fields,
-            Err(problems) => return Ok(payload(None, problems)),
+        let note = crate::text::check_line(
+            "changeNote",
+            "The change note",
+            &input.change_note,
+            history::CHANGE_NOTE_MAX,
+            false,
+        );
+        let fields = match (validate(ctx, case_study.author_id, &input.fields).await?, note) {
+            (Ok(fields), None) => fields,
+            (Ok(_), Some(problem)) => return Ok(payload(None, vec![problem])),
+            (Err(mut problems), note) => {
+                problems.extend(note);
+                return Ok(payload(None, problems));
+            }
         };
-        match super::update(&ctx.state().db, case_study.id, input.version, viewer.member.id, &fields).await? {
+        let db = &ctx.state().db;
+        match super::update(db, case_study.id, input.version, viewer.member.id, &fields, &input.change_note).await? {
             EditOutcome::Saved(saved) => {
                 forget_authors(ctx);
                 Ok(payload(Some(saved), vec![]))

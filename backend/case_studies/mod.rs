@@ -9,6 +9,7 @@
 
 pub mod coauthors;
 pub mod graphql;
+pub mod history;
 pub mod marks;
 
 use std::collections::HashMap;
@@ -270,13 +271,15 @@ pub enum EditOutcome {
     Conflict(CaseStudy),
 }
 
-/// Saves an edit made to `expected_version`, keeping the text it replaces as a revision.
+/// Saves an edit made to `expected_version`, with its `change_note` (checked by the
+/// caller; may be empty), keeping the text and note it replaces as a revision.
 pub async fn update(
     db: &Db,
     id: i64,
     expected_version: i64,
     editor_id: i64,
     fields: &Fields,
+    change_note: &str,
 ) -> AppResult<EditOutcome> {
     let rendered = markdown::render_linked(db, &fields.body_source).await?;
     let now = db::now_millis();
@@ -298,8 +301,9 @@ pub async fn update(
     // The previous text is kept as a revision, copied in the database rather than read
     // into memory.
     sqlx::query(
-        "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, edited_by, edited_at) \
-         SELECT id, version, title, summary, body_source, phase, $1, $2 FROM case_studies WHERE id = $3 AND version = $4",
+        "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, change_note, \
+         edited_by, edited_at) SELECT id, version, title, summary, body_source, phase, change_note, $1, $2 \
+         FROM case_studies WHERE id = $3 AND version = $4",
     )
     .bind(editor_id)
     .bind(now)
@@ -311,7 +315,7 @@ pub async fn update(
     // in between.
     let sql = format!(
         "UPDATE case_studies SET title = $1, summary = $2, body_source = $3, body_html = $4, phase = $5, organisation_id = $6, \
-         version = version + 1, updated_at = $7 WHERE id = $8 AND version = $9 RETURNING {COLUMNS}"
+         version = version + 1, updated_at = $7, change_note = $10 WHERE id = $8 AND version = $9 RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(fields.title.trim())
@@ -323,6 +327,7 @@ pub async fn update(
         .bind(now)
         .bind(id)
         .bind(expected_version)
+        .bind(change_note.trim())
         .fetch_optional(&mut *tx)
         .await?;
     let Some(row) = row else {
@@ -390,32 +395,4 @@ pub async fn set_status(db: &Db, id: i64, status: CaseStudyStatus, actor_id: i64
     }
     tx.commit().await?;
     Ok(Some(changed))
-}
-
-pub struct Revision {
-    pub version: i64,
-    pub title: String,
-    pub edited_by: i64,
-    pub edited_at: i64,
-}
-
-/// Earlier versions, newest first (at most 100).
-pub async fn revisions(db: &Db, id: i64) -> AppResult<Vec<Revision>> {
-    let rows = sqlx::query(
-        "SELECT version, title, edited_by, edited_at FROM case_study_revisions WHERE case_study_id = $1 ORDER BY version DESC LIMIT 100",
-    )
-    .bind(id)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Revision {
-                version: r.try_get("version")?,
-                title: r.try_get("title")?,
-                edited_by: r.try_get("edited_by")?,
-                edited_at: r.try_get("edited_at")?,
-            })
-        })
-        .collect::<sqlx::Result<_>>()
-        .map_err(Into::into)
 }

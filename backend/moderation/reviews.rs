@@ -587,7 +587,7 @@ async fn apply_edit(
             Some("summary"),
             "body_source",
             "body_html",
-            ", version = version + 1, updated_at = $5",
+            ", version = version + 1, updated_at = $5, change_note = 'Edited by the moderators.'",
         ),
         TargetType::Artefact => (
             "artefacts",
@@ -621,13 +621,13 @@ async fn apply_edit(
         None => (old_source.clone(), String::new()),
     };
     if target.kind == TargetType::CaseStudy {
-        let current = sqlx::query("SELECT version, phase FROM case_studies WHERE id = $1")
+        let current = sqlx::query("SELECT version, phase, change_note FROM case_studies WHERE id = $1")
             .bind(target.id)
             .fetch_one(&mut **tx)
             .await?;
         sqlx::query(
-            "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, edited_by, edited_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, change_note, \
+             edited_by, edited_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(target.id)
         .bind(current.try_get::<i64, _>(0)?)
@@ -635,6 +635,7 @@ async fn apply_edit(
         .bind(&old_summary)
         .bind(&old_source)
         .bind(current.try_get::<String, _>(1)?)
+        .bind(current.try_get::<String, _>(2)?)
         .bind(actor_id)
         .bind(now)
         .execute(&mut **tx)

@@ -67,6 +67,7 @@ pub async fn show(request: &Request, Path(number): Path<String>) -> Response {
             let extra = json!({
                 "number": number,
                 "published": params.contains_key("published"),
+                "saved": params.contains_key("saved"),
                 "interest_registered": params.contains_key("interested"),
                 "joined": params.contains_key("joined"),
                 "left": params.contains_key("left"),
@@ -91,6 +92,7 @@ fn values_from(form: &Form) -> Value {
         "topicIds": form.all("topicIds"),
         "coAuthors": form.text("coAuthors"),
         "version": form.text("version"),
+        "changeNote": form.text("changeNote"),
     })
 }
 
@@ -227,17 +229,62 @@ async fn submit(request: &Request, body: Body, number: Option<String>) -> Result
         Some(number) => {
             input["id"] = json!(case_study_id(number).unwrap_or_default());
             input["version"] = json!(values["version"].as_str().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+            input["changeNote"] = values["changeNote"].clone();
             visit.mutate("update_case_study", json!({ "input": input })).await?
         }
     };
     let errors = match outcome {
         Mutation::Done(payload) => {
-            return Ok(visit.redirect(&super::node_path(payload["caseStudy"]["id"].as_str().unwrap_or(""))));
+            let path = super::node_path(payload["caseStudy"]["id"].as_str().unwrap_or(""));
+            // An edit says it was saved; a new draft's page says it is a draft.
+            return Ok(visit.redirect(&if number.is_some() { format!("{path}?saved=1") } else { path }));
         }
         Mutation::Invalid(errors) => form_errors(&errors, "title"),
         Mutation::Refused(message) => refused(message, "title"),
     };
     render_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, number.as_deref(), values, json!({ "errors": errors })).await
+}
+
+/// Every version of a case study with its change note, and a form to compare two.
+#[handler]
+pub async fn history(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            let data = visit.query("case_study_history", json!({ "id": id })).await?;
+            if data["caseStudy"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            Ok(visit.render(StatusCode::OK, "case_study_history.html", &data, json!({ "number": number })))
+        }
+        .await,
+    )
+}
+
+/// Two versions compared word by word: `?from=1&to=3` (the newest against the one before
+/// it when not given).
+#[handler]
+pub async fn compare(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            let params = query_params(request);
+            let version = |name: &str| params.get(name).and_then(|v| v.trim().parse::<i32>().ok());
+            let (from, to) = match (version("from"), version("to")) {
+                (Some(from), Some(to)) => (from, to),
+                _ => return Ok(visit.redirect(&format!("/case-studies/{number}/history"))),
+            };
+            let data = visit.query("case_study_compare", json!({ "id": id, "from": from, "to": to })).await?;
+            if data["caseStudy"].is_null() || data["caseStudy"]["compareVersions"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            let context = json!({ "number": number, "from": from, "to": to });
+            Ok(visit.render(StatusCode::OK, "case_study_compare.html", &data, context))
+        }
+        .await,
+    )
 }
 
 #[handler]

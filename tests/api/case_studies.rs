@@ -13,6 +13,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         topics_are_curated_by_moderators,
         drafts_are_seen_only_by_their_authors,
         edits_keep_revisions_and_refuse_stale_versions,
+        history_keeps_every_version_with_its_note_and_compares_any_two,
         simultaneous_edits_of_one_version_save_exactly_one,
         case_study_input_is_validated_and_changes_nothing,
         markdown_is_sanitised_on_write_and_mentions_linked,
@@ -219,10 +220,11 @@ async fn drafts_are_seen_only_by_their_authors(app: TestApp) {
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox_events WHERE kind = 'case_study.published'").await, 1);
     let seen = stranger.data(NODE, json!({ "id": id })).await;
     assert_eq!(seen["node"], json!({ "title": "Accessibility audit", "viewerCanEdit": false }));
-    let body = stranger
-        .gql("query($id: ID!) { node(id: $id) { ... on CaseStudy { revisions { version } } } }", json!({ "id": id }))
-        .await;
-    assert_eq!(error_code(&body), "FORBIDDEN");
+    // Readers see its history from the version it was published at; its authors, all.
+    const VERSIONS: &str = "query($id: ID!) { node(id: $id) { ... on CaseStudy { version versions { version } } } }";
+    let seen = stranger.data(VERSIONS, json!({ "id": id })).await;
+    let current = seen["node"]["version"].clone();
+    assert_eq!(seen["node"]["versions"], json!([{ "version": current }]));
 }
 
 async fn edits_keep_revisions_and_refuse_stale_versions(app: TestApp) {
@@ -245,10 +247,13 @@ async fn edits_keep_revisions_and_refuse_stale_versions(app: TestApp) {
     let stale = ada.data(UPDATE, json!({ "input": edit })).await;
     assert_eq!(user_errors(&stale["updateCaseStudy"]), vec![("version".into(), "CONFLICT".into())]);
     assert_eq!(stale["updateCaseStudy"]["caseStudy"]["title"], "Second title");
-    let revisions = ada.data("query($id: ID!) { node(id: $id) { ... on CaseStudy { title version revisions { version title editedBy { handle } } } } }", json!({ "id": id })).await;
+    let versions = ada.data("query($id: ID!) { node(id: $id) { ... on CaseStudy { title version versions { version title savedBy { handle } } } } }", json!({ "id": id })).await;
     assert_eq!(
-        revisions["node"],
-        json!({ "title": "Second title", "version": 2, "revisions": [{ "version": 1, "title": "First title", "editedBy": { "handle": "ada" } }] })
+        versions["node"],
+        json!({ "title": "Second title", "version": 2, "versions": [
+            { "version": 2, "title": "Second title", "savedBy": { "handle": "ada" } },
+            { "version": 1, "title": "First title", "savedBy": { "handle": "ada" } },
+        ] })
     );
     // Only authors edit.
     let grace = app.member("grace@example.org", "Grace").await;
@@ -256,6 +261,91 @@ async fn edits_keep_revisions_and_refuse_stale_versions(app: TestApp) {
     let body = grace.gql(UPDATE, json!({ "input": edit })).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
     assert_eq!(app.count("SELECT COUNT(*) FROM case_study_revisions").await, 1);
+}
+
+async fn history_keeps_every_version_with_its_note_and_compares_any_two(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Waste").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let grace = app.member("grace@example.org", "Grace").await;
+    let mut input = case_study("Bins", &[&topic]);
+    input["body"] = json!("We cut missed bins by 20% in Bath.");
+    let id = create_case_study(&ada, input.clone()).await["id"].as_str().unwrap().to_string();
+    input["id"] = json!(id);
+    let edit = |version: i64, body: &str, note: &str| {
+        let mut edit = input.clone();
+        edit["version"] = json!(version);
+        edit["body"] = json!(body);
+        edit["changeNote"] = json!(note);
+        json!({ "input": edit })
+    };
+    let saved = |data: &Value| {
+        assert_eq!(data["updateCaseStudy"]["userErrors"], json!([]), "{data}");
+        data["updateCaseStudy"]["caseStudy"]["version"].as_i64().unwrap()
+    };
+    // Version 2 while still a draft; published; then 3 with a note, and 4 without (a typo).
+    assert_eq!(saved(&ada.data(UPDATE, edit(1, "We cut missed bins by 25% in Bath.", "  Draft tweak ")).await), 2);
+    ada.data(PUBLISH, json!({ "id": id })).await;
+    let wells = "We cut missed bins by 35% in Bath and Wells.";
+    assert_eq!(saved(&ada.data(UPDATE, edit(2, wells, "Added Wells")).await), 3);
+    assert_eq!(saved(&ada.data(UPDATE, edit(3, "We cut missed bins by 35% in Bath and Wells!", "")).await), 4);
+
+    // A note is one line of at most 300 characters: anything else saves nothing.
+    for (note, code) in [("x".repeat(301), "TOO_LONG"), ("Two\nlines".to_string(), "INVALID")] {
+        let data = ada.data(UPDATE, edit(4, "Changed", &note)).await;
+        assert_eq!(user_errors(&data["updateCaseStudy"]), vec![("changeNote".into(), code.into())]);
+    }
+    assert_eq!(app.count("SELECT version FROM case_studies").await, 4);
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_study_revisions").await, 3);
+
+    const VERSIONS: &str = "query($id: ID!) { node(id: $id) { ... on CaseStudy { versions { version changeNote \
+        current savedAt savedBy { handle } text { body phase } } } } }";
+    let versions = |data: Value| data["node"]["versions"].as_array().unwrap().clone();
+    let all = versions(ada.data(VERSIONS, json!({ "id": id })).await);
+    let summary: Vec<(i64, &str, bool)> = all
+        .iter()
+        .map(|v| (v["version"].as_i64().unwrap(), v["changeNote"].as_str().unwrap(), v["current"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(summary, [(4, "", true), (3, "Added Wells", false), (2, "Draft tweak", false), (1, "", false)]);
+    assert_eq!(all[3]["text"], json!({ "body": "We cut missed bins by 20% in Bath.", "phase": "LIVE" }));
+    assert_eq!(all[1]["text"]["body"], wells);
+    assert!(all.iter().all(|v| v["savedBy"]["handle"] == "ada"));
+    let times: Vec<&str> = all.iter().map(|v| v["savedAt"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
+    // Readers see from version 2, the one it was published at.
+    let seen: Vec<i64> = versions(grace.data(VERSIONS, json!({ "id": id })).await)
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seen, [4, 3, 2]);
+
+    // Any two compared word by word.
+    const COMPARE: &str = "query($id: ID!, $from: Int!, $to: Int!) { node(id: $id) { ... on CaseStudy { \
+        compareVersions(from: $from, to: $to) { from to title { change text } body { change text } } } } }";
+    let compare = |from: i64, to: i64| json!({ "id": id, "from": from, "to": to });
+    let data = grace.data(COMPARE, compare(2, 3)).await;
+    let diff = &data["node"]["compareVersions"];
+    assert_eq!((&diff["from"], &diff["to"]), (&json!(2), &json!(3)));
+    assert_eq!(diff["title"], json!([{ "change": "UNCHANGED", "text": "Bins" }]));
+    assert_eq!(
+        diff["body"],
+        json!([
+            { "change": "UNCHANGED", "text": "We cut missed bins by " },
+            { "change": "REMOVED", "text": "25%" },
+            { "change": "ADDED", "text": "35%" },
+            { "change": "UNCHANGED", "text": " in " },
+            { "change": "REMOVED", "text": "Bath." },
+            { "change": "ADDED", "text": "Bath and Wells." },
+        ])
+    );
+    // Versions a reader may not see, or that do not exist, compare to nothing.
+    assert!(grace.data(COMPARE, compare(1, 4)).await["node"]["compareVersions"].is_null());
+    assert!(ada.data(COMPARE, compare(3, 99)).await["node"]["compareVersions"].is_null());
+    let data = ada.data(COMPARE, compare(1, 4)).await;
+    let body = data["node"]["compareVersions"]["body"].as_array().unwrap().clone();
+    let rebuilt: String =
+        body.iter().filter(|p| p["change"] != "REMOVED").map(|p| p["text"].as_str().unwrap()).collect();
+    assert_eq!(rebuilt, "We cut missed bins by 35% in Bath and Wells!");
 }
 
 async fn simultaneous_edits_of_one_version_save_exactly_one(app: TestApp) {

@@ -530,10 +530,38 @@ async fn case_studies_are_written_previewed_published_and_edited_in_the_site(app
     // Two edits from version 1: the second is refused and says why.
     let edit = ada.get(&format!("{path}/edit")).await;
     assert!(edit.body.contains("name=\"version\" value=\"1\""));
+    assert!(edit.body.contains("What changed (optional for a typo fixed)"), "{}", edit.body);
     let mut changed = fields.to_vec();
     changed.push(("version", "1"));
     changed[1] = ("title", "Bins online, again");
-    assert_eq!(ada.post(&format!("{path}/edit"), &changed).await.status, StatusCode::SEE_OTHER);
+    changed.push(("changeNote", "Said it <again>"));
+    let saved = ada.post(&format!("{path}/edit"), &changed).await;
+    assert_eq!(saved.location(), format!("{path}?saved=1"));
+    assert!(ada.get(saved.location()).await.body.contains("Your changes are saved and published."));
+    // Readers see when and why it last changed, and every update, and what changed.
+    let page = grace.get(&path).await;
+    assert!(
+        page.body.contains(": Said it &lt;again&gt; — <a href=\"") && page.body.contains("see all updates"),
+        "{}",
+        page.body
+    );
+    let history = grace.get(&format!("{path}/history")).await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert!(history.body.contains("<strong>Version 2</strong>") && history.body.contains("Said it &lt;again&gt;"));
+    assert!(history.body.contains("No note: a small correction."), "version 1 has none");
+    let compare = grace.get(&format!("{path}/history/compare?from=1&to=2")).await;
+    assert_eq!(compare.status, StatusCode::OK);
+    assert!(
+        compare.body.contains("<ins class=\"diff__added\"><span class=\"visually-hidden\">[added: </span>again</ins>")
+            || compare.body.contains("again<span class=\"visually-hidden\">]</span></ins>"),
+        "{}",
+        compare.body
+    );
+    for bad in ["from=1&to=99", "from=x&to=2", "from=1&to=99999999999"] {
+        let page = grace.get(&format!("{path}/history/compare?{bad}")).await;
+        assert!(matches!(page.status.as_u16(), 303 | 404), "{bad}: {}", page.status);
+    }
+    changed.retain(|(name, _)| *name != "changeNote");
     changed[1] = ("title", "A stale title");
     let conflict = ada.post(&format!("{path}/edit"), &changed).await;
     assert_eq!(conflict.status, StatusCode::UNPROCESSABLE_ENTITY);

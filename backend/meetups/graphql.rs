@@ -70,6 +70,20 @@ impl Group {
     async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GroupRole>> {
         Ok(viewer_role(ctx, self.id).await?)
     }
+    /// Its organisers, who joined first first (at most 50).
+    async fn organisers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
+        self.people(ctx, GroupRole::Organiser, 50).await
+    }
+    /// Its members who do not organise it, who joined first first: at most `first` (up to
+    /// 500); `memberCount` says how many there are in all, organisers included.
+    #[graphql(complexity = "first.clamp(0, 500) as usize * child_complexity")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: i64,
+    ) -> async_graphql::Result<Vec<Member>> {
+        self.people(ctx, GroupRole::Member, first).await
+    }
     /// Events from now on, soonest first.
     #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn upcoming_events(
@@ -283,6 +297,14 @@ impl Event {
             }));
         }
         Ok(answers)
+    }
+}
+
+impl Group {
+    async fn people(&self, ctx: &Context<'_>, role: GroupRole, limit: i64) -> async_graphql::Result<Vec<Member>> {
+        let ids = super::people(&ctx.state().db, self.id, role, limit).await?;
+        let found = ctx.loaders().members.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
 }
 

@@ -104,6 +104,20 @@ pub async fn role(db: &Db, group_id: i64, member_id: i64) -> AppResult<Option<Gr
         .await?)
 }
 
+/// A group's people with `role`, who joined first first, at most `limit` (the group
+/// page's lists; served by `meetup_group_members_list`).
+pub async fn people(db: &Db, group_id: i64, role: GroupRole, limit: i64) -> AppResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT member_id FROM meetup_group_members WHERE group_id = $1 AND role = $2 \
+         ORDER BY joined_at, member_id LIMIT $3",
+    )
+    .bind(group_id)
+    .bind(role.as_str())
+    .bind(limit.clamp(1, 500))
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 /// Creates a group with `creator` as its first organiser, under a slug made from the
 /// name (numbered when taken).
 pub async fn create(

@@ -118,6 +118,31 @@ pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> 
     )
 }
 
+/// Asks before deleting a comment, showing it.
+#[handler]
+pub async fn delete_form(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let Some(id) = page_id("Comment", &number) else { return Ok(visit.not_found().await) };
+            let data = visit.query("comment_delete", json!({ "id": id })).await?;
+            let comment = &data["comment"];
+            if comment.is_null() || comment["deleted"] == true {
+                return Ok(visit.not_found().await);
+            }
+            if comment["viewerCanDelete"] != true {
+                let message = "Only the member who wrote a comment, and the moderators, can delete it.";
+                return Ok(visit.error_page(StatusCode::FORBIDDEN, "You cannot delete this comment", message).await);
+            }
+            Ok(visit.render(StatusCode::OK, "comment_delete.html", &data, json!({ "number": number })))
+        }
+        .await,
+    )
+}
+
 #[handler]
 pub async fn delete(request: &Request, body: Body, Path(number): Path<String>) -> Response {
     respond(

@@ -356,6 +356,30 @@ pub async fn rsvp(request: &Request, body: Body, Path(number): Path<String>) -> 
     )
 }
 
+/// The page that asks before a member gives up a seat in a full meetup, which goes to
+/// the first on the waitlist at once.
+#[handler]
+pub async fn give_up_form(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let data = visit.query("meetup_give_up", json!({ "id": id })).await?;
+            if data["event"].is_null() {
+                return Ok(visit.not_found().await);
+            }
+            if data["event"]["viewerRsvp"]["status"] != "GOING" {
+                return Ok(visit.redirect(&format!("/meetups/events/{number}")));
+            }
+            Ok(visit.render(StatusCode::OK, "meetup_give_up.html", &data, json!({ "number": number })))
+        }
+        .await,
+    )
+}
+
 /// The page that asks an organiser to confirm a cancellation: who will be told, which
 /// occurrences (for a series), and a message for them.
 #[handler]

@@ -35,7 +35,7 @@ pub(crate) async fn post(client: &Client, subject: &str, parent: Option<&str>, b
 }
 
 /// A published case study by `client`; returns its id.
-async fn published(client: &Client, topic: &str, title: &str) -> String {
+pub(crate) async fn published(client: &Client, topic: &str, title: &str) -> String {
     let id = create_case_study(client, case_study(title, &[topic])).await["id"].as_str().unwrap().to_string();
     client.data(PUBLISH, json!({ "id": id })).await;
     id

@@ -29,6 +29,8 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         meetup_pages_ask_for_sign_in_and_keep_organiser_pages_to_organisers,
         the_schedule_form_explains_problems_and_keeps_what_was_typed,
         the_attendee_csv_defuses_formulas,
+        deleting_a_comment_asks_first,
+        giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group,
         cancelling_asks_first_and_a_cancelled_meetup_can_be_put_back_on,
         a_meetup_is_copied_to_a_new_date_from_its_page,
         the_follow_control_works_without_javascript,
@@ -1014,6 +1016,89 @@ async fn the_schedule_form_explains_problems_and_keeps_what_was_typed(app: TestA
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("<title>Error: Change this meetup – Kettle</title>"));
     assert!(page.body.contains("The end must be after the start.") && page.body.contains("value=\"2030-01-10T16:30\""));
+}
+
+async fn deleting_a_comment_asks_first(app: TestApp) {
+    let ada = app.member("ada@example.org", "Ada").await;
+    let bob = app.member("bob@example.org", "Bob").await;
+    let root = crate::case_studies::admin(&app, "root@example.org", "Root").await;
+    let topic = crate::case_studies::create_topic(&root, "Waste").await;
+    let study = crate::comments::published(&ada, &topic, "Bin reminders").await;
+    let comment = crate::comments::post(&bob, &study, None, "Nice <b>work</b>.").await;
+    let number = crate::artefacts::number("Comment", &serde_json::json!(comment));
+    let page_of = format!("/case-studies/{}", crate::artefacts::number("CaseStudy", &serde_json::json!(study)));
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in("bob@example.org", PASSWORD).await;
+    // The page links to a question, not to a button that deletes at once.
+    let page = browser.get(&page_of).await;
+    assert!(page.body.contains(&format!("href=\"/comments/{number}/delete\"")), "{}", page.body);
+    assert!(!page.body.contains(&format!("action=\"/comments/{number}/delete\"")));
+    let ask = browser.get(&format!("/comments/{number}/delete")).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.body.contains("Delete this comment?") && ask.body.contains("<p>Nice work.</p>"), "{}", ask.body);
+    let back = format!("href=\"{}#comment-{number}\">No, keep it", page_of.replace('/', "&#x2f;"));
+    assert!(ask.body.contains(&back), "{}", ask.body);
+    // Someone else may not delete it, nor be asked; a stranger is asked to sign in.
+    let mut ada_browser = Browser::new(&app);
+    ada_browser.sign_in("ada@example.org", PASSWORD).await;
+    assert_eq!(ada_browser.get(&format!("/comments/{number}/delete")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(Browser::new(&app).get(&format!("/comments/{number}/delete")).await.status, StatusCode::SEE_OTHER);
+    let comments = "SELECT COUNT(*) FROM comments";
+    assert_eq!(app.count(comments).await, 1);
+
+    let done = browser.post(&format!("/comments/{number}/delete"), &[]).await;
+    assert_eq!(done.location(), format!("{page_of}#comments"));
+    assert_eq!(app.count(comments).await, 0, "without replies, it is gone");
+    assert_eq!(browser.get(&format!("/comments/{number}/delete")).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group(app: TestApp) {
+    let mut olu = Browser::new(&app);
+    olu.register("olu@example.org", "Olu").await;
+    let event = organise_a_meetup(&mut olu, "TeaCamp North", "1").await;
+    let mut pat = Browser::new(&app);
+    pat.register("pat@example.org", "Pat").await;
+    pat.get(&event).await;
+    pat.post(&format!("{event}/rsvp"), &[("going", "1")]).await;
+
+    // Going, and not in the group: the page offers to join it.
+    let page = pat.get(&event).await;
+    assert!(page.body.contains("Join TeaCamp North to hear of its next meetups."), "{}", page.body);
+    assert!(page.body.contains("action=\"/meetups/groups/teacamp-north/join\""));
+    // Full: giving up the seat asks first, and says where it goes.
+    assert!(page.body.contains(&format!("href=\"{event}/give-up\"")), "{}", page.body);
+    let ask = pat.get(&format!("{event}/give-up")).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.body.contains("your seat goes to the first person on the waitlist"), "{}", ask.body);
+    assert!(ask.body.contains("No, keep my seat"));
+    let going = "SELECT COUNT(*) FROM meetup_rsvps WHERE status = 'going'";
+    assert_eq!(app.count(going).await, 1, "asking changes nothing");
+    assert_eq!(pat.post(&format!("{event}/rsvp"), &[("going", "0")]).await.location(), event);
+    assert_eq!(app.count(going).await, 0);
+    // Not going any more: nothing to give up, and no offer.
+    assert_eq!(pat.get(&format!("{event}/give-up")).await.location(), event);
+    assert!(!pat.get(&event).await.body.contains("to hear of its next meetups"));
+    // With seats left, saying no needs no question; a member of the group is not asked to join.
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    ada.get("/meetups/groups/teacamp-north").await;
+    ada.post("/meetups/groups/teacamp-north/join", &[]).await;
+    ada.get(&event).await;
+    ada.post(&format!("{event}/rsvp"), &[("going", "1")]).await;
+    let page = ada.get(&event).await;
+    assert!(
+        page.body.contains("You are going.") && !page.body.contains("to hear of its next meetups"),
+        "{}",
+        page.body
+    );
+    // The group page lists who organises it and who belongs.
+    let group = pat.get("/meetups/groups/teacamp-north").await;
+    let people = &group.body[group.body.find("id=\"people-heading\"").expect("a People section")..];
+    let organised =
+        &people[people.find("Organised by").unwrap()..people.find("<h3 class=\"heading-s\">Members").unwrap()];
+    assert!(organised.contains("href=\"/members/@olu\">Olu</a>") && !organised.contains("Ada"), "{people}");
+    assert!(people.contains("href=\"/members/@ada\">Ada</a>") && !people.contains("Pat"), "{people}");
 }
 
 async fn the_attendee_csv_defuses_formulas(app: TestApp) {

@@ -403,6 +403,7 @@ test("write, preview and publish a case study; another member finds it", async (
   await checkPage(page, "case-study-new");
   await page.getByRole("button", { name: "Save draft" }).click();
   await page.locator(".error-summary").waitFor();
+  await page.locator(".error-summary").getByRole("link", { name: "Choose the service's phase." }).waitFor();
   await checkPage(page, "case-study-errors");
 
   await page.getByLabel("Title").fill("Moving bin reminders online");
@@ -421,6 +422,23 @@ test("write, preview and publish a case study; another member finds it", async (
   await page.getByRole("button", { name: "Publish" }).click();
   await page.getByText("Your case study is published.").waitFor();
   await checkPage(page, "case-study");
+  // The phase was chosen, not given: the first Save draft said to choose one.
+
+  // An edit with a note on what changed: saying so, and kept in its history.
+  await page.getByRole("link", { name: "Edit this case study" }).click();
+  await page.getByLabel("Summary").fill("Residents get a text the night before; missed collections fell by a half.");
+  await page.getByLabel("What changed (optional for a typo fixed)").fill("Updated the fall in missed collections.");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.getByText("Your changes are saved and published.").waitFor();
+  await page.getByText(": Updated the fall in missed collections.").waitFor();
+  await page.getByRole("link", { name: "see all updates" }).click();
+  await page.getByRole("heading", { level: 1, name: "All updates" }).waitFor();
+  await checkPage(page, "case-study-history");
+  await page.getByRole("link", { name: "See what changed from version 1 to version 2" }).click();
+  await page.getByRole("heading", { level: 1, name: "What changed from version 1 to version 2" }).waitFor();
+  assert.equal(await page.locator(".diff__added").last().textContent(), "[added: half.]", "named for screen readers too");
+  assert.equal(await page.locator(".diff__removed").last().textContent(), "[taken out: third.]");
+  await checkPage(page, "case-study-compare");
 
   const reader = await newPage();
   await reader.goto(baseUrl + "/case-studies");
@@ -519,6 +537,7 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await author.getByLabel("Summary").fill("A reminder the evening before collection cut missed bins by a third.");
   await author.getByLabel("Case study", { exact: true }).fill("## What we did\n\nWe built a small reminder service.");
   await author.getByLabel("Waste").check();
+  await author.getByLabel("Beta").check();
   await author.getByLabel("Organisation").selectOption({ label: "Barsetshire Council" });
   await author.getByRole("button", { name: "Save draft" }).click();
   await author.getByRole("button", { name: "Publish" }).click();

@@ -72,6 +72,33 @@ impl Member {
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
 
+    /// Organisations the member asked to join whose admins have not decided yet, oldest
+    /// request first. Only the member themself sees them; empty for everyone else.
+    async fn pending_organisations(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::organisations::Organisation>> {
+        if ctx.viewer().map(|v| v.member.id) != Some(self.id) {
+            return Ok(Vec::new());
+        }
+        let ids = crate::organisations::pending_for(&ctx.state().db, self.id).await?;
+        let found = ctx.loaders().organisations.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
+    /// Requests to join the organisations the member administers, oldest first (at most
+    /// 50): what is waiting for them to decide. Only the member themself sees them; empty
+    /// for everyone else.
+    async fn join_requests_to_decide(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::organisations::JoinRequest>> {
+        if ctx.viewer().map(|v| v.member.id) != Some(self.id) {
+            return Ok(Vec::new());
+        }
+        Ok(crate::organisations::requests_for_admin(&ctx.state().db, self.id).await?)
+    }
+
     /// Only the member themself and admins see this; null for everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
         self.visible_to(ctx).then_some(self.email.as_str())

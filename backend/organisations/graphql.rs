@@ -104,6 +104,20 @@ impl Organisation {
     }
 }
 
+/// A member waiting to join an organisation.
+#[Object(name = "OrganisationJoinRequest")]
+impl super::JoinRequest {
+    async fn organisation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organisation>> {
+        Ok(ctx.loaders().organisations.load_one(self.organisation_id).await?)
+    }
+    async fn member(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
+        Ok(ctx.loaders().members.load_one(self.member_id).await?)
+    }
+    async fn requested_at(&self) -> DateTime {
+        DateTime(self.requested_at)
+    }
+}
+
 #[derive(SimpleObject)]
 #[graphql(name = "OrganisationMembership")]
 pub struct MembershipView {

@@ -275,6 +275,45 @@ pub async fn member_ids(db: &Db, organisation_id: i64, status: &str, keyset: &db
         .await?)
 }
 
+/// The organisations `member_id` asked to join that have not decided yet, oldest request
+/// first (at most 20; served by `organisation_members_member`).
+pub async fn pending_for(db: &Db, member_id: i64) -> AppResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT organisation_id FROM organisation_members WHERE member_id = $1 AND status = 'requested' \
+         ORDER BY requested_at, organisation_id LIMIT 20",
+    )
+    .bind(member_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// A request to join an organisation, waiting for its admins.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    pub organisation_id: i64,
+    pub member_id: i64,
+    pub requested_at: i64,
+}
+
+/// The requests waiting in the organisations `admin_id` administers, oldest first (at
+/// most 50): through `organisation_members_member` to their organisations, then each
+/// organisation's rows by the primary key.
+pub async fn requests_for_admin(db: &Db, admin_id: i64) -> AppResult<Vec<JoinRequest>> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT r.organisation_id, r.member_id, r.requested_at FROM organisation_members a \
+         JOIN organisation_members r ON r.organisation_id = a.organisation_id AND r.status = 'requested' \
+         WHERE a.member_id = $1 AND a.role = 'admin' AND a.status = 'approved' \
+         ORDER BY r.requested_at, r.organisation_id, r.member_id LIMIT 50",
+    )
+    .bind(admin_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(organisation_id, member_id, requested_at)| JoinRequest { organisation_id, member_id, requested_at })
+        .collect())
+}
+
 /// The organisations each member belongs to (approved memberships), by name, at most 100
 /// each: what `Member.organisations` loads in one statement for a whole list of members.
 /// Served by `organisation_members_member`.

@@ -30,6 +30,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         the_schedule_form_explains_problems_and_keeps_what_was_typed,
         the_attendee_csv_defuses_formulas,
         deleting_a_comment_asks_first,
+        pending_join_requests_show_to_the_requester_and_the_admins,
         giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group,
         cancelling_asks_first_and_a_cancelled_meetup_can_be_put_back_on,
         a_meetup_is_copied_to_a_new_date_from_its_page,
@@ -1051,6 +1052,50 @@ async fn deleting_a_comment_asks_first(app: TestApp) {
     assert_eq!(done.location(), format!("{page_of}#comments"));
     assert_eq!(app.count(comments).await, 0, "without replies, it is gone");
     assert_eq!(browser.get(&format!("/comments/{number}/delete")).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn pending_join_requests_show_to_the_requester_and_the_admins(app: TestApp) {
+    use serde_json::json;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let (organisation, slug) = crate::case_studies::create_organisation(&ada, "Bath Council").await;
+    let mut bob = Browser::new(&app);
+    bob.register("bob@example.org", "Bob").await;
+    bob.get(&format!("/organisations/{slug}")).await;
+    assert_eq!(bob.post(&format!("/organisations/{slug}/join"), &[]).await.status, StatusCode::SEE_OTHER);
+
+    // Bob sees that he is waiting, and why the form does not offer Bath Council yet.
+    let home = bob.get("/").await;
+    assert!(home.body.contains("an admin there has not decided yet"), "{}", home.body);
+    assert!(home.body.contains("Join your organisation"), "where to start says how");
+    let form = bob.get("/case-studies/new").await;
+    assert!(form.body.contains("Bath Council is not offered yet"), "{}", form.body);
+    assert!(!form.body.contains(&format!("<option value=\"{organisation}\"")));
+    // Ada, its admin, sees who waits for her.
+    let mut ada_browser = Browser::new(&app);
+    ada_browser.sign_in("ada@example.org", PASSWORD).await;
+    let home = ada_browser.get("/").await;
+    assert!(home.body.contains("Waiting for you to decide"), "{}", home.body);
+    assert!(home.body.contains(">Bob</a> asked to join <a href="), "{}", home.body);
+    // Nobody else sees them.
+    const PENDING: &str = "{ member(handle: \"bob\") { pendingOrganisations { name } } }";
+    assert_eq!(ada.data(PENDING, json!({})).await["member"]["pendingOrganisations"], json!([]));
+    const TO_DECIDE: &str = "{ member(handle: \"ada\") { joinRequestsToDecide { member { handle } } } }";
+    let bob_client = app.sign_in("bob@example.org", PASSWORD).await;
+    assert_eq!(bob_client.data(TO_DECIDE, json!({})).await["member"]["joinRequestsToDecide"], json!([]));
+    assert_eq!(
+        ada.data("{ viewer { joinRequestsToDecide { member { handle } organisation { name } } } }", json!({})).await,
+        json!({ "viewer": { "joinRequestsToDecide": [{ "member": { "handle": "bob" }, "organisation": { "name": "Bath Council" } }] } })
+    );
+
+    // Approved: no longer waiting, and offered in the form.
+    let bob_id = bob_client.viewer_id().await.unwrap();
+    const DECIDE: &str = "mutation($input: DecideMembershipRequestInput!) { decideMembershipRequest(input: $input) { userErrors { code } } }";
+    let input = json!({ "input": { "organisationId": organisation, "memberId": bob_id, "approve": true } });
+    assert_eq!(ada.data(DECIDE, input).await["decideMembershipRequest"]["userErrors"], json!([]));
+    assert!(!bob.get("/").await.body.contains("an admin there has not decided yet"));
+    assert!(!ada_browser.get("/").await.body.contains("Waiting for you to decide"));
+    let form = bob.get("/case-studies/new").await;
+    assert!(form.body.contains(">Bath Council</option>") && !form.body.contains("is not offered yet"), "{}", form.body);
 }
 
 async fn giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group(app: TestApp) {

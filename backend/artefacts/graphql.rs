@@ -301,9 +301,15 @@ impl Reuse {
         Ok(ctx.loaders().organisations.load_one(self.organisation_id).await?)
     }
 
-    /// What they did with it.
+    /// What they did with it: the first story's note (`stories` has every member's).
     async fn note(&self) -> &str {
         &self.note
+    }
+
+    /// Each member's story of it, oldest first: colleagues add theirs beside the first.
+    async fn stories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<reuse::Story>> {
+        let all = ctx.loaders().artefact_reuse_stories.load_one(self.artefact_id).await?.unwrap_or_default();
+        Ok(all.into_iter().filter(|s| s.organisation_id == self.organisation_id).collect())
     }
 
     /// Their own case study about it, if they wrote one (and the viewer may see it).
@@ -322,6 +328,30 @@ impl Reuse {
         DateTime(self.created_at)
     }
 
+    async fn updated_at(&self) -> DateTime {
+        DateTime(self.updated_at)
+    }
+}
+
+/// One member's story of how their organisation reused an artefact.
+#[Object(name = "ArtefactReuseStory")]
+impl reuse::Story {
+    async fn member(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
+        Ok(ctx.loaders().members.load_one(self.member_id).await?)
+    }
+    async fn note(&self) -> &str {
+        &self.note
+    }
+    /// Their case study about it, if they linked one (and the viewer may see it).
+    async fn case_study(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<CaseStudy>> {
+        match self.case_study_id {
+            Some(id) => Ok(visible_case_studies(ctx, &[id]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.created_at)
+    }
     async fn updated_at(&self) -> DateTime {
         DateTime(self.updated_at)
     }
@@ -677,8 +707,9 @@ impl ArtefactMutation {
         }
     }
 
-    /// Records that your organisation reused an artefact, or edits its record: one per
-    /// organisation and artefact.
+    /// Records that your organisation reused an artefact, with your story of it: one
+    /// record per organisation and artefact, holding a story from each member who tells
+    /// one. Telling yours again edits yours; a colleague's stays as they wrote it.
     async fn record_reuse(&self, ctx: &Context<'_>, input: RecordReuseInput) -> async_graphql::Result<ArtefactPayload> {
         let viewer = ctx.require_viewer()?;
         let Some(artefact) = artefact(ctx, &input.artefact_id).await? else {

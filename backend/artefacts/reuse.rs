@@ -1,7 +1,10 @@
-//! "We reused this": an organisation records that it reused an artefact, with a note
-//! and optionally its own case study. At most one record per organisation and artefact
-//! (recording again edits the note); the artefact's `reuse_count` moves with the records
-//! in the same transaction, so lists sorted by reuse read an index, not a count.
+//! "We reused this": an organisation records that it reused an artefact. At most one
+//! record per organisation and artefact, holding a story (a note, and optionally a case
+//! study) from each member who tells one: a colleague recording it again adds theirs,
+//! and telling yours again edits only yours, so nobody's words are replaced by someone
+//! else's. The record keeps the first story's note and who recorded it. The artefact's
+//! `reuse_count` moves with the records in the same transaction, so lists sorted by
+//! reuse read an index, not a count.
 
 use std::collections::HashMap;
 
@@ -29,6 +32,45 @@ pub struct Reuse {
 }
 
 const COLUMNS: &str = "artefact_id, organisation_id, note, case_study_id, recorded_by, created_at, updated_at";
+
+/// One member's story of how their organisation reused an artefact.
+#[derive(Clone, Debug)]
+pub struct Story {
+    pub artefact_id: i64,
+    pub organisation_id: i64,
+    pub member_id: i64,
+    pub note: String,
+    pub case_study_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const STORY_COLUMNS: &str = "artefact_id, organisation_id, member_id, note, case_study_id, created_at, updated_at";
+
+/// The most stories read back for one artefact (across its records).
+const STORIES_MAX: usize = 500;
+
+/// The stories told of each artefact's reuse, oldest first (at most 500 each).
+pub async fn stories_of_artefacts(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<Story>>> {
+    let mut map: HashMap<i64, Vec<Story>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    let select = format!("SELECT {STORY_COLUMNS} FROM artefact_reuse_stories WHERE artefact_id IN");
+    for row in db::rows_by_ids_grouped(db, &select, ids, "ORDER BY artefact_id, created_at, member_id").await? {
+        let story = Story {
+            artefact_id: row.try_get("artefact_id")?,
+            organisation_id: row.try_get("organisation_id")?,
+            member_id: row.try_get("member_id")?,
+            note: row.try_get("note")?,
+            case_study_id: row.try_get("case_study_id")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        };
+        let list = map.entry(story.artefact_id).or_default();
+        if list.len() < STORIES_MAX {
+            list.push(story);
+        }
+    }
+    Ok(map)
+}
 
 impl Reuse {
     fn from_row(row: &AnyRow) -> sqlx::Result<Reuse> {
@@ -96,8 +138,9 @@ async fn adjust_count(tx: &mut Tx, artefact_id: i64, delta: i64) -> AppResult<()
     Ok(())
 }
 
-/// Records (or, for an organisation that already did, edits) a reuse. The first record
-/// of an organisation announces itself in the outbox.
+/// Records that an organisation reused an artefact, with `member_id`'s story of it: the
+/// first record of an organisation announces itself in the outbox; after that, the
+/// member's story is added beside their colleagues' (or, told again, edited).
 pub async fn record(
     db: &Db,
     artefact_id: i64,
@@ -108,8 +151,9 @@ pub async fn record(
 ) -> AppResult<Reuse> {
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
-    // Insert, or else edit the record that is there. A withdrawal committing between the
-    // two (PostgreSQL runs them concurrently) leaves nothing to edit: then insert again.
+    // Insert the record, or else touch the one that is there, which holds it (and, on
+    // PostgreSQL, locks it) for the story below. A withdrawal committing between the two
+    // leaves nothing to touch: then insert again.
     for _ in 0..3 {
         let inserted = sqlx::query(&format!(
             "INSERT INTO artefact_reuses ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) \
@@ -123,31 +167,51 @@ pub async fn record(
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(row) = inserted {
-            adjust_count(&mut tx, artefact_id, 1).await?;
-            let event = outbox::ArtefactReused { organisation_id, case_study_id };
-            outbox::record(&mut tx, ("Artefact", artefact_id), Some(member_id), event).await?;
-            let reuse = Reuse::from_row(&row)?;
-            tx.commit().await?;
-            return Ok(reuse);
-        }
-        let updated = sqlx::query(&format!(
-            "UPDATE artefact_reuses SET note = $1, case_study_id = $2, recorded_by = $3, updated_at = $4 \
-             WHERE artefact_id = $5 AND organisation_id = $6 RETURNING {COLUMNS}"
+        let reuse = match inserted {
+            Some(row) => {
+                adjust_count(&mut tx, artefact_id, 1).await?;
+                let event = outbox::ArtefactReused { organisation_id, case_study_id };
+                outbox::record(&mut tx, ("Artefact", artefact_id), Some(member_id), event).await?;
+                Reuse::from_row(&row)?
+            }
+            None => {
+                // The record's own note is its first story, kept in step when whoever
+                // recorded it edits theirs, and never replaced by a colleague's.
+                let touched = sqlx::query(&format!(
+                    "UPDATE artefact_reuses SET updated_at = $1, \
+                     note = CASE WHEN recorded_by = $4 THEN $5 ELSE note END, \
+                     case_study_id = CASE WHEN recorded_by = $4 THEN $6 ELSE case_study_id END \
+                     WHERE artefact_id = $2 AND organisation_id = $3 RETURNING {COLUMNS}"
+                ))
+                .bind(now)
+                .bind(artefact_id)
+                .bind(organisation_id)
+                .bind(member_id)
+                .bind(note.trim())
+                .bind(case_study_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match touched {
+                    Some(row) => Reuse::from_row(&row)?,
+                    None => continue,
+                }
+            }
+        };
+        sqlx::query(&format!(
+            "INSERT INTO artefact_reuse_stories ({STORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (artefact_id, organisation_id, member_id) DO UPDATE SET note = $4, case_study_id = $5, \
+             updated_at = $6"
         ))
-        .bind(note.trim())
-        .bind(case_study_id)
-        .bind(member_id)
-        .bind(now)
         .bind(artefact_id)
         .bind(organisation_id)
-        .fetch_optional(&mut *tx)
+        .bind(member_id)
+        .bind(note.trim())
+        .bind(case_study_id)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
-        if let Some(row) = updated {
-            let reuse = Reuse::from_row(&row)?;
-            tx.commit().await?;
-            return Ok(reuse);
-        }
+        tx.commit().await?;
+        return Ok(reuse);
     }
     Err(anyhow::anyhow!("the reuse record kept changing under us").into())
 }

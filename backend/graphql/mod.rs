@@ -170,6 +170,8 @@ pub struct Loaders {
     pub artefact_case_studies: Cached<Vec<i64>>,
     pub artefact_adaptations: Cached<Vec<i64>>,
     pub artefact_reuses: Cached<Vec<Reuse>>,
+    /// Every member's story of each artefact's reuse.
+    pub artefact_reuse_stories: Cached<Vec<reuse::Story>>,
     pub artefact_publiccode: Cached<artefacts::publiccode::Publiccode>,
     pub comments: Cached<Comment>,
     /// The replies to a top-level comment, oldest first.
@@ -204,6 +206,7 @@ impl Loaders {
             artefact_case_studies: loader(db, |db, ids| Box::pin(artefacts::case_studies_of(db, ids))),
             artefact_adaptations: loader(db, |db, ids| Box::pin(artefacts::adaptations_of(db, ids))),
             artefact_reuses: loader(db, |db, ids| Box::pin(reuse::of_artefacts(db, ids))),
+            artefact_reuse_stories: loader(db, |db, ids| Box::pin(reuse::stories_of_artefacts(db, ids))),
             artefact_publiccode: loader(db, |db, ids| Box::pin(artefacts::publiccode::of_artefacts(db, ids))),
             comments: loader(db, |db, ids| Box::pin(comments::by_ids(db, ids))),
             comment_replies: loader(db, |db, ids| Box::pin(comments::replies_of(db, ids))),

@@ -321,6 +321,11 @@ pub const SECTIONS: &[(&str, &str)] = &[
          WHERE recorded_by = $1 ORDER BY artefact_id, organisation_id",
     ),
     (
+        "artefact_reuse_stories.member_id",
+        "SELECT artefact_id, organisation_id, note, case_study_id, created_at, updated_at FROM artefact_reuse_stories \
+         WHERE member_id = $1 ORDER BY artefact_id, organisation_id",
+    ),
+    (
         "comments.author_id",
         "SELECT id, subject_type, subject_id, parent_id, body_source, created_at, edited_at, deleted_at, hidden_at, \
          hidden_reason FROM comments WHERE author_id = $1 ORDER BY id",

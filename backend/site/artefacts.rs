@@ -66,12 +66,42 @@ async fn show_page(request: &Request, number: &str, status: StatusCode, extra: V
     }
     let base = visit.base_url();
     let json_ld = crate::open_data::json_ld::artefact(&data, &base, &|id| super::page_url(&base, id));
-    let mut context =
-        json!({ "number": number, "reused": params.contains_key("reused"), "kinds": KINDS, "json_ld": json_ld });
+    // The reuse form: the member's published case studies to link, and their own story
+    // (if they told one) to edit, beside their colleagues'.
+    let signed_in_with_organisation =
+        data["viewer"]["organisations"].as_array().is_some_and(|organisations| !organisations.is_empty());
+    let my_case_studies = if signed_in_with_organisation {
+        let mine = visit.query("reuse_form", json!({})).await?;
+        let edges = mine["myCaseStudies"]["edges"].as_array().cloned().unwrap_or_default();
+        edges.into_iter().map(|e| e["node"].clone()).filter(|n| n["status"] == "PUBLISHED").collect()
+    } else {
+        Vec::new()
+    };
+    let mut context = json!({
+        "number": number, "reused": params.contains_key("reused"), "kinds": KINDS, "json_ld": json_ld,
+        "my_case_studies": my_case_studies, "reuse": own_story(&data),
+    });
     if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
         object.extend(more);
     }
     Ok(visit.render(status, "artefact.html", &data, context))
+}
+
+/// The signed-in member's own reuse story on the artefact in `data`, as the reuse form
+/// shows it; null when they have told none.
+fn own_story(data: &Value) -> Value {
+    let Some(handle) = data["viewer"]["handle"].as_str() else { return Value::Null };
+    for reuse in data["artefact"]["reuses"].as_array().into_iter().flatten() {
+        for story in reuse["stories"].as_array().into_iter().flatten() {
+            if story["member"]["handle"] == handle {
+                return json!({
+                    "organisationId": reuse["organisation"]["id"], "note": story["note"],
+                    "caseStudyId": story["caseStudy"]["id"],
+                });
+            }
+        }
+    }
+    Value::Null
 }
 
 /// The form's fields, as the template shows them and the mutations take them.
@@ -257,17 +287,21 @@ pub async fn record_reuse(request: &Request, body: Body, Path(number): Path<Stri
         async {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("Artefact", &number) else { return Ok(visit.not_found().await) };
+            let case_study = Some(form.text("caseStudyId")).filter(|c| !c.is_empty());
             let input = json!({
                 "artefactId": id,
                 "organisationId": form.text("organisationId"),
                 "note": form.text("note"),
+                "caseStudyId": case_study,
             });
             let errors = match visit.mutate("record_reuse", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/artefacts/{number}?reused=1#reuse"))),
                 Mutation::Invalid(errors) => form_errors(&errors, "organisationId"),
                 Mutation::Refused(message) => refused(message, "organisationId"),
             };
-            let reuse = json!({ "organisationId": form.text("organisationId"), "note": form.text("note") });
+            let reuse = json!({
+                "organisationId": form.text("organisationId"), "note": form.text("note"), "caseStudyId": case_study,
+            });
             let extra = json!({ "errors": errors, "reuse": reuse });
             show_page(request, &number, StatusCode::UNPROCESSABLE_ENTITY, extra).await
         }

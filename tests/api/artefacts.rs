@@ -16,6 +16,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         sharing_and_editing_keep_licences_versions_and_lineage,
         artefact_input_is_validated_and_changes_nothing,
         reuse_is_recorded_once_per_organisation,
+        colleagues_tell_their_own_reuse_stories_under_one_record,
         simultaneous_reuse_records_are_all_counted,
         simultaneous_artefact_edits_save_exactly_one,
         artefact_lists_filter_sort_and_page,
@@ -482,6 +483,58 @@ async fn reuse_is_recorded_once_per_organisation(app: TestApp) {
         seen["node"]["reuses"],
         json!([{ "note": "Our story.", "caseStudy": { "title": "Permits in Wessex" } }])
     );
+}
+
+async fn colleagues_tell_their_own_reuse_stories_under_one_record(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Parking").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let (barset, _) = create_organisation(&ada, "Barsetshire Council").await;
+    let mut input = artefact("Permit checker", &[&topic]);
+    input["organisationId"] = json!(barset);
+    let id = share(&ada, input).await["id"].clone();
+    // Grace runs Wessex; Bea is her colleague there.
+    let grace = app.member("grace@example.org", "Grace").await;
+    let (wessex, _) = create_organisation(&grace, "Wessex Council").await;
+    let bea = app.member("bea@example.org", "Bea").await;
+    const JOIN: &str =
+        "mutation($id: ID!) { requestToJoinOrganisation(input: { organisationId: $id }) { userErrors { code } } }";
+    const DECIDE: &str = "mutation($input: DecideMembershipRequestInput!) { decideMembershipRequest(input: $input) { userErrors { code } } }";
+    bea.data(JOIN, json!({ "id": wessex })).await;
+    let bea_id = bea.viewer_id().await.unwrap();
+    grace.data(DECIDE, json!({ "input": { "organisationId": wessex, "memberId": bea_id, "approve": true } })).await;
+
+    const STORIES: &str = "mutation($input: RecordReuseInput!) { recordReuse(input: $input) { artefact { reuseCount \
+        reuses { note recordedBy { handle } stories { note member { handle } } } } userErrors { field code } } }";
+    let record = |note: &str| json!({ "input": { "artefactId": id, "organisationId": wessex, "note": note } });
+    grace.data(STORIES, record("We took the eligibility rules.")).await;
+    // Bea records it too: her story joins Grace's, which stays as Grace wrote it.
+    let data = bea.data(STORIES, record("I reused the letters for our residents.")).await;
+    assert_eq!(
+        data["recordReuse"]["artefact"],
+        json!({ "reuseCount": 1, "reuses": [{
+            "note": "We took the eligibility rules.", "recordedBy": { "handle": "grace" },
+            "stories": [
+                { "note": "We took the eligibility rules.", "member": { "handle": "grace" } },
+                { "note": "I reused the letters for our residents.", "member": { "handle": "bea" } },
+            ],
+        }] })
+    );
+    // Telling hers again edits only hers; Grace editing hers keeps the record in step.
+    bea.data(STORIES, record("I reused the letters, and the FAQ.")).await;
+    let data = grace.data(STORIES, record("We took the eligibility rules and the tests.")).await;
+    let reuse = &data["recordReuse"]["artefact"]["reuses"][0];
+    assert_eq!(reuse["note"], "We took the eligibility rules and the tests.");
+    let notes: Vec<&str> = reuse["stories"].as_array().unwrap().iter().map(|s| s["note"].as_str().unwrap()).collect();
+    assert_eq!(notes, ["We took the eligibility rules and the tests.", "I reused the letters, and the FAQ."]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM artefact_reuse_stories").await, 2);
+    assert_eq!(events(&app, "artefact.reused").await.len(), 1, "one record, announced once");
+    // Withdrawing the record takes its stories with it.
+    const WITHDRAW_ONE: &str =
+        "mutation($input: WithdrawReuseInput!) { withdrawReuse(input: $input) { userErrors { code } } }";
+    bea.data(WITHDRAW_ONE, json!({ "input": { "artefactId": id, "organisationId": wessex } })).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM artefact_reuse_stories").await, 0);
+    assert_eq!(app.count("SELECT reuse_count FROM artefacts").await, 0);
 }
 
 /// Organisations recording (and withdrawing) reuse at the same moment are all counted:

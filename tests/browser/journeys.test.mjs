@@ -587,6 +587,9 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await reader.getByLabel("How did you reuse it?").fill("We run it for garden waste renewals.");
   await reader.getByRole("button", { name: "Record reuse" }).click();
   await reader.getByText("Thank you: your organisation's reuse is recorded.").waitFor();
+  assert.equal(await reader.getByLabel("How did you reuse it?").inputValue(), "We run it for garden waste renewals.",
+    "the form holds the reader's own story, to edit");
+  await reader.getByText("This is your story; change it and record again to edit it.").waitFor();
   await reader.getByRole("button", { name: "Post comment" }).click();
   await reader.locator(".error-summary").waitFor();
   await checkPage(reader, "comment-errors");

@@ -47,7 +47,7 @@ use std::{
 };
 
 use anyhow::anyhow;
-use pulldown_cmark::{html, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{html, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, TextMergeStream};
 use tokio::sync::Semaphore;
 
 use crate::{accounts, db::Db, error::AppResult};
@@ -168,6 +168,51 @@ fn handles_in(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     })
 }
 
+/// The bare web addresses in `text` (`https://…` or `http://…` written without `<>`), as
+/// readers expect them to be links: from the scheme, which must not follow a letter or a
+/// digit, to the first space or `<>"`, without punctuation that ends the sentence or an
+/// unmatched closing bracket.
+fn bare_urls(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while let Some(found) = text[from..].find("http") {
+            let at = from + found;
+            from = at + 4;
+            let rest = &text[at..];
+            let scheme = if rest.starts_with("https://") {
+                8
+            } else if rest.starts_with("http://") {
+                7
+            } else {
+                continue;
+            };
+            if text[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric()) {
+                continue;
+            }
+            let mut end =
+                at + rest.find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"')).unwrap_or(rest.len());
+            loop {
+                let url = &text[at..end];
+                let trimmed = url.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '*', '_']);
+                let trimmed = if trimmed.ends_with(')') && trimmed.matches('(').count() < trimmed.matches(')').count() {
+                    &trimmed[..trimmed.len() - 1]
+                } else {
+                    trimmed
+                };
+                if trimmed.len() == url.len() {
+                    break;
+                }
+                end = at + trimmed.len();
+            }
+            from = end.max(from);
+            if end > at + scheme {
+                return Some(at..end);
+            }
+        }
+        None
+    })
+}
+
 /// The handles to look up: the first [`MENTIONS_MAX`] distinct ones, lower-cased, in order.
 #[derive(Default)]
 struct Candidates(Vec<String>);
@@ -263,7 +308,9 @@ enum Shown {
 impl Draft {
     pub fn new(source: &str) -> Draft {
         let mut events = Rendering {
-            parser: Parser::new_ext(source, options()),
+            // Runs of text come whole (the parser splits them at `_` and the like), so a
+            // web address or a mention is never cut in two.
+            parser: TextMergeStream::new(Parser::new_ext(source, options())),
             out: Bounded::default(),
             draft: Draft {
                 html: String::new(),
@@ -440,7 +487,7 @@ pub fn scroll_regions(html: &str) -> String {
 /// The events of one render: the parser's, with headings lowered, mentions marked and
 /// nesting bounded.
 struct Rendering<'a> {
-    parser: Parser<'a>,
+    parser: TextMergeStream<'a, Parser<'a>>,
     out: Bounded<'a>,
     /// Where the mentions found go (its HTML is filled in at the end).
     draft: Draft,
@@ -537,9 +584,48 @@ impl<'a> Rendering<'a> {
             // tag may span lines.
             Event::Html(html) => out.html_block.push_str(&html),
             Event::InlineHtml(html) => out.inline_html(&html),
+            Event::Text(text) if self.in_code == 0 && self.in_link == 0 && text.contains("http") => {
+                self.autolinks(text)
+            }
             // Most text mentions no one, which one search for `@` tells.
             Event::Text(text) if self.in_code == 0 && text.contains('@') => self.mentions(text),
             other => out.push(other),
+        }
+    }
+
+    /// Text outside code and links that may hold bare web addresses: each becomes a link
+    /// to itself, as `<https://…>` would.
+    fn autolinks(&mut self, text: CowStr<'a>) {
+        let mut rest = 0;
+        for url in bare_urls(&text) {
+            if url.start > rest {
+                self.plain(slice(&text, rest..url.start));
+            }
+            let address = slice(&text, url.clone());
+            let link = Tag::Link {
+                link_type: LinkType::Autolink,
+                dest_url: address.clone(),
+                title: CowStr::Borrowed(""),
+                id: CowStr::Borrowed(""),
+            };
+            self.out.start(link);
+            self.in_link += 1;
+            self.plain(address);
+            self.in_link -= 1;
+            self.out.end(TagEnd::Link);
+            rest = url.end;
+        }
+        if rest < text.len() {
+            self.plain(slice(&text, rest..text.len()));
+        }
+    }
+
+    /// Text outside code with no web address to link.
+    fn plain(&mut self, text: CowStr<'a>) {
+        if self.in_code == 0 && text.contains('@') {
+            self.mentions(text);
+        } else {
+            self.out.push(Event::Text(text));
         }
     }
 
@@ -1406,6 +1492,44 @@ mod tests {
             assert_eq!(out.matches("<a ").count(), out.matches("</a>").count(), "{out}");
         }
         assert_eq!(plain_text("See![the new form](x.png)now"), "See the new form now");
+    }
+
+    /// A bare web address is a link to itself, without the punctuation that ends its
+    /// sentence or an unmatched bracket; inside code, a link or a word it stays text.
+    #[test]
+    fn bare_web_addresses_are_links() {
+        let rel = "rel=\"nofollow ugc noopener noreferrer\"";
+        let known: HashSet<String> = ["ada".to_string()].into();
+        let html = |source: &str| render(source, &known).html;
+        let link = |url: &str| format!("<a href=\"{url}\" {rel}>{url}</a>");
+        assert_eq!(
+            html("See https://example.org/bins?ward=3 and http://example.org/a."),
+            format!("<p>See {} and {}.</p>\n", link("https://example.org/bins?ward=3"), link("http://example.org/a"))
+        );
+        assert_eq!(
+            html("(https://en.wikipedia.org/wiki/Bin_(waste)), then (https://example.org/x)."),
+            format!(
+                "<p>({}), then ({}).</p>\n",
+                link("https://en.wikipedia.org/wiki/Bin_(waste)"),
+                link("https://example.org/x")
+            )
+        );
+        // A mention beside an address is still one; an @ inside the address is not.
+        let out = html("Ask @ada at https://example.org/@ada today");
+        assert!(out.contains("class=\"mention\"") && out.matches("class=\"mention\"").count() == 1, "{out}");
+        assert!(out.contains(&link("https://example.org/@ada")), "{out}");
+        for (text, links) in [
+            ("`https://example.org`", 0),
+            ("[here](https://example.org/a) https", 1),
+            ("[https://example.org/a](https://example.org/b)", 1),
+            ("xhttps://example.org", 0),
+            ("https:// and http://", 0),
+        ] {
+            let out = html(text);
+            assert_eq!(out.matches("<a ").count(), links, "{text}: {out}");
+        }
+        assert_eq!(html("<https://example.org>"), format!("<p>{}</p>\n", link("https://example.org")));
+        assert_eq!(plain_text("Go to https://example.org/a."), "Go to https://example.org/a.");
     }
 
     /// How deep elements nest in sanitised HTML (well formed, and with `<` in text

@@ -229,6 +229,20 @@ const REUSES: &[(usize, usize, &str)] = &[
     (3, 0, "We used the demo script to buy our new planning system."),
 ];
 
+/// Case study (index), the note on what changed, and what the update added to its body.
+const UPDATES: &[(usize, &str, &str)] = &[(
+    0,
+    "Added what happened a year on.",
+    "\n\n## A year on\n\nMissed collections have stayed 30% lower, and 19,000 households now get a text.",
+)];
+
+/// Artefact (index), member (index), story: colleagues telling their own story of a
+/// reuse their organisation recorded (see `REUSES`).
+const COLLEAGUE_STORIES: &[(usize, usize, &str)] = &[
+    (1, 7, "I used its list of common problems to write the accessibility clauses in our next tender."),
+    (1, 6, "Its issue counts now feed the dashboard our board sees every month."),
+];
+
 /// Case study (index), commenter (member index), text, replies (member index, text).
 type Conversation = (usize, usize, &'static str, &'static [(usize, &'static str)]);
 
@@ -336,6 +350,13 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         case_studies::set_status(db, case_study.id, CaseStudyStatus::Published, author_member.id)
             .await
             .map_err(AppError::into_anyhow)?;
+        // Some have been updated since, with a note saying what changed (their history).
+        for (_, change_note, more) in UPDATES.iter().filter(|u| CASE_STUDIES[u.0].0 == *title) {
+            let updated = Fields { body_source: format!("{body}{more}"), ..fields.clone() };
+            case_studies::update(db, case_study.id, case_study.version, author_member.id, &updated, change_note)
+                .await
+                .map_err(AppError::into_anyhow)?;
+        }
         case_study_ids.push(case_study.id);
     }
 
@@ -360,6 +381,12 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
     for (artefact, organisation, note) in REUSES {
         let recorder = MEMBERS.iter().position(|m| m.2 == *organisation).context("an organisation has no member")?;
         reuse::record(db, artefact_ids[*artefact], organisation_ids[organisation], note, None, members[recorder].id)
+            .await
+            .map_err(AppError::into_anyhow)?;
+    }
+    for (artefact, member, story) in COLLEAGUE_STORIES {
+        let organisation = organisation_ids[&MEMBERS[*member].2];
+        reuse::record(db, artefact_ids[*artefact], organisation, story, None, members[*member].id)
             .await
             .map_err(AppError::into_anyhow)?;
     }

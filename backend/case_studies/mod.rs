@@ -205,6 +205,7 @@ pub async fn list_authored(db: &Db, member_id: i64, keyset: &db::Keyset<i64>) ->
 }
 
 /// Validated fields for a new case study or an edit.
+#[derive(Clone)]
 pub struct Fields {
     pub title: String,
     pub summary: String,

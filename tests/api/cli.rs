@@ -309,6 +309,21 @@ async fn seed_demo_fills_an_empty_instance_once(app: TestApp) {
         .await;
     assert_eq!(reused["artefacts"]["nodes"][0]["title"], "Accessibility audit report template", "{reused}");
     assert_eq!(reused["artefacts"]["nodes"][0]["reuseCount"], 2);
+    // Its two records hold four stories, from colleagues as well as from who recorded
+    // them; and a case study was updated with a note.
+    assert_eq!(app.count("SELECT COUNT(*) FROM artefact_reuse_stories WHERE artefact_id = (SELECT id FROM artefacts WHERE title = 'Accessibility audit report template')").await, 4);
+    let history = app
+        .anonymous()
+        .data("{ caseStudies(first: 10) { nodes { title versions { version changeNote } } } }", json!({}))
+        .await;
+    let updated: Vec<&serde_json::Value> = history["caseStudies"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["versions"].as_array().unwrap().len() > 1)
+        .collect();
+    assert_eq!(updated.len(), 1, "{history}");
+    assert_eq!(updated[0]["versions"][0]["changeNote"], "Added what happened a year on.");
     assert_eq!(app.count("SELECT COUNT(*) FROM artefacts WHERE adapted_from_id IS NOT NULL").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM comments WHERE parent_id IS NOT NULL").await, 2);
     assert!(app.count("SELECT COUNT(*) FROM meetup_events WHERE series_id IS NOT NULL").await >= 5);

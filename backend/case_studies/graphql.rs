@@ -278,6 +278,14 @@ impl CaseStudy {
     }
 }
 
+/// What a deletion deleted: its id, or null with the reason in `userErrors`.
+#[derive(SimpleObject)]
+#[graphql(name = "DeleteCaseStudyDraftPayload")]
+pub struct DeletedPayload {
+    pub deleted_id: Option<ID>,
+    pub user_errors: Vec<UserError>,
+}
+
 /// Two versions of a case study, compared word by word.
 #[derive(SimpleObject)]
 pub struct CaseStudyComparison {
@@ -1001,6 +1009,38 @@ impl CaseStudyMutation {
         }
         forget_authors(ctx);
         Ok(payload(visible(ctx, id).await?, vec![]))
+    }
+
+    /// Deletes a draft that was never published, for good, with its earlier versions.
+    /// Only the author who started it may; a case study that has been public is archived
+    /// instead.
+    async fn delete_case_study_draft(
+        &self,
+        ctx: &Context<'_>,
+        input: CaseStudyIdInput,
+    ) -> async_graphql::Result<DeletedPayload> {
+        let viewer = ctx.require_viewer()?;
+        let case_study = match editable(ctx, &input.id).await? {
+            Ok(case_study) => case_study,
+            Err(problem) => return Ok(DeletedPayload { deleted_id: None, user_errors: vec![problem] }),
+        };
+        if case_study.author_id != viewer.member.id {
+            let message = "Only the author who started it can delete a draft; you can leave it instead.";
+            return Ok(DeletedPayload {
+                deleted_id: None,
+                user_errors: vec![UserError::new("id", UserErrorCode::Invalid, message)],
+            });
+        }
+        if !super::delete_draft(&ctx.state().db, case_study.id).await? {
+            let message = "Only a draft that was never published can be deleted; archive it instead.";
+            return Ok(DeletedPayload {
+                deleted_id: None,
+                user_errors: vec![UserError::new("id", UserErrorCode::Invalid, message)],
+            });
+        }
+        forget_authors(ctx);
+        ctx.loaders().case_studies.clear::<i64>();
+        Ok(DeletedPayload { deleted_id: Some(input.id), user_errors: vec![] })
     }
 
     /// Archives a published case study: still readable, but out of the lists.

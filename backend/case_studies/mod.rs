@@ -266,6 +266,31 @@ pub async fn create(db: &Db, author_id: i64, fields: &Fields) -> AppResult<CaseS
     Ok(case_study)
 }
 
+/// Deletes a draft that was never published, with what hangs off it: follows of it
+/// (its authors watch what they write) and, through the foreign keys, its authors,
+/// invitations, revisions, marks and links. It has no conversation: nobody can comment
+/// on a draft. False when `id` is no such draft. A
+/// case study that has been public is archived instead, never deleted: others may have
+/// read, linked or reused it.
+pub async fn delete_draft(db: &Db, id: i64) -> AppResult<bool> {
+    let mut tx = db.begin_write().await?;
+    let deleted = sqlx::query("DELETE FROM case_studies WHERE id = $1 AND status = 'draft' AND published_at IS NULL")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM follows WHERE target_type = 'CaseStudy' AND target_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 pub enum EditOutcome {
     Saved(CaseStudy),
     /// Someone saved a newer version first; this is the current one.

@@ -287,6 +287,53 @@ pub async fn compare(request: &Request, Path(number): Path<String>) -> Response 
     )
 }
 
+/// Asks before a draft is deleted.
+#[handler]
+pub async fn delete_form(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            let data = visit.query("case_study", json!({ "id": id })).await?;
+            let cs = &data["caseStudy"];
+            if cs.is_null() {
+                return Ok(visit.not_found().await);
+            }
+            let starter = cs["authors"][0]["handle"] == data["viewer"]["handle"];
+            if cs["status"] != "DRAFT" || !cs["publishedAt"].is_null() || !starter {
+                let message = "Only a draft that was never published can be deleted, by the author who started it.";
+                return Ok(visit.error_page(StatusCode::FORBIDDEN, "You cannot delete this", message).await);
+            }
+            Ok(visit.render(StatusCode::OK, "case_study_delete.html", &data, json!({ "number": number })))
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn delete(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, _) = Visit::posted(request, body).await?;
+            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
+            match visit.mutate("delete_case_study_draft", json!({ "input": { "id": id } })).await? {
+                Mutation::Done(_) => Ok(visit.redirect("/?draft_deleted=1")),
+                Mutation::Invalid(errors) => {
+                    let message = errors.first().and_then(|e| e["message"].as_str()).unwrap_or("It cannot be deleted.");
+                    Ok(visit.error_page(StatusCode::UNPROCESSABLE_ENTITY, "The draft was not deleted", message).await)
+                }
+                Mutation::Refused(message) => {
+                    Ok(visit.error_page(StatusCode::UNPROCESSABLE_ENTITY, "The draft was not deleted", &message).await)
+                }
+            }
+        }
+        .await,
+    )
+}
+
 #[handler]
 pub async fn create(request: &Request, body: Body) -> Response {
     respond(submit(request, body, None).await)

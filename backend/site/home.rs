@@ -15,6 +15,7 @@ async fn home_page(request: &Request) -> Result<Response, Stop> {
     let extra = json!({
         "signed_out": flags.contains_key("signed_out"),
         "account_deleted": flags.contains_key("account_deleted"),
+        "draft_deleted": flags.contains_key("draft_deleted"),
     });
     Ok(visit.render(StatusCode::OK, "home.html", &data, extra))
 }

@@ -87,6 +87,7 @@ pub fn routes() -> Route {
         .at("/case-studies/:number", get(case_studies::show))
         .at("/case-studies/:number/edit", get(case_studies::edit_form).post(case_studies::update))
         .at("/case-studies/:number/publish", post(case_studies::publish))
+        .at("/case-studies/:number/delete", get(case_studies::delete_form).post(case_studies::delete))
         .at("/case-studies/:number/history", get(case_studies::history))
         .at("/case-studies/:number/history/compare", get(case_studies::compare))
         .at("/case-studies/:number/useful", post(case_studies::mark_useful))

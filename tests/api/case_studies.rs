@@ -14,6 +14,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         drafts_are_seen_only_by_their_authors,
         edits_keep_revisions_and_refuse_stale_versions,
         history_keeps_every_version_with_its_note_and_compares_any_two,
+        a_draft_never_published_can_be_deleted_by_who_started_it,
         simultaneous_edits_of_one_version_save_exactly_one,
         case_study_input_is_validated_and_changes_nothing,
         markdown_is_sanitised_on_write_and_mentions_linked,
@@ -346,6 +347,64 @@ async fn history_keeps_every_version_with_its_note_and_compares_any_two(app: Tes
     let rebuilt: String =
         body.iter().filter(|p| p["change"] != "REMOVED").map(|p| p["text"].as_str().unwrap()).collect();
     assert_eq!(rebuilt, "We cut missed bins by 35% in Bath and Wells!");
+}
+
+async fn a_draft_never_published_can_be_deleted_by_who_started_it(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Waste").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let grace = app.member("grace@example.org", "Grace").await;
+    let mut input = case_study("Bins", &[&topic]);
+    input["coAuthorHandles"] = json!(["grace"]);
+    let draft = create_case_study(&ada, input).await["id"].as_str().unwrap().to_string();
+    crate::coauthors::accept(&grace, &draft).await;
+    // Edited (a revision) and watched by its authors.
+    let mut edit = case_study("Bins, again", &[&topic]);
+    edit["id"] = json!(draft);
+    edit["version"] = json!(1);
+    edit["coAuthorHandles"] = json!(["grace"]);
+    ada.data(UPDATE, json!({ "input": edit })).await;
+    let published = create_case_study(&ada, case_study("Parks", &[&topic])).await["id"].as_str().unwrap().to_string();
+    ada.data(PUBLISH, json!({ "id": published })).await;
+
+    const DELETE: &str = "mutation($id: ID!) { deleteCaseStudyDraft(input: { id: $id }) { deletedId userErrors { field code message } } }";
+    let counts = || async {
+        let mut counts = Vec::new();
+        for table in ["case_studies", "case_study_revisions", "case_study_authors", "follows"] {
+            counts.push(app.count(&format!("SELECT COUNT(*) FROM {table}")).await);
+        }
+        counts
+    };
+    let before = counts().await;
+    // Not a co-author, not a stranger, not a published one.
+    let data = grace.data(DELETE, json!({ "id": draft })).await;
+    assert!(
+        data["deleteCaseStudyDraft"]["userErrors"][0]["message"].as_str().unwrap().contains("started it"),
+        "{data}"
+    );
+    let stranger = app.member("stranger@example.org", "Stranger").await;
+    let data = stranger.data(DELETE, json!({ "id": draft })).await;
+    assert_eq!(data["deleteCaseStudyDraft"]["deletedId"], Value::Null);
+    let data = ada.data(DELETE, json!({ "id": published })).await;
+    assert_eq!(user_errors(&data["deleteCaseStudyDraft"]), vec![("id".into(), "INVALID".into())]);
+    assert_eq!(counts().await, before, "nothing was deleted");
+
+    let data = ada.data(DELETE, json!({ "id": draft })).await;
+    assert_eq!(data["deleteCaseStudyDraft"], json!({ "deletedId": draft, "userErrors": [] }));
+    let number = crate::artefacts::number("CaseStudy", &json!(draft));
+    for table in
+        ["case_studies WHERE id", "case_study_revisions WHERE case_study_id", "case_study_authors WHERE case_study_id"]
+    {
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM {table} = {number}")).await, 0, "{table}");
+    }
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) FROM follows WHERE target_type = 'CaseStudy' AND target_id = {number}"))
+            .await,
+        0
+    );
+    assert!(ada.data("query($id: ID!) { node(id: $id) { id } }", json!({ "id": draft })).await["node"].is_null());
+    // The published one is untouched.
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 1);
 }
 
 async fn simultaneous_edits_of_one_version_save_exactly_one(app: TestApp) {

@@ -30,6 +30,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         the_schedule_form_explains_problems_and_keeps_what_was_typed,
         the_attendee_csv_defuses_formulas,
         deleting_a_comment_asks_first,
+        deleting_a_draft_asks_first,
         pending_join_requests_show_to_the_requester_and_the_admins,
         giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group,
         cancelling_asks_first_and_a_cancelled_meetup_can_be_put_back_on,
@@ -1096,6 +1097,42 @@ async fn pending_join_requests_show_to_the_requester_and_the_admins(app: TestApp
     assert!(!ada_browser.get("/").await.body.contains("Waiting for you to decide"));
     let form = bob.get("/case-studies/new").await;
     assert!(form.body.contains(">Bath Council</option>") && !form.body.contains("is not offered yet"), "{}", form.body);
+}
+
+async fn deleting_a_draft_asks_first(app: TestApp) {
+    let root = crate::case_studies::admin(&app, "root@example.org", "Root").await;
+    let topic = crate::case_studies::create_topic(&root, "Waste").await;
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    ada.get("/case-studies/new").await;
+    let fields = [
+        ("action", "save"),
+        ("title", "Bins"),
+        ("summary", "Reminders."),
+        ("body", "We texted."),
+        ("phase", "LIVE"),
+        ("topicIds", topic.as_str()),
+    ];
+    let saved = ada.post("/case-studies/new", &fields).await;
+    let path = saved.location().to_string();
+    let page = ada.get(&path).await;
+    assert!(page.body.contains(&format!("href=\"{path}/delete\">Delete this draft")), "{}", page.body);
+    let ask = ada.get(&format!("{path}/delete")).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.body.contains("Delete the draft “Bins”?") && ask.body.contains("No, keep it"), "{}", ask.body);
+    // Nobody else is asked, nor can delete it.
+    let mut bob = Browser::new(&app);
+    bob.register("bob@example.org", "Bob").await;
+    assert_ne!(bob.get(&format!("{path}/delete")).await.status, StatusCode::OK);
+    bob.get("/").await;
+    bob.post(&format!("{path}/delete"), &[]).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 1);
+
+    let done = ada.post(&format!("{path}/delete"), &[]).await;
+    assert_eq!(done.location(), "/?draft_deleted=1");
+    assert!(ada.get(done.location()).await.body.contains("Your draft is deleted."));
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 0);
+    assert_eq!(ada.get(&path).await.status, StatusCode::NOT_FOUND);
 }
 
 async fn giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group(app: TestApp) {

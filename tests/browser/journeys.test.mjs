@@ -419,6 +419,12 @@ test("write, preview and publish a case study; another member finds it", async (
   await page.getByRole("button", { name: "Save draft" }).click();
   await page.getByText("Only its authors can see it.").waitFor();
   await checkPage(page, "case-study-draft");
+  // A draft can be deleted; the page asks first, and keeping it changes nothing.
+  await page.getByRole("link", { name: "Delete this draft" }).click();
+  await page.getByRole("heading", { level: 1, name: "Delete the draft “Moving bin reminders online”?" }).waitFor();
+  await checkPage(page, "case-study-delete");
+  await page.getByRole("link", { name: "No, keep it" }).click();
+  await page.getByText("Only its authors can see it.").waitFor();
   await page.getByRole("button", { name: "Publish" }).click();
   await page.getByText("Your case study is published.").waitFor();
   await checkPage(page, "case-study");
@@ -597,6 +603,12 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await reader.getByRole("button", { name: "Post comment" }).click();
   await reader.locator(".comment .mention").waitFor();
   await checkPage(reader, "artefact");
+  // Deleting one's comment asks first, showing it.
+  await reader.getByRole("link", { name: /^Delete the comment from/ }).first().click();
+  await reader.getByRole("heading", { level: 1, name: "Delete this comment?" }).waitFor();
+  await checkPage(reader, "comment-delete");
+  await reader.getByRole("link", { name: "No, keep it" }).click();
+  await reader.locator(".comment .mention").waitFor();
 
   // The author sees the reuse and the comment, and answers.
   await author.goto(artefactUrl);
@@ -1943,7 +1955,7 @@ test("every page visited was checked", () => {
     "settings-data-ready", "settings-delete", "settings-delete-errors", "account-deleted", "case-study-former-member",
     "privacy", "member-moderation", "member-suspend-errors", "member-suspended", "admin-audit", "sign-in-suspended",
     "case-study-reflow", "header-menu-open", "case-study-history", "case-study-compare", "meetup-give-up",
-    "meetup-cancel-series", "meetup-cancelled"]) {
+    "meetup-cancel-series", "meetup-cancelled", "case-study-delete", "comment-delete"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

@@ -72,6 +72,28 @@ impl Member {
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
 
+    /// The artefacts the member shared, newest first (at most `first`, up to 50; hidden
+    /// ones left out).
+    #[graphql(complexity = "first.clamp(0, 50) as usize * child_complexity")]
+    async fn artefacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 10)] first: i64,
+    ) -> async_graphql::Result<Vec<crate::artefacts::Artefact>> {
+        let ids = crate::artefacts::shared_by(&ctx.state().db, self.id, first).await?;
+        let found = ctx.loaders().artefacts.load_many(ids.iter().copied()).await?;
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+
+    /// The meetup groups the member belongs to, by name (at most 50).
+    async fn meetup_groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::meetups::Group>> {
+        let ids = crate::meetups::groups_of(&ctx.state().db, self.id).await?;
+        let found = ctx.loaders().meetup_groups.load_many(ids.iter().copied()).await?;
+        let mut groups: Vec<crate::meetups::Group> = ids.iter().filter_map(|id| found.get(id).cloned()).collect();
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(groups)
+    }
+
     /// Organisations the member asked to join whose admins have not decided yet, oldest
     /// request first. Only the member themself sees them; empty for everyone else.
     async fn pending_organisations(

@@ -124,6 +124,18 @@ pub fn licence_name(id: &str) -> Option<&'static str> {
     spdx::license_id(id).map(|l| l.full_name)
 }
 
+/// The artefacts `member_id` shared that are not hidden, newest first, at most `limit`
+/// (their profile's list; served by `artefacts_by_sharer`).
+pub async fn shared_by(db: &Db, member_id: i64, limit: i64) -> AppResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM artefacts WHERE created_by = $1 AND hidden_at IS NULL ORDER BY id DESC LIMIT $2",
+    )
+    .bind(member_id)
+    .bind(limit.clamp(1, 50))
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 pub async fn by_ids(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Artefact>> {
     let rows = db::rows_by_ids(db, &format!("SELECT {COLUMNS} FROM artefacts WHERE id IN"), ids).await?;
     Ok(rows.iter().map(|r| Artefact::from_row(r).map(|a| (a.id, a))).collect::<sqlx::Result<_>>()?)

@@ -104,6 +104,15 @@ pub async fn role(db: &Db, group_id: i64, member_id: i64) -> AppResult<Option<Gr
         .await?)
 }
 
+/// The groups `member_id` belongs to, at most 50 (their profile's list; served by
+/// `meetup_group_members_member`).
+pub async fn groups_of(db: &Db, member_id: i64) -> AppResult<Vec<i64>> {
+    Ok(sqlx::query_scalar("SELECT group_id FROM meetup_group_members WHERE member_id = $1 ORDER BY group_id LIMIT 50")
+        .bind(member_id)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
 /// A group's people with `role`, who joined first first, at most `limit` (the group
 /// page's lists; served by `meetup_group_members_list`).
 pub async fn people(db: &Db, group_id: i64, role: GroupRole, limit: i64) -> AppResult<Vec<i64>> {

@@ -31,6 +31,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         the_attendee_csv_defuses_formulas,
         deleting_a_comment_asks_first,
         deleting_a_draft_asks_first,
+        profiles_show_organisations_work_and_groups,
         pending_join_requests_show_to_the_requester_and_the_admins,
         giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group,
         cancelling_asks_first_and_a_cancelled_meetup_can_be_put_back_on,
@@ -1133,6 +1134,30 @@ async fn deleting_a_draft_asks_first(app: TestApp) {
     assert!(ada.get(done.location()).await.body.contains("Your draft is deleted."));
     assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 0);
     assert_eq!(ada.get(&path).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn profiles_show_organisations_work_and_groups(app: TestApp) {
+    use serde_json::json;
+    let root = crate::case_studies::admin(&app, "root@example.org", "Root").await;
+    let topic = crate::case_studies::create_topic(&root, "Waste").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    crate::case_studies::create_organisation(&ada, "Bath Council").await;
+    crate::comments::published(&ada, &topic, "Bin reminders").await;
+    crate::case_studies::create_case_study(&ada, crate::case_studies::case_study("Not yet", &[&topic])).await;
+    crate::artefacts::share(&ada, crate::artefacts::artefact("Reminder service", &[&topic])).await;
+    ada.data(
+        "mutation { createMeetupGroup(input: { name: \"TeaCamp West\", region: \"South West\" }) { userErrors { code } } }",
+        json!({}),
+    )
+    .await;
+    let page = Browser::new(&app).get("/members/@ada").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for part in ["Bath Council</a>", "Bin reminders</a>", "Reminder service</a> (code)", "TeaCamp West</a>"] {
+        assert!(page.body.contains(part), "{part}: {}", page.body);
+    }
+    assert!(!page.body.contains("Not yet"), "a draft is not on a profile");
+    let empty = Browser::new(&app).get("/members/@root").await;
+    assert!(empty.body.contains("None published yet.") && empty.body.contains("None yet."), "{}", empty.body);
 }
 
 async fn giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group(app: TestApp) {

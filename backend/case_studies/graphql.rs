@@ -607,17 +607,37 @@ impl CaseStudyQuery {
     /// client (the member, or the address when signed out): rendering is real work.
     #[graphql(complexity = 100)]
     async fn markdown_preview(&self, ctx: &Context<'_>, source: String) -> async_graphql::Result<String> {
-        let client = match (ctx.viewer(), ctx.request().client_ip) {
-            (Some(viewer), _) => format!("member:{}", viewer.member.id),
-            (None, Some(address)) => format!("address:{address}"),
-            (None, None) => "unknown".to_string(),
-        };
-        ctx.state().limiter.check(crate::limits::Limit::PreviewClient, &client, 1).await?;
-        if source.len() > super::BODY_MAX_BYTES {
-            return Err(AppError::bad_input("The text is longer than 100 KB.").into());
-        }
+        check_preview(ctx, &source).await?;
         Ok(crate::markdown::render_linked(&ctx.state().db, &source).await?.html)
     }
+
+    /// The `@handles` in a Markdown text that belong to no member, lower-cased, in the
+    /// order written: what `markdownPreview` leaves as plain text, so that a writer can
+    /// be told before they save (at most 50, as mentions are). Limited as the preview is.
+    async fn unknown_handles(&self, ctx: &Context<'_>, source: String) -> async_graphql::Result<Vec<String>> {
+        check_preview(ctx, &source).await?;
+        let candidates = crate::markdown::mention_candidates(&source);
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known = accounts::ids_by_handle(&ctx.state().db, &candidates).await?;
+        Ok(candidates.into_iter().filter(|handle| !known.contains_key(handle)).collect())
+    }
+}
+
+/// What a preview (and its unknown handles) may be asked for: a client's share of the
+/// preview limit, and a text no longer than a case study's body.
+async fn check_preview(ctx: &Context<'_>, source: &str) -> async_graphql::Result<()> {
+    let client = match (ctx.viewer(), ctx.request().client_ip) {
+        (Some(viewer), _) => format!("member:{}", viewer.member.id),
+        (None, Some(address)) => format!("address:{address}"),
+        (None, None) => "unknown".to_string(),
+    };
+    ctx.state().limiter.check(crate::limits::Limit::PreviewClient, &client, 1).await?;
+    if source.len() > super::BODY_MAX_BYTES {
+        return Err(AppError::bad_input("The text is longer than 100 KB.").into());
+    }
+    Ok(())
 }
 
 /// The fields a case study is written with, shared by creating and editing.

@@ -247,7 +247,7 @@ async fn submit(request: &Request, body: Body, number: Option<String>) -> Result
     let values = values_from(&form);
     if form.get("action") == Some("preview") {
         let preview = match visit.query("markdown_preview", json!({ "source": values["description"] })).await {
-            Ok(data) => json!({ "preview_html": data["markdownPreview"] }),
+            Ok(data) => json!({ "preview_html": data["markdownPreview"], "unknown_handles": data["unknownHandles"] }),
             Err(_) => json!({ "errors": refused("The text is too long to preview.".into(), "description") }),
         };
         return render_form(&visit, StatusCode::OK, number.as_deref(), values, preview).await;

@@ -218,7 +218,7 @@ async fn submit(request: &Request, body: Body, number: Option<String>) -> Result
     if form.get("action") == Some("preview") {
         let preview = visit.query("markdown_preview", json!({ "source": values["body"] })).await;
         let preview = match preview {
-            Ok(data) => json!({ "preview_html": data["markdownPreview"] }),
+            Ok(data) => json!({ "preview_html": data["markdownPreview"], "unknown_handles": data["unknownHandles"] }),
             Err(_) => json!({ "errors": refused("The text is too long to preview.".into(), "body") }),
         };
         return render_form(&visit, StatusCode::OK, number.as_deref(), values, preview).await;

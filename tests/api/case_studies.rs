@@ -505,6 +505,14 @@ async fn markdown_is_sanitised_on_write_and_mentions_linked(app: TestApp) {
         .data("query($s: String!) { markdownPreview(source: $s) }", json!({ "s": "*hi* @ada <script>x</script>" }))
         .await;
     assert_eq!(preview["markdownPreview"], "<p><em>hi</em> <a href=\"/members/@ada\" class=\"mention\" rel=\"nofollow ugc noopener noreferrer\">@ada</a> </p>\n");
+    // The writer can be told which handles are nobody's, before saving.
+    const UNKNOWN: &str = "query($s: String!) { unknownHandles(source: $s) }";
+    let source = "@Ada, @nobody-here and @Nobody-Here again; `@in-code` and @also-missing.";
+    let unknown = ada.data(UNKNOWN, json!({ "s": source })).await;
+    assert_eq!(unknown["unknownHandles"], json!(["nobody-here", "also-missing"]));
+    assert_eq!(ada.data(UNKNOWN, json!({ "s": "No mentions." })).await["unknownHandles"], json!([]));
+    let too_long = ada.gql(UNKNOWN, json!({ "s": "x".repeat(100 * 1024 + 1) })).await;
+    assert_eq!(error_code(&too_long), "BAD_USER_INPUT");
 }
 
 /// An image is not dropped without a word: it shows as a link to it, its description the

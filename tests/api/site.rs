@@ -474,6 +474,15 @@ async fn case_studies_are_written_previewed_published_and_edited_in_the_site(app
         preview.body
     );
     assert!(!preview.body.contains("<script>alert(1)"));
+    assert!(preview.body.contains("data-focus-on-load>"), "the preview takes the focus");
+    assert!(!preview.body.contains("anyone's handle"), "@ada is someone's");
+    let unknown =
+        ada.post("/case-studies/new", &[("action", "preview"), ("title", "Bins"), ("body", "Ask @nobody-here.")]).await;
+    assert!(
+        unknown.body.contains("@nobody-here is not anyone's handle on Kettle, so it stays as text"),
+        "{}",
+        unknown.body
+    );
     assert!(preview.body.contains("We asked @ada. &lt;script&gt;"), "the source is kept in the textarea, escaped");
     assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 0);
 

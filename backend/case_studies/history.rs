@@ -64,40 +64,36 @@ pub async fn versions(db: &Db, case_study: &CaseStudy, is_author: bool) -> AppRe
         .bind(case_study.id)
         .fetch_one(&db.pool)
         .await?;
-    // (title, note) of each earlier version, and who replaced it when: the save that made
-    // the version after it.
-    let mut earlier: HashMap<i64, (String, String)> = HashMap::new();
+    // Who replaced each earlier version, and when: the save that made the one after it.
     let mut replaced: HashMap<i64, (i64, i64)> = HashMap::new();
     for row in &rows {
-        let version: i64 = row.try_get("version")?;
-        earlier.insert(version, (row.try_get("title")?, row.try_get("change_note")?));
-        replaced.insert(version, (row.try_get("edited_at")?, row.try_get("edited_by")?));
+        replaced.insert(row.try_get("version")?, (row.try_get("edited_at")?, row.try_get("edited_by")?));
     }
-    let saved = |version: i64| match replaced.get(&(version - 1)) {
-        Some(&(at, by)) => (at, by),
-        None => (case_study.created_at, case_study.author_id),
-    };
-    let mut list = Vec::with_capacity(rows.len() + 1);
-    let (at, by) = saved(case_study.version);
-    list.push(Version {
+    let saved =
+        |version: i64| replaced.get(&(version - 1)).copied().unwrap_or((case_study.created_at, case_study.author_id));
+    let (title, change_note) = current;
+    let (saved_at, saved_by) = saved(case_study.version);
+    let mut list = vec![Version {
         case_study_id: case_study.id,
         version: case_study.version,
-        title: current.0,
-        change_note: current.1,
-        saved_at: at,
-        saved_by: by,
+        title,
+        change_note,
+        saved_at,
+        saved_by,
         current: true,
-    });
-    let mut numbers: Vec<i64> = earlier.keys().copied().filter(|v| *v < case_study.version).collect();
-    numbers.sort_unstable_by(|a, b| b.cmp(a));
-    for version in numbers {
-        let (title, change_note) = earlier.remove(&version).unwrap_or_default();
+    }];
+    // The rows are newest first already.
+    for row in &rows {
+        let version: i64 = row.try_get("version")?;
+        if version >= case_study.version {
+            continue;
+        }
         let (saved_at, saved_by) = saved(version);
         list.push(Version {
             case_study_id: case_study.id,
             version,
-            title,
-            change_note,
+            title: row.try_get("title")?,
+            change_note: row.try_get("change_note")?,
             saved_at,
             saved_by,
             current: false,

@@ -471,31 +471,20 @@ pub async fn copy(request: &Request, body: Body, Path(number): Path<String>) -> 
                     return Ok(visit.redirect(&path.unwrap_or_else(|| format!("/meetups/events/{number}"))));
                 }
                 // The API names the start; the form has a date and a time for it.
-                Mutation::Invalid(errors) => form_errors(&errors, "date"),
+                Mutation::Invalid(mut errors) => {
+                    for error in errors.iter_mut().filter(|e| e["field"] == "start") {
+                        error["field"] = json!("date");
+                    }
+                    form_errors(&errors, "date")
+                }
                 Mutation::Refused(message) => refused(message, "date"),
             };
-            let errors = rename_field(errors, "start", "date");
             let values = json!({ "date": date, "time": time, "agenda": form.get("agenda") == Some("1") });
             event_page(request, &number, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors, "copy": values }))
                 .await
         }
         .await,
     )
-}
-
-/// Form errors with `from` named `to`, where a form's field differs from the API's.
-fn rename_field(mut errors: Value, from: &str, to: &str) -> Value {
-    for error in errors["list"].as_array_mut().into_iter().flatten() {
-        if error["field"] == from {
-            error["field"] = json!(to);
-        }
-    }
-    if let Some(by_field) = errors["by_field"].as_object_mut() {
-        if let Some(message) = by_field.remove(from) {
-            by_field.insert(to.to_string(), message);
-        }
-    }
-    errors
 }
 
 /// The meetup `number` if the visitor organises it.

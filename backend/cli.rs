@@ -32,6 +32,7 @@ lower case, without KETTLE_; KETTLE_CONFIG names another file):
   KETTLE_SMTP_URL         smtp://… or smtps://… to send mail    [default: .eml files in the data dir]
   KETTLE_MAIL_FROM        the sender of every message           [default: Kettle <noreply@public host>]
   KETTLE_MAIL_DELAY       seconds notification mail waits       [default: 600]
+  KETTLE_IMAGE_QUOTA_MB   megabytes of images per member        [default: 100]
 Sign-in providers, one set per NAME (letters and digits):
   KETTLE_OAUTH_<NAME>_CLIENT_ID, _CLIENT_SECRET   the client's credentials (required)
   KETTLE_OAUTH_<NAME>_PRESET                      github, google or microsoft (then _TENANT)

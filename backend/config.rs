@@ -49,6 +49,9 @@ pub struct Config {
     /// How long mail about a notification waits (`KETTLE_MAIL_DELAY`, in seconds), so
     /// that a member who is on the site reads it there and gets no mail.
     pub mail_delay: std::time::Duration,
+    /// How many bytes each member's images may take (`KETTLE_IMAGE_QUOTA_MB`, in
+    /// megabytes of 1,000,000 bytes; 100 by default).
+    pub image_quota_bytes: i64,
 }
 
 /// An OAuth2 provider members can sign in with, from `KETTLE_OAUTH_<NAME>_…`.
@@ -107,6 +110,7 @@ impl fmt::Debug for Config {
             .field("smtp_url", &self.smtp_url.as_ref().map(|u| redact_url(u.expose_secret())))
             .field("mail_from", &self.mail_from)
             .field("mail_delay", &self.mail_delay)
+            .field("image_quota_bytes", &self.image_quota_bytes)
             .finish()
     }
 }
@@ -130,6 +134,7 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     mail_delay: Option<String>,
+    image_quota_mb: Option<String>,
 }
 
 impl Config {
@@ -250,6 +255,13 @@ impl Config {
             },
             None => std::time::Duration::from_secs(10 * 60),
         };
+        let image_quota_bytes = match get("KETTLE_IMAGE_QUOTA_MB", &file.image_quota_mb) {
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(megabytes) if (0..=1_000_000).contains(&megabytes) => megabytes * 1_000_000,
+                _ => bail!("KETTLE_IMAGE_QUOTA_MB must be a whole number of megabytes from 0 to 1000000, not {text:?}"),
+            },
+            None => 100 * 1_000_000,
+        };
 
         Ok(Config {
             listen,
@@ -268,6 +280,7 @@ impl Config {
             smtp_url,
             mail_from,
             mail_delay,
+            image_quota_bytes,
         })
     }
 

@@ -164,4 +164,8 @@ pub enum UserErrorCode {
     AlreadyFlagged,
     /// Another moderator decided this review first; nothing changed.
     AlreadyDecided,
+    /// The file is not an image Kettle takes (by its content), or cannot be read.
+    NotAnImage,
+    /// The file, or the image in it, is larger than Kettle takes.
+    TooLarge,
 }

@@ -38,6 +38,7 @@ pub mod case_studies;
 pub mod cli;
 pub mod comments;
 pub mod config;
+pub mod cpu;
 pub mod db;
 pub mod error;
 pub mod graphql;
@@ -60,6 +61,7 @@ pub mod slug;
 pub mod telemetry;
 pub mod text;
 pub mod topics;
+pub mod uploads;
 
 #[cfg(test)]
 mod layering {

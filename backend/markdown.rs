@@ -6,6 +6,11 @@
 //! member writes can run script, load a resource, submit a form or clash with the page's
 //! own ids. The HTML is stored beside the source and reads never render.
 //!
+//! An image shows only when it is one members uploaded to Kettle (`/uploads/<key>…`):
+//! its key is looked up with the mentions, and Kettle writes the `<img>` itself, with
+//! the stored size, the widths for `srcset` and, when the Markdown gives none, the alt
+//! text given at upload. Any other image becomes a link to it.
+//!
 //! Headings move down a level (`#` becomes `<h2>`), because the page's own title is the
 //! only `<h1>`. `@handle` mentions of members who exist become links to their profiles,
 //! except inside code and inside other links.
@@ -41,16 +46,13 @@
 //! most one render per CPU at once, and the async workers stay free to answer requests.
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     ops::Range,
     sync::LazyLock,
 };
 
-use anyhow::anyhow;
+use crate::{accounts, cpu::off_the_workers, db::Db, error::AppResult, uploads};
 use pulldown_cmark::{html, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, TextMergeStream};
-use tokio::sync::Semaphore;
-
-use crate::{accounts, db::Db, error::AppResult};
 
 pub const HANDLE_MIN: usize = 2;
 pub const HANDLE_MAX: usize = 30;
@@ -58,6 +60,10 @@ pub const HANDLE_MAX: usize = 30;
 /// At most this many distinct `@handles` in one text are looked up and linked, so a
 /// long text cannot turn into an unbounded query.
 pub const MENTIONS_MAX: usize = 50;
+
+/// At most this many distinct uploaded images in one text are looked up and shown;
+/// later ones show their description only.
+pub const IMAGES_MAX: usize = 50;
 
 /// How deep Markdown containers (quotes, lists, emphasis, links, ...) nest before deeper
 /// ones are flattened into the deepest kept one, and how many raw HTML elements may be
@@ -83,56 +89,41 @@ pub struct Rendered {
 
 /// Renders `source`, linking `@mentions` of members who exist: what every write of
 /// member-authored Markdown goes through. The source is parsed once: the [`Draft`] made
-/// on the blocking pool (see `off_the_workers`) holds the HTML with a placeholder at each
+/// on the blocking pool (see `cpu::off_the_workers`) holds the HTML with a placeholder at each
 /// mention and the handles to look up; only the lookup runs here, then the draft is
-/// finished and sanitised on the pool again. A text that mentions no one is finished in
-/// the first trip.
+/// finished and sanitised on the pool again. Uploaded images' keys are looked up in the
+/// same trip. A text that mentions no one and shows no uploaded image is finished in the
+/// first trip.
 pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
     let source = source.to_owned();
-    let draft = off_the_workers(move || {
+    // Either finished in this trip, or the draft to finish once its lookups are done.
+    let (rendered, draft) = off_the_workers(move || {
         let draft = Draft::new(&source);
-        if draft.candidates().is_empty() {
-            Ok(finish_for_storage(draft, &HashSet::new()))
+        if draft.candidates().is_empty() && draft.image_keys.is_empty() {
+            (Some(finish_for_storage(draft, &HashSet::new(), &HashMap::new())), None)
         } else {
-            Err(draft)
+            (None, Some(draft))
         }
     })
     .await?;
-    let draft = match draft {
-        Ok(rendered) => return Ok(rendered),
-        Err(draft) => draft,
+    let Some(draft) = draft else { return Ok(rendered.expect("a render finished or a draft to finish")) };
+    let ids = if draft.candidates().is_empty() {
+        HashMap::new()
+    } else {
+        accounts::ids_by_handle(db, draft.candidates()).await?
     };
-    let ids = accounts::ids_by_handle(db, draft.candidates()).await?;
+    let images = uploads::by_keys(db, &draft.image_keys).await?;
     let known: HashSet<String> = ids.keys().cloned().collect();
-    let mut rendered = off_the_workers(move || finish_for_storage(draft, &known)).await?;
+    let mut rendered = off_the_workers(move || finish_for_storage(draft, &known, &images)).await?;
     rendered.mentioned_ids = rendered.mentions.iter().filter_map(|h| ids.get(h).copied()).collect();
     Ok(rendered)
 }
 
 /// A draft finished as it is stored: sanitised, with its scroll regions.
-fn finish_for_storage(draft: Draft, known: &HashSet<String>) -> Rendered {
-    let mut rendered = draft.finish(known);
+fn finish_for_storage(draft: Draft, known: &HashSet<String>, images: &HashMap<String, uploads::Image>) -> Rendered {
+    let mut rendered = draft.finish_with(known, images);
     rendered.html = scroll_regions(&rendered.html);
     rendered
-}
-
-/// Runs CPU-bound Markdown work on tokio's blocking pool, holding one of as many permits
-/// as there are CPUs. A render of the largest text takes milliseconds, but on an async
-/// worker even that stalls every other request on the worker, and a burst of them would
-/// stall them all (`/healthz` included); the permits stop a burst from queueing more
-/// renders than there are cores to run them. The permit moves into the task, so a request
-/// that gives up does not free a core that is still busy.
-async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
-    static PERMITS: LazyLock<Semaphore> =
-        LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
-    let permit = PERMITS.acquire().await.map_err(|e| anyhow!("the Markdown render permits are closed: {e}"))?;
-    let result = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work()
-    })
-    .await
-    .map_err(|e| anyhow!("the Markdown rendering task failed: {e}"))?;
-    Ok(result)
 }
 
 fn is_handle_byte(b: u8) -> bool {
@@ -272,6 +263,9 @@ pub fn render(source: &str, known: &HashSet<String>) -> Rendered {
 /// else in that HTML can look like it: every `<` in text, code, attribute values and
 /// URLs is escaped, and raw HTML keeps only allow-listed tags and loses its comments.
 const MENTION: &str = "<!--@-->";
+/// Stands in the draft's HTML for each uploaded image until its key is looked up, as
+/// [`MENTION`] does for mentions.
+const IMAGE: &str = "<!--img-->";
 
 /// A source parsed and rendered once, not yet sanitised, waiting for its mentions'
 /// handles to be looked up: [`Draft::finish`] then links those of members who exist and
@@ -285,6 +279,17 @@ pub struct Draft {
     mention_text: String,
     /// See [`Draft::candidates`].
     candidates: Vec<String>,
+    /// Each uploaded image outside links, in order.
+    images: Vec<ImageRef>,
+    /// The distinct keys of those images, at most [`IMAGES_MAX`]: what to look up.
+    image_keys: Vec<String>,
+}
+
+/// An uploaded image written in the text: `![description](/uploads/<key>…)`.
+struct ImageRef {
+    key: String,
+    /// The description as plain text (the `alt`, unless empty).
+    description: String,
 }
 
 /// An `@handle` found in the text.
@@ -317,7 +322,10 @@ impl Draft {
                 mentions: Vec::new(),
                 mention_text: String::new(),
                 candidates: Vec::new(),
+                images: Vec::new(),
+                image_keys: Vec::new(),
             },
+            image: None,
             candidates: Candidates::default(),
             in_code: 0,
             in_link: 0,
@@ -335,8 +343,15 @@ impl Draft {
         draft
     }
 
-    /// Links the mentions of the handles in `known` (lower-case) and sanitises.
+    /// Links the mentions of the handles in `known` (lower-case) and sanitises; uploaded
+    /// images show their description only (see [`Draft::finish_with`]).
     pub fn finish(self, known: &HashSet<String>) -> Rendered {
+        self.finish_with(known, &HashMap::new())
+    }
+
+    /// Links the mentions of the handles in `known` (lower-case), shows the uploaded
+    /// images found in `images` (by key), and sanitises.
+    pub fn finish_with(self, known: &HashSet<String>, images: &HashMap<String, uploads::Image>) -> Rendered {
         let text = |m: &Mention| {
             let written = &self.mention_text[m.at..m.at + m.len];
             let handle = &self.mention_text[m.at + m.len..m.at + 2 * m.len - 1];
@@ -349,16 +364,31 @@ impl Draft {
                 mentions.push(handle.to_string());
             }
         }
-        let linked;
-        let html = if self.mentions.is_empty() {
+        let filled;
+        let html = if self.mentions.is_empty() && self.images.is_empty() {
             &self.html
         } else {
-            let mut html = String::with_capacity(self.html.len() + 48 * self.mentions.len());
+            let mut html = String::with_capacity(self.html.len() + 48 * self.mentions.len() + 400 * self.images.len());
             let mut written = self.mentions.iter();
-            let mut pieces = self.html.split(MENTION);
-            html.push_str(pieces.next().unwrap_or_default());
-            for piece in pieces {
-                if let Some(mention) = written.next() {
+            let mut shown = self.images.iter();
+            let mut rest = self.html.as_str();
+            // Placeholders are the only comments in the draft but the empty ones that
+            // break long text, which stay for the sanitiser to strip.
+            while let Some(at) = rest.find("<!--") {
+                let tail = &rest[at..];
+                let (placeholder, is_mention) = if tail.starts_with(MENTION) {
+                    (MENTION, true)
+                } else if tail.starts_with(IMAGE) {
+                    (IMAGE, false)
+                } else {
+                    html.push_str(&rest[..at + 4]);
+                    rest = &rest[at + 4..];
+                    continue;
+                };
+                html.push_str(&rest[..at]);
+                rest = &rest[at + placeholder.len()..];
+                if is_mention {
+                    let Some(mention) = written.next() else { continue };
                     let (as_written, handle) = text(mention);
                     if known.contains(handle) {
                         // Written by us, whole and balanced, so it never met the raw HTML filter.
@@ -370,12 +400,17 @@ impl Draft {
                     } else if mention.shown == Shown::Placeholder {
                         html.push_str(as_written);
                     }
+                } else if let Some(image) = shown.next() {
+                    match images.get(&image.key) {
+                        Some(found) => image_tag(&mut html, found, &image.description),
+                        None => escape_html(&mut html, &image.description),
+                    }
                 }
-                html.push_str(piece);
             }
+            html.push_str(rest);
             debug_assert!(written.next().is_none(), "a mention without its placeholder");
-            linked = html;
-            &linked
+            filled = html;
+            &filled
         };
         Rendered { html: sanitise(html), mentions, mentioned_ids: Vec::new() }
     }
@@ -500,7 +535,17 @@ struct Rendering<'a> {
     unlinked: usize,
     /// For each image open (shown as a link), whether its description had any text yet.
     images: Vec<bool>,
+    /// The uploaded image open, whose description is being read.
+    image: Option<OpenImage>,
     finished: bool,
+}
+
+/// An uploaded image while its description is read: its events write nothing, their
+/// text becomes the description, and images nested in it count in `depth`.
+struct OpenImage {
+    key: String,
+    description: String,
+    depth: usize,
 }
 
 impl<'a> Iterator for Rendering<'a> {
@@ -533,6 +578,23 @@ fn slice<'a>(text: &CowStr<'a>, range: Range<usize>) -> CowStr<'a> {
 
 impl<'a> Rendering<'a> {
     fn feed(&mut self, event: Event<'a>) {
+        if let Some(image) = &mut self.image {
+            match event {
+                Event::Text(text) | Event::Code(text) => image.description.push_str(&text),
+                Event::SoftBreak | Event::HardBreak => image.description.push(' '),
+                Event::Start(Tag::Image { .. }) => image.depth += 1,
+                Event::End(TagEnd::Image) if image.depth > 0 => image.depth -= 1,
+                Event::End(TagEnd::Image) => {
+                    let image = self.image.take().expect("an image is open");
+                    self.draft.images.push(ImageRef { key: image.key, description: image.description });
+                    self.out.image();
+                }
+                _ => {}
+            }
+            return;
+        }
+        let shown_upload =
+            matches!(&event, Event::Start(Tag::Image { dest_url, .. }) if self.is_shown_upload(dest_url));
         let out = &mut self.out;
         if !self.images.is_empty() && matches!(event, Event::Text(_) | Event::Code(_)) {
             self.images.iter_mut().for_each(|has_text| *has_text = true);
@@ -543,6 +605,13 @@ impl<'a> Rendering<'a> {
             // An image is shown as a link to it, its description the link's text: Kettle
             // loads nothing from other sites into its pages (their owners would learn who
             // reads what), and dropping the image lost what the author meant.
+            Event::Start(Tag::Image { dest_url, .. }) if shown_upload => {
+                let key = uploads::key_of_url(&dest_url).unwrap_or_default().to_string();
+                if !self.draft.image_keys.contains(&key) {
+                    self.draft.image_keys.push(key.clone());
+                }
+                self.image = Some(OpenImage { key, description: String::new(), depth: 0 });
+            }
             Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
                 self.in_link += 1;
                 self.images.push(false);
@@ -591,6 +660,14 @@ impl<'a> Rendering<'a> {
             Event::Text(text) if self.in_code == 0 && text.contains('@') => self.mentions(text),
             other => out.push(other),
         }
+    }
+
+    /// Whether an image at `url` outside links is one of Kettle's uploads to show: one
+    /// of the first [`IMAGES_MAX`] distinct ones in the text.
+    fn is_shown_upload(&self, url: &str) -> bool {
+        let Some(key) = uploads::key_of_url(url) else { return false };
+        self.in_link == 0
+            && (self.draft.image_keys.len() < IMAGES_MAX || self.draft.image_keys.iter().any(|k| k == key))
     }
 
     /// Text outside code and links that may hold bare web addresses: each becomes a link
@@ -782,6 +859,12 @@ impl<'a> Bounded<'a> {
         self.emit(Event::InlineHtml(CowStr::Borrowed(MENTION)));
     }
 
+    /// A placeholder for an uploaded image ([`IMAGE`]).
+    fn image(&mut self) {
+        self.flush_html_block();
+        self.emit(Event::InlineHtml(CowStr::Borrowed(IMAGE)));
+    }
+
     fn start(&mut self, tag: Tag<'a>) {
         self.flush_html_block();
         // An HTML block's own start and end write nothing; its raw HTML belongs to the
@@ -890,6 +973,28 @@ fn text_pieces(text: &str, entities: bool) -> impl Iterator<Item = &str> {
     })
 }
 
+/// How wide an image shows at most: the prose column (`.prose` in app.css), so that
+/// the browser picks the smallest width that fills it.
+const IMAGE_SIZES: &str = "(min-width: 44em) 40em, 100vw";
+
+/// The `<img>` for an uploaded image: every width kept in `srcset`, its size so that the
+/// page does not jump as it loads, loaded only as it nears the screen. The description
+/// written in the Markdown is its alt text, or the one given at upload when that is empty.
+fn image_tag(html: &mut String, image: &uploads::Image, description: &str) {
+    let alt = if description.trim().is_empty() { image.alt.as_str() } else { description };
+    html.push_str("<img src=\"");
+    html.push_str(&image.path());
+    html.push_str("\" alt=\"");
+    escape_html(html, alt);
+    html.push_str(&format!("\" width=\"{}\" height=\"{}\"", image.width, image.height));
+    let widths = image.widths();
+    if widths.len() > 1 {
+        let set: Vec<String> = widths.iter().map(|w| format!("{} {w}w", image.path_at(*w))).collect();
+        html.push_str(&format!(" srcset=\"{}\" sizes=\"{IMAGE_SIZES}\"", set.join(", ")));
+    }
+    html.push_str(" loading=\"lazy\">");
+}
+
 /// Escapes text as pulldown-cmark's HTML writer does.
 fn escape_html(out: &mut String, text: &str) {
     for c in text.chars() {
@@ -903,8 +1008,11 @@ fn escape_html(out: &mut String, text: &str) {
     }
 }
 
-/// The tags the sanitiser keeps. Raw HTML is cut down to these before the sanitiser
-/// sees it, which removes nothing the sanitiser would keep.
+/// The tags raw HTML may write, and the sanitiser keeps. Raw HTML is cut down to these
+/// before the sanitiser sees it, which removes nothing the sanitiser would keep but
+/// `img`: the sanitiser also keeps the `<img>` Kettle writes for an uploaded image (see
+/// [`image_tag`]), and only with addresses under `/uploads/`, but raw HTML cannot write
+/// one.
 const ALLOWED_TAGS: [&str; 24] = [
     "a",
     "p",
@@ -1296,11 +1404,25 @@ pub fn plain_text(source: &str) -> String {
 
 /// The sanitiser, built once: building one makes its allow-lists afresh.
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
-    let tags: HashSet<&str> = ALLOWED_TAGS.into_iter().collect();
+    let tags: HashSet<&str> = ALLOWED_TAGS.into_iter().chain(["img"]).collect();
     let mut builder = ammonia::Builder::empty();
     builder
         .tags(tags)
         .add_tag_attributes("a", ["href", "title"])
+        .add_tag_attributes("img", ["src", "alt", "width", "height", "srcset", "sizes", "loading"])
+        // An image loads only from Kettle's own uploads: nothing a member writes makes a
+        // reader's browser ask another site for anything.
+        .attribute_filter(|element, attribute, value| match (element, attribute) {
+            ("img", "src") if uploads::key_of_url(value).is_none() => None,
+            ("img", "srcset")
+                if !value
+                    .split(',')
+                    .all(|candidate| candidate.split_whitespace().next().and_then(uploads::key_of_url).is_some()) =>
+            {
+                None
+            }
+            _ => Some(value.into()),
+        })
         .add_tag_attributes("ol", ["start"])
         .add_tag_attributes("th", ["align"])
         .add_tag_attributes("td", ["align"])
@@ -1322,15 +1444,14 @@ fn sanitise(html: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// What sanitised output must never contain: tags that run script, load resources or
-/// take input, script and data URLs, inline styles, an id that clashes with the page's
+/// What sanitised output must never contain: tags that run script, load resources (but
+/// Kettle's own uploaded images) or take input, script and data URLs, inline styles, an id that clashes with the page's
 /// own, and event-handler attributes. The tests check every write with it (the Markdown
 /// unit tests and the API tests alike). Returns the first such thing found, described.
 pub fn unsafe_markup(html: &str) -> Option<String> {
-    const FORBIDDEN: [&str; 23] = [
+    const FORBIDDEN: [&str; 22] = [
         "<script",
         "<style",
-        "<img",
         "<svg",
         "<math",
         "<iframe",
@@ -1355,6 +1476,13 @@ pub fn unsafe_markup(html: &str) -> Option<String> {
     let html = html.to_lowercase();
     if let Some(found) = FORBIDDEN.iter().find(|f| html.contains(*f)) {
         return Some(format!("{found:?}"));
+    }
+    // An image only from Kettle's uploads: a path under /uploads/, never another site.
+    for (at, _) in html.match_indices("<img") {
+        let tag = &html[at..html[at..].find('>').map_or(html.len(), |end| at + end)];
+        if !tag.contains(" src=\"/uploads/") || tag.contains("//") {
+            return Some(format!("an image not from /uploads/: {tag:?}"));
+        }
     }
     // An `on…=` attribute, as opposed to the same letters escaped inside a value.
     let handler = html.match_indices(" on").any(|(i, _)| {
@@ -1465,6 +1593,62 @@ mod tests {
     /// "image"; inside a link (or another image's description) only its text is written,
     /// since a link cannot hold a link; an address the sanitiser refuses leaves the text.
     /// In plain text (what search indexes) the description is words of its own.
+    #[test]
+    fn uploaded_images_show_with_their_sizes_and_alt_text() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let image = uploads::Image {
+            id: 1,
+            key: key.into(),
+            owner_id: 1,
+            alt: "A chart of bins collected".into(),
+            format: uploads::Format::Png,
+            width: 1200,
+            height: 600,
+            bytes: 1000,
+            created_at: 0,
+        };
+        let images = HashMap::from([(key.to_string(), image)]);
+        let html = |source: &str| Draft::new(source).finish_with(&HashSet::new(), &images).html;
+        let srcset = format!("/uploads/{key}-480.png 480w, /uploads/{key}-960.png 960w, /uploads/{key}.png 1200w");
+        let tag = |alt: &str| {
+            format!(
+                "<img src=\"/uploads/{key}.png\" alt=\"{alt}\" width=\"1200\" height=\"600\" srcset=\"{srcset}\" sizes=\"{IMAGE_SIZES}\" loading=\"lazy\">"
+            )
+        };
+        assert_eq!(
+            html(&format!("![Bins *by* month](/uploads/{key}.png)")),
+            format!("<p>{}</p>\n", tag("Bins by month"))
+        );
+        // No description: the alt text given at upload.
+        assert_eq!(
+            html(&format!("Before ![](/uploads/{key}-480.png) after")),
+            format!("<p>Before {} after</p>\n", tag("A chart of bins collected"))
+        );
+        // An upload that is gone (or never was) shows its description; another site's
+        // image stays a link; inside a link, only the text.
+        let gone = "ffffffffffffffffffffffffffffffff";
+        assert_eq!(html(&format!("![Old & \\<new\\>](/uploads/{gone}.png)")), "<p>Old &amp; &lt;new&gt;</p>\n");
+        assert!(html("![x](https://example.org/uploads/a.png)").contains("<a href="));
+        assert_eq!(html(&format!("[![Bins](/uploads/{key}.png)](https://example.org/)")).matches("<img").count(), 0);
+        // Mentions and images fill in together, in order.
+        let known = HashSet::from(["ada".to_string()]);
+        let mixed = Draft::new(&format!("@ada ![One](/uploads/{key}.png) @bob ![Two](/uploads/{gone}.png) @ada"))
+            .finish_with(&known, &images)
+            .html;
+        assert_eq!(mixed, {
+            let ada = "<a href=\"/members/@ada\" class=\"mention\" rel=\"nofollow ugc noopener noreferrer\">@ada</a>";
+            format!("<p>{ada} {} @bob Two {ada}</p>\n", tag("One"))
+        });
+        for out in [mixed, html(&format!("![a](/uploads/{key}.png)"))] {
+            assert_eq!(unsafe_markup(&out), None, "{out}");
+        }
+        // Raw HTML cannot write an image, even one of Kettle's.
+        assert!(!html(&format!("<img src=\"/uploads/{key}.png\"> <img src=\"https://example.org/x.png\">"))
+            .contains("<img"));
+        assert!(unsafe_markup("<img src=\"https://example.org/x.png\">").is_some());
+        assert!(unsafe_markup("<img src=\"/uploads/x.png\" srcset=\"//example.org/a.png 1w\">").is_some());
+    }
+
     #[test]
     fn images_are_shown_as_links_to_them() {
         let rel = "rel=\"nofollow ugc noopener noreferrer\"";

@@ -202,6 +202,40 @@ impl Member {
         Ok(page.connection(tokens, |t| t.id))
     }
 
+    /// The images the member uploaded, newest first. Only the member themself may list
+    /// them.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn images(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, crate::uploads::Image>> {
+        let viewer = ctx.require_viewer()?;
+        if viewer.member.id != self.id {
+            return Err(AppError::Forbidden.into());
+        }
+        let page = Page::<i64>::new(first, after, last, before)?;
+        let images = crate::uploads::of_member(&ctx.state().db, self.id, &page.keyset()).await?;
+        Ok(page.connection(images, |i| i.id))
+    }
+
+    /// How much of their image quota the member has used. Only the member themself sees
+    /// it; null for everyone else.
+    async fn image_quota(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::uploads::graphql::ImageQuota>> {
+        if ctx.viewer().map(|v| v.member.id) != Some(self.id) {
+            return Ok(None);
+        }
+        let state = ctx.state();
+        let used_bytes = crate::uploads::used_by(&state.db, self.id).await?;
+        Ok(Some(crate::uploads::graphql::ImageQuota { used_bytes, limit_bytes: state.config.image_quota_bytes }))
+    }
+
     /// The suspension in force, if any: why, and until when. Only the member themself,
     /// moderators and admins see it; null for everyone else.
     async fn suspension(&self, ctx: &Context<'_>) -> Option<crate::moderation::graphql::admin::MemberSuspension> {

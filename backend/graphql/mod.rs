@@ -110,6 +110,7 @@ pub struct MutationRoot(
     crate::moderation::graphql::admin::AdminMutation,
     crate::moderation::graphql::ModerationMutation,
     crate::privacy::graphql::PrivacyMutation,
+    crate::uploads::graphql::UploadMutation,
 );
 
 /// Served over WebSocket at `/graphql/ws`, with the graphql-transport-ws protocol.

@@ -3,8 +3,12 @@
 //! - POST with `Content-Type: application/json` runs any operation; GET with a `query`
 //!   parameter runs queries only (a mutation over GET is 405), and a browser's GET with no
 //!   query is sent to the API explorer page.
-//! - Bodies over [`BODY_LIMIT`] are refused with 413, other content types with 415, and
-//!   malformed JSON with 400, before anything executes.
+//! - POST with `Content-Type: multipart/form-data` is a GraphQL multipart request (one
+//!   file, for `uploadImage`), accepted only with a `GraphQL-Require-Preflight` header:
+//!   a form on another site can post multipart with the member's cookie, but cannot add a
+//!   header without the browser asking first, which Kettle never allows.
+//! - Bodies over [`BODY_LIMIT`] ([`UPLOAD_LIMIT`] for multipart) are refused with 413,
+//!   other content types with 415, and malformed JSON with 400, before anything executes.
 //! - The response is `application/graphql-response+json` when the client accepts it; then
 //!   a request that fails before execution (syntax, validation, depth or complexity) is a
 //!   400 without `data`, as the specification asks. Plain `application/json` clients get
@@ -31,6 +35,11 @@ use crate::{
 
 /// The largest request body accepted: room for a 100 KB Markdown document, escaped.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// The largest multipart body: the largest image, and room for the operation. A file a
+/// little over the image limit reaches `uploadImage`, which says so in `userErrors`.
+pub const UPLOAD_LIMIT: usize = crate::uploads::processing::FILE_MAX + 64 * 1024;
+/// The header a multipart request must carry (any value): see the module docs.
+const PREFLIGHT_HEADER: &str = "graphql-require-preflight";
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -44,6 +53,12 @@ pub async fn post(
 ) -> Response {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "multipart/form-data" {
+        return match multipart(request, content_type, body).await {
+            Ok(graphql_request) => execute(request, state, schema, graphql_request).await,
+            Err(response) => response,
+        };
+    }
     if essence != JSON {
         return plain_error(
             request,
@@ -75,6 +90,51 @@ pub async fn post(
         }
     };
     execute(request, state, schema, graphql_request).await
+}
+
+/// Reads a GraphQL multipart request (operations, map, one file).
+async fn multipart(request: &Request, content_type: &str, body: Body) -> Result<async_graphql::Request, Response> {
+    if request.headers().get(PREFLIGHT_HEADER).is_none_or(|v| v.is_empty()) {
+        return Err(plain_error(
+            request,
+            StatusCode::BAD_REQUEST,
+            "Send multipart requests with a GraphQL-Require-Preflight header (any value), so that no other site's form can send one.",
+        ));
+    }
+    let upload_too_large = || {
+        plain_error(
+            request,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "The request is larger than the {} MB an image may be.",
+                crate::uploads::processing::FILE_MAX / 1_000_000
+            ),
+        )
+    };
+    if request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n > UPLOAD_LIMIT)
+    {
+        return Err(upload_too_large());
+    }
+    let options = async_graphql::http::MultipartOptions::default().max_file_size(UPLOAD_LIMIT).max_num_files(1);
+    // Read whole (it is bounded) so that the parser reads a slice, not the socket.
+    let bytes = match body.into_bytes_limit(UPLOAD_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(upload_too_large()),
+        Err(_) => return Err(plain_error(request, StatusCode::BAD_REQUEST, "The request body could not be read.")),
+    };
+    match async_graphql::http::receive_body(Some(content_type), &bytes[..], options).await {
+        Ok(graphql_request) => Ok(graphql_request),
+        Err(async_graphql::ParseRequestError::PayloadTooLarge) => Err(upload_too_large()),
+        Err(err) => Err(plain_error(
+            request,
+            StatusCode::BAD_REQUEST,
+            &format!("The request is not a valid GraphQL multipart request: {err}."),
+        )),
+    }
 }
 
 struct GetParams {

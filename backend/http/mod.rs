@@ -3,6 +3,7 @@
 
 pub mod graphql;
 pub mod methods;
+pub mod uploads;
 pub mod ws;
 
 use std::{sync::Arc, time::Instant};
@@ -53,6 +54,7 @@ pub fn routes(state: AppState, schema: KettleSchema, site: Route, panic_page: Pa
     let config = state.config.clone();
     site.at("/graphql", get(graphql::get).post(graphql::post))
         .at("/graphql/ws", get(ws::upgrade))
+        .at("/uploads/:name", get(uploads::serve))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics_text))
@@ -167,7 +169,7 @@ async fn observe<E: Endpoint>(
 /// Addresses whose `200` answers carry an `ETag` and honour `If-None-Match`: feeds,
 /// calendars and static files, which feed readers, calendar apps and browsers poll.
 fn conditional_path(path: &str) -> bool {
-    ["/feeds/", "/calendars/", "/static/"].iter().any(|prefix| path.starts_with(prefix))
+    ["/feeds/", "/calendars/", "/static/", "/uploads/"].iter().any(|prefix| path.starts_with(prefix))
         || path == "/robots.txt"
         || path == "/favicon.ico"
 }

@@ -57,10 +57,12 @@ pub enum Limit {
     PasswordResetAddress,
     /// Personal data exports one member asks for (each is a full copy of their data).
     DataExportMember,
+    /// Images one member uploads (each is decoded and re-encoded, which costs CPU).
+    UploadsMember,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 9] = [
         Limit::SignInAccount,
         Limit::SignInAddress,
         Limit::RegisterAddress,
@@ -69,6 +71,7 @@ impl Limit {
         Limit::GraphqlCostClient,
         Limit::PasswordResetAddress,
         Limit::DataExportMember,
+        Limit::UploadsMember,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +84,7 @@ impl Limit {
             Limit::GraphqlCostClient => "graphql_cost_client",
             Limit::PasswordResetAddress => "password_reset_address",
             Limit::DataExportMember => "data_export_member",
+            Limit::UploadsMember => "uploads_member",
         }
     }
 
@@ -95,6 +99,7 @@ impl Limit {
             Limit::GraphqlCostClient => rule(200_000, 60),
             Limit::PasswordResetAddress => rule(20, 60 * 60),
             Limit::DataExportMember => rule(3, 24 * 60 * 60),
+            Limit::UploadsMember => rule(60, 60 * 60),
         }
     }
 }
@@ -108,7 +113,7 @@ pub struct Rule {
 
 /// The rule for each limit: the defaults, with `KETTLE_RATE_LIMITS` overrides.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rules([Rule; 8]);
+pub struct Rules([Rule; 9]);
 
 impl Default for Rules {
     fn default() -> Self {

@@ -7,7 +7,8 @@
 //!    provider sign-ins, follows (theirs, and others' follows of them), notifications and
 //!    notification choices, marks, bookmarks, interests, flags they made (a review keeps
 //!    its weight), co-author invitations to them, data exports, their mail, organisation
-//!    and meetup group memberships, suspensions (the audit log keeps the facts by id).
+//!    and meetup group memberships, suspensions (the audit log keeps the facts by id),
+//!    and the images they uploaded (where others' text showed one, its alt text shows).
 //! 2. **RSVPs** are withdrawn the way an RSVP is: under the event's lock, a freed seat
 //!    promoted from the waitlist by `meetups::rsvps::promote_waiting`, which tells the
 //!    promoted member through the outbox.
@@ -79,6 +80,7 @@ pub async fn erase(db: &Db, member_id: i64, requester: Requester<'_>) -> AppResu
     .execute(&mut *tx)
     .await?;
     delete_unused_artefacts(&mut tx, member_id).await?;
+    crate::uploads::delete_all_of(&mut tx, member_id).await?;
 
     for sql in [
         "DELETE FROM sessions WHERE member_id = $1",

@@ -326,6 +326,12 @@ pub const SECTIONS: &[(&str, &str)] = &[
          WHERE member_id = $1 ORDER BY artefact_id, organisation_id",
     ),
     (
+        // Where each image is and what it shows; the images themselves are at their
+        // addresses, /uploads/<key>.<png|jpg>, for as long as the account exists.
+        "images.owner_id",
+        "SELECT key, alt, format, width, height, bytes, created_at FROM images WHERE owner_id = $1 ORDER BY id",
+    ),
+    (
         "comments.author_id",
         "SELECT id, subject_type, subject_id, parent_id, body_source, created_at, edited_at, deleted_at, hidden_at, \
          hidden_reason FROM comments WHERE author_id = $1 ORDER BY id",

@@ -975,7 +975,7 @@ fn text_pieces(text: &str, entities: bool) -> impl Iterator<Item = &str> {
 
 /// How wide an image shows at most: the prose column (`.prose` in app.css), so that
 /// the browser picks the smallest width that fills it.
-const IMAGE_SIZES: &str = "(min-width: 44em) 40em, 100vw";
+const IMAGE_SIZES: &str = "(min-width: 40em) 38em, 100vw";
 
 /// The `<img>` for an uploaded image: every width kept in `srcset`, its size so that the
 /// page does not jump as it loads, loaded only as it nears the screen. The description

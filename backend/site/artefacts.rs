@@ -9,6 +9,7 @@ use super::{
     forms::{form_errors, query_params, refused, respond},
     node_path, page_id,
     visit::{Form, Mutation, Stop, Visit},
+    writing,
 };
 
 /// The artefact kinds and statuses as GraphQL names them, in the order forms offer them.
@@ -244,13 +245,17 @@ pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Respons
 /// Saves (or previews) the form, for a new artefact when `number` is `None`.
 async fn submit(request: &Request, body: Body, number: Option<String>) -> Result<Response, Stop> {
     let (mut visit, form) = Visit::posted(request, body).await?;
-    let values = values_from(&form);
-    if form.get("action") == Some("preview") {
-        let preview = match visit.query("markdown_preview", json!({ "source": values["description"] })).await {
-            Ok(data) => json!({ "preview_html": data["markdownPreview"], "unknown_handles": data["unknownHandles"] }),
-            Err(_) => json!({ "errors": refused("The text is too long to preview.".into(), "description") }),
-        };
-        return render_form(&visit, StatusCode::OK, number.as_deref(), values, preview).await;
+    let mut values = values_from(&form);
+    match form.get("action") {
+        Some("preview") => {
+            let preview = writing::preview(&visit, &values["description"], "description").await;
+            return render_form(&visit, StatusCode::OK, number.as_deref(), values, preview).await;
+        }
+        Some("upload") => {
+            let (status, next) = writing::add_image(&mut visit, &form, &mut values, "description").await?;
+            return render_form(&visit, status, number.as_deref(), values, next).await;
+        }
+        _ => {}
     }
     let mut input = input_from(&values);
     let outcome = match &number {

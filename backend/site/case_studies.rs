@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::{
     forms::{form_errors, query_params, refused, respond},
     visit::{Form, Mutation, Stop, Visit},
+    writing,
 };
 
 /// The service phases as GraphQL names them, in order.
@@ -214,14 +215,17 @@ pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Respons
 /// Saves (or previews) the form, for a new case study when `number` is `None`.
 async fn submit(request: &Request, body: Body, number: Option<String>) -> Result<Response, Stop> {
     let (mut visit, form) = Visit::posted(request, body).await?;
-    let values = values_from(&form);
-    if form.get("action") == Some("preview") {
-        let preview = visit.query("markdown_preview", json!({ "source": values["body"] })).await;
-        let preview = match preview {
-            Ok(data) => json!({ "preview_html": data["markdownPreview"], "unknown_handles": data["unknownHandles"] }),
-            Err(_) => json!({ "errors": refused("The text is too long to preview.".into(), "body") }),
-        };
-        return render_form(&visit, StatusCode::OK, number.as_deref(), values, preview).await;
+    let mut values = values_from(&form);
+    match form.get("action") {
+        Some("preview") => {
+            let preview = writing::preview(&visit, &values["body"], "body").await;
+            return render_form(&visit, StatusCode::OK, number.as_deref(), values, preview).await;
+        }
+        Some("upload") => {
+            let (status, next) = writing::add_image(&mut visit, &form, &mut values, "body").await?;
+            return render_form(&visit, status, number.as_deref(), values, next).await;
+        }
+        _ => {}
     }
     let mut input = input_from(&values);
     let outcome = match &number {

@@ -9,6 +9,7 @@ use super::{
     forms::{form_errors, refused, respond},
     node_path, page_id,
     visit::{Mutation, Stop, Visit},
+    writing,
 };
 
 /// The comment form on a page of its own: to fix a comment that was refused, or to
@@ -19,13 +20,16 @@ async fn render_form(
     subject: Value,
     number: Option<&str>,
     values: Value,
-    errors: Value,
+    extra: Value,
 ) -> Result<Response, Stop> {
     if subject.is_null() {
         return Ok(visit.not_found().await);
     }
     let data = json!({ "viewer": visit.query("viewer", json!({})).await?["viewer"], "subject": subject });
-    let context = json!({ "number": number, "values": values, "errors": errors });
+    let mut context = json!({ "number": number, "values": values });
+    if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
+        object.extend(more);
+    }
     Ok(visit.render(status, "comment_form.html", &data, context))
 }
 
@@ -42,6 +46,12 @@ pub async fn post(request: &Request, body: Body) -> Response {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let subject_id = form.text("subjectId");
             let parent_id = Some(form.text("parentId")).filter(|p| !p.is_empty());
+            if form.get("action") == Some("upload") {
+                let mut values = json!({ "body": form.text("body"), "subjectId": subject_id, "parentId": parent_id });
+                let (status, next) = writing::add_image(&mut visit, &form, &mut values, "body").await?;
+                let subject = visit.query("comment_subject", json!({ "id": subject_id })).await?["subject"].clone();
+                return render_form(&visit, status, subject, None, values, next).await;
+            }
             let input = json!({ "subjectId": subject_id, "parentId": parent_id, "body": form.text("body") });
             let errors = match visit.mutate("post_comment", json!({ "input": input })).await? {
                 Mutation::Done(payload) => {
@@ -53,7 +63,8 @@ pub async fn post(request: &Request, body: Body) -> Response {
             };
             let subject = visit.query("comment_subject", json!({ "id": subject_id })).await?["subject"].clone();
             let values = json!({ "body": form.text("body"), "subjectId": subject_id, "parentId": parent_id });
-            render_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, subject, None, values, errors).await
+            render_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, subject, None, values, json!({ "errors": errors }))
+                .await
         }
         .await,
     )
@@ -101,6 +112,11 @@ pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> 
                 Ok(comment) => comment,
                 Err(page) => return Ok(page),
             };
+            if form.get("action") == Some("upload") {
+                let mut values = json!({ "body": form.text("body") });
+                let (status, next) = writing::add_image(&mut visit, &form, &mut values, "body").await?;
+                return render_form(&visit, status, comment["subject"].clone(), Some(&number), values, next).await;
+            }
             let input = json!({ "id": comment["id"], "body": form.text("body") });
             let errors = match visit.mutate("edit_comment", json!({ "input": input })).await? {
                 Mutation::Done(_) => {
@@ -112,7 +128,15 @@ pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> 
             };
             let values = json!({ "body": form.text("body") });
             let subject = comment["subject"].clone();
-            render_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, subject, Some(&number), values, errors).await
+            render_form(
+                &visit,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                subject,
+                Some(&number),
+                values,
+                json!({ "errors": errors }),
+            )
+            .await
         }
         .await,
     )

@@ -33,6 +33,7 @@ pub mod privacy;
 pub mod topics;
 pub mod unsubscribe;
 pub mod visit;
+pub mod writing;
 
 use std::{collections::HashMap, sync::LazyLock};
 

@@ -27,6 +27,10 @@ use crate::{
 
 /// The largest form body a page accepts.
 pub const FORM_LIMIT: usize = 64 * 1024;
+/// The largest form with an image in it (`multipart/form-data`): the largest image, and
+/// room for the rest of the form. A file a little over the image limit reaches
+/// `uploadImage`, which says so beside the field.
+pub const UPLOAD_FORM_LIMIT: usize = crate::uploads::processing::FILE_MAX + 1024 * 1024;
 
 /// Strict by default: our own scripts and styles only, no inline code, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -136,7 +140,7 @@ impl Visit {
     /// A form post: reads the form and refuses it unless its CSRF token matches.
     pub async fn posted(request: &Request, body: poem::Body) -> Result<(Visit, Form), Stop> {
         let visit = Visit::new(request).await?;
-        let form = Form::read(body).await?;
+        let form = Form::read(request, body).await?;
         visit.check_csrf(&form).await?;
         Ok((visit, form))
     }
@@ -158,6 +162,16 @@ impl Visit {
     }
 
     async fn run(&self, document: &str, variables: Value) -> Result<async_graphql::Response, Stop> {
+        self.run_with(document, variables, None).await
+    }
+
+    /// Runs a document, with `upload` as its `input.file` variable when there is one.
+    async fn run_with(
+        &self,
+        document: &str,
+        variables: Value,
+        upload: Option<&UploadedFile>,
+    ) -> Result<async_graphql::Response, Stop> {
         let Some(page_document) = super::page_document(document) else {
             tracing::error!(document, "a page's GraphQL document is missing");
             return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)));
@@ -172,6 +186,29 @@ impl Visit {
                 request_id: self.request_id.clone(),
             })
             .data(Loaders::new(&self.state.db, self.member_id()));
+        let mut request = request;
+        if let Some(file) = upload {
+            // async-graphql hands uploads to resolvers as files, as its multipart reader
+            // would have written them.
+            let content = tempfile::tempfile()
+                .and_then(|mut f| {
+                    use std::io::{Seek, Write};
+                    f.write_all(&file.bytes)?;
+                    f.rewind()?;
+                    Ok(f)
+                })
+                .map_err(|err| {
+                    self.failed(anyhow::anyhow!("could not hold an upload in a temporary file: {err}").into())
+                })?;
+            request.set_upload(
+                "variables.input.file",
+                async_graphql::UploadValue {
+                    filename: file.filename.clone(),
+                    content_type: file.content_type.clone(),
+                    content,
+                },
+            );
+        }
         Ok(self.schema.execute(request).await)
     }
 
@@ -207,11 +244,21 @@ impl Visit {
     /// root field). Cookies the mutation sets (signing in or out) go out with whatever
     /// this visit sends next.
     pub async fn mutate(&mut self, document: &str, variables: Value) -> Result<Mutation, Stop> {
+        self.mutate_with(document, variables, None).await
+    }
+
+    /// [`Visit::mutate`] with a file from the form as the mutation's `input.file`.
+    pub async fn mutate_with(
+        &mut self,
+        document: &str,
+        variables: Value,
+        upload: Option<&UploadedFile>,
+    ) -> Result<Mutation, Stop> {
         let Some(field) = super::page_document(document).and_then(|d| d.mutation_field.as_deref()) else {
             tracing::error!(document, "a page's mutation document is missing or selects other than one mutation field");
             return Err(Box::new(static_error_page(StatusCode::INTERNAL_SERVER_ERROR, &self.request_id)));
         };
-        let response = self.run(document, variables).await?;
+        let response = self.run_with(document, variables, upload).await?;
         for value in response.http_headers.get_all(header::SET_COOKIE) {
             if let Ok(text) = value.to_str() {
                 self.set_cookies.push(text.to_string());
@@ -370,28 +417,93 @@ pub enum Mutation {
 }
 
 /// A submitted form's fields.
-pub struct Form(Vec<(String, String)>);
+pub struct Form {
+    fields: Vec<(String, String)>,
+    /// The file chosen in a form sent as `multipart/form-data`, if one was.
+    file: Option<UploadedFile>,
+}
+
+/// A file sent with a form.
+pub struct UploadedFile {
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
 
 impl Form {
-    pub async fn read(body: poem::Body) -> Result<Form, Stop> {
-        let bytes = body.into_bytes_limit(FORM_LIMIT).await.map_err(|_| {
+    /// Reads a form sent URL-encoded (within [`FORM_LIMIT`]) or, from a form that can
+    /// hold an image, as `multipart/form-data` (within [`UPLOAD_FORM_LIMIT`], and at most
+    /// one file: the first non-empty one).
+    pub async fn read(request: &Request, body: poem::Body) -> Result<Form, Stop> {
+        let too_large = |limit: usize| {
             Box::new(
                 Response::builder()
                     .status(StatusCode::PAYLOAD_TOO_LARGE)
                     .content_type("text/plain; charset=utf-8")
-                    .body("The form was too large to send.\n"),
+                    .body(if limit == FORM_LIMIT {
+                        "The form was too large to send.\n".to_string()
+                    } else {
+                        format!(
+                            "The form was too large to send: an image may be at most {} MB. Go back and choose a smaller one.\n",
+                            crate::uploads::processing::FILE_MAX / 1_000_000
+                        )
+                    }),
             )
-        })?;
-        Ok(Form(url::form_urlencoded::parse(&bytes).into_owned().collect()))
+        };
+        let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let Ok(boundary) = multer::parse_boundary(content_type) else {
+            let bytes = body.into_bytes_limit(FORM_LIMIT).await.map_err(|_| too_large(FORM_LIMIT))?;
+            return Ok(Form { fields: url::form_urlencoded::parse(&bytes).into_owned().collect(), file: None });
+        };
+        let limits = multer::SizeLimit::new().whole_stream(UPLOAD_FORM_LIMIT as u64);
+        let mut multipart = multer::Multipart::with_constraints(
+            body.into_bytes_stream(),
+            boundary,
+            multer::Constraints::new().size_limit(limits),
+        );
+        let mut form = Form { fields: Vec::new(), file: None };
+        let unreadable = |err: multer::Error| match err {
+            multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+                too_large(UPLOAD_FORM_LIMIT)
+            }
+            _ => Box::new(
+                Response::builder()
+                    .status(StatusCode::BAD_REQUEST)
+                    .content_type("text/plain; charset=utf-8")
+                    .body("The form could not be read. Go back and send it again.\n"),
+            ),
+        };
+        while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+            let name = field.name().unwrap_or_default().to_string();
+            match field.file_name().map(str::to_string) {
+                Some(filename) => {
+                    let content_type = field.content_type().map(|m| m.to_string());
+                    let bytes = field.bytes().await.map_err(unreadable)?;
+                    if form.file.is_none() && !bytes.is_empty() {
+                        form.file = Some(UploadedFile { filename, content_type, bytes: bytes.to_vec() });
+                    }
+                }
+                None => {
+                    let value = field.text().await.map_err(unreadable)?;
+                    form.fields.push((name, value));
+                }
+            }
+        }
+        Ok(form)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The file sent with the form, if any.
+    pub fn file(&self) -> Option<&UploadedFile> {
+        self.file.as_ref()
     }
 
     /// Every value sent under `name` (checkboxes), at most 50.
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).take(50).collect()
+        self.fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).take(50).collect()
     }
 
     /// A field's value, or "" when it was not sent.

@@ -31,6 +31,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         the_attendee_csv_defuses_formulas,
         deleting_a_comment_asks_first,
         deleting_a_draft_asks_first,
+        images_are_uploaded_from_the_forms_that_take_markdown,
         profiles_show_organisations_work_and_groups,
         pending_join_requests_show_to_the_requester_and_the_admins,
         giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group,
@@ -96,6 +97,45 @@ impl Browser {
         self.page(response).await
     }
 
+    /// Posts a form as `multipart/form-data` (as a form that can hold an image sends
+    /// itself), with the CSRF token of the last page seen and, optionally, a file as
+    /// `image`: `(file name, content type, bytes)`.
+    pub(crate) async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &str, &[u8])>,
+    ) -> Page {
+        let token = self.csrf.clone().expect("a page with a form was seen first");
+        let boundary = "kettle-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (name, value) in [("csrf_token", token.as_str())].iter().chain(fields) {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        // A browser sends an empty file part when no file was chosen.
+        let (file_name, content_type, bytes) = file.unwrap_or(("", "application/octet-stream", b""));
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .http
+            .post(self.app.url(path))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.page(response).await
+    }
+
     /// Registers through the form, then signs in (registering does not sign in).
     pub(crate) async fn register(&mut self, email: &str, name: &str) {
         self.get("/register").await;
@@ -147,7 +187,8 @@ async fn page_documents_match_the_schema(_app: TestApp) {
     assert!(!response.errors.is_empty());
 }
 
-/// Every form reaches its mutation: each `visit.mutate("name", …)` in the site's handlers
+/// Every form reaches its mutation: each `visit.mutate("name", …)` (or `mutate_with`,
+/// which sends a file too) in the site's handlers
 /// names a document that exists and selects exactly one mutation field, which is where
 /// the payload is read from (so no handler can read a misspelt field and take the null
 /// it finds for success).
@@ -158,9 +199,11 @@ async fn every_form_reaches_its_mutation(_app: TestApp) {
         ["join_meetup_group", "leave_meetup_group", "rename_topic", "merge_topic"].map(String::from).to_vec();
     for entry in std::fs::read_dir(site).unwrap() {
         let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for (at, call) in source.match_indices(".mutate(\"") {
-            let rest = &source[at + call.len()..];
-            named.push(rest[..rest.find('"').unwrap()].to_string());
+        for call in [".mutate(\"", ".mutate_with(\""] {
+            for (at, _) in source.match_indices(call) {
+                let rest = &source[at + call.len()..];
+                named.push(rest[..rest.find('"').unwrap()].to_string());
+            }
         }
     }
     assert!(named.len() >= 50, "{named:?}");
@@ -1455,4 +1498,95 @@ async fn notification_settings_switch_kinds_off(app: TestApp) {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT COUNT(*) FROM notification_kinds_off").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM members WHERE auto_watch_off_at IS NOT NULL").await, 1);
+}
+
+/// A PNG of `width` × `height` (a gradient).
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 120]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// An image is added from the case study, artefact and comment forms without
+/// JavaScript: the whole form goes (multipart) with "Upload image", and comes back with
+/// the image's Markdown at the end of the text, shown in the preview, and nothing typed
+/// lost; a file that is not an image, a missing file or missing alt text is explained
+/// beside its field and stores nothing.
+async fn images_are_uploaded_from_the_forms_that_take_markdown(app: TestApp) {
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    ada.get("/case-studies/new").await;
+    let picture = png(1200, 600);
+    let typed = [("title", "Bins"), ("summary", "Reminders."), ("body", "What we did.")];
+    let upload = |alt: &'static str| {
+        let mut fields = typed.to_vec();
+        fields.extend([("image_alt", alt), ("action", "upload")]);
+        fields
+    };
+
+    let added = ada
+        .post_multipart("/case-studies/new", &upload("Chart of bins"), Some(("chart.png", "image/png", &picture)))
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert!(
+        added.body.contains("What we did.\n\n![Chart of bins]("),
+        "the Markdown goes at the end of the text: {}",
+        added.body
+    );
+    assert!(
+        added.body.contains("<img src=\"/uploads/") && added.body.contains("alt=\"Chart of bins\""),
+        "{}",
+        added.body
+    );
+    assert!(added.body.contains("Your image is at the end of the text"), "{}", added.body);
+    assert!(added.body.contains("value=\"Bins\""), "the title is kept");
+    assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM case_studies").await, 0, "uploading saves nothing else");
+
+    // Problems are told beside their fields, and nothing is stored.
+    let text = ada
+        .post_multipart("/case-studies/new", &upload("A note"), Some(("note.png", "image/png", b"just words")))
+        .await;
+    assert_eq!(text.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text.body.contains("<a href=\"#image\">The file is not an image Kettle can show"), "{}", text.body);
+    assert!(text.body.contains("value=\"A note\""), "the alt text is kept");
+    let none = ada.post_multipart("/case-studies/new", &upload("A chart"), None).await;
+    assert!(none.body.contains("<a href=\"#image\">Choose an image to upload.</a>"), "{}", none.body);
+    let no_alt = ada.post_multipart("/case-studies/new", &upload(""), Some(("chart.png", "image/png", &picture))).await;
+    assert!(no_alt.body.contains("<a href=\"#image_alt\">Describe what the image shows"), "{}", no_alt.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 1);
+
+    // The same from a comment's own page.
+    let ada_api = app.sign_in("ada@example.org", PASSWORD).await;
+    let topic = {
+        let curator = app.member("curator@example.org", "Curator").await;
+        app.execute_sql("UPDATE members SET role = 'admin' WHERE email_normalized = 'curator@example.org'").await;
+        curator
+            .data("mutation { createTopic(input: { name: \"Waste\" }) { topic { id } } }", serde_json::json!({}))
+            .await["createTopic"]["topic"]["id"]
+            .clone()
+    };
+    let artefact = ada_api
+        .data(
+            "mutation ($input: CreateArtefactInput!) { createArtefact(input: $input) { artefact { id } } }",
+            serde_json::json!({ "input": { "title": "Bin letter", "kind": "TEMPLATE_OR_DOCUMENT", "status": "IN_USE", "description": "A letter.", "url": "https://example.org/letter", "licence": "OGL-UK-3.0", "topicIds": [topic] } }),
+        )
+        .await["createArtefact"]["artefact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ada.get("/artefacts/new").await;
+    let fields = [
+        ("subjectId", artefact.as_str()),
+        ("body", "Here it is in use."),
+        ("image_alt", "The letter on a desk"),
+        ("action", "upload"),
+    ];
+    let comment = ada.post_multipart("/comments", &fields, Some(("desk.png", "image/png", &png(300, 200)))).await;
+    assert_eq!(comment.status, StatusCode::OK, "{}", comment.body);
+    assert!(comment.body.contains("Here it is in use.\n\n![The letter on a desk]("), "{}", comment.body);
+    assert!(comment.body.contains("alt=\"The letter on a desk\""), "{}", comment.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM comments").await, 0);
 }

@@ -27,7 +27,7 @@ use crate::{
         follows::{self, FollowLevel},
     },
     organisations::{self, NewOrganisation, OrganisationKind},
-    topics,
+    topics, uploads,
 };
 
 const TOPICS: &[(&str, &str)] = &[
@@ -328,6 +328,15 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         organisation_ids.insert(index, organisation.id);
     }
 
+    // The first case study's update shows a chart its author uploaded.
+    let chart = bar_chart(&[120, 112, 104, 95, 88, 77, 70, 63, 55, 49, 44, 40]);
+    let processed = uploads::processing::process(&chart).map_err(|refused| anyhow::anyhow!("{refused:?}"))?;
+    let alt = "Bar chart: missed bin collections a month fell from 120 in January to 40 in December.";
+    let chart = uploads::store(db, members[CASE_STUDIES[0].3].id, alt, &processed, i64::MAX)
+        .await
+        .map_err(AppError::into_anyhow)?
+        .map_err(|usage| anyhow::anyhow!("the demo chart is over the quota: {usage:?}"))?;
+
     let mut case_study_ids = Vec::new();
     for (title, summary, phase, author, co_author, topics, body) in CASE_STUDIES {
         let author_member = &members[*author];
@@ -351,8 +360,9 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
             .await
             .map_err(AppError::into_anyhow)?;
         // Some have been updated since, with a note saying what changed (their history).
-        for (_, change_note, more) in UPDATES.iter().filter(|u| CASE_STUDIES[u.0].0 == *title) {
-            let updated = Fields { body_source: format!("{body}{more}"), ..fields.clone() };
+        for (index, change_note, more) in UPDATES.iter().filter(|u| CASE_STUDIES[u.0].0 == *title) {
+            let picture = if *index == 0 { format!("\n\n{}", chart.markdown_snippet()) } else { String::new() };
+            let updated = Fields { body_source: format!("{body}{more}{picture}"), ..fields.clone() };
             case_studies::update(db, case_study.id, case_study.version, author_member.id, &updated, change_note)
                 .await
                 .map_err(AppError::into_anyhow)?;
@@ -471,4 +481,27 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         occurrences.len(),
         MEMBERS[0].1,
     ))
+}
+
+/// A bar chart as a PNG: one bar a month, in the site's blue on white, tallest 120.
+fn bar_chart(values: &[u32]) -> Vec<u8> {
+    let (width, height, bar, gap) = (960u32, 480u32, 60u32, 18u32);
+    let left = (width - values.len() as u32 * (bar + gap) + gap) / 2;
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        let column = x.checked_sub(left).map(|x| (x / (bar + gap), x % (bar + gap)));
+        let top = |value: u32| height - 40 - value * (height - 80) / 120;
+        match column {
+            Some((i, offset))
+                if offset < bar && (i as usize) < values.len() && y >= top(values[i as usize]) && y < height - 40 =>
+            {
+                image::Rgb([0x1d, 0x70, 0xb8])
+            }
+            _ if y == height - 40 => image::Rgb([0x0b, 0x0c, 0x0c]),
+            _ => image::Rgb([0xff, 0xff, 0xff]),
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    // Writing a PNG into memory fails only when memory runs out.
+    let _ = image.write_to(&mut out, image::ImageFormat::Png);
+    out.into_inner()
 }

@@ -324,6 +324,21 @@ async fn seed_demo_fills_an_empty_instance_once(app: TestApp) {
         .collect();
     assert_eq!(updated.len(), 1, "{history}");
     assert_eq!(updated[0]["versions"][0]["changeNote"], "Added what happened a year on.");
+    // That update shows a chart uploaded as an image, served from the site itself.
+    assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 1);
+    let updated_title = updated[0]["title"].as_str().unwrap();
+    let shown = app.anonymous().data("{ caseStudies(first: 10) { nodes { title bodyHtml } } }", json!({})).await;
+    let html = shown["caseStudies"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["title"] == updated_title)
+        .map(|n| n["bodyHtml"].as_str().unwrap().to_string())
+        .unwrap();
+    let src = html.split("<img src=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("an image in the update");
+    let image = app.http().get(app.url(src)).send().await.unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
     assert_eq!(app.count("SELECT COUNT(*) FROM artefacts WHERE adapted_from_id IS NOT NULL").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM comments WHERE parent_id IS NOT NULL").await, 2);
     assert!(app.count("SELECT COUNT(*) FROM meetup_events WHERE series_id IS NOT NULL").await >= 5);

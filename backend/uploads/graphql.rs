@@ -163,7 +163,7 @@ impl UploadMutation {
                 "file",
                 UserErrorCode::LimitReached,
                 format!(
-                    "This image ({}) would take you over your {} for images ({} used): delete some you no longer use, on the Your images page.",
+                    "This image ({}) would take you over the {} your images may take ({} used already). Use an image you uploaded before, or a smaller one.",
                     megabytes(processed.bytes() as i64),
                     megabytes(usage.limit),
                     megabytes(usage.used)

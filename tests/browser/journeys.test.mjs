@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { createRequire } from "node:module";
+import { crc32, deflateSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startProvider } from "./oauth_provider.mjs";
@@ -414,6 +415,20 @@ test("write, preview and publish a case study; another member finds it", async (
   assert.equal(await page.locator(".preview em").innerText(), "tested");
   assert.equal(await page.locator(".preview script").count(), 0);
   await checkPage(page, "case-study-preview");
+  // An image is described, uploaded, and shown in the preview from the site's own origin.
+  await page.getByLabel("What the image shows").fill("Chart of missed collections falling by a third");
+  await page.getByLabel("Image file").setInputFiles({ name: "chart.png", mimeType: "image/png", buffer: png(900, 300) });
+  await page.getByRole("button", { name: "Upload image" }).click();
+  await page.getByText("Your image is at the end of the text").waitFor();
+  const chart = page.locator('.preview img[alt="Chart of missed collections falling by a third"]');
+  await chart.waitFor();
+  await chart.scrollIntoViewIfNeeded();
+  await page.waitForFunction(() => document.querySelector(".preview img").complete);
+  // It loads; the column is 608px wide here, so of the 480 and 900px widths the 900 is chosen.
+  assert.ok(await chart.evaluate((img) => img.naturalWidth > 0), "the image loads");
+  assert.match(await chart.evaluate((img) => img.currentSrc), /\/uploads\/[0-9a-f]{32}\.png$/);
+  assert.match(await page.getByLabel("Case study", { exact: true }).inputValue(), /\n\n!\[Chart of missed collections falling by a third\]\(\/uploads\/[0-9a-f]{32}\.png\)\n$/);
+  await checkPage(page, "case-study-image");
   await page.getByLabel("Live").check();
   await page.getByLabel("Bin collection").check();
   await page.getByRole("button", { name: "Save draft" }).click();
@@ -427,6 +442,7 @@ test("write, preview and publish a case study; another member finds it", async (
   await page.getByText("Only its authors can see it.").waitFor();
   await page.getByRole("button", { name: "Publish" }).click();
   await page.getByText("Your case study is published.").waitFor();
+  await page.locator('.prose img[alt="Chart of missed collections falling by a third"]').waitFor();
   await checkPage(page, "case-study");
   // The phase was chosen, not given: the first Save draft said to choose one.
 
@@ -1955,7 +1971,31 @@ test("every page visited was checked", () => {
     "settings-data-ready", "settings-delete", "settings-delete-errors", "account-deleted", "case-study-former-member",
     "privacy", "member-moderation", "member-suspend-errors", "member-suspended", "admin-audit", "sign-in-suspended",
     "case-study-reflow", "header-menu-open", "case-study-history", "case-study-compare", "meetup-give-up",
-    "meetup-cancel-series", "meetup-cancelled", "case-study-delete", "comment-delete"]) {
+    "meetup-cancel-series", "meetup-cancelled", "case-study-delete", "comment-delete", "case-study-image"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });
+
+/** A PNG of `width` × `height`, a gradient, made with zlib alone. */
+function png(width, height) {
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB, no interlace
+  const rows = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      rows.set([x % 256, y % 256, 150], y * (width * 3 + 1) + 1 + x * 3);
+    }
+  }
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+}

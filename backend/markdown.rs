@@ -95,6 +95,13 @@ pub struct Rendered {
 /// same trip. A text that mentions no one and shows no uploaded image is finished in the
 /// first trip.
 pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
+    render_linked_without(db, source, &[]).await
+}
+
+/// [`render_linked`] as if the uploaded images under `gone` were deleted already: an
+/// erasure renders others' text again inside the transaction that deletes the images,
+/// where the lookups (on the pool) would still find them.
+pub async fn render_linked_without(db: &Db, source: &str, gone: &[String]) -> AppResult<Rendered> {
     let source = source.to_owned();
     // Either finished in this trip, or the draft to finish once its lookups are done.
     let (rendered, draft) = off_the_workers(move || {
@@ -112,7 +119,8 @@ pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
     } else {
         accounts::ids_by_handle(db, draft.candidates()).await?
     };
-    let images = uploads::by_keys(db, &draft.image_keys).await?;
+    let mut images = uploads::by_keys(db, &draft.image_keys).await?;
+    images.retain(|key, _| !gone.contains(key));
     let known: HashSet<String> = ids.keys().cloned().collect();
     let mut rendered = off_the_workers(move || finish_for_storage(draft, &known, &images)).await?;
     rendered.mentioned_ids = rendered.mentions.iter().filter_map(|h| ids.get(h).copied()).collect();

@@ -8,7 +8,8 @@
 //!    notification choices, marks, bookmarks, interests, flags they made (a review keeps
 //!    its weight), co-author invitations to them, data exports, their mail, organisation
 //!    and meetup group memberships, suspensions (the audit log keeps the facts by id),
-//!    and the images they uploaded (where others' text showed one, its alt text shows).
+//!    and the images they uploaded: others' text that showed one is rendered again
+//!    without it (and without the alt text they gave it).
 //! 2. **RSVPs** are withdrawn the way an RSVP is: under the event's lock, a freed seat
 //!    promoted from the waitlist by `meetups::rsvps::promote_waiting`, which tells the
 //!    promoted member through the outbox.
@@ -80,7 +81,10 @@ pub async fn erase(db: &Db, member_id: i64, requester: Requester<'_>) -> AppResu
     .execute(&mut *tx)
     .await?;
     delete_unused_artefacts(&mut tx, member_id).await?;
+    let image_keys: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM images WHERE owner_id = $1").bind(member_id).fetch_all(&mut *tx).await?;
     crate::uploads::delete_all_of(&mut tx, member_id).await?;
+    without_images(db, &mut tx, &image_keys).await?;
 
     for sql in [
         "DELETE FROM sessions WHERE member_id = $1",
@@ -277,6 +281,36 @@ const MARKDOWN: [(&str, &str, Option<&str>); 6] = [
     ("meetup_groups", "description_source", Some("description_html")),
     ("meetup_events", "description_source", Some("description_html")),
 ];
+
+/// Renders again anyone's text that showed one of the erased member's images, so that
+/// neither the image nor the alt text they wrote stays in it: where the text gave no
+/// description of its own, nothing shows. It reads every text showing any upload (an
+/// erasure is rare; a text's HTML names its images' keys).
+async fn without_images(db: &Db, tx: &mut Tx, keys: &[String]) -> AppResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    for (table, source, html) in MARKDOWN {
+        let Some(html) = html else { continue };
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, {source}, {html} FROM {table} WHERE {html} LIKE '%<img src=\"/uploads/%'"
+        ))
+        .fetch_all(&mut **tx)
+        .await?;
+        for (id, text, shown) in rows {
+            if !keys.iter().any(|key| shown.contains(&format!("/uploads/{key}"))) {
+                continue;
+            }
+            let rendered = markdown::render_linked_without(db, &text, keys).await?;
+            sqlx::query(&format!("UPDATE {table} SET {html} = $1 WHERE id = $2"))
+                .bind(&rendered.html)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
 
 async fn neutralise_mentions(db: &Db, tx: &mut Tx, handle: &str) -> AppResult<()> {
     if handle.is_empty() {

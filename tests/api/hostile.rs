@@ -21,7 +21,7 @@ use crate::{
     case_studies::{admin, case_study, create_case_study, create_organisation, create_topic, PUBLISH},
     fuzz::{all_codes, client_send, normalise, InputValue, Kind, Lit, Model, Ty},
     scenarios,
-    support::{Client, Peer, Scenario, TestApp, PASSWORD},
+    support::{with_own_app, Client, Peer, Scenario, TestApp, PASSWORD},
 };
 
 pub fn scenarios() -> Vec<(&'static str, Scenario)> {
@@ -122,20 +122,6 @@ async fn healthy(app: &TestApp, after: &str) {
         Ok(r) if r.status() == 200 => {}
         Ok(r) => panic!("after {after}, /healthz answered {}", r.status()),
         Err(err) => panic!("after {after}, /healthz did not answer within 5 s: {err}"),
-    }
-}
-
-/// Runs `body` against an app of its own with `vars`, and always finishes that app.
-async fn with_own_app<F, Fut>(app: &TestApp, vars: &[(&str, &str)], body: F)
-where
-    F: FnOnce(TestApp) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let own = TestApp::spawn_with(app.backend(), vars).await;
-    let outcome = AssertUnwindSafe(body(own.clone())).catch_unwind().await;
-    own.finish().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
     }
 }
 

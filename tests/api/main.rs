@@ -35,6 +35,7 @@ mod smtp_server;
 mod stored_text;
 mod support;
 mod suspensions;
+mod uploads;
 
 use std::panic::AssertUnwindSafe;
 
@@ -75,6 +76,7 @@ fn main() {
         stored_text::scenarios(),
         open_data::scenarios(),
         search_bounds::scenarios(),
+        uploads::scenarios(),
     ]
     .concat();
 

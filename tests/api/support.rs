@@ -583,3 +583,19 @@ impl Peer {
         self.state.db.pool.close().await;
     }
 }
+
+/// Runs `body` against an app of its own with `vars` (configuration a scenario needs
+/// that the shared app does not have), and always finishes that app.
+pub async fn with_own_app<F, Fut>(app: &TestApp, vars: &[(&str, &str)], body: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    use futures_util::FutureExt;
+    let own = TestApp::spawn_with(app.backend(), vars).await;
+    let outcome = std::panic::AssertUnwindSafe(body(own.clone())).catch_unwind().await;
+    own.finish().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -78,6 +78,16 @@ pub const NESTING_MAX: usize = 16;
 /// which the sanitiser strips, keeps text nodes short and the output the same.
 const TEXT_RUN_MAX: usize = 2048;
 
+/// Every place Markdown is written: table, source column, HTML column (if any).
+pub const STORED: [(&str, &str, Option<&str>); 6] = [
+    ("case_studies", "body_source", Some("body_html")),
+    ("case_study_revisions", "body_source", None),
+    ("comments", "body_source", Some("body_html")),
+    ("artefacts", "description_source", Some("description_html")),
+    ("meetup_groups", "description_source", Some("description_html")),
+    ("meetup_events", "description_source", Some("description_html")),
+];
+
 /// Rendered, sanitised HTML and the handles it mentions (that exist), in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -103,17 +113,10 @@ pub async fn render_linked(db: &Db, source: &str) -> AppResult<Rendered> {
 /// where the lookups (on the pool) would still find them.
 pub async fn render_linked_without(db: &Db, source: &str, gone: &[String]) -> AppResult<Rendered> {
     let source = source.to_owned();
-    // Either finished in this trip, or the draft to finish once its lookups are done.
-    let (rendered, draft) = off_the_workers(move || {
-        let draft = Draft::new(&source);
-        if draft.candidates().is_empty() && draft.image_keys.is_empty() {
-            (Some(finish_for_storage(draft, &HashSet::new(), &HashMap::new())), None)
-        } else {
-            (None, Some(draft))
-        }
-    })
-    .await?;
-    let Some(draft) = draft else { return Ok(rendered.expect("a render finished or a draft to finish")) };
+    let draft = match off_the_workers(move || FirstTrip::of(Draft::new(&source))).await? {
+        FirstTrip::Finished(rendered) => return Ok(rendered),
+        FirstTrip::LookUp(draft) => draft,
+    };
     let ids = if draft.candidates().is_empty() {
         HashMap::new()
     } else {
@@ -122,9 +125,26 @@ pub async fn render_linked_without(db: &Db, source: &str, gone: &[String]) -> Ap
     let mut images = uploads::by_keys(db, &draft.image_keys).await?;
     images.retain(|key, _| !gone.contains(key));
     let known: HashSet<String> = ids.keys().cloned().collect();
-    let mut rendered = off_the_workers(move || finish_for_storage(draft, &known, &images)).await?;
+    let mut rendered = off_the_workers(move || finish_for_storage(*draft, &known, &images)).await?;
     rendered.mentioned_ids = rendered.mentions.iter().filter_map(|h| ids.get(h).copied()).collect();
     Ok(rendered)
+}
+
+/// What the first trip to the blocking pool brings back: the finished render of a text
+/// that mentions no one and shows no upload, or the draft to finish after the lookups.
+enum FirstTrip {
+    Finished(Rendered),
+    LookUp(Box<Draft>),
+}
+
+impl FirstTrip {
+    fn of(draft: Draft) -> FirstTrip {
+        if draft.candidates().is_empty() && draft.image_keys.is_empty() {
+            FirstTrip::Finished(finish_for_storage(draft, &HashSet::new(), &HashMap::new()))
+        } else {
+            FirstTrip::LookUp(Box::new(draft))
+        }
+    }
 }
 
 /// A draft finished as it is stored: sanitised, with its scroll regions.

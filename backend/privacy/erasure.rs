@@ -84,7 +84,7 @@ pub async fn erase(db: &Db, member_id: i64, requester: Requester<'_>) -> AppResu
     let image_keys: Vec<String> =
         sqlx::query_scalar("SELECT key FROM images WHERE owner_id = $1").bind(member_id).fetch_all(&mut *tx).await?;
     crate::uploads::delete_all_of(&mut tx, member_id).await?;
-    without_images(db, &mut tx, &image_keys).await?;
+    crate::uploads::render_again_without(db, &mut tx, &image_keys).await?;
 
     for sql in [
         "DELETE FROM sessions WHERE member_id = $1",
@@ -272,46 +272,6 @@ pub fn neutralise(text: &str, handle: &str) -> Option<String> {
     })
 }
 
-/// Every place Markdown is written: table, source column, HTML column (if any).
-const MARKDOWN: [(&str, &str, Option<&str>); 6] = [
-    ("case_studies", "body_source", Some("body_html")),
-    ("case_study_revisions", "body_source", None),
-    ("comments", "body_source", Some("body_html")),
-    ("artefacts", "description_source", Some("description_html")),
-    ("meetup_groups", "description_source", Some("description_html")),
-    ("meetup_events", "description_source", Some("description_html")),
-];
-
-/// Renders again anyone's text that showed one of the erased member's images, so that
-/// neither the image nor the alt text they wrote stays in it: where the text gave no
-/// description of its own, nothing shows. It reads every text showing any upload (an
-/// erasure is rare; a text's HTML names its images' keys).
-async fn without_images(db: &Db, tx: &mut Tx, keys: &[String]) -> AppResult<()> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    for (table, source, html) in MARKDOWN {
-        let Some(html) = html else { continue };
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
-            "SELECT id, {source}, {html} FROM {table} WHERE {html} LIKE '%<img src=\"/uploads/%'"
-        ))
-        .fetch_all(&mut **tx)
-        .await?;
-        for (id, text, shown) in rows {
-            if !keys.iter().any(|key| shown.contains(&format!("/uploads/{key}"))) {
-                continue;
-            }
-            let rendered = markdown::render_linked_without(db, &text, keys).await?;
-            sqlx::query(&format!("UPDATE {table} SET {html} = $1 WHERE id = $2"))
-                .bind(&rendered.html)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
 async fn neutralise_mentions(db: &Db, tx: &mut Tx, handle: &str) -> AppResult<()> {
     if handle.is_empty() {
         return Ok(());
@@ -319,7 +279,7 @@ async fn neutralise_mentions(db: &Db, tx: &mut Tx, handle: &str) -> AppResult<()
     let pattern = format!("%@{}%", handle.to_ascii_lowercase());
     let mut case_studies: HashSet<i64> = HashSet::new();
     let mut artefacts: HashSet<i64> = HashSet::new();
-    for (table, source, html) in MARKDOWN {
+    for (table, source, html) in markdown::STORED {
         let rows: Vec<(i64, String)> =
             sqlx::query_as(&format!("SELECT id, {source} FROM {table} WHERE LOWER({source}) LIKE $1"))
                 .bind(&pattern)

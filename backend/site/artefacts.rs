@@ -244,7 +244,7 @@ pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Respons
 
 /// Saves (or previews) the form, for a new artefact when `number` is `None`.
 async fn submit(request: &Request, body: Body, number: Option<String>) -> Result<Response, Stop> {
-    let (mut visit, form) = Visit::posted(request, body).await?;
+    let (mut visit, form) = Visit::posted_with_image(request, body).await?;
     let mut values = values_from(&form);
     match form.get("action") {
         Some("preview") => {

@@ -43,7 +43,7 @@ fn comment_anchor(subject_id: &str, comment_id: &str) -> String {
 pub async fn post(request: &Request, body: Body) -> Response {
     respond(
         async {
-            let (mut visit, form) = Visit::posted(request, body).await?;
+            let (mut visit, form) = Visit::posted_with_image(request, body).await?;
             let subject_id = form.text("subjectId");
             let parent_id = Some(form.text("parentId")).filter(|p| !p.is_empty());
             if form.get("action") == Some("upload") {
@@ -107,7 +107,7 @@ pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Respons
 pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> Response {
     respond(
         async {
-            let (mut visit, form) = Visit::posted(request, body).await?;
+            let (mut visit, form) = Visit::posted_with_image(request, body).await?;
             let comment = match own_comment(&visit, &number).await? {
                 Ok(comment) => comment,
                 Err(page) => return Ok(page),

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{
     forms::respond,
-    visit::{Form, Mutation, Visit},
+    visit::{Form, Mutation, Visit, FORM_LIMIT},
 };
 use crate::mail::unsubscribe::{self, List};
 
@@ -44,7 +44,7 @@ pub async fn leave(request: &Request, Path(token): Path<String>, body: Body) -> 
             // What was sent does not matter (`List-Unsubscribe=One-Click`, or the page's
             // empty form); it is read within the forms' size limit, and not checked for a
             // CSRF token on purpose.
-            Form::read(request, body).await?;
+            Form::read(request, body, FORM_LIMIT).await?;
             let list = match visit.mutate("unsubscribe", json!({ "input": { "token": token } })).await? {
                 Mutation::Done(payload) => payload["list"].as_str().and_then(List::parse),
                 Mutation::Invalid(_) => None,

@@ -140,7 +140,20 @@ impl Visit {
     /// A form post: reads the form and refuses it unless its CSRF token matches.
     pub async fn posted(request: &Request, body: poem::Body) -> Result<(Visit, Form), Stop> {
         let visit = Visit::new(request).await?;
-        let form = Form::read(request, body).await?;
+        let form = Form::read(request, body, FORM_LIMIT).await?;
+        visit.check_csrf(&form).await?;
+        Ok((visit, form))
+    }
+
+    /// A post of a form that can hold an image (one that takes Markdown): read within
+    /// [`UPLOAD_FORM_LIMIT`], and only from a signed-in member, so that no other form,
+    /// and nobody signed out, can make a page read megabytes.
+    pub async fn posted_with_image(request: &Request, body: poem::Body) -> Result<(Visit, Form), Stop> {
+        let visit = Visit::new(request).await?;
+        if !visit.signed_in() {
+            return Err(Box::new(visit.sign_in_first()));
+        }
+        let form = Form::read(request, body, UPLOAD_FORM_LIMIT).await?;
         visit.check_csrf(&form).await?;
         Ok((visit, form))
     }
@@ -431,10 +444,9 @@ pub struct UploadedFile {
 }
 
 impl Form {
-    /// Reads a form sent URL-encoded (within [`FORM_LIMIT`]) or, from a form that can
-    /// hold an image, as `multipart/form-data` (within [`UPLOAD_FORM_LIMIT`], and at most
-    /// one file: the first non-empty one).
-    pub async fn read(request: &Request, body: poem::Body) -> Result<Form, Stop> {
+    /// Reads a form sent URL-encoded (within [`FORM_LIMIT`]) or as `multipart/form-data`
+    /// within `limit` (keeping at most one file: the first non-empty one).
+    pub async fn read(request: &Request, body: poem::Body, limit: usize) -> Result<Form, Stop> {
         let too_large = |limit: usize| {
             Box::new(
                 Response::builder()
@@ -455,7 +467,7 @@ impl Form {
             let bytes = body.into_bytes_limit(FORM_LIMIT).await.map_err(|_| too_large(FORM_LIMIT))?;
             return Ok(Form { fields: url::form_urlencoded::parse(&bytes).into_owned().collect(), file: None });
         };
-        let limits = multer::SizeLimit::new().whole_stream(UPLOAD_FORM_LIMIT as u64);
+        let limits = multer::SizeLimit::new().whole_stream(limit as u64);
         let mut multipart = multer::Multipart::with_constraints(
             body.into_bytes_stream(),
             boundary,
@@ -463,9 +475,7 @@ impl Form {
         );
         let mut form = Form { fields: Vec::new(), file: None };
         let unreadable = |err: multer::Error| match err {
-            multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
-                too_large(UPLOAD_FORM_LIMIT)
-            }
+            multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => too_large(limit),
             _ => Box::new(
                 Response::builder()
                     .status(StatusCode::BAD_REQUEST)

@@ -164,16 +164,17 @@ impl UploadMutation {
                 UserErrorCode::LimitReached,
                 format!(
                     "This image ({}) would take you over the {} your images may take ({} used already). Use an image you uploaded before, or a smaller one.",
-                    megabytes(processed.bytes() as i64),
-                    megabytes(usage.limit),
-                    megabytes(usage.used)
+                    super::size_for_people(processed.bytes() as i64),
+                    super::size_for_people(usage.limit),
+                    super::size_for_people(usage.used)
                 ),
             ))),
         }
     }
 
     /// Deletes one of the signed-in member's images, giving its bytes back to their
-    /// quota. Where it was shown, readers see its alt text instead.
+    /// quota. Texts that showed it are rendered again without it (a description they
+    /// gave shows as text).
     async fn delete_image(
         &self,
         ctx: &Context<'_>,
@@ -189,14 +190,5 @@ impl UploadMutation {
                 user_errors: vec![UserError::new("id", UserErrorCode::NotFound, "You have no such image.")],
             })
         }
-    }
-}
-
-/// Bytes as people read them: "1.5 MB", "300 KB".
-pub fn megabytes(bytes: i64) -> String {
-    if bytes >= 1_000_000 {
-        format!("{:.1} MB", bytes as f64 / 1_000_000.0)
-    } else {
-        format!("{} KB", (bytes + 999) / 1000)
     }
 }

@@ -30,6 +30,7 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db, Keyset, ListOrder},
     error::AppResult,
+    markdown,
 };
 pub use processing::{Format, Processed, Refused};
 
@@ -103,6 +104,16 @@ impl Image {
             .collect::<Vec<_>>()
             .join(" ");
         format!("![{alt}]({})", self.path())
+    }
+}
+
+/// Bytes as people read them: "1.5 MB", "300 KB" (megabytes of 1,000,000 bytes, as the
+/// quota is set).
+pub fn size_for_people(bytes: i64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+    } else {
+        format!("{} KB", (bytes + 999) / 1000)
     }
 }
 
@@ -268,16 +279,18 @@ pub async fn used_by(db: &Db, owner_id: i64) -> AppResult<i64> {
         .unwrap_or(0))
 }
 
-/// Deletes an image of `owner_id`'s, giving its bytes back to their quota; false when
-/// they have no such image.
+/// Deletes an image of `owner_id`'s, giving its bytes back to their quota and rendering
+/// again the texts that showed it; false when they have no such image.
 pub async fn delete(db: &Db, owner_id: i64, id: i64) -> AppResult<bool> {
     let mut tx = db.begin_write().await?;
-    let bytes: Option<i64> = sqlx::query_scalar("DELETE FROM images WHERE id = $1 AND owner_id = $2 RETURNING bytes")
-        .bind(id)
-        .bind(owner_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(bytes) = bytes else { return Ok(false) };
+    let deleted: Option<(String, i64)> =
+        sqlx::query_as("DELETE FROM images WHERE id = $1 AND owner_id = $2 RETURNING key, bytes")
+            .bind(id)
+            .bind(owner_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((key, bytes)) = deleted else { return Ok(false) };
+    render_again_without(db, &mut tx, &[key]).await?;
     sqlx::query("UPDATE members SET image_bytes = image_bytes - $1 WHERE id = $2")
         .bind(bytes)
         .bind(owner_id)
@@ -285,6 +298,37 @@ pub async fn delete(db: &Db, owner_id: i64, id: i64) -> AppResult<bool> {
         .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Renders again, in `tx`, anyone's text that showed one of the images under `keys`
+/// (being deleted in `tx`), so that neither the image nor the alt text its owner gave it
+/// stays in it: where the text gave no description of its own, nothing shows. It reads
+/// every text showing any upload (deleting is rare; a text's HTML names its images'
+/// keys).
+pub async fn render_again_without(db: &Db, tx: &mut db::Tx, keys: &[String]) -> AppResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    for (table, source, html) in markdown::STORED {
+        let Some(html) = html else { continue };
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, {source}, {html} FROM {table} WHERE {html} LIKE '%<img src=\"/uploads/%'"
+        ))
+        .fetch_all(&mut **tx)
+        .await?;
+        for (id, text, shown) in rows {
+            if !keys.iter().any(|key| shown.contains(&format!("/uploads/{key}"))) {
+                continue;
+            }
+            let rendered = markdown::render_linked_without(db, &text, keys).await?;
+            sqlx::query(&format!("UPDATE {table} SET {html} = $1 WHERE id = $2"))
+                .bind(&rendered.html)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes every image of a member's, in their erasure's transaction.

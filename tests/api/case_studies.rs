@@ -311,7 +311,8 @@ async fn history_keeps_every_version_with_its_note_and_compares_any_two(app: Tes
     assert_eq!(all[3]["text"], json!({ "body": "We cut missed bins by 20% in Bath.", "phase": "LIVE" }));
     assert_eq!(all[1]["text"]["body"], wells);
     assert!(all.iter().all(|v| v["savedBy"]["handle"] == "ada"));
-    let times: Vec<&str> = all.iter().map(|v| v["savedAt"].as_str().unwrap()).collect();
+    // Compared as instants: as text, "…54.715Z" sorts before "…54.7Z".
+    let times: Vec<jiff::Timestamp> = all.iter().map(|v| v["savedAt"].as_str().unwrap().parse().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first: {times:?}");
     // Readers see from version 2, the one it was published at.
     let seen: Vec<i64> = versions(grace.data(VERSIONS, json!({ "id": id })).await)

@@ -1589,4 +1589,21 @@ async fn images_are_uploaded_from_the_forms_that_take_markdown(app: TestApp) {
     assert!(comment.body.contains("alt=\"The letter on a desk\""), "{}", comment.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM comments").await, 0);
+
+    // Only the forms that take Markdown read an image's megabytes, and only from a member:
+    // another form sent as multipart keeps the usual 64 KB limit, and a visitor who is
+    // not signed in is sent to sign in before anything is read.
+    ada.get("/settings").await;
+    let big = vec![b'x'; 70 * 1024];
+    let settings =
+        ada.post_multipart("/settings/profile", &[("displayName", "Ada")], Some(("big.png", "image/png", &big))).await;
+    assert_eq!(settings.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", settings.body);
+    let mut visitor = Browser::new(&app);
+    visitor.get("/sign-in").await;
+    let anonymous = visitor
+        .post_multipart("/case-studies/new", &upload("A chart"), Some(("chart.png", "image/png", &picture)))
+        .await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert!(anonymous.location().starts_with("/sign-in"), "{}", anonymous.location());
+    assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 2);
 }

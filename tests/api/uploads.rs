@@ -31,6 +31,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         uploads::refuses_a_decompression_bomb,
         uploads::strips_exif_and_applies_orientation,
         uploads::keeps_to_the_quota,
+        uploads::uploads_at_once_keep_to_the_quota,
         uploads::requires_the_preflight_header_and_a_member,
         uploads::shows_uploaded_images_in_markdown,
         uploads::erasure_deletes_images_and_export_lists_them,
@@ -295,6 +296,32 @@ async fn strips_exif_and_applies_orientation(app: TestApp) {
     }
 }
 
+/// Uploads sent at once are counted one after another: the quota is one conditional
+/// update of the member's running total, so no two can both slip under it.
+async fn uploads_at_once_keep_to_the_quota(app: TestApp) {
+    with_own_app(&app, &[("KETTLE_IMAGE_QUOTA_MB", "1")], |app| async move {
+        let ada = app.member("ada@example.org", "Ada").await;
+        let files: Vec<Vec<u8>> = (1..=6u32).map(|seed| noise_png(400, 300, seed)).collect();
+        let payloads = futures_util::future::join_all(files.iter().map(|bytes| {
+            let ada = &ada;
+            async move { upload(ada, &File::png("noise.png", bytes), "Noise").await }
+        }))
+        .await;
+        let kept: Vec<i64> = payloads.iter().filter_map(|p| p["image"]["bytes"].as_i64()).collect();
+        let refused = payloads.iter().filter(|p| user_errors(p) == [("file".to_string(), "LIMIT_REACHED".to_string())]);
+        // Each is over a third of the quota, so at most two fit, whichever order they land in.
+        assert!(kept.iter().all(|bytes| *bytes > 1_000_000 / 3), "{kept:?}");
+        assert!((1..=2).contains(&kept.len()), "{kept:?}");
+        assert_eq!(refused.count(), files.len() - kept.len(), "{payloads:?}");
+        let used: i64 = kept.iter().sum();
+        assert!(used <= 1_000_000);
+        assert_eq!(image_bytes_of(&app, "ada@example.org").await, used);
+        assert_eq!(app.count("SELECT COUNT(*) FROM images").await, kept.len() as i64);
+        assert_eq!(app.count("SELECT SUM(LENGTH(data)) FROM image_files").await, used);
+    })
+    .await;
+}
+
 /// With a 1 MB quota, noisy images (which do not compress) are taken until the next
 /// would go over; that one is `LIMIT_REACHED`, naming the limit, and stores nothing.
 /// Deleting one gives its bytes back, and an upload fits again. Another member can
@@ -481,6 +508,16 @@ async fn shows_uploaded_images_in_markdown(app: TestApp) {
     let stored: String =
         sqlx::query_scalar("SELECT body_html FROM case_studies").fetch_one(&app.state().db.pool).await.unwrap();
     assert_eq!(stored, html, "rendered once, on write");
+
+    // Deleting the image renders the text again at once: no dead image, no alt text of
+    // the upload's; a description the text gave shows as text.
+    let id = payload["image"]["id"].as_str().unwrap();
+    let deleted = ada.data(DELETE_IMAGE, json!({ "id": id })).await;
+    assert_eq!(deleted["deleteImage"]["deletedId"], id, "{deleted}");
+    let after: String =
+        sqlx::query_scalar("SELECT body_html FROM case_studies").fetch_one(&app.state().db.pool).await.unwrap();
+    assert!(!after.contains("<img") && !after.contains("Tonnes collected by month"), "{after}");
+    assert!(after.contains("A chart") && after.contains("Again: </p>"), "{after}");
 }
 
 /// Erasing a member deletes their images (rows, bytes and addresses), and before that

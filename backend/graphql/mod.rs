@@ -311,6 +311,7 @@ pub enum Node {
     MeetupEvent(MeetupEvent),
     Notification(Notification),
     Review(crate::moderation::graphql::ReviewView),
+    Image(crate::uploads::Image),
 }
 
 #[derive(Default)]
@@ -359,6 +360,14 @@ pub(crate) async fn load_node(ctx: &Context<'_>, id: &ID) -> AppResult<Option<No
             meetups::events::by_ids(&ctx.state().db, &[number]).await?.remove(&number).map(Node::MeetupEvent)
         }
         "Review" => crate::moderation::graphql::review_node(ctx, number).await?.map(Node::Review),
+        // An image is listed only to the member who uploaded it (its address is public).
+        "Image" => match ctx.viewer() {
+            Some(viewer) => crate::uploads::by_id(&ctx.state().db, number)
+                .await?
+                .filter(|image| image.owner_id == viewer.member.id)
+                .map(Node::Image),
+            None => None,
+        },
         "Notification" => match ctx.viewer() {
             Some(viewer) => {
                 notifications::inbox::own(&ctx.state().db, viewer.member.id, number).await?.map(Node::Notification)

@@ -23,6 +23,7 @@ pub mod feeds;
 pub mod follows;
 pub mod forms;
 pub mod home;
+pub mod images;
 pub mod meetups;
 pub mod members;
 pub mod moderation;
@@ -66,6 +67,8 @@ pub fn routes() -> Route {
         .at("/settings/data", get(privacy::exports).post(privacy::request_export))
         .at("/settings/data/export/:token", get(privacy::download))
         .at("/settings/delete", get(privacy::delete_form).post(privacy::delete))
+        .at("/settings/images", get(images::list))
+        .at("/settings/images/:number/delete", get(images::delete_form).post(images::delete))
         .at("/privacy", get(privacy::notice))
         .at("/settings/notifications", get(notifications::settings).post(notifications::update_settings))
         .at("/unsubscribe/:token", get(unsubscribe::confirm).post(unsubscribe::leave))

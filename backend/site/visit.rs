@@ -588,6 +588,7 @@ fn environment() -> Environment<'static> {
     env.add_filter("day_datetime", |value: &str, zone: &str| format_instant(value, zone, text::DAY_DATE_TIME));
     env.add_filter("time_span", |start: &str, end: &str, zone: &str| time_span(start, end, zone));
     env.add_filter("node_path", super::node_path);
+    env.add_filter("size", crate::uploads::size_for_people);
     // A wall-clock time with no zone (an event's own local time), as day_datetime writes
     // instants.
     env.add_filter("local_time", |value: &str| match value.parse::<jiff::civil::DateTime>() {

@@ -16,7 +16,7 @@ use crate::{
 
 #[Object]
 impl Image {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         relay::global_id("Image", self.id)
     }
 

@@ -32,6 +32,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         deleting_a_comment_asks_first,
         deleting_a_draft_asks_first,
         images_are_uploaded_from_the_forms_that_take_markdown,
+        your_images_are_listed_and_deleted_after_asking,
         profiles_show_organisations_work_and_groups,
         pending_join_requests_show_to_the_requester_and_the_admins,
         giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group,
@@ -1606,4 +1607,49 @@ async fn images_are_uploaded_from_the_forms_that_take_markdown(app: TestApp) {
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     assert!(anonymous.location().starts_with("/sign-in"), "{}", anonymous.location());
     assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 2);
+}
+
+/// "Your images" lists what the member uploaded, with the quota used and the Markdown to
+/// show each; deleting one asks first, on a page only its owner reaches.
+async fn your_images_are_listed_and_deleted_after_asking(app: TestApp) {
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    ada.get("/case-studies/new").await;
+    let fields = [("title", "Bins"), ("body", "Text."), ("image_alt", "A bin lorry at dawn"), ("action", "upload")];
+    let added =
+        ada.post_multipart("/case-studies/new", &fields, Some(("lorry.png", "image/png", &png(700, 350)))).await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+
+    let list = ada.get("/settings/images").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("A bin lorry at dawn") && list.body.contains("700 × 350 pixels"), "{}", list.body);
+    assert!(list.body.contains("of the 100.0 MB yours may take"), "{}", list.body);
+    assert!(list.body.contains("value=\"![A bin lorry at dawn]("), "the Markdown to copy: {}", list.body);
+    let start = list.body.find("/settings/images/").expect("a delete link");
+    let path = &list.body[start..start + list.body[start..].find('"').unwrap()];
+    assert!(path.ends_with("/delete"), "{path}");
+
+    let ask = ada.get(path).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.body.contains("Delete this image?") && ask.body.contains("No, keep it"), "{}", ask.body);
+    // Nobody else reaches it, and signed out the list asks to sign in.
+    let mut grace = Browser::new(&app);
+    grace.register("grace@example.org", "Grace").await;
+    assert_eq!(grace.get(path).await.status, StatusCode::NOT_FOUND);
+    grace.get("/settings").await;
+    assert_eq!(grace.post(path, &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 1);
+    let visitor = Browser::new(&app).get("/settings/images").await;
+    assert_eq!(visitor.status, StatusCode::SEE_OTHER);
+
+    let deleted = ada.post(path, &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(deleted.location(), "/settings/images?deleted=1");
+    assert_eq!(app.count("SELECT COUNT(*) FROM images").await, 0);
+    let after = ada.get("/settings/images?deleted=1").await;
+    assert!(
+        after.body.contains("The image is deleted.") && after.body.contains("You have not uploaded any images"),
+        "{}",
+        after.body
+    );
 }

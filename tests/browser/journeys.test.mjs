@@ -444,6 +444,17 @@ test("write, preview and publish a case study; another member finds it", async (
   await page.getByText("Your case study is published.").waitFor();
   await page.locator('.prose img[alt="Chart of missed collections falling by a third"]').waitFor();
   await checkPage(page, "case-study");
+  const published = page.url();
+  // "Your images" lists it; deleting asks first, and keeping it changes nothing.
+  await page.goto(baseUrl + "/settings/images");
+  await page.getByText("Chart of missed collections falling by a third", { exact: true }).waitFor();
+  await checkPage(page, "settings-images");
+  await page.getByRole("link", { name: "Delete the image “Chart of missed collections falling by a third”" }).click();
+  await page.getByRole("heading", { level: 1, name: "Delete this image?" }).waitFor();
+  await checkPage(page, "image-delete");
+  await page.getByRole("link", { name: "No, keep it" }).click();
+  await page.getByRole("heading", { level: 1, name: "Your images" }).waitFor();
+  await page.goto(published);
   // The phase was chosen, not given: the first Save draft said to choose one.
 
   // An edit with a note on what changed: saying so, and kept in its history.
@@ -1971,7 +1982,7 @@ test("every page visited was checked", () => {
     "settings-data-ready", "settings-delete", "settings-delete-errors", "account-deleted", "case-study-former-member",
     "privacy", "member-moderation", "member-suspend-errors", "member-suspended", "admin-audit", "sign-in-suspended",
     "case-study-reflow", "header-menu-open", "case-study-history", "case-study-compare", "meetup-give-up",
-    "meetup-cancel-series", "meetup-cancelled", "case-study-delete", "comment-delete", "case-study-image"]) {
+    "meetup-cancel-series", "meetup-cancelled", "case-study-delete", "comment-delete", "case-study-image", "settings-images", "image-delete"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

@@ -13,7 +13,8 @@
 //!   `userErrors`, DataLoaders); each domain module contributes its own types to it.
 //! - Domain modules own their types, SQL and GraphQL: [`accounts`] (members, passwords,
 //!   sessions, access tokens, sign-in throttling), [`organisations`], [`topics`],
-//!   [`case_studies`], [`artefacts`] (and their reuse), [`comments`], [`meetups`],
+//!   [`case_studies`], [`artefacts`] (and their reuse), [`history`] (both keep every
+//!   version, with a change note, and compare any two), [`comments`], [`meetups`],
 //!   [`moderation`] (flags, reviews, suspensions, the audit log) and [`privacy`] (export,
 //!   erasure, retention). Changes that others will want to hear about write an event to
 //!   the [`outbox`] in the same transaction; [`notifications`] turns events into
@@ -42,6 +43,7 @@ pub mod cpu;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod history;
 pub mod http;
 pub mod limits;
 pub mod mail;

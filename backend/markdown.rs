@@ -12,7 +12,8 @@
 //! text given at upload. Any other image becomes a link to it.
 //!
 //! Headings move down a level (`#` becomes `<h2>`), because the page's own title is the
-//! only `<h1>`. `@handle` mentions of members who exist become links to their profiles,
+//! only `<h1>`, and are fitted so that none is more than one level below the one before
+//! it (see [`fitted`]), as screen reader users and axe's `heading-order` expect. `@handle` mentions of members who exist become links to their profiles,
 //! except inside code and inside other links.
 //!
 //! The work per text is bounded. Parsing is linear, but the sanitiser's HTML parser
@@ -79,11 +80,12 @@ pub const NESTING_MAX: usize = 16;
 const TEXT_RUN_MAX: usize = 2048;
 
 /// Every place Markdown is written: table, source column, HTML column (if any).
-pub const STORED: [(&str, &str, Option<&str>); 6] = [
+pub const STORED: [(&str, &str, Option<&str>); 7] = [
     ("case_studies", "body_source", Some("body_html")),
     ("case_study_revisions", "body_source", None),
     ("comments", "body_source", Some("body_html")),
     ("artefacts", "description_source", Some("description_html")),
+    ("artefact_revisions", "description_source", None),
     ("meetup_groups", "description_source", Some("description_html")),
     ("meetup_events", "description_source", Some("description_html")),
 ];
@@ -272,6 +274,7 @@ pub fn options() -> Options {
     Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH
 }
 
+/// The level below `level` (H6 stays H6).
 fn lower(level: HeadingLevel) -> HeadingLevel {
     match level {
         HeadingLevel::H1 => HeadingLevel::H2,
@@ -280,6 +283,15 @@ fn lower(level: HeadingLevel) -> HeadingLevel {
         HeadingLevel::H4 => HeadingLevel::H5,
         _ => HeadingLevel::H6,
     }
+}
+
+/// A heading's level in the page: one below the source's (the page's own title is the
+/// only `<h1>`), and never more than one below the heading before it, `previous` (the
+/// page's title, H1, for the first). So a body that starts at `###`, or jumps from `#`
+/// to `###`, still reads in order wherever a page puts it: every page shows a body
+/// under a heading of level 1 or 2, and an `<h2>` may follow either.
+fn fitted(level: HeadingLevel, previous: HeadingLevel) -> HeadingLevel {
+    lower(level).min(lower(previous))
 }
 
 /// Renders `source`, linking mentions of the handles in `known` (lower-case).
@@ -354,6 +366,7 @@ impl Draft {
                 image_keys: Vec::new(),
             },
             image: None,
+            heading: HeadingLevel::H1,
             candidates: Candidates::default(),
             in_code: 0,
             in_link: 0,
@@ -565,6 +578,8 @@ struct Rendering<'a> {
     images: Vec<bool>,
     /// The uploaded image open, whose description is being read.
     image: Option<OpenImage>,
+    /// The level of the heading written last (or open): see [`fitted`].
+    heading: HeadingLevel,
     finished: bool,
 }
 
@@ -661,7 +676,8 @@ impl<'a> Rendering<'a> {
                 }
                 out.start(match tag {
                     Tag::Heading { level, id, classes, attrs } => {
-                        Tag::Heading { level: lower(level), id, classes, attrs }
+                        self.heading = fitted(level, self.heading);
+                        Tag::Heading { level: self.heading, id, classes, attrs }
                     }
                     other => other,
                 });
@@ -673,7 +689,8 @@ impl<'a> Rendering<'a> {
                     _ => {}
                 }
                 out.end(match tag {
-                    TagEnd::Heading(level) => TagEnd::Heading(lower(level)),
+                    // Headings do not nest: this ends the one just started.
+                    TagEnd::Heading(_) => TagEnd::Heading(self.heading),
                     other => other,
                 });
             }
@@ -1538,6 +1555,21 @@ mod tests {
             html("[site](https://example.org)"),
             "<p><a href=\"https://example.org\" rel=\"nofollow ugc noopener noreferrer\">site</a></p>\n"
         );
+    }
+
+    #[test]
+    fn headings_never_skip_a_level() {
+        let levels = |source: &str| -> Vec<String> {
+            let out = html(source);
+            out.match_indices("<h").map(|(at, _)| out[at + 1..at + 3].to_string()).collect()
+        };
+        // The page's title is the h1: a body starts at h2 at most, and each heading is at
+        // most one below the one before; going back up is always allowed.
+        assert_eq!(levels("### Costs\n\ntext"), ["h2"]);
+        assert_eq!(levels("# Plan\n\n### Costs\n\n#### Staff\n\n# Results"), ["h2", "h3", "h4", "h2"]);
+        assert_eq!(levels("## A\n\n# B\n\n###### C"), ["h2", "h2", "h3"]);
+        assert_eq!(levels("> ### Quoted\n\n- #### Listed"), ["h2", "h3"]);
+        assert!(html("Title\n=====\n\n### Under").contains("<h2>Title</h2>\n<h3>Under</h3>"));
     }
 
     /// Attempts to run script, load resources, submit forms or break out of the markup:

@@ -236,6 +236,14 @@ const UPDATES: &[(usize, &str, &str)] = &[(
     "\n\n## A year on\n\nMissed collections have stayed 30% lower, and 19,000 households now get a text.",
 )];
 
+/// Artefact (index), the note on what changed, and what the update added to its
+/// description: an artefact's history.
+const ARTEFACT_UPDATES: &[(usize, &str, &str)] = &[(
+    1,
+    "Added the WCAG 2.2 criteria.",
+    "\n\nNow covers the nine success criteria added in WCAG 2.2, such as focus not obscured and target size.",
+)];
+
 /// Artefact (index), member (index), story: colleagues telling their own story of a
 /// reuse their organisation recorded (see `REUSES`).
 const COLLEAGUE_STORIES: &[(usize, usize, &str)] = &[
@@ -386,7 +394,16 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
             publiccode: None,
         };
         let artefact = artefacts::create(db, members[*sharer].id, &fields).await.map_err(AppError::into_anyhow)?;
+        let index = artefact_ids.len();
         artefact_ids.push(artefact.id);
+        if let Some((_, change_note, more)) = ARTEFACT_UPDATES.iter().find(|u| u.0 == index) {
+            let updated = artefacts::Fields { description_source: format!("{description}{more}"), ..fields };
+            let outcome =
+                artefacts::update(db, artefact.id, artefact.version, members[*sharer].id, &updated, change_note)
+                    .await
+                    .map_err(AppError::into_anyhow)?;
+            let artefacts::EditOutcome::Saved(_) = outcome else { bail!("a demo artefact changed while seeding") };
+        }
     }
     for (artefact, organisation, note) in REUSES {
         let recorder = MEMBERS.iter().position(|m| m.2 == *organisation).context("an organisation has no member")?;

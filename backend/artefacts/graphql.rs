@@ -2,6 +2,7 @@
 //! mutations to share, edit, and record or withdraw reuse.
 
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
+use sqlx::Row;
 
 use super::{
     publiccode::{self, DevelopmentStatus, MaintenanceType, Publiccode},
@@ -17,6 +18,7 @@ use crate::{
         relay::{self, Page},
         ContextExt, DateTime, Prefetch, UserError, UserErrorCode,
     },
+    history,
     moderation::graphql::{self as moderation, HIDDEN_TITLE},
     organisations::{self, Organisation},
     topics::{self, Topic},
@@ -57,6 +59,76 @@ impl Artefact {
     fn shows_content(&self, ctx: &Context<'_>) -> bool {
         self.hidden_at.is_none() || moderation::sees_hidden(ctx, &[self.created_by])
     }
+
+    /// Where its history starts: everyone sees all of it (an artefact is public from the
+    /// start) unless it is hidden.
+    fn history(&self, ctx: &Context<'_>) -> history::Origin {
+        history::Origin {
+            subject: history::Subject::Artefact,
+            id: self.id,
+            version: self.version,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            seen: if self.shows_content(ctx) { history::Seen::All } else { history::Seen::Nothing },
+        }
+    }
+}
+
+/// One saved version of an artefact (see [`history::Version`]).
+pub struct ArtefactVersion(history::Version);
+
+impl ArtefactVersion {
+    async fn text_of(db: &crate::db::Db, version: &history::Version) -> AppResult<ArtefactVersionText> {
+        let row = history::text(db, version).await?;
+        Ok(ArtefactVersionText {
+            title: row.try_get("title")?,
+            kind: row.try_get("kind")?,
+            description: row.try_get("description_source")?,
+            url: row.try_get("url")?,
+            licence: row.try_get("licence")?,
+            status: row.try_get("status")?,
+        })
+    }
+}
+
+/// One saved version of an artefact.
+#[Object]
+impl ArtefactVersion {
+    #[graphql(flatten)]
+    async fn saved(&self) -> &history::Version {
+        &self.0
+    }
+    /// Its whole text as it was saved.
+    async fn text(&self, ctx: &Context<'_>) -> async_graphql::Result<ArtefactVersionText> {
+        Ok(Self::text_of(&ctx.state().db, &self.0).await?)
+    }
+}
+
+/// An artefact's version as it was saved.
+#[derive(SimpleObject)]
+pub struct ArtefactVersionText {
+    pub title: String,
+    pub kind: ArtefactKind,
+    /// Markdown.
+    pub description: String,
+    pub url: String,
+    pub licence: String,
+    pub status: ArtefactStatus,
+}
+
+/// Two versions of an artefact compared: its texts word by word, its kind and status as
+/// they were in each (`[from, to]`).
+#[derive(SimpleObject)]
+pub struct ArtefactComparison {
+    pub from: i64,
+    pub to: i64,
+    pub title: Vec<history::DiffPart>,
+    /// The Markdown source's words, not the rendered page's.
+    pub description: Vec<history::DiffPart>,
+    pub url: Vec<history::DiffPart>,
+    pub licence: Vec<history::DiffPart>,
+    pub kind: [ArtefactKind; 2],
+    pub status: [ArtefactStatus; 2],
 }
 
 #[Object]
@@ -217,6 +289,46 @@ impl Artefact {
     /// Whether the signed-in member may edit it.
     async fn viewer_can_edit(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         Ok(can_edit(ctx, self).await?)
+    }
+
+    /// Every saved version, newest first, each with the note its editor wrote when saving
+    /// it (at most 201; while it is hidden, only to the member who shared it and the
+    /// moderators).
+    async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ArtefactVersion>> {
+        Ok(history::versions(&ctx.state().db, self.history(ctx)).await?.into_iter().map(ArtefactVersion).collect())
+    }
+
+    /// Two versions compared word by word (title, description in Markdown, address and
+    /// licence): the runs of text that stayed, went and came. Null when either is not
+    /// among the `versions` you may see.
+    async fn compare_versions(
+        &self,
+        ctx: &Context<'_>,
+        from: i64,
+        to: i64,
+    ) -> async_graphql::Result<Option<ArtefactComparison>> {
+        let db = &ctx.state().db;
+        let versions = history::versions(db, self.history(ctx)).await?;
+        let find = |number: i64| versions.iter().find(|v| v.version == number);
+        let (Some(old), Some(new)) = (find(from), find(to)) else { return Ok(None) };
+        let (old, new) = futures_util::try_join!(ArtefactVersion::text_of(db, old), ArtefactVersion::text_of(db, new))?;
+        let [title, description, url, licence] = history::compare([
+            (old.title, new.title),
+            (old.description, new.description),
+            (old.url, new.url),
+            (old.licence, new.licence),
+        ])
+        .await?;
+        Ok(Some(ArtefactComparison {
+            from,
+            to,
+            title,
+            description,
+            url,
+            licence,
+            kind: [old.kind, new.kind],
+            status: [old.status, new.status],
+        }))
     }
 
     /// Top-level comments, oldest first, each with its replies.
@@ -476,6 +588,10 @@ pub struct UpdateArtefactInput {
     pub version: i64,
     #[graphql(flatten)]
     pub fields: ArtefactFields,
+    /// What changed, for readers of its history ("Moved to version 2 of the library"): one
+    /// line, up to 300 characters; leave it out for a typo fixed.
+    #[graphql(default)]
+    pub change_note: String,
 }
 
 #[derive(InputObject)]
@@ -695,11 +811,23 @@ impl ArtefactMutation {
         if !can_edit(ctx, &current).await? {
             return Err(AppError::Forbidden.into());
         }
-        let fields = match validate(ctx, viewer.member.id, Some(current.id), &input.fields).await? {
-            Ok(fields) => fields,
-            Err(problems) => return Ok(payload(None, problems)),
+        let note = crate::text::check_line(
+            "changeNote",
+            "The change note",
+            &input.change_note,
+            history::CHANGE_NOTE_MAX,
+            false,
+        );
+        let fields = match (validate(ctx, viewer.member.id, Some(current.id), &input.fields).await?, note) {
+            (Ok(fields), None) => fields,
+            (Ok(_), Some(problem)) => return Ok(payload(None, vec![problem])),
+            (Err(mut problems), note) => {
+                problems.extend(note);
+                return Ok(payload(None, problems));
+            }
         };
-        match super::update(&ctx.state().db, current.id, input.version, &fields).await? {
+        let db = &ctx.state().db;
+        match super::update(db, current.id, input.version, viewer.member.id, &fields, &input.change_note).await? {
             EditOutcome::Saved(saved) => Ok(payload(Some(saved), vec![])),
             EditOutcome::Conflict(current) => {
                 Ok(payload(Some(current.clone()), vec![UserError::conflict(current.version)]))

@@ -5,7 +5,8 @@
 //! Artefacts are public from the moment they are shared: unlike a case study there is
 //! nothing to draft, since the thing itself already lives elsewhere (at its URL). The
 //! member who shared one and the admins of its maintaining organisation may edit it;
-//! edits carry the version they started from, as case studies do.
+//! edits carry the version they started from, as case studies do, and keep the version
+//! they replace in its history (see `history`).
 //!
 //! - [`reuse`]: "we reused this", one record per organisation and artefact;
 //! - [`publiccode`]: a code artefact's `publiccode.yml`, checked and stored beside it;
@@ -22,7 +23,7 @@ use sqlx::{any::AnyRow, Row};
 use crate::{
     db::{self, Db, ListOrder, Tx},
     error::{AppError, AppResult},
-    markdown,
+    history, markdown,
     notifications::follows,
     outbox,
     search::{self, SearchKind},
@@ -336,15 +337,32 @@ pub enum EditOutcome {
     Conflict(Artefact),
 }
 
-/// Saves an edit made to `expected_version` (see `case_studies::update` for why the
-/// version condition is enough).
-pub async fn update(db: &Db, id: i64, expected_version: i64, fields: &Fields) -> AppResult<EditOutcome> {
+/// Saves `editor_id`'s edit made to `expected_version`, keeping the version it replaces
+/// in the history with its change note (see `case_studies::update` for why the version
+/// condition is enough).
+pub async fn update(
+    db: &Db,
+    id: i64,
+    expected_version: i64,
+    editor_id: i64,
+    fields: &Fields,
+    change_note: &str,
+) -> AppResult<EditOutcome> {
     let rendered = markdown::render_linked(db, &fields.description_source).await?;
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
+    match history::lock(&mut tx, db.dialect, history::Subject::Artefact, id).await? {
+        None => return Err(AppError::NotFound("That artefact")),
+        Some(version) if version != expected_version => {
+            tx.rollback().await?;
+            let current = by_ids(db, &[id]).await?.remove(&id).ok_or(AppError::NotFound("That artefact"))?;
+            return Ok(EditOutcome::Conflict(current));
+        }
+        Some(_) => history::keep(&mut tx, history::Subject::Artefact, id, expected_version, editor_id, now).await?,
+    }
     let sql = format!(
         "UPDATE artefacts SET title = $1, kind = $2, description_source = $3, description_html = $4, url = $5, licence = $6, \
-         status = $7, organisation_id = $8, adapted_from_id = $9, version = version + 1, updated_at = $10 \
+         status = $7, organisation_id = $8, adapted_from_id = $9, version = version + 1, updated_at = $10, change_note = $13 \
          WHERE id = $11 AND version = $12 RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql)
@@ -360,6 +378,7 @@ pub async fn update(db: &Db, id: i64, expected_version: i64, fields: &Fields) ->
         .bind(now)
         .bind(id)
         .bind(expected_version)
+        .bind(change_note.trim())
         .fetch_optional(&mut *tx)
         .await?;
     let Some(row) = row else {

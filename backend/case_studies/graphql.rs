@@ -5,10 +5,10 @@
 use std::collections::HashSet;
 
 use async_graphql::{connection::Connection, Context, InputObject, Object, SimpleObject, ID};
+use sqlx::Row;
 
 use super::{
     coauthors::{self, Invitation, InvitationStatus},
-    history,
     marks::{self, Mark},
     CaseStudy, CaseStudyStatus, EditOutcome, Fields, Filter, Phase,
 };
@@ -21,6 +21,7 @@ use crate::{
         relay::{self, Page},
         ContextExt, DateTime, Prefetch, UserError, UserErrorCode,
     },
+    history,
     moderation::graphql::{self as moderation, HIDDEN_TITLE},
     organisations::{self, Organisation},
     topics::{self, Topic},
@@ -252,10 +253,10 @@ impl CaseStudy {
 
     /// Every saved version, newest first, each with the note its author wrote when saving
     /// it: all of them for its authors; for everyone else, from the version that was
-    /// current when it was first published on (at most 201).
-    async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<history::Version>> {
-        let is_author = is_author(ctx, self).await?;
-        Ok(history::versions(&ctx.state().db, self, is_author).await?)
+    /// current when it was first published on (at most 201; none while it is hidden).
+    async fn versions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaseStudyVersion>> {
+        let origin = self.history(ctx).await?;
+        Ok(history::versions(&ctx.state().db, origin).await?.into_iter().map(CaseStudyVersion).collect())
     }
 
     /// Two versions compared word by word (title, summary and Markdown body): the runs of
@@ -267,14 +268,36 @@ impl CaseStudy {
         from: i64,
         to: i64,
     ) -> async_graphql::Result<Option<CaseStudyComparison>> {
-        let is_author = is_author(ctx, self).await?;
         let db = &ctx.state().db;
-        let versions = history::versions(db, self, is_author).await?;
+        let versions = history::versions(db, self.history(ctx).await?).await?;
         let find = |number: i64| versions.iter().find(|v| v.version == number);
         let (Some(old), Some(new)) = (find(from), find(to)) else { return Ok(None) };
-        let (old, new) = futures_util::try_join!(history::content(db, old), history::content(db, new))?;
-        let [title, summary, body] = history::compare(old, new).await?;
+        let (old, new) =
+            futures_util::try_join!(CaseStudyVersion::text_of(db, old), CaseStudyVersion::text_of(db, new))?;
+        let [title, summary, body] =
+            history::compare([(old.title, new.title), (old.summary, new.summary), (old.body, new.body)]).await?;
         Ok(Some(CaseStudyComparison { from, to, title, summary, body }))
+    }
+}
+
+impl CaseStudy {
+    /// Where its history starts and how much of it the viewer sees.
+    async fn history(&self, ctx: &Context<'_>) -> AppResult<history::Origin> {
+        let seen = if is_author(ctx, self).await? {
+            history::Seen::All
+        } else if !self.shows_content(ctx).await? {
+            history::Seen::Nothing
+        } else {
+            self.published_at.map_or(history::Seen::Nothing, history::Seen::From)
+        };
+        Ok(history::Origin {
+            subject: history::Subject::CaseStudy,
+            id: self.id,
+            version: self.version,
+            created_at: self.created_at,
+            created_by: self.author_id,
+            seen,
+        })
     }
 }
 
@@ -297,40 +320,31 @@ pub struct CaseStudyComparison {
     pub body: Vec<history::DiffPart>,
 }
 
+/// One saved version of a case study (see [`history::Version`]).
+pub struct CaseStudyVersion(history::Version);
+
+impl CaseStudyVersion {
+    async fn text_of(db: &crate::db::Db, version: &history::Version) -> AppResult<CaseStudyVersionText> {
+        let row = history::text(db, version).await?;
+        Ok(CaseStudyVersionText {
+            title: row.try_get("title")?,
+            summary: row.try_get("summary")?,
+            body: row.try_get("body_source")?,
+            phase: row.try_get("phase")?,
+        })
+    }
+}
+
 /// One saved version of a case study.
-#[Object(name = "CaseStudyVersion")]
-impl history::Version {
-    async fn version(&self) -> i64 {
-        self.version
-    }
-    async fn title(&self) -> &str {
-        &self.title
-    }
-    /// What its author said changed ("Added the costs for 2026"); empty when they said
-    /// nothing (a typo fixed).
-    async fn change_note(&self) -> &str {
-        &self.change_note
-    }
-    /// When it was saved, and by whom.
-    async fn saved_at(&self) -> DateTime {
-        DateTime(self.saved_at)
-    }
-    async fn saved_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Member>> {
-        Ok(ctx.loaders().members.load_one(self.saved_by).await?)
-    }
-    /// Whether it is the text the case study shows now.
-    async fn current(&self) -> bool {
-        self.current
+#[Object]
+impl CaseStudyVersion {
+    #[graphql(flatten)]
+    async fn saved(&self) -> &history::Version {
+        &self.0
     }
     /// Its whole text as it was saved.
     async fn text(&self, ctx: &Context<'_>) -> async_graphql::Result<CaseStudyVersionText> {
-        let content = history::content(&ctx.state().db, self).await?;
-        Ok(CaseStudyVersionText {
-            title: content.title,
-            summary: content.summary,
-            body: content.body_source,
-            phase: content.phase,
-        })
+        Ok(Self::text_of(&ctx.state().db, &self.0).await?)
     }
 }
 

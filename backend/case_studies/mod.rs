@@ -4,12 +4,11 @@
 //! who accepted their invitation, see [`coauthors`]) can see, anywhere: lists, search,
 //! feeds, `node(id:)` and page addresses all go through [`CaseStudy::visible_to`]. Authors
 //! edit it; every edit keeps the previous text as a
-//! revision and bumps the version, and an edit based on an older version is refused as a
+//! revision (see `history`) and bumps the version, and an edit based on an older version is refused as a
 //! conflict, so no one's edit is silently lost.
 
 pub mod coauthors;
 pub mod graphql;
-pub mod history;
 pub mod marks;
 
 use std::collections::HashMap;
@@ -20,7 +19,7 @@ use crate::{
     accounts,
     db::{self, Db, ListOrder, Tx},
     error::{AppError, AppResult},
-    markdown,
+    history, markdown,
     notifications::follows,
     outbox,
     search::{self, SearchKind},
@@ -324,19 +323,7 @@ pub async fn update(
     if current.version != expected_version {
         return Ok(EditOutcome::Conflict(current));
     }
-    // The previous text is kept as a revision, copied in the database rather than read
-    // into memory.
-    sqlx::query(
-        "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, change_note, \
-         edited_by, edited_at) SELECT id, version, title, summary, body_source, phase, change_note, $1, $2 \
-         FROM case_studies WHERE id = $3 AND version = $4",
-    )
-    .bind(editor_id)
-    .bind(now)
-    .bind(id)
-    .bind(expected_version)
-    .execute(&mut *tx)
-    .await?;
+    history::keep(&mut tx, history::Subject::CaseStudy, id, expected_version, editor_id, now).await?;
     // The version condition is a second guard: the update happens only if nobody saved
     // in between.
     let sql = format!(

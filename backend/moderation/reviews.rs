@@ -26,6 +26,7 @@ use super::{
 use crate::{
     db::{self, Db, Keyset, Tx},
     error::{AppError, AppResult},
+    history,
     markdown::Rendered,
     outbox,
     search::{self, SearchKind},
@@ -495,7 +496,7 @@ pub async fn decide(db: &Db, decide: Decide<'_>) -> AppResult<Decided> {
         }
         Decision::Edit => {
             if let Some(edit) = &decide.edit {
-                let (was, now_is) = apply_edit(&mut tx, target, decide.actor_id, edit, now).await?;
+                let (was, now_is) = apply_edit(&mut tx, db.dialect, target, decide.actor_id, edit, now).await?;
                 before = Some(was);
                 after = Some(now_is);
             }
@@ -571,10 +572,11 @@ fn unfit(kind: TargetType, decision: Decision, edit: Option<&Edit>) -> Option<De
 }
 
 /// Replaces a target's text inside `tx`, returning what it was and what it became (for
-/// the audit log). A case study keeps the text it replaces as a revision, as its
-/// authors' edits do.
+/// the audit log). A case study or an artefact keeps the text it replaces as a revision,
+/// as its authors' edits do.
 async fn apply_edit(
     tx: &mut Tx,
+    dialect: db::Dialect,
     target: Target,
     actor_id: i64,
     edit: &Edit,
@@ -595,13 +597,24 @@ async fn apply_edit(
             None,
             "description_source",
             "description_html",
-            ", version = version + 1, updated_at = $5",
+            ", version = version + 1, updated_at = $5, change_note = 'Edited by the moderators.'",
         ),
         TargetType::Comment => ("comments", "body_source", None, "body_source", "body_html", ", edited_at = $5"),
         TargetType::MeetupEvent => {
             ("meetup_events", "title", None, "description_source", "description_html", ", updated_at = $5")
         }
         TargetType::Member => ("members", "display_name", None, "bio", "bio", ", updated_at = $5"),
+    };
+    // A case study or an artefact is locked before its text is read, so the version kept
+    // is the one this edit replaces.
+    let subject = match target.kind {
+        TargetType::CaseStudy => Some(history::Subject::CaseStudy),
+        TargetType::Artefact => Some(history::Subject::Artefact),
+        _ => None,
+    };
+    let version = match subject {
+        Some(subject) => history::lock(tx, dialect, subject, target.id).await?,
+        None => None,
     };
     let summary_select = summary_col.unwrap_or("''");
     let row = sqlx::query(&format!(
@@ -620,26 +633,8 @@ async fn apply_edit(
         Some((source, rendered)) => (source.clone(), rendered.html.clone()),
         None => (old_source.clone(), String::new()),
     };
-    if target.kind == TargetType::CaseStudy {
-        let current = sqlx::query("SELECT version, phase, change_note FROM case_studies WHERE id = $1")
-            .bind(target.id)
-            .fetch_one(&mut **tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO case_study_revisions (case_study_id, version, title, summary, body_source, phase, change_note, \
-             edited_by, edited_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(target.id)
-        .bind(current.try_get::<i64, _>(0)?)
-        .bind(&old_title)
-        .bind(&old_summary)
-        .bind(&old_source)
-        .bind(current.try_get::<String, _>(1)?)
-        .bind(current.try_get::<String, _>(2)?)
-        .bind(actor_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    if let (Some(subject), Some(version)) = (subject, version) {
+        history::keep(tx, subject, target.id, version, actor_id, now).await?;
     }
     // A member's bio is plain text (its "html" is the source column itself) and a
     // comment has no title: only the columns that exist are set, each bound once.

@@ -289,7 +289,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ),
     (
         "case_study_revisions.edited_by",
-        "SELECT case_study_id, version, title, summary, body_source, phase, edited_at FROM case_study_revisions \
+        "SELECT case_study_id, version, title, summary, body_source, phase, change_note, edited_at FROM case_study_revisions \
          WHERE edited_by = $1 ORDER BY case_study_id, version",
     ),
     (
@@ -314,6 +314,11 @@ pub const SECTIONS: &[(&str, &str)] = &[
         "artefacts.created_by",
         "SELECT id, title, kind, description_source, url, licence, status, organisation_id, adapted_from_id, \
          version, created_at, updated_at, hidden_at, hidden_reason FROM artefacts WHERE created_by = $1 ORDER BY id",
+    ),
+    (
+        "artefact_revisions.edited_by",
+        "SELECT artefact_id, version, title, kind, description_source, url, licence, status, change_note, edited_at \
+         FROM artefact_revisions WHERE edited_by = $1 ORDER BY artefact_id, version",
     ),
     (
         "artefact_reuses.recorded_by",

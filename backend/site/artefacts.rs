@@ -79,7 +79,7 @@ async fn show_page(request: &Request, number: &str, status: StatusCode, extra: V
         Vec::new()
     };
     let mut context = json!({
-        "number": number, "reused": params.contains_key("reused"), "kinds": KINDS, "json_ld": json_ld,
+        "number": number, "reused": params.contains_key("reused"), "saved": params.contains_key("saved"), "kinds": KINDS, "json_ld": json_ld,
         "my_case_studies": my_case_studies, "reuse": own_story(&data),
     });
     if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
@@ -120,6 +120,7 @@ fn values_from(form: &Form) -> Value {
         "caseStudyIds": form.all("caseStudyIds"),
         "publiccode": form.text("publiccode"),
         "version": form.text("version"),
+        "changeNote": form.text("changeNote"),
     })
 }
 
@@ -263,12 +264,15 @@ async fn submit(request: &Request, body: Body, number: Option<String>) -> Result
         Some(number) => {
             input["id"] = json!(page_id("Artefact", number).unwrap_or_default());
             input["version"] = json!(values["version"].as_str().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+            input["changeNote"] = values["changeNote"].clone();
             visit.mutate("update_artefact", json!({ "input": input })).await?
         }
     };
     let errors = match outcome {
         Mutation::Done(payload) => {
-            return Ok(visit.redirect(&node_path(payload["artefact"]["id"].as_str().unwrap_or(""))));
+            let path = node_path(payload["artefact"]["id"].as_str().unwrap_or(""));
+            // An edit says it was saved; a new artefact's page is confirmation enough.
+            return Ok(visit.redirect(&if number.is_some() { format!("{path}?saved=1") } else { path }));
         }
         Mutation::Invalid(errors) => form_errors(&errors, "title"),
         Mutation::Refused(message) => refused(message, "title"),

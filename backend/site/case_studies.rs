@@ -249,48 +249,6 @@ async fn submit(request: &Request, body: Body, number: Option<String>) -> Result
     render_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, number.as_deref(), values, json!({ "errors": errors })).await
 }
 
-/// Every version of a case study with its change note, and a form to compare two.
-#[handler]
-pub async fn history(request: &Request, Path(number): Path<String>) -> Response {
-    respond(
-        async {
-            let visit = Visit::new(request).await?;
-            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
-            let data = visit.query("case_study_history", json!({ "id": id })).await?;
-            if data["caseStudy"].is_null() {
-                return Ok(visit.not_found().await);
-            }
-            Ok(visit.render(StatusCode::OK, "case_study_history.html", &data, json!({ "number": number })))
-        }
-        .await,
-    )
-}
-
-/// Two versions compared word by word: `?from=1&to=3` (the newest against the one before
-/// it when not given).
-#[handler]
-pub async fn compare(request: &Request, Path(number): Path<String>) -> Response {
-    respond(
-        async {
-            let visit = Visit::new(request).await?;
-            let Some(id) = case_study_id(&number) else { return Ok(visit.not_found().await) };
-            let params = query_params(request);
-            let version = |name: &str| params.get(name).and_then(|v| v.trim().parse::<i32>().ok());
-            let (from, to) = match (version("from"), version("to")) {
-                (Some(from), Some(to)) => (from, to),
-                _ => return Ok(visit.redirect(&format!("/case-studies/{number}/history"))),
-            };
-            let data = visit.query("case_study_compare", json!({ "id": id, "from": from, "to": to })).await?;
-            if data["caseStudy"].is_null() || data["caseStudy"]["compareVersions"].is_null() {
-                return Ok(visit.not_found().await);
-            }
-            let context = json!({ "number": number, "from": from, "to": to });
-            Ok(visit.render(StatusCode::OK, "case_study_compare.html", &data, context))
-        }
-        .await,
-    )
-}
-
 /// Asks before a draft is deleted.
 #[handler]
 pub async fn delete_form(request: &Request, Path(number): Path<String>) -> Response {

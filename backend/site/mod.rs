@@ -22,6 +22,7 @@ pub mod explorer;
 pub mod feeds;
 pub mod follows;
 pub mod forms;
+pub mod history;
 pub mod home;
 pub mod images;
 pub mod meetups;
@@ -92,8 +93,8 @@ pub fn routes() -> Route {
         .at("/case-studies/:number/edit", get(case_studies::edit_form).post(case_studies::update))
         .at("/case-studies/:number/publish", post(case_studies::publish))
         .at("/case-studies/:number/delete", get(case_studies::delete_form).post(case_studies::delete))
-        .at("/case-studies/:number/history", get(case_studies::history))
-        .at("/case-studies/:number/history/compare", get(case_studies::compare))
+        .at("/case-studies/:number/history", get(history::case_study))
+        .at("/case-studies/:number/history/compare", get(history::case_study_compare))
         .at("/case-studies/:number/useful", post(case_studies::mark_useful))
         .at("/case-studies/:number/bookmark", post(case_studies::bookmark))
         .at("/bookmarks", get(case_studies::bookmarks))
@@ -104,6 +105,8 @@ pub fn routes() -> Route {
         .at("/artefacts/new", get(artefacts::new_form).post(artefacts::create))
         .at("/artefacts/:number", get(artefacts::show))
         .at("/artefacts/:number/edit", get(artefacts::edit_form).post(artefacts::update))
+        .at("/artefacts/:number/history", get(history::artefact))
+        .at("/artefacts/:number/history/compare", get(history::artefact_compare))
         .at("/artefacts/:number/reuse", post(artefacts::record_reuse))
         .at("/comments", post(comments::post))
         .at("/comments/:number/edit", get(comments::edit_form).post(comments::edit))

@@ -19,6 +19,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         colleagues_tell_their_own_reuse_stories_under_one_record,
         simultaneous_reuse_records_are_all_counted,
         simultaneous_artefact_edits_save_exactly_one,
+        an_artefact_keeps_every_version_and_compares_any_two,
         artefact_lists_filter_sort_and_page,
         the_artefact_list_is_served_by_an_index,
         artefact_lists_run_a_fixed_number_of_statements,
@@ -604,6 +605,116 @@ async fn simultaneous_artefact_edits_save_exactly_one(app: TestApp) {
         .count();
     assert_eq!((saved, conflicts), (1, 7), "{results:?}");
     assert_eq!(app.count("SELECT version FROM artefacts").await, 2);
+    // The one save kept the version it replaced, once.
+    assert_eq!(app.count("SELECT COUNT(*) FROM artefact_revisions WHERE version = 1").await, 1);
+}
+
+/// Every save keeps the version it replaces in full, with the note its editor wrote; anyone
+/// reads any version's text and compares any two, word by word.
+async fn an_artefact_keeps_every_version_and_compares_any_two(app: TestApp) {
+    let curator = admin(&app, "curator@example.org", "Curator").await;
+    let topic = create_topic(&curator, "Waste").await;
+    let ada = app.member("ada@example.org", "Ada").await;
+    let grace = app.member("grace@example.org", "Grace").await;
+    let input = artefact("Bin reminders", &[&topic]);
+    let id = share(&ada, input.clone()).await["id"].clone();
+    let saved = |data: &Value| {
+        assert_eq!(data["updateArtefact"]["userErrors"], json!([]), "{data}");
+        data["updateArtefact"]["artefact"]["version"].as_i64().unwrap()
+    };
+    let mut second = edit_of(&input, &id, 1);
+    second["description"] = json!("A **service** that texts and emails residents the night before their collection.");
+    second["licence"] = json!("Apache-2.0");
+    second["status"] = json!("DEPRECATED");
+    second["changeNote"] = json!("Now sends emails too");
+    assert_eq!(saved(&ada.data(EDIT, json!({ "input": second })).await), 2);
+    let mut third = edit_of(&second, &id, 2);
+    third["title"] = json!("Bin day reminders");
+    third.as_object_mut().unwrap().remove("changeNote");
+    assert_eq!(saved(&ada.data(EDIT, json!({ "input": third })).await), 3);
+
+    // A note is one line of at most 300 characters, and a stale edit is a conflict:
+    // neither saves anything or keeps a revision.
+    for (note, code) in [("x".repeat(301), "TOO_LONG"), ("Two\nlines".to_string(), "INVALID")] {
+        let mut bad = edit_of(&third, &id, 3);
+        bad["changeNote"] = json!(note);
+        let data = ada.data(EDIT, json!({ "input": bad })).await;
+        assert_eq!(user_errors(&data["updateArtefact"]), vec![("changeNote".into(), code.into())]);
+    }
+    let stale = ada.data(EDIT, json!({ "input": edit_of(&third, &id, 1) })).await;
+    assert_eq!(user_errors(&stale["updateArtefact"]), vec![("version".into(), "CONFLICT".into())]);
+    assert_eq!(app.count("SELECT version FROM artefacts").await, 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM artefact_revisions").await, 2);
+
+    // Anyone sees every version, newest first, with its note, its saver and its text.
+    const VERSIONS: &str = "query($id: ID!) { node(id: $id) { ... on Artefact { versions { version title changeNote \
+        current savedBy { handle } text { title kind description url licence status } } } } }";
+    let data = grace.data(VERSIONS, json!({ "id": id })).await;
+    let versions = data["node"]["versions"].as_array().unwrap();
+    let summary: Vec<(i64, &str, &str, bool)> = versions
+        .iter()
+        .map(|v| {
+            let text = |name: &str| v[name].as_str().unwrap();
+            (v["version"].as_i64().unwrap(), text("title"), text("changeNote"), v["current"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (3, "Bin day reminders", "", true),
+            (2, "Bin reminders", "Now sends emails too", false),
+            (1, "Bin reminders", "", false)
+        ]
+    );
+    assert!(versions.iter().all(|v| v["savedBy"]["handle"] == "ada"), "{versions:?}");
+    assert_eq!(
+        versions[2]["text"],
+        json!({
+            "title": "Bin reminders", "kind": "CODE", "description": input["description"],
+            "url": "https://github.com/example/reminders", "licence": "MIT", "status": "IN_USE",
+        })
+    );
+    assert_eq!(
+        (versions[1]["text"]["licence"].as_str(), versions[1]["text"]["status"].as_str()),
+        (Some("Apache-2.0"), Some("DEPRECATED"))
+    );
+
+    const COMPARE: &str = "query($id: ID!, $from: Int!, $to: Int!) { node(id: $id) { ... on Artefact { \
+        compareVersions(from: $from, to: $to) { from to title { change text } description { change text } \
+        url { change text } licence { change text } kind status } } } }";
+    let compare = |from: i64, to: i64| json!({ "id": id, "from": from, "to": to });
+    let data = grace.data(COMPARE, compare(1, 2)).await;
+    let diff = &data["node"]["compareVersions"];
+    assert_eq!(diff["title"], json!([{ "change": "UNCHANGED", "text": "Bin reminders" }]));
+    assert_eq!(
+        diff["licence"],
+        json!([{ "change": "REMOVED", "text": "MIT" }, { "change": "ADDED", "text": "Apache-2.0" }])
+    );
+    assert_eq!(
+        (diff["kind"].clone(), diff["status"].clone()),
+        (json!(["CODE", "CODE"]), json!(["IN_USE", "DEPRECATED"]))
+    );
+    assert_eq!(diff["url"], json!([{ "change": "UNCHANGED", "text": "https://github.com/example/reminders" }]));
+    let changed = |parts: &Value, change: &str| -> String {
+        let parts = parts.as_array().unwrap().iter().filter(|p| p["change"] == change);
+        parts.map(|p| p["text"].as_str().unwrap()).collect()
+    };
+    assert_eq!(changed(&diff["description"], "ADDED").trim(), "and emails", "{diff}");
+    assert_eq!(changed(&diff["description"], "REMOVED"), "", "{diff}");
+    // From the newest back to the oldest works too; a version that does not exist
+    // compares to nothing.
+    let back = grace.data(COMPARE, compare(3, 1)).await;
+    assert_eq!(changed(&back["node"]["compareVersions"]["title"], "REMOVED").trim(), "day", "{back}");
+    assert!(grace.data(COMPARE, compare(1, 99)).await["node"]["compareVersions"].is_null());
+
+    // Each kept version says who replaced it.
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM artefact_revisions r JOIN members m ON m.id = r.edited_by WHERE m.handle = 'ada'"
+        )
+        .await,
+        2
+    );
 }
 
 async fn artefact_lists_filter_sort_and_page(app: TestApp) {

@@ -309,6 +309,15 @@ async fn seed_demo_fills_an_empty_instance_once(app: TestApp) {
         .await;
     assert_eq!(reused["artefacts"]["nodes"][0]["title"], "Accessibility audit report template", "{reused}");
     assert_eq!(reused["artefacts"]["nodes"][0]["reuseCount"], 2);
+    // That artefact was updated with a note, so it has a history too.
+    let artefact_history = app
+        .anonymous()
+        .data("{ artefacts(first: 1, sort: MOST_REUSED) { nodes { versions { version changeNote } } } }", json!({}))
+        .await;
+    assert_eq!(
+        artefact_history["artefacts"]["nodes"][0]["versions"],
+        json!([{ "version": 2, "changeNote": "Added the WCAG 2.2 criteria." }, { "version": 1, "changeNote": "" }])
+    );
     // Its two records hold four stories, from colleagues as well as from who recorded
     // them; and a case study was updated with a note.
     assert_eq!(app.count("SELECT COUNT(*) FROM artefact_reuse_stories WHERE artefact_id = (SELECT id FROM artefacts WHERE title = 'Accessibility audit report template')").await, 4);

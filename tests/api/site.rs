@@ -33,6 +33,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         deleting_a_draft_asks_first,
         images_are_uploaded_from_the_forms_that_take_markdown,
         your_images_are_listed_and_deleted_after_asking,
+        an_artefacts_updates_are_listed_and_compared,
         profiles_show_organisations_work_and_groups,
         pending_join_requests_show_to_the_requester_and_the_admins,
         giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group,
@@ -513,7 +514,7 @@ async fn case_studies_are_written_previewed_published_and_edited_in_the_site(app
     let preview = ada.post("/case-studies/new", &[("action", "preview"), ("title", "Bins"), ("body", body)]).await;
     assert_eq!(preview.status, StatusCode::OK);
     assert!(
-        preview.body.contains("<h3>What we did</h3>") && preview.body.contains("class=\"mention\""),
+        preview.body.contains("<h2>What we did</h2>") && preview.body.contains("class=\"mention\""),
         "{}",
         preview.body
     );
@@ -1652,4 +1653,70 @@ async fn your_images_are_listed_and_deleted_after_asking(app: TestApp) {
         "{}",
         after.body
     );
+}
+
+/// An artefact's edit form asks what changed; the page then says it was saved, shows
+/// "Last updated … — see all updates", and its history lists and compares the versions.
+async fn an_artefacts_updates_are_listed_and_compared(app: TestApp) {
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada").await;
+    let curator = crate::case_studies::admin(&app, "curator@example.org", "Curator").await;
+    let topic = crate::case_studies::create_topic(&curator, "Waste").await;
+    let ada_api = app.sign_in("ada@example.org", PASSWORD).await;
+    let mut input = crate::artefacts::artefact("Bin letter", &[&topic]);
+    input["licence"] = serde_json::json!("OGL-UK-3.0");
+    input["kind"] = serde_json::json!("TEMPLATE_OR_DOCUMENT");
+    let id = crate::artefacts::share(&ada_api, input).await["id"].clone();
+    let path = format!("/artefacts/{}", crate::artefacts::number("Artefact", &id));
+    // One version only: nothing to list yet.
+    assert!(!ada.get(&path).await.body.contains("see all updates"));
+
+    let form = ada.get(&format!("{path}/edit")).await;
+    assert!(form.body.contains("What changed (optional for a typo fixed)"), "{}", form.body);
+    let fields = [
+        ("version", "1"),
+        ("title", "Bin letter"),
+        ("kind", "TEMPLATE_OR_DOCUMENT"),
+        ("description", "A letter <b>residents</b> understand."),
+        ("url", "https://example.org/letter"),
+        ("licence", "MIT"),
+        ("status", "IN_USE"),
+        ("topicIds", topic.as_str()),
+        ("changeNote", "Relicensed <MIT>"),
+        ("action", "save"),
+    ];
+    let saved = ada.post(&format!("{path}/edit"), &fields).await;
+    assert_eq!(saved.location(), format!("{path}?saved=1"), "{}", saved.body);
+    let page = ada.get(saved.location()).await;
+    assert!(page.body.contains("Your changes are saved."), "{}", page.body);
+    let mut grace = Browser::new(&app);
+    let page = grace.get(&path).await;
+    assert!(
+        page.body.contains(": Relicensed &lt;MIT&gt; — <a href=\"&#x2f;artefacts&#x2f;")
+            || page.body.contains(": Relicensed &lt;MIT&gt; — <a href=\"/artefacts/"),
+        "{}",
+        page.body
+    );
+
+    let history = grace.get(&format!("{path}/history")).await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert!(history.body.contains("<strong>Version 2</strong>") && history.body.contains("Relicensed &lt;MIT&gt;"));
+    assert!(history.body.contains("No note: a small correction."), "version 1 has none: {}", history.body);
+    assert!(!history.body.contains("As one of its authors"), "that is for case studies");
+    let compare = grace.get(&format!("{path}/history/compare?from=1&to=2")).await;
+    assert_eq!(compare.status, StatusCode::OK);
+    for shown in [
+        "<h2 class=\"heading-m\">The description (Markdown)</h2>",
+        "[taken out: </span>OGL-UK-3.0",
+        "[added: </span>MIT",
+        "<dt>Kind</dt><dd>Template or document</dd>",
+    ] {
+        assert!(compare.body.contains(shown), "{shown}: {}", compare.body);
+    }
+    for bad in ["from=1&to=99", "from=x&to=2", "to=2"] {
+        let page = grace.get(&format!("{path}/history/compare?{bad}")).await;
+        assert!(matches!(page.status.as_u16(), 303 | 404), "{bad}: {}", page.status);
+    }
+    assert_eq!(grace.get("/artefacts/999999/history").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(grace.get("/artefacts/abc/history").await.status, StatusCode::NOT_FOUND);
 }

@@ -593,6 +593,20 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await author.getByRole("heading", { level: 1, name: "Bin day reminder service" }).waitFor();
   assert.match(await author.locator(".summary-list").innerText(), /Open Government Licence v3\.0 \(OGL-UK-3\.0\)/);
   const artefactUrl = author.url();
+  // An edit with a note on what changed: the page says so, and the history compares versions.
+  await author.getByRole("link", { name: "Edit this artefact" }).click();
+  await author.getByRole("radio", { name: "Experimental" }).check();
+  await author.getByLabel("What changed (optional for a typo fixed)").fill("Marked experimental while we test the rounds file.");
+  await author.getByRole("button", { name: "Save changes" }).click();
+  await author.getByText("Your changes are saved.").waitFor();
+  await author.getByRole("link", { name: "see all updates" }).click();
+  await author.getByRole("heading", { level: 1, name: "All updates" }).waitFor();
+  await checkPage(author, "artefact-history");
+  await author.getByRole("link", { name: "See what changed from version 1 to version 2" }).click();
+  await author.getByRole("heading", { level: 1, name: "What changed from version 1 to version 2" }).waitFor();
+  assert.equal(await author.locator(".summary-list .diff__added").first().textContent(), "[added: Experimental]");
+  await checkPage(author, "artefact-compare");
+  await author.goto(artefactUrl);
 
   // Someone from another council finds it by searching, finds it useful, records reuse and comments.
   const reader = await newPage();
@@ -1966,7 +1980,7 @@ test("every page visited was checked", () => {
   for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
     "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
     "organisations", "organisation-errors", "organisation", "organisation-requests", "artefact-new", "artefact-errors",
-    "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts", "topics-errors",
+    "artefact-history", "artefact-compare", "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts", "topics-errors",
     "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "settings-connections-errors",
     "oauth-failure", "meetups", "meetup-group-new", "meetup-group-errors", "meetup-group", "meetup-schedule",
     "meetup-schedule-errors", "meetup-event-organiser", "meetup-event-waitlisted", "my-meetups-calendar",

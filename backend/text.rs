@@ -23,6 +23,14 @@ pub const DATE_TIME: &str = "%-d %B %Y at %H:%M";
 /// digest): "Wednesday 4 March 2026 at 16:00".
 pub const DAY_DATE_TIME: &str = "%A %-d %B %Y at %H:%M";
 
+/// The instant `millis` as `format` (such as [`DATE_TIME`]) writes it in `zone` (UTC when
+/// Kettle does not know the zone).
+pub fn moment(millis: i64, zone: &str, format: &str) -> String {
+    let Ok(timestamp) = jiff::Timestamp::from_millisecond(millis) else { return millis.to_string() };
+    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    timestamp.to_zoned(zone).strftime(format).to_string()
+}
+
 /// Why a character is not accepted, for the message shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {

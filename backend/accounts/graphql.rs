@@ -126,6 +126,13 @@ impl Member {
         self.visible_to(ctx).then_some(self.email.as_str())
     }
 
+    /// From when the member may choose a new handle (`changeHandle`); null when they may
+    /// now. Only the member themself and admins see this; null for everyone else.
+    async fn next_handle_change_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        let now = crate::db::now_millis();
+        self.visible_to(ctx).then(|| self.handle_changeable_from().filter(|at| *at > now).map(DateTime)).flatten()
+    }
+
     /// Whether the member has confirmed that they receive mail at `email` (following the
     /// link sent to it). Until then they get no mail but verification. Only the member
     /// themself and admins see this; null for everyone else.
@@ -396,6 +403,31 @@ impl AccountQuery {
         Ok(super::member_by_handle(&ctx.state().db, &handle).await?)
     }
 
+    /// The member directory: members by handle, A to Z; with `startingWith`, those whose
+    /// handle starts with it, typed as a name or a handle ("Grace H", "@grace-h"): what
+    /// `@mention` suggestions ask. Up to 30 characters are looked at.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] starting_with: String,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Member>> {
+        let page = Page::<String>::new(first, after, last, before)?;
+        let typed: String = starting_with.chars().take(super::DIRECTORY_PREFIX_MAX).collect();
+        let prefix = super::handle_prefix(&typed);
+        // Typed text with nothing a handle holds ("%", "?") matches no one, not everyone.
+        let rows = if prefix.is_empty() && !typed.trim().trim_start_matches('@').is_empty() {
+            Vec::new()
+        } else {
+            super::directory(&ctx.state().db, &prefix, &page.keyset()).await?
+        };
+        Ok(page.connection(rows, |m| m.handle.clone()))
+    }
+
     /// A link sent by mail (to verify an address or reset a password), if it still works:
     /// what a page shows before the link is used. Looking does not use it. Null for a
     /// link that is unknown, used or expired.
@@ -526,6 +558,13 @@ pub struct UpdateProfileInput {
     pub display_name: Option<String>,
     pub bio: Option<String>,
     pub time_zone: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct ChangeHandleInput {
+    /// 2 to 30 lower-case letters, digits and single hyphens between them (an `@` before
+    /// it is ignored).
+    pub handle: String,
 }
 
 #[derive(InputObject)]
@@ -1028,6 +1067,41 @@ impl AccountMutation {
         let changes = ProfileChanges { display_name: input.display_name, bio: input.bio, time_zone: input.time_zone };
         let member = super::update_profile(&ctx.state().db, viewer.member.id, &changes).await?;
         Ok(UpdateProfilePayload { member: Some(member), user_errors: vec![] })
+    }
+
+    /// Changes the signed-in member's handle, once every 30 days. The handle it replaces
+    /// stays theirs: `member(handle:)` and `/members/@old` still find them, `@old` in new
+    /// text still mentions them, and nobody else can take it (`TAKEN`); they may take it
+    /// back. Too soon after the last change it answers `LIMIT_REACHED`, saying when.
+    async fn change_handle(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeHandleInput,
+    ) -> async_graphql::Result<UpdateProfilePayload> {
+        let viewer = ctx.require_viewer()?;
+        let handle = input.handle.trim().trim_start_matches('@');
+        if let Some(problem) = super::check_handle("handle", handle) {
+            return Ok(UpdateProfilePayload { member: None, user_errors: vec![problem] });
+        }
+        let problem = match super::change_handle(&ctx.state().db, viewer.member.id, handle).await? {
+            super::HandleChange::Changed(member) => {
+                return Ok(UpdateProfilePayload { member: Some(member), user_errors: vec![] })
+            }
+            super::HandleChange::Taken => UserError::new(
+                "handle",
+                UserErrorCode::Taken,
+                "Someone else has that handle, or had it. Choose another.",
+            ),
+            super::HandleChange::TooSoon(next) => UserError::new(
+                "handle",
+                UserErrorCode::LimitReached,
+                format!(
+                    "You changed your handle less than 30 days ago. You can change it again from {}.",
+                    crate::text::moment(next, &viewer.member.time_zone, crate::text::DATE_TIME)
+                ),
+            ),
+        };
+        Ok(UpdateProfilePayload { member: None, user_errors: vec![problem] })
     }
 
     /// Creates a personal access token. Needs a signed-in session: a token cannot mint

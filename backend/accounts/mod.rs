@@ -25,7 +25,7 @@ use sqlx::{any::AnyRow, Row};
 
 use crate::{
     db::{self, Db, Tx},
-    error::{AppResult, UserError, UserErrorCode},
+    error::{AppError, AppResult, UserError, UserErrorCode},
     text,
 };
 
@@ -68,11 +68,14 @@ pub struct Member {
     /// When mail to `email` last failed for good; mail (but security mail) stops until
     /// the address is verified again.
     pub email_bouncing_at: Option<i64>,
+    /// When the member last chose their handle (see [`change_handle`]); never, for the
+    /// one Kettle made from their name.
+    pub handle_changed_at: Option<i64>,
 }
 
 const MEMBER_COLUMNS: &str = "id, email, handle, display_name, bio, time_zone, role, created_at, suspended_at, \
      suspended_until, suspension_reason, \
-     email_verified_at, email_bouncing_at";
+     email_verified_at, email_bouncing_at, handle_changed_at";
 
 impl Member {
     fn from_row(row: &AnyRow) -> sqlx::Result<Member> {
@@ -90,11 +93,17 @@ impl Member {
             suspension_reason: row.try_get("suspension_reason")?,
             email_verified_at: row.try_get("email_verified_at")?,
             email_bouncing_at: row.try_get("email_bouncing_at")?,
+            handle_changed_at: row.try_get("handle_changed_at")?,
         })
     }
 }
 
 impl Member {
+    /// From when the member may choose a new handle; `None`: now.
+    pub fn handle_changeable_from(&self) -> Option<i64> {
+        self.handle_changed_at.map(|at| at + HANDLE_CHANGE_INTERVAL_MS)
+    }
+
     /// Whether a suspension is in force at `now`: a time-limited one ends by itself, with
     /// nothing to run at its end.
     pub fn is_suspended(&self, now: i64) -> bool {
@@ -167,12 +176,15 @@ pub async fn insert_member(db: &Db, new: NewMember<'_>) -> AppResult<Option<Memb
 /// A conflict does nothing (`ON CONFLICT DO NOTHING`) rather than fail: on PostgreSQL a
 /// failed statement would abort the whole transaction, and the handle may need another
 /// try. Which key conflicted is then read back: the email (someone has it: `None`), or
-/// else the handle (try the next one).
+/// else the handle (try the next one). A handle another member gave up is as taken as
+/// one in use (see [`change_handle`]).
 pub async fn insert_member_in(tx: &mut Tx, new: NewMember<'_>) -> AppResult<Option<Member>> {
     let now = db::now_millis();
     let sql = format!(
         "INSERT INTO members (email, email_normalized, handle, password_hash, display_name, role, time_zone, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING RETURNING {MEMBER_COLUMNS}"
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8 \
+         WHERE NOT EXISTS (SELECT 1 FROM member_handle_history WHERE handle = $3) \
+         ON CONFLICT DO NOTHING RETURNING {MEMBER_COLUMNS}"
     );
     let base = match crate::slug::slugify(new.display_name, crate::markdown::HANDLE_MAX - 5) {
         slug if slug.len() >= crate::markdown::HANDLE_MIN => slug,
@@ -210,29 +222,178 @@ pub async fn insert_member_in(tx: &mut Tx, new: NewMember<'_>) -> AppResult<Opti
     Err(anyhow::anyhow!("no free handle for {base:?} after 20 attempts").into())
 }
 
-/// The member with this handle (without the `@`, any case).
+/// The member with this handle (without the `@`, any case), or who had it before.
 pub async fn member_by_handle(db: &Db, handle: &str) -> AppResult<Option<Member>> {
     let handle = handle.trim().trim_start_matches('@').to_ascii_lowercase();
     if handle.len() > crate::markdown::HANDLE_MAX {
         return Ok(None);
     }
-    let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE handle = $1");
+    // A handle the member gave up finds them too (their row carries the one they use now).
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM members WHERE handle = $1 \
+         UNION ALL SELECT {MEMBER_COLUMNS} FROM members WHERE id = \
+         (SELECT member_id FROM member_handle_history WHERE handle = $1)"
+    );
     let row = sqlx::query(&sql).bind(handle).fetch_optional(&db.pool).await?;
     Ok(row.map(|r| Member::from_row(&r)).transpose()?)
 }
 
+/// The longest prefix the member directory looks up.
+pub const DIRECTORY_PREFIX_MAX: usize = crate::markdown::HANDLE_MAX;
+
+/// A handle prefix as typed ("@Grace H", "grace-h") as handles spell it ("grace-h"):
+/// what the directory and `@mention` suggestions look up.
+pub fn handle_prefix(typed: &str) -> String {
+    let typed = typed.trim().trim_start_matches('@');
+    let mut prefix = crate::slug::slugify(typed, DIRECTORY_PREFIX_MAX);
+    // slugify drops a trailing hyphen, which is half of a handle typed so far.
+    if typed.ends_with(['-', ' ']) && !prefix.is_empty() && prefix.len() < DIRECTORY_PREFIX_MAX {
+        prefix.push('-');
+    }
+    prefix
+}
+
+/// The member directory: members (not erased) by handle, A to Z, those whose handle
+/// starts with `prefix` when one is given (see [`handle_prefix`]). Handles are ASCII, so
+/// the prefix is a range on `members_handle_bytewise`, compared byte by byte on both
+/// databases (see [`db::Dialect::bytewise`]).
+pub async fn directory(db: &Db, prefix: &str, keyset: &db::Keyset<String>) -> AppResult<Vec<Member>> {
+    let set = !prefix.is_empty();
+    let rows = sqlx::query(&directory_sql(db.dialect, set, keyset))
+        .bind(set.then_some(prefix))
+        // After every handle that starts with the prefix: the prefix and a byte above
+        // every character a handle holds.
+        .bind(set.then(|| format!("{prefix}\u{7f}")))
+        .bind(keyset.after.as_deref())
+        .bind(keyset.before.as_deref())
+        .bind(keyset.fetch)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().map(Member::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// The SQL of [`directory`], public so a test can check its plans on both databases.
+/// Binds: the prefix and the end of its range (when `prefixed`), after, before, limit.
+pub fn directory_sql(dialect: db::Dialect, prefixed: bool, keyset: &db::Keyset<String>) -> String {
+    let handle = format!("handle{}", dialect.bytewise());
+    let order = keyset.direction(db::ListOrder::Ascending);
+    format!(
+        "SELECT {MEMBER_COLUMNS} FROM members WHERE erased_at IS NULL AND {} AND {} ORDER BY {handle} {order} LIMIT $5",
+        if prefixed { format!("{handle} >= $1 AND {handle} < $2") } else { "$1 IS NULL AND $2 IS NULL".to_string() },
+        keyset.conditions(&handle, db::ListOrder::Ascending, "$3", "$4"),
+    )
+}
+
 /// The ids of the members with these (lower-case) handles, by handle; handles nobody
-/// has are left out. For linking `@mentions`.
+/// has are left out. For linking `@mentions`: a handle a member gave up still reaches
+/// them (see [`change_handle`]).
 pub async fn ids_by_handle(db: &Db, handles: &[String]) -> AppResult<HashMap<String, i64>> {
     if handles.is_empty() {
         return Ok(HashMap::new());
     }
-    let sql = format!("SELECT handle, id FROM members WHERE handle IN ({})", db::placeholders(1, handles.len()));
+    let list = db::placeholders(1, handles.len());
+    let sql = format!(
+        "SELECT handle, id FROM members WHERE handle IN ({list}) \
+         UNION ALL SELECT handle, member_id FROM member_handle_history WHERE handle IN ({list})"
+    );
     let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
     for handle in handles {
         query = query.bind(handle);
     }
     Ok(query.fetch_all(&db.pool).await?.into_iter().collect())
+}
+
+/// How long a member waits between choosing handles: links and mentions made with each
+/// handle keep working, but people learn a handle, and a new one every day would be
+/// confusing (or a way to pass as others).
+pub const HANDLE_CHANGE_INTERVAL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Whether `handle` may be chosen: 2 to 30 lower-case letters, digits and hyphens,
+/// starting and ending with a letter or digit, as the handles Kettle makes from names.
+pub fn check_handle(field: &str, handle: &str) -> Option<UserError> {
+    let bytes = handle.as_bytes();
+    let shaped = bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && !handle.starts_with('-')
+        && !handle.ends_with('-')
+        && !handle.contains("--");
+    if handle.len() < crate::markdown::HANDLE_MIN {
+        Some(UserError::new(field, UserErrorCode::TooShort, "A handle needs at least 2 characters."))
+    } else if handle.len() > crate::markdown::HANDLE_MAX {
+        Some(UserError::new(field, UserErrorCode::TooLong, "A handle can be at most 30 characters."))
+    } else if !shaped {
+        Some(UserError::new(
+            field,
+            UserErrorCode::Invalid,
+            "A handle is lower-case letters, digits and single hyphens between them, such as grace-hopper.",
+        ))
+    } else {
+        None
+    }
+}
+
+/// What became of a request for a new handle.
+// Returned once per request and matched at once, as `RoleChange` is.
+#[allow(clippy::large_enum_variant)]
+pub enum HandleChange {
+    Changed(Member),
+    /// Another member has it, now or before.
+    Taken,
+    /// The last change was less than [`HANDLE_CHANGE_INTERVAL_MS`] ago; the next may be
+    /// made from this instant.
+    TooSoon(i64),
+}
+
+/// Gives the member `handle` (checked with [`check_handle`]), keeping the one it
+/// replaces as theirs in `member_handle_history`: `/members/@old` leads to them, mentions
+/// of it still reach them, and nobody else can take it. One of their own former handles
+/// can be taken back. The member's row is locked first, so two changes at once are one
+/// after the other.
+pub async fn change_handle(db: &Db, member_id: i64, handle: &str) -> AppResult<HandleChange> {
+    let now = db::now_millis();
+    let mut tx = db.begin_write().await?;
+    let locked = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1{}", db.dialect.for_update());
+    let row = sqlx::query(&locked).bind(member_id).fetch_optional(&mut *tx).await?.ok_or(AppError::NotFound("You"))?;
+    let member = Member::from_row(&row)?;
+    if member.handle == handle {
+        return Ok(HandleChange::Changed(member));
+    }
+    if let Some(next) = member.handle_changeable_from() {
+        if now < next {
+            return Ok(HandleChange::TooSoon(next));
+        }
+    }
+    let holders: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM members WHERE handle = $1 UNION ALL SELECT member_id FROM member_handle_history WHERE handle = $1",
+    )
+    .bind(handle)
+    .fetch_all(&mut *tx)
+    .await?;
+    if holders.iter().any(|holder| *holder != member_id) {
+        return Ok(HandleChange::Taken);
+    }
+    sqlx::query("DELETE FROM member_handle_history WHERE handle = $1 AND member_id = $2")
+        .bind(handle)
+        .bind(member_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO member_handle_history (handle, member_id, retired_at) VALUES ($1, $2, $3)")
+        .bind(&member.handle)
+        .bind(member_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let update = format!(
+        "UPDATE members SET handle = $1, handle_changed_at = $2, updated_at = $2 WHERE id = $3 RETURNING {MEMBER_COLUMNS}"
+    );
+    match sqlx::query(&update).bind(handle).bind(now).bind(member_id).fetch_one(&mut *tx).await {
+        Ok(row) => {
+            tx.commit().await?;
+            Ok(HandleChange::Changed(Member::from_row(&row)?))
+        }
+        // Someone registered with it since the check: theirs now.
+        Err(err) if db::is_unique_violation(&err, "members", "handle") => Ok(HandleChange::Taken),
+        Err(err) => Err(err.into()),
+    }
 }
 
 pub struct ProfileChanges {

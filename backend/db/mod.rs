@@ -67,6 +67,17 @@ impl Dialect {
         }
     }
 
+    /// Compares text byte by byte, whatever the database's collation: what a range on
+    /// ASCII text (a prefix, `>= 'ab' AND < 'ab\x7f'`) needs to mean what it says.
+    /// SQLite's default already does; PostgreSQL's follows the locale, which skips
+    /// punctuation. An index the range is to use must be made with the same collation.
+    pub fn bytewise(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " COLLATE \"C\"",
+        }
+    }
+
     /// The statement that opens a transaction which will write.
     fn begin_write(self) -> &'static str {
         match self {

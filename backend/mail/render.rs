@@ -42,8 +42,8 @@ fn environment() -> Environment<'static> {
         minijinja::Value::from_safe_string(url)
     });
     let day_date_time_zone = format!("{} (%Z)", crate::text::DAY_DATE_TIME);
-    env.add_filter("datetime", move |value: i64, zone: &str| format_millis(value, zone, &day_date_time_zone));
-    env.add_filter("date", |value: i64, zone: &str| format_millis(value, zone, "%A %-d %B %Y"));
+    env.add_filter("datetime", move |value: i64, zone: &str| crate::text::moment(value, zone, &day_date_time_zone));
+    env.add_filter("date", |value: i64, zone: &str| crate::text::moment(value, zone, "%A %-d %B %Y"));
     env
 }
 
@@ -58,12 +58,6 @@ pub fn absolute(base: &str, path: &str) -> String {
     } else {
         format!("{base}/{path}")
     }
-}
-
-fn format_millis(value: i64, zone: &str, format: &str) -> String {
-    let Ok(timestamp) = jiff::Timestamp::from_millisecond(value) else { return value.to_string() };
-    let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    timestamp.to_zoned(zone).strftime(format).to_string()
 }
 
 /// Renders `<name>.txt` and `<name>.html` with `context` (an object).

@@ -17,7 +17,8 @@
 //!    theirs that nothing else relies on (no reuse by another, no adaptation, no link to a
 //!    case study, no comment by anyone else) too. Comments without replies go; comments
 //!    with replies, published case studies and artefacts others rely on stay.
-//! 4. **Mentions** of their handle in anyone's Markdown (case studies and their revisions,
+//! 4. **Mentions** of their handle, and of those they gave up (which are then forgotten),
+//!    in anyone's Markdown (case studies and their revisions,
 //!    artefacts, comments, meetup groups and events) become "a former member"; the HTML is
 //!    rendered again through `markdown::render_linked` and the search index refreshed.
 //!    Text that named them elsewhere — others' notification summaries and queued or sent
@@ -124,8 +125,16 @@ pub async fn erase(db: &Db, member_id: i64, requester: Requester<'_>) -> AppResu
     .execute(&mut *tx)
     .await?;
 
-    neutralise_mentions(db, &mut tx, &handle).await?;
-    scrub_names(&mut tx, member_id, &handle, &display_name, &email).await?;
+    // The handles they gave up name them as well as the one they use.
+    let former: Vec<String> = sqlx::query_scalar("SELECT handle FROM member_handle_history WHERE member_id = $1")
+        .bind(member_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM member_handle_history WHERE member_id = $1").bind(member_id).execute(&mut *tx).await?;
+    for handle in std::iter::once(&handle).chain(&former) {
+        neutralise_mentions(db, &mut tx, handle).await?;
+        scrub_names(&mut tx, member_id, handle, &display_name, &email).await?;
+    }
 
     let token = crate::accounts::credentials::new_token("");
     let suffix: String = token.chars().filter(char::is_ascii_alphanumeric).take(12).collect::<String>().to_lowercase();

@@ -239,10 +239,14 @@ pub const SECTIONS: &[(&str, &str)] = &[
         "members.id",
         "SELECT id, email, handle, display_name, bio, time_zone, role, created_at, updated_at, \
          email_verified_at, email_bouncing_at, digest_frequency, digest_weekday, digest_hour, next_digest_at, \
-         auto_watch_off_at, followed_seen_at, suspended_at, suspended_until, suspension_reason, \
+         auto_watch_off_at, followed_seen_at, suspended_at, suspended_until, suspension_reason, handle_changed_at, \
          CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS has_password, \
          CASE WHEN calendar_token_hash IS NULL THEN 0 ELSE 1 END AS has_calendar_feed \
          FROM members WHERE id = $1",
+    ),
+    (
+        "member_handle_history.member_id",
+        "SELECT handle, retired_at FROM member_handle_history WHERE member_id = $1 ORDER BY retired_at",
     ),
     (
         "member_identities.member_id",

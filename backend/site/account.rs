@@ -214,6 +214,25 @@ pub async fn change_email(request: &Request, body: Body) -> Response {
     )
 }
 
+/// `POST /settings/handle`: chooses a new handle (the old one keeps leading here).
+#[handler]
+pub async fn change_handle(request: &Request, body: Body) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let input = json!({ "handle": form.text("handle") });
+            let errors = match visit.mutate("change_handle", json!({ "input": input })).await? {
+                Mutation::Done(_) => return Ok(visit.redirect("/settings?saved=handle#handle-heading")),
+                Mutation::Invalid(errors) => form_errors(&errors, "handle"),
+                Mutation::Refused(message) => refused(message, "handle"),
+            };
+            let extra = json!({ "handle_errors": errors, "handle_values": { "handle": form.text("handle") } });
+            render_settings(&visit, StatusCode::UNPROCESSABLE_ENTITY, extra).await
+        }
+        .await,
+    )
+}
+
 /// `POST /settings/password`: changes (or sets) the password; other sessions end.
 #[handler]
 pub async fn change_password(request: &Request, body: Body) -> Response {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::{
     scenarios,
-    support::{error_code, user_errors, Scenario, TestApp, PASSWORD},
+    support::{error_code, query_plan, user_errors, Backend, Scenario, TestApp, PASSWORD},
 };
 
 pub fn scenarios() -> Vec<(&'static str, Scenario)> {
@@ -24,6 +24,9 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         access_tokens_belong_to_their_member,
         access_tokens_page_with_keyset_cursors,
         handles_are_unique_and_derived_from_names,
+        the_member_directory_finds_handles_by_their_start,
+        the_member_directory_reads_one_range_of_an_index,
+        a_changed_handle_keeps_the_old_one_leading_to_its_member,
     ]
 }
 
@@ -476,4 +479,136 @@ async fn handles_are_unique_and_derived_from_names(app: TestApp) {
     assert_eq!(found["member"]["displayName"], "Ada Lovelace");
     let missing = app.anonymous().data("{ member(handle: \"nobody\") { displayName } }", json!({})).await;
     assert_eq!(missing["member"], json!(null));
+}
+
+const DIRECTORY: &str =
+    "query($q: String!, $first: Int, $after: String) { members(startingWith: $q, first: $first, after: $after) { \
+    nodes { handle displayName } pageInfo { hasNextPage endCursor } } }";
+
+/// The directory (and `@mention` suggestions) lists members by handle, those whose handle
+/// starts with what was typed as a name or a handle; erased members are not in it.
+async fn the_member_directory_finds_handles_by_their_start(app: TestApp) {
+    for (i, name) in
+        ["Grace Hopper", "Grace Kelly", "Gracie Fields", "Ada Lovelace", "Zoë Wanamaker", "Gone"].iter().enumerate()
+    {
+        app.member(&format!("member{i}@example.org"), name).await;
+    }
+    app.execute_sql("UPDATE members SET erased_at = 1, display_name = 'a former member' WHERE handle = 'gone'").await;
+    let anonymous = app.anonymous();
+    let handles = |data: &serde_json::Value| -> Vec<String> {
+        let nodes = data["members"]["nodes"].as_array().unwrap();
+        nodes.iter().map(|n| n["handle"].as_str().unwrap().to_string()).collect()
+    };
+    let find = |q: &str| json!({ "q": q, "first": 10 });
+    assert_eq!(
+        handles(&anonymous.data(DIRECTORY, find("")).await),
+        ["ada-lovelace", "grace-hopper", "grace-kelly", "gracie-fields", "zoe-wanamaker"]
+    );
+    for (typed, found) in [
+        ("grace", &["grace-hopper", "grace-kelly"][..]),
+        ("Grace H", &["grace-hopper"]),
+        ("@GRACE-", &["grace-hopper", "grace-kelly"]),
+        ("grac", &["grace-hopper", "grace-kelly", "gracie-fields"]),
+        ("Zoë", &["zoe-wanamaker"]),
+        ("@", &["ada-lovelace", "grace-hopper", "grace-kelly", "gracie-fields", "zoe-wanamaker"]),
+        ("gone", &[]),
+        ("%", &[]),
+        ("_", &[]),
+        ("grace' OR 1=1 --", &[]),
+    ] {
+        assert_eq!(handles(&anonymous.data(DIRECTORY, find(typed)).await), found, "{typed:?}");
+    }
+    // A control character is refused, as in any text; long input is cut, not refused.
+    let refused: serde_json::Value = anonymous.post(DIRECTORY, find("gra\u{7f}")).await.json().await.unwrap();
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+    assert!(handles(&anonymous.data(DIRECTORY, find(&"g".repeat(10_000))).await).is_empty());
+
+    // Pages follow each other by handle.
+    let first = anonymous.data(DIRECTORY, json!({ "q": "gra", "first": 2 })).await;
+    assert_eq!(handles(&first), ["grace-hopper", "grace-kelly"]);
+    assert_eq!(first["members"]["pageInfo"]["hasNextPage"], true);
+    let after = first["members"]["pageInfo"]["endCursor"].clone();
+    let second = anonymous.data(DIRECTORY, json!({ "q": "gra", "first": 2, "after": after })).await;
+    assert_eq!(handles(&second), ["gracie-fields"]);
+    assert_eq!(second["members"]["pageInfo"]["hasNextPage"], false);
+}
+
+/// A prefix is one range of an index compared byte by byte, whatever PostgreSQL's locale.
+async fn the_member_directory_reads_one_range_of_an_index(app: TestApp) {
+    let db = &app.state().db;
+    let first_page = kettle::db::Keyset { after: None, before: None, forward: true, fetch: 11 };
+    let sql = kettle::accounts::directory_sql(db.dialect, true, &first_page);
+    let plan = query_plan(&app, &sql, |query| {
+        query.bind(Some("gra")).bind(Some("gra\u{7f}")).bind(None::<String>).bind(None::<String>).bind(11i64)
+    })
+    .await
+    .join("\n");
+    eprintln!("{} plan:\n{plan}", app.backend().name());
+    let wanted = match app.backend() {
+        Backend::Sqlite => "members_handle_key",
+        Backend::Postgres { .. } => "members_handle_bytewise",
+    };
+    assert!(plan.contains(wanted), "{plan}");
+    assert!(!plan.contains("Seq Scan") && !plan.contains("TEMP B-TREE"), "{plan}");
+}
+
+const CHANGE_HANDLE: &str = "mutation($handle: String!) { changeHandle(input: { handle: $handle }) { \
+    member { handle nextHandleChangeAt } userErrors { field code message } } }";
+
+/// A member chooses a new handle once every 30 days; the old one stays theirs: it finds
+/// them, mentions of it reach them, and nobody else can take it.
+async fn a_changed_handle_keeps_the_old_one_leading_to_its_member(app: TestApp) {
+    let ada = app.member("ada@example.org", "Ada Lovelace").await;
+    let grace = app.member("grace@example.org", "Grace Hopper").await;
+    let change = |handle: &str| json!({ "handle": handle });
+    // Bad handles are refused and change nothing.
+    for (handle, code) in [
+        ("a", "TOO_SHORT"),
+        (&"a".repeat(31)[..], "TOO_LONG"),
+        ("Ada", "INVALID"),
+        ("-ada", "INVALID"),
+        ("ada--l", "INVALID"),
+        ("ada_l", "INVALID"),
+        ("ädä", "INVALID"),
+        ("grace-hopper", "TAKEN"),
+    ] {
+        let data = ada.data(CHANGE_HANDLE, change(handle)).await;
+        assert_eq!(user_errors(&data["changeHandle"]), vec![("handle".into(), code.into())], "{handle}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM member_handle_history").await, 0);
+
+    let data = ada.data(CHANGE_HANDLE, change("@countess")).await;
+    assert_eq!(data["changeHandle"]["userErrors"], json!([]), "{data}");
+    assert_eq!(data["changeHandle"]["member"]["handle"], "countess");
+    assert!(data["changeHandle"]["member"]["nextHandleChangeAt"].is_string(), "{data}");
+    // The old handle finds her, and a mention of it reaches her.
+    let found = app.anonymous().data("{ member(handle: \"ada-lovelace\") { handle } }", json!({})).await;
+    assert_eq!(found["member"]["handle"], "countess");
+    let known = kettle::accounts::ids_by_handle(&app.state().db, &["ada-lovelace".to_string()]).await.unwrap();
+    assert_eq!(known.len(), 1);
+    // Nobody else can take it: not by changing, nor by registering with the same name.
+    let data = grace.data(CHANGE_HANDLE, change("ada-lovelace")).await;
+    assert_eq!(user_errors(&data["changeHandle"]), vec![("handle".into(), "TAKEN".into())]);
+    let twin = app.member("twin@example.org", "Ada Lovelace").await;
+    assert_eq!(twin.data("{ viewer { handle } }", json!({})).await["viewer"]["handle"], "ada-lovelace-2");
+    // A second change within 30 days waits, saying until when.
+    let data = ada.data(CHANGE_HANDLE, change("enchantress")).await;
+    assert_eq!(user_errors(&data["changeHandle"]), vec![("handle".into(), "LIMIT_REACHED".into())]);
+    assert!(data["changeHandle"]["userErrors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("You can change it again from"));
+    // A month on, she may take her old handle back; the one she gives up stays hers.
+    app.execute_sql("UPDATE members SET handle_changed_at = handle_changed_at - 2678400000 WHERE handle = 'countess'")
+        .await;
+    let data = ada.data(CHANGE_HANDLE, change("ada-lovelace")).await;
+    assert_eq!(data["changeHandle"]["member"]["handle"], "ada-lovelace", "{data}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM member_handle_history WHERE handle = 'countess'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM member_handle_history WHERE handle = 'ada-lovelace'").await, 0);
+    // Keeping the handle one has changes nothing and needs no wait.
+    let data = grace.data(CHANGE_HANDLE, change("grace-hopper")).await;
+    assert_eq!(data["changeHandle"]["member"]["nextHandleChangeAt"], json!(null), "{data}");
+    // Signed out, there is nobody to change.
+    let anonymous: serde_json::Value = app.anonymous().post(CHANGE_HANDLE, change("x-y")).await.json().await.unwrap();
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
 }

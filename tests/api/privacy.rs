@@ -494,6 +494,15 @@ async fn privacy_erasure_scan_finds_nothing_personal_and_others_content_reads(ap
         "others were told by name"
     );
 
+    // She changed her handle after Grace mentioned her: the old one is still hers.
+    let changed = ada
+        .data(
+            "mutation { changeHandle(input: { handle: \"countess-of-lovelace\" }) { userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(changed["changeHandle"]["userErrors"], json!([]), "{changed}");
+
     // ---- Export: every row that refers to Ada is in the section of its reference.
     let url = export_ready(&ada).await;
     let response = download(&app, &url, Some(ada.token())).await;
@@ -524,6 +533,7 @@ async fn privacy_erasure_scan_finds_nothing_personal_and_others_content_reads(ap
         "organisation_members.decided_by",
         "case_studies.author_id",
         "case_study_revisions.edited_by",
+        "member_handle_history.member_id",
         "case_study_marks.member_id",
         "case_study_interests.member_id",
         "artefacts.created_by",
@@ -549,6 +559,7 @@ async fn privacy_erasure_scan_finds_nothing_personal_and_others_content_reads(ap
     let needles: Vec<String> = vec![
         "ada.lovelace@example.org".into(),
         "ada-lovelace".into(),
+        "countess-of-lovelace".into(),
         "Ada Lovelace".into(),
         "gh-subject-ada-7781".into(),
         "ada.lovelace@github.example".into(),

@@ -34,6 +34,8 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         images_are_uploaded_from_the_forms_that_take_markdown,
         your_images_are_listed_and_deleted_after_asking,
         an_artefacts_updates_are_listed_and_compared,
+        the_member_directory_page_finds_handles,
+        a_handle_is_changed_in_settings_and_the_old_address_leads_on,
         profiles_show_organisations_work_and_groups,
         pending_join_requests_show_to_the_requester_and_the_admins,
         giving_up_a_seat_in_a_full_meetup_asks_first_and_going_offers_the_group,
@@ -412,8 +414,9 @@ async fn member_profiles_escape_what_members_write(app: TestApp) {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{}", page.body);
     assert!(!page.body.contains("<script>alert(1)"));
-    // Handles ignore case; other forms of the address are not profiles.
-    assert_eq!(Browser::new(&app).get(&format!("/members/@{}", handle.to_uppercase())).await.status, StatusCode::OK);
+    // Handles ignore case, leading to the one address; other forms of it are not profiles.
+    let capitals = Browser::new(&app).get(&format!("/members/@{}", handle.to_uppercase())).await;
+    assert_eq!((capitals.status, capitals.location()), (StatusCode::SEE_OTHER, format!("/members/@{handle}").as_str()));
     for missing in
         ["/members/@nobody", &format!("/members/{handle}"), "/members/@", &format!("/members/@{}", "x".repeat(200))]
     {
@@ -1719,4 +1722,72 @@ async fn an_artefacts_updates_are_listed_and_compared(app: TestApp) {
     }
     assert_eq!(grace.get("/artefacts/999999/history").await.status, StatusCode::NOT_FOUND);
     assert_eq!(grace.get("/artefacts/abc/history").await.status, StatusCode::NOT_FOUND);
+}
+
+/// `/members` lists everyone by handle and finds handles by their start: where a writer
+/// without JavaScript finds whom to mention (every Markdown field's hint links it).
+async fn the_member_directory_page_finds_handles(app: TestApp) {
+    for (i, name) in ["Grace Hopper", "Ada Lovelace"].iter().enumerate() {
+        app.member(&format!("member{i}@example.org"), name).await;
+    }
+    let mut visitor = Browser::new(&app);
+    let home = visitor.get("/").await;
+    assert!(home.body.contains("<a href=\"/members\">Members</a>"), "the footer links it");
+    let all = visitor.get("/members").await;
+    assert_eq!(all.status, StatusCode::OK);
+    let (ada, grace) = (all.body.find("@ada-lovelace").unwrap(), all.body.find("@grace-hopper").unwrap());
+    assert!(ada < grace, "by handle");
+    let found = visitor.get("/members?q=Grace+H").await;
+    assert!(found.body.contains("Grace Hopper") && !found.body.contains("Ada Lovelace"), "{}", found.body);
+    assert!(found.body.contains("value=\"Grace H\""), "the search stays in its field");
+    let none = visitor.get("/members?q=%25").await;
+    assert_eq!(none.status, StatusCode::OK);
+    assert!(
+        none.body.contains("No member&#x27;s handle starts with that.")
+            || none.body.contains("No member's handle starts with that."),
+        "{}",
+        none.body
+    );
+    let huge = format!("/members?q={}", "g".repeat(5_000));
+    assert_eq!(visitor.get(&huge).await.status, StatusCode::OK);
+
+    let mut ada_browser = Browser::new(&app);
+    ada_browser.register("ada@example.org", "Ada").await;
+    let form = ada_browser.get("/case-studies/new").await;
+    assert!(form.body.contains("data-mentions>"), "{}", form.body);
+    assert!(
+        form.body.contains("<a href=\"/members\" target=\"_blank\" rel=\"noopener\">Find a member"),
+        "{}",
+        form.body
+    );
+}
+
+/// Settings change the handle; the old profile address leads to the new one, and the
+/// form waits 30 days for the next change.
+async fn a_handle_is_changed_in_settings_and_the_old_address_leads_on(app: TestApp) {
+    let mut ada = Browser::new(&app);
+    ada.register("ada@example.org", "Ada Lovelace").await;
+    let settings = ada.get("/settings").await;
+    assert!(settings.body.contains("Others mention you as <strong>@ada-lovelace</strong>"), "{}", settings.body);
+    let refused = ada.post("/settings/handle", &[("handle", "Not a handle!")]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("<title>Error: Settings") && refused.body.contains("href=\"#handle\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"Not a handle!\""), "what was typed stays");
+    let changed = ada.post("/settings/handle", &[("handle", "countess")]).await;
+    assert_eq!(changed.location(), "/settings?saved=handle#handle-heading");
+    let page = ada.get("/settings?saved=handle").await;
+    assert!(page.body.contains("Your handle is now @countess."), "{}", page.body);
+    assert!(page.body.contains("you can change it again from") && !page.body.contains("action=\"/settings/handle\""));
+
+    let mut visitor = Browser::new(&app);
+    let old = visitor.get("/members/@ada-lovelace").await;
+    assert_eq!((old.status, old.location()), (StatusCode::SEE_OTHER, "/members/@countess"));
+    let capitals = visitor.get("/members/@Countess").await;
+    assert_eq!(capitals.location(), "/members/@countess");
+    assert_eq!(visitor.get("/members/@countess").await.status, StatusCode::OK);
+    assert_eq!(visitor.get("/members/@nobody-at-all").await.status, StatusCode::NOT_FOUND);
 }

@@ -25,7 +25,12 @@ const kettleBinary =
   process.env.KETTLE_BIN ??
   path.join(process.env.CARGO_TARGET_DIR ?? path.join(repository, "target"), "release", "kettle");
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-const screenshots = path.join(here, "screenshots");
+// Every journey runs at one window size: KETTLE_VIEWPORT, as WIDTHxHEIGHT (package.json
+// runs them all at 1280x800, a laptop, and again at 375x812, a phone).
+const [viewportWidth, viewportHeight] = (process.env.KETTLE_VIEWPORT ?? "1280x800").split("x").map(Number);
+const VIEWPORT = { width: viewportWidth, height: viewportHeight };
+const NARROW = VIEWPORT.width < 640;
+const screenshots = path.join(here, "screenshots", `${VIEWPORT.width}`);
 const PASSWORD = "kettle whistles over marmalade";
 
 let server;
@@ -96,7 +101,7 @@ after(async () => {
 
 /** A fresh browser context (its own cookies), recording CSP violations. */
 async function newPage({ javaScriptEnabled = true } = {}) {
-  const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 1024, height: 800 } });
+  const context = await browser.newContext({ javaScriptEnabled, viewport: VIEWPORT });
   const page = await context.newPage();
   page.javaScriptDisabled = !javaScriptEnabled;
   page.setDefaultTimeout(10_000);
@@ -119,7 +124,7 @@ async function checkPage(page, name) {
   let target = page;
   if (page.javaScriptDisabled) {
     const html = await page.content();
-    const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+    const context = await browser.newContext({ viewport: VIEWPORT });
     target = await context.newPage();
     await target.goto(baseUrl + "/healthz");
     await target.setContent(html, { waitUntil: "load" });
@@ -595,8 +600,8 @@ test("share an artefact from a case study; another organisation finds it, reuses
   const artefactUrl = author.url();
   // An edit with a note on what changed: the page says so, and the history compares versions.
   await author.getByRole("link", { name: "Edit this artefact" }).click();
-  await author.getByRole("radio", { name: "Experimental" }).check();
-  await author.getByLabel("What changed (optional for a typo fixed)").fill("Marked experimental while we test the rounds file.");
+  await author.getByRole("radio", { name: "In use" }).check();
+  await author.getByLabel("What changed (optional for a typo fixed)").fill("In use across the county now.");
   await author.getByRole("button", { name: "Save changes" }).click();
   await author.getByText("Your changes are saved.").waitFor();
   await author.getByRole("link", { name: "see all updates" }).click();
@@ -604,7 +609,7 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await checkPage(author, "artefact-history");
   await author.getByRole("link", { name: "See what changed from version 1 to version 2" }).click();
   await author.getByRole("heading", { level: 1, name: "What changed from version 1 to version 2" }).waitFor();
-  assert.equal(await author.locator(".summary-list .diff__added").first().textContent(), "[added: Experimental]");
+  assert.equal(await author.locator(".summary-list .diff__added").first().textContent(), "[added: In use]");
   await checkPage(author, "artefact-compare");
   await author.goto(artefactUrl);
 
@@ -640,6 +645,22 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await reader.getByRole("button", { name: "Post comment" }).click();
   await reader.locator(".error-summary").waitFor();
   await checkPage(reader, "comment-errors");
+  // Typing @ and the start of a name offers members to mention; Enter writes the handle.
+  const commentField = reader.getByLabel("Comment");
+  await commentField.pressSequentially("Thanks @ava-au");
+  await reader.getByRole("option", { name: /^Ava Author \(@ava-author/ }).first().waitFor();
+  await checkPage(reader, "mention-suggestions");
+  await commentField.press("ArrowDown");
+  await commentField.press("ArrowUp");
+  await commentField.press("Enter");
+  assert.match(await commentField.inputValue(), /^Thanks @ava-author(-\d+)? $/);
+  assert.equal(await reader.getByRole("listbox", { name: "Members to mention" }).isVisible(), false, "chosen, it closes");
+  // Without JavaScript, the hint's directory is where handles are found.
+  const directory = await newPage({ javaScriptEnabled: false });
+  await directory.goto(baseUrl + "/members?q=Ava+Au");
+  await directory.getByRole("link", { name: "Ava Author" }).first().waitFor();
+  await checkPage(directory, "members");
+  await directory.context().close();
   await reader.getByLabel("Comment").fill("Thanks @ava-author: we changed the rounds file and it just worked.");
   await reader.getByRole("button", { name: "Post comment" }).click();
   await reader.locator(".comment .mention").waitFor();
@@ -837,7 +858,7 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   await amir.setViewportSize({ width: 390, height: 844 });
   const going = await amir.getByRole("button", { name: "I'm going" }).boundingBox();
   assert.ok(going.y + going.height <= 844, `"I'm going" ends ${Math.round(going.y + going.height)}px down an 844px screen`);
-  await amir.setViewportSize({ width: 1024, height: 800 });
+  await amir.setViewportSize(VIEWPORT);
   await amir.getByRole("button", { name: "I'm going" }).click();
   await amir.getByText("You are going.").waitFor();
   assert.match(await amir.locator(".summary-list").innerText(), /1 of 1 taken/);
@@ -1923,7 +1944,7 @@ test("a long word, a long URL, a wide table and a long code block do not make a 
   assert.ok(tabs < 40, "Tab reaches the code block");
   for (let i = 0; i < 5; i++) await page.keyboard.press("ArrowRight");
   await page.waitForFunction(() => document.activeElement.scrollLeft > 0);
-  await page.setViewportSize({ width: 1024, height: 800 });
+  await page.setViewportSize(VIEWPORT);
   await checkPage(page, "case-study-reflow");
   await page.context().close();
 });
@@ -1980,7 +2001,7 @@ test("every page visited was checked", () => {
   for (const name of ["home-signed-out", "register", "register-errors", "sign-in", "settings", "member-profile", "not-found",
     "case-study-new", "case-study-errors", "case-study-preview", "case-study", "case-studies", "topic", "search",
     "organisations", "organisation-errors", "organisation", "organisation-requests", "artefact-new", "artefact-errors",
-    "artefact-history", "artefact-compare", "artefact", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts", "topics-errors",
+    "artefact-history", "artefact-compare", "artefact", "mention-suggestions", "members", "artefact-reuse-errors", "comment-errors", "artefact-conversation", "artefacts", "topics-errors",
     "topics", "topic-curation", "bookmarks", "sign-in-providers", "settings-connections", "settings-connections-errors",
     "oauth-failure", "meetups", "meetup-group-new", "meetup-group-errors", "meetup-group", "meetup-schedule",
     "meetup-schedule-errors", "meetup-event-organiser", "meetup-event-waitlisted", "my-meetups-calendar",

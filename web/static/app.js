@@ -32,6 +32,11 @@
     });
   });
 
+  // Mentions: typing @ and the start of a name in a Markdown field offers members.
+  document.querySelectorAll("textarea[data-mentions]").forEach(function (field) {
+    if (field.id && window.fetch) mentionSuggestions(field);
+  });
+
   // The header's unread count, kept live. The server writes the count into every page,
   // so without JavaScript (or when the socket is down) it is right at each page load.
   var link = document.querySelector("[data-notifications]");
@@ -284,3 +289,143 @@ function liveNotificationCount(link, announcer) {
       });
   });
 })();
+
+// Mentions. As "@gra" is typed in a Markdown field, the members whose handles start so
+// (the same directory /members shows) are listed under the field; Up and Down choose
+// one, Enter or Tab writes "@grace-hopper " in place of what was typed, Escape closes
+// the list. Without JavaScript the field is the same plain text field, and the hint
+// links the directory. The field keeps the focus throughout: the list is announced in a
+// polite live region, and aria-activedescendant names the option chosen.
+function mentionSuggestions(field) {
+  "use strict";
+  var QUERY = "query($q: String!) { members(startingWith: $q, first: 6) { nodes { handle displayName } } }";
+  var TYPED = /(^|[^A-Za-z0-9_@])@([A-Za-z0-9-]{1,30})$/;
+  var listId = field.id + "-mentions";
+  var list = document.createElement("ul");
+  list.className = "mentions";
+  list.id = listId;
+  list.setAttribute("role", "listbox");
+  list.setAttribute("aria-label", "Members to mention");
+  list.hidden = true;
+  var status = document.createElement("div");
+  status.className = "visually-hidden";
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  field.insertAdjacentElement("afterend", status);
+  field.insertAdjacentElement("afterend", list);
+  field.setAttribute("aria-autocomplete", "list");
+  field.setAttribute("aria-controls", listId);
+  var members = [];
+  var active = -1;
+  var asked = 0;
+  var timer = null;
+
+  function typed() {
+    if (field.selectionStart !== field.selectionEnd) return null;
+    var match = TYPED.exec(field.value.slice(0, field.selectionStart));
+    return match ? match[2] : null;
+  }
+
+  function close() {
+    members = [];
+    active = -1;
+    list.hidden = true;
+    list.textContent = "";
+    field.removeAttribute("aria-activedescendant");
+  }
+
+  function highlight(index) {
+    active = index;
+    Array.prototype.forEach.call(list.children, function (option, i) {
+      option.setAttribute("aria-selected", i === index ? "true" : "false");
+    });
+    if (index >= 0) field.setAttribute("aria-activedescendant", listId + "-" + index);
+  }
+
+  function choose(index) {
+    var word = typed();
+    var member = members[index];
+    if (word === null || !member) return close();
+    var end = field.selectionStart;
+    var start = end - word.length;
+    var mention = member.handle + " ";
+    field.value = field.value.slice(0, start) + mention + field.value.slice(end);
+    field.selectionStart = field.selectionEnd = start + mention.length;
+    close();
+    status.textContent = "Mentioned @" + member.handle + ".";
+  }
+
+  function show(found) {
+    close();
+    members = found;
+    if (!found.length) {
+      status.textContent = "No member's handle starts with that.";
+      return;
+    }
+    found.forEach(function (member, i) {
+      var option = document.createElement("li");
+      option.id = listId + "-" + i;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", "false");
+      option.textContent = member.displayName + " (@" + member.handle + ")";
+      // mousedown, not click: the field keeps the focus and its caret.
+      option.addEventListener("mousedown", function (event) {
+        event.preventDefault();
+        choose(i);
+      });
+      list.appendChild(option);
+    });
+    list.hidden = false;
+    highlight(0);
+    status.textContent =
+      found.length + (found.length === 1 ? " member matches" : " members match") +
+      ". Up and down arrows choose, Enter mentions, Escape closes.";
+  }
+
+  function ask(word) {
+    var mine = ++asked;
+    window
+      .fetch("/graphql", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query: QUERY, variables: { q: word } }),
+      })
+      .then(function (response) {
+        return response.json();
+      })
+      .then(function (body) {
+        // An answer to an earlier word, overtaken by typing, is dropped.
+        if (mine !== asked || typed() !== word) return;
+        var nodes = body && body.data && body.data.members && body.data.members.nodes;
+        show(Array.isArray(nodes) ? nodes : []);
+      })
+      .catch(close);
+  }
+
+  field.addEventListener("input", function () {
+    window.clearTimeout(timer);
+    var word = typed();
+    if (word === null) return close();
+    timer = window.setTimeout(function () {
+      ask(word);
+    }, 150);
+  });
+
+  field.addEventListener("keydown", function (event) {
+    if (list.hidden) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      var step = event.key === "ArrowDown" ? 1 : members.length - 1;
+      highlight((active + step) % members.length);
+    } else if ((event.key === "Enter" || event.key === "Tab") && active >= 0) {
+      event.preventDefault();
+      choose(active);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      close();
+    }
+  });
+
+  field.addEventListener("blur", close);
+}

@@ -89,6 +89,11 @@ events! {
     MeetupReinstated = "meetup.reinstated" {}
     /// A member moved from the waitlist to going.
     MeetupRsvpPromoted = "meetup.rsvp_promoted" { member_id: i64 }
+    /// An organiser took a member off a meetup they were going to (or, when `waitlisted`,
+    /// waiting for).
+    MeetupRsvpRemoved = "meetup.rsvp_removed" { member_id: i64, waitlisted: bool }
+    /// An organiser wrote to those going (and, with `include_waitlist`, those waiting).
+    MeetupMessageSent = "meetup.message_sent" { message: String, include_waitlist: bool }
     /// An event starts within 24 hours; recorded once per start time.
     MeetupReminderDue = "meetup.reminder_due" { starts_at: i64 }
     /// A moderator decided a review of the subject (the flagged item); its flaggers and

@@ -467,7 +467,7 @@ pub async fn demo(db: &Db) -> anyhow::Result<String> {
         online_url: None,
         capacity: Some(12),
     };
-    let (_, occurrences) = meetups::series::create(db, group.id, members[0].id, &rule, &fields, &[])
+    let (_, occurrences) = meetups::series::create(db, group.id, members[0].id, &rule, &fields, &[], true)
         .await
         .map_err(AppError::into_anyhow)?;
     if let Some(first) = occurrences.first() {

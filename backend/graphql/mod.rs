@@ -51,7 +51,7 @@ use crate::{
     meetups::{
         self,
         events::Event as MeetupEvent,
-        graphql::{AgendaMutation, CalendarMutation, MeetupMutation, MeetupQuery},
+        graphql::{AgendaMutation, CalendarMutation, MeetupMutation, MeetupPeopleMutation, MeetupQuery},
         Group as MeetupGroup,
     },
     notifications::{
@@ -105,6 +105,7 @@ pub struct MutationRoot(
     CommentMutation,
     MeetupMutation,
     AgendaMutation,
+    MeetupPeopleMutation,
     CalendarMutation,
     NotificationMutation,
     crate::moderation::graphql::admin::AdminMutation,

@@ -59,10 +59,13 @@ pub enum Limit {
     DataExportMember,
     /// Images one member uploads (each is decoded and re-encoded, which costs CPU).
     UploadsMember,
+    /// Messages the organisers send to those going to one meetup, whichever organiser
+    /// writes: counted per meetup, since it is its attendees' inboxes that fill up.
+    MeetupMessagesEvent,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 9] = [
+    pub const ALL: [Limit; 10] = [
         Limit::SignInAccount,
         Limit::SignInAddress,
         Limit::RegisterAddress,
@@ -72,6 +75,7 @@ impl Limit {
         Limit::PasswordResetAddress,
         Limit::DataExportMember,
         Limit::UploadsMember,
+        Limit::MeetupMessagesEvent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Limit {
             Limit::PasswordResetAddress => "password_reset_address",
             Limit::DataExportMember => "data_export_member",
             Limit::UploadsMember => "uploads_member",
+            Limit::MeetupMessagesEvent => "meetup_messages_event",
         }
     }
 
@@ -100,6 +105,7 @@ impl Limit {
             Limit::PasswordResetAddress => rule(20, 60 * 60),
             Limit::DataExportMember => rule(3, 24 * 60 * 60),
             Limit::UploadsMember => rule(60, 60 * 60),
+            Limit::MeetupMessagesEvent => rule(3, 24 * 60 * 60),
         }
     }
 }
@@ -113,7 +119,7 @@ pub struct Rule {
 
 /// The rule for each limit: the defaults, with `KETTLE_RATE_LIMITS` overrides.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rules([Rule; 9]);
+pub struct Rules([Rule; 10]);
 
 impl Default for Rules {
     fn default() -> Self {

@@ -56,6 +56,8 @@ pub fn about(kind: NotificationKind) -> &'static str {
         NotificationKind::MeetupChanged => "changes to your meetups",
         NotificationKind::MeetupCancelled => "cancelled meetups",
         NotificationKind::MeetupReminder => "meetup reminders",
+        NotificationKind::RsvpRemoved => "being taken off meetups",
+        NotificationKind::MeetupMessage => "messages from meetup organisers",
         NotificationKind::JoinRequested => "requests to join your organisations",
         NotificationKind::JoinDecided => "your requests to join organisations",
         NotificationKind::CoauthorInvited => "invitations to co-author",
@@ -81,6 +83,8 @@ pub fn because(kind: NotificationKind) -> &'static str {
             "you are going to this meetup, or on its waitlist"
         }
         NotificationKind::MeetupReminder => "you are going to this meetup",
+        NotificationKind::RsvpRemoved => "you were going to this meetup, or on its waitlist",
+        NotificationKind::MeetupMessage => "you are going to this meetup, or on its waitlist",
         NotificationKind::JoinRequested => "you administer this organisation",
         NotificationKind::JoinDecided => "you asked to join this organisation",
         NotificationKind::CoauthorInvited => "you were invited to co-author this case study",

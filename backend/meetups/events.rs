@@ -207,13 +207,22 @@ async fn set_topics(tx: &mut Tx, event_id: i64, topic_ids: &[i64]) -> AppResult<
     Ok(())
 }
 
-/// Schedules a one-off event.
-pub async fn schedule(db: &Db, group_id: i64, member_id: i64, fields: &Fields, topic_ids: &[i64]) -> AppResult<Event> {
+/// Schedules a one-off event; with `going`, whoever schedules it is going to it (taking
+/// a seat) from the same transaction.
+pub async fn schedule(
+    db: &Db,
+    group_id: i64,
+    member_id: i64,
+    fields: &Fields,
+    topic_ids: &[i64],
+    going: bool,
+) -> AppResult<Event> {
     let rendered = markdown::render_linked(db, &fields.description).await?;
     let (starts_at, ends_at) = fields.instants()?;
     let mut tx = db.begin_write().await?;
     let times = Times { local_start: fields.local_start, local_end: fields.local_end, starts_at, ends_at };
     let event = insert(&mut tx, group_id, member_id, fields, &rendered.html, times, None, topic_ids).await?;
+    let event = if going { scheduler_going(&mut tx, event).await? } else { event };
     tx.commit().await?;
     Ok(event)
 }
@@ -222,13 +231,15 @@ pub async fn schedule(db: &Db, group_id: i64, member_id: i64, fields: &Fields, t
 /// [`check_span`]) in the source's zone and lasting as long: the same title,
 /// description, place, seats and topics, and, with `agenda`, the same agenda. A copy
 /// stands alone: it belongs to no series, is scheduled whatever the source's status, and
-/// nobody is going yet. Followers hear of it as of any new meetup.
+/// nobody is going yet but, with `going`, the organiser who copies it (as for any meetup
+/// they schedule). Followers hear of it as of any new meetup.
 pub async fn copy(
     db: &Db,
     source: &Event,
     member_id: i64,
     local_start: civil::DateTime,
     agenda: bool,
+    going: bool,
 ) -> AppResult<Event> {
     let length = span_of(source)?;
     let local_end = local_start.checked_add(length).map_err(anyhow::Error::from)?;
@@ -265,7 +276,16 @@ pub async fn copy(
         .execute(&mut *tx)
         .await?;
     }
+    let event = if going { scheduler_going(&mut tx, event).await? } else { event };
     tx.commit().await?;
+    Ok(event)
+}
+
+/// Makes whoever scheduled `event` (just inserted in this transaction) going to it, and
+/// returns it with the seat counted.
+pub(super) async fn scheduler_going(tx: &mut Tx, mut event: Event) -> AppResult<Event> {
+    rsvps::scheduler_going(tx, event.id, event.created_by).await?;
+    event.going_count += 1;
     Ok(event)
 }
 

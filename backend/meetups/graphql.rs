@@ -106,6 +106,16 @@ pub struct Rsvp {
     pub status: RsvpStatus,
     /// Their place on the waitlist (1 is next); null unless waitlisted.
     pub waitlist_position: Option<i64>,
+    /// Whether the organisers took them off this meetup: they cannot answer going again
+    /// unless an organiser lets them (`readmitMeetupMember`).
+    pub removed_by_organisers: bool,
+}
+
+/// Someone the organisers took off a meetup.
+#[derive(SimpleObject)]
+pub struct MeetupRemoval {
+    pub member: Member,
+    pub removed_at: DateTime,
 }
 
 /// Someone's answer, as the organisers see it in the list of who is coming.
@@ -117,6 +127,8 @@ pub struct MeetupAnswer {
     pub answered_at: DateTime,
     /// Their place on the waitlist (1 is next); null unless waitlisted.
     pub waitlist_position: Option<i64>,
+    /// Whether an organiser recorded that they came (see `recordMeetupAttendance`).
+    pub attended: bool,
 }
 
 /// Where an event happens.
@@ -253,9 +265,7 @@ impl Event {
     /// The signed-in member's answer; null when they have not answered.
     async fn viewer_rsvp(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Rsvp>> {
         let Some(viewer) = ctx.viewer() else { return Ok(None) };
-        Ok(rsvps::of_member(&ctx.state().db, self.id, viewer.member.id)
-            .await?
-            .map(|(status, waitlist_position)| Rsvp { status, waitlist_position }))
+        Ok(viewer_answer(ctx, self.id, viewer.member.id).await?)
     }
     /// The recurring series it belongs to, described ("Second Thursday of each month at
     /// 16:00 (Europe/London), 12 times"); null for a one-off.
@@ -281,15 +291,35 @@ impl Event {
     async fn waitlist(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Member>> {
         self.members_with(ctx, RsvpStatus::Waitlisted).await
     }
+    /// Who the organisers took off this meetup, most recent first (at most 1,000).
+    /// Organisers only.
+    async fn removed_members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MeetupRemoval>> {
+        if !is_organiser(ctx, self.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let rows = rsvps::removed_from(&ctx.state().db, self.id).await?;
+        let found = ctx.loaders().members.load_many(rows.iter().map(|(id, _)| *id)).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|(id, at)| Some(MeetupRemoval { member: found.get(id)?.clone(), removed_at: DateTime(*at) }))
+            .collect())
+    }
+    /// Whether it has started, so organisers may record who came.
+    async fn started(&self) -> bool {
+        self.starts_at <= crate::db::now_millis()
+    }
     /// Who is going, in the order they answered, then the waitlist, first in line first
-    /// (at most 1,000 of each), with when each answered. Organisers only.
+    /// (at most 1,000 of each), with when each answered and whether they came. Organisers
+    /// only.
     async fn answers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<MeetupAnswer>> {
         let mut answers = Vec::new();
+        let came = rsvps::attended(&ctx.state().db, self.id).await?;
         for status in [RsvpStatus::Going, RsvpStatus::Waitlisted] {
             let rows = self.answers_with(ctx, status).await?;
             let found = ctx.loaders().members.load_many(rows.iter().map(|(id, _)| *id)).await?;
             let members = rows.iter().filter_map(|(id, at)| Some((found.get(id)?.clone(), *at)));
             answers.extend(members.enumerate().map(|(place, (member, at))| MeetupAnswer {
+                attended: status == RsvpStatus::Going && came.contains(&member.id),
                 member,
                 status,
                 answered_at: DateTime(at),
@@ -495,6 +525,10 @@ pub struct ScheduleMeetupInput {
     pub group_id: ID,
     #[graphql(flatten)]
     pub fields: MeetupEventFields,
+    /// Whether you, who schedule it, are going (you are unless this is false): you then
+    /// take a seat and count among those going.
+    #[graphql(default = true)]
+    pub going: bool,
 }
 
 #[derive(InputObject)]
@@ -523,6 +557,13 @@ pub enum Occurrences {
     ThisAndFollowing,
 }
 
+async fn viewer_answer(ctx: &Context<'_>, event_id: i64, member_id: i64) -> AppResult<Option<Rsvp>> {
+    let db = &ctx.state().db;
+    let Some((status, waitlist_position)) = rsvps::of_member(db, event_id, member_id).await? else { return Ok(None) };
+    let removed_by_organisers = status == RsvpStatus::NotGoing && rsvps::is_removed(db, event_id, member_id).await?;
+    Ok(Some(Rsvp { status, waitlist_position, removed_by_organisers }))
+}
+
 #[derive(InputObject)]
 pub struct CopyMeetupInput {
     /// The meetup to copy.
@@ -533,6 +574,9 @@ pub struct CopyMeetupInput {
     /// Whether the copy has the same agenda (it does unless this is false).
     #[graphql(default = true)]
     pub agenda: bool,
+    /// Whether you are going to the copy (you are unless this is false), taking a seat.
+    #[graphql(default = true)]
+    pub going: bool,
 }
 
 #[derive(InputObject)]
@@ -567,6 +611,10 @@ pub struct ScheduleMeetupSeriesInput {
     #[graphql(flatten)]
     pub fields: MeetupEventFields,
     pub recurrence: RecurrenceInput,
+    /// Whether you, who start the series, are going to every occurrence (you are unless
+    /// this is false), those made now and those made later while you organise the group.
+    #[graphql(default = true)]
+    pub going: bool,
 }
 
 #[derive(SimpleObject, Default)]
@@ -830,7 +878,8 @@ impl MeetupMutation {
             Ok(valid) => valid,
             Err(problems) => return Ok(MeetupEventPayload { event: None, user_errors: problems }),
         };
-        let event = events::schedule(&ctx.state().db, group.id, viewer.member.id, &fields, &topic_ids).await?;
+        let event =
+            events::schedule(&ctx.state().db, group.id, viewer.member.id, &fields, &topic_ids, input.going).await?;
         Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
     }
 
@@ -927,7 +976,8 @@ impl MeetupMutation {
             return Ok(refuse(&error.to_string()));
         }
         let db = &ctx.state().db;
-        let (_, made) = super::series::create(db, group.id, viewer.member.id, &rule, &fields, &topic_ids).await?;
+        let (_, made) =
+            super::series::create(db, group.id, viewer.member.id, &rule, &fields, &topic_ids, input.going).await?;
         Ok(MeetupSeriesPayload { description: Some(rule.describe()), events: made, user_errors: vec![] })
     }
 
@@ -969,8 +1019,8 @@ impl MeetupMutation {
 
     /// Schedules a copy of a meetup on a new date: the same title, description, place,
     /// seats, topics and (unless `agenda` is false) agenda, as a meetup of its own that
-    /// nobody is going to yet. A cancelled meetup can be copied, to hold it another day.
-    /// Organisers only.
+    /// nobody is going to yet but you (unless `going` is false). A cancelled meetup can be
+    /// copied, to hold it another day. Organisers only.
     async fn copy_meetup(
         &self,
         ctx: &Context<'_>,
@@ -1007,7 +1057,7 @@ impl MeetupMutation {
         if events::instant(start, &zone).is_err() || events::instant(end, &zone).is_err() {
             return refuse("start", "That time does not exist in this time zone.");
         }
-        let copy = events::copy(&ctx.state().db, &source, viewer.member.id, start, input.agenda).await?;
+        let copy = events::copy(&ctx.state().db, &source, viewer.member.id, start, input.agenda, input.going).await?;
         Ok(MeetupEventPayload { event: Some(copy), user_errors: vec![] })
     }
 
@@ -1054,10 +1104,13 @@ impl MeetupMutation {
             }
             Err(Refusal::Cancelled) => return Ok(refused("This event is cancelled.")),
             Err(Refusal::Over) => return Ok(refused("This event is over.")),
+            Err(Refusal::Removed) => {
+                return Ok(refused(
+                    "The organisers took you off this meetup, so you cannot say you are going. Ask them if you think this is a mistake.",
+                ))
+            }
         }
-        let rsvp = rsvps::of_member(db, event.id, viewer.member.id)
-            .await?
-            .map(|(status, waitlist_position)| Rsvp { status, waitlist_position });
+        let rsvp = viewer_answer(ctx, event.id, viewer.member.id).await?;
         let event = events::by_ids(db, &[event.id]).await?.remove(&event.id);
         Ok(RsvpPayload { event, rsvp, user_errors: vec![] })
     }
@@ -1257,4 +1310,209 @@ fn no_group() -> UserError {
 
 fn no_event() -> UserError {
     problem("id", UserErrorCode::NotFound, "There is no such event.")
+}
+
+#[derive(InputObject)]
+pub struct MeetupPersonInput {
+    pub event_id: ID,
+    pub member_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct RecordMeetupAttendanceInput {
+    pub event_id: ID,
+    /// The members going who came; everyone else going did not. At most 10,000.
+    pub attended: Vec<ID>,
+}
+
+#[derive(InputObject)]
+pub struct MessageMeetupAttendeesInput {
+    pub event_id: ID,
+    /// Plain text, up to 1,000 characters.
+    pub message: String,
+    /// Whether those on the waitlist are told too.
+    #[graphql(default)]
+    pub include_waitlist: bool,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct MessageMeetupAttendeesPayload {
+    pub event: Option<Event>,
+    /// How many members it was sent to.
+    pub recipients: i64,
+    pub user_errors: Vec<UserError>,
+}
+
+/// The event behind `id`, if there is one; `Forbidden` unless the viewer organises it.
+async fn organised_event(ctx: &Context<'_>, id: &ID) -> AppResult<Option<Event>> {
+    let Some(event) = event_of(ctx, id).await? else { return Ok(None) };
+    if !is_organiser(ctx, event.group_id).await? {
+        return Err(AppError::Forbidden);
+    }
+    Ok(Some(event))
+}
+
+fn no_member() -> UserError {
+    problem("memberId", UserErrorCode::NotFound, "There is no such member.")
+}
+
+/// What organisers do with the people at a meetup: take someone off it (and let them
+/// answer again), record who came, and write to those going.
+#[derive(Default)]
+pub struct MeetupPeopleMutation;
+
+#[Object]
+impl MeetupPeopleMutation {
+    /// Takes someone off a meetup they are going to or waiting for: a seat they held goes
+    /// to the first on the waitlist, they are told, and they cannot answer going again
+    /// unless an organiser lets them (`readmitMeetupMember`). Not once it has ended.
+    /// Organisers only.
+    async fn remove_meetup_attendee(
+        &self,
+        ctx: &Context<'_>,
+        input: MeetupPersonInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(event) = organised_event(ctx, &input.event_id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        let refuse = |field: &str, code: UserErrorCode, message: &str| {
+            Ok(MeetupEventPayload { event: Some(event.clone()), user_errors: vec![problem(field, code, message)] })
+        };
+        let Ok(member_id) = relay::parse_global_id_of("Member", &input.member_id) else {
+            return Ok(MeetupEventPayload { event: Some(event), user_errors: vec![no_member()] });
+        };
+        if member_id == viewer.member.id {
+            return refuse(
+                "memberId",
+                UserErrorCode::Invalid,
+                "To stop going yourself, answer that you are not going.",
+            );
+        }
+        let db = &ctx.state().db;
+        match rsvps::remove(db, event.id, member_id, viewer.member.id).await? {
+            Ok(_) => {}
+            Err(rsvps::NotRemoved::NoSuchEvent) => {
+                return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] })
+            }
+            Err(rsvps::NotRemoved::Over) => {
+                return refuse("eventId", UserErrorCode::Invalid, "It has ended, so nobody can be taken off it.")
+            }
+            Err(rsvps::NotRemoved::NotAnswered) => {
+                return refuse("memberId", UserErrorCode::NotFound, "They are neither going nor on the waitlist.")
+            }
+        }
+        Ok(MeetupEventPayload { event: events::by_ids(db, &[event.id]).await?.remove(&event.id), user_errors: vec![] })
+    }
+
+    /// Lets someone the organisers took off a meetup answer again; they are not put back,
+    /// but may say they are going (taking a seat, or a place on the waitlist, like anyone).
+    /// Organisers only.
+    async fn readmit_meetup_member(
+        &self,
+        ctx: &Context<'_>,
+        input: MeetupPersonInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        ctx.require_viewer()?;
+        let Some(event) = organised_event(ctx, &input.event_id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        let Ok(member_id) = relay::parse_global_id_of("Member", &input.member_id) else {
+            return Ok(MeetupEventPayload { event: Some(event), user_errors: vec![no_member()] });
+        };
+        if !rsvps::readmit(&ctx.state().db, event.id, member_id).await? {
+            let error = problem("memberId", UserErrorCode::NotFound, "They were not taken off this meetup.");
+            return Ok(MeetupEventPayload { event: Some(event), user_errors: vec![error] });
+        }
+        Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
+    }
+
+    /// Records who of those going came, once the meetup has started: those listed came,
+    /// everyone else going did not (saving again replaces the list). Organisers only.
+    async fn record_meetup_attendance(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordMeetupAttendanceInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        ctx.require_viewer()?;
+        let Some(event) = organised_event(ctx, &input.event_id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        let refuse = |field: &str, code: UserErrorCode, message: &str| {
+            Ok(MeetupEventPayload { event: Some(event.clone()), user_errors: vec![problem(field, code, message)] })
+        };
+        if input.attended.len() > events::CAPACITY_MAX as usize {
+            return refuse("attended", UserErrorCode::TooLong, "At most 10,000 people can be recorded as having come.");
+        }
+        let mut ids = Vec::with_capacity(input.attended.len());
+        for id in &input.attended {
+            match relay::parse_global_id_of("Member", id) {
+                Ok(number) => ids.push(number),
+                Err(_) => return refuse("attended", UserErrorCode::NotFound, "There is no such member."),
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let db = &ctx.state().db;
+        match rsvps::record_attendance(db, event.id, &ids).await? {
+            Ok(()) => {}
+            Err(rsvps::NotRecorded::NoSuchEvent) => {
+                return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] })
+            }
+            Err(rsvps::NotRecorded::NotStarted) => {
+                return refuse("eventId", UserErrorCode::Invalid, "It has not started yet, so nobody has come.")
+            }
+            Err(rsvps::NotRecorded::NotGoing(_)) => {
+                return refuse(
+                    "attended",
+                    UserErrorCode::Invalid,
+                    "Only those going can be recorded as having come: someone listed is not going.",
+                )
+            }
+        }
+        Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
+    }
+
+    /// Writes to everyone going (and, with `includeWaitlist`, those waiting): each is
+    /// told in their notifications, and by mail if they chose it. At most 3 messages a
+    /// day per meetup, whichever organiser writes (`RATE_LIMITED` past that). Not to a
+    /// cancelled meetup. Organisers only.
+    async fn message_meetup_attendees(
+        &self,
+        ctx: &Context<'_>,
+        input: MessageMeetupAttendeesInput,
+    ) -> async_graphql::Result<MessageMeetupAttendeesPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(event) = organised_event(ctx, &input.event_id).await? else {
+            return Ok(MessageMeetupAttendeesPayload { user_errors: vec![no_event()], ..Default::default() });
+        };
+        let refuse = |field: &str, code: UserErrorCode, message: &str| {
+            Ok(MessageMeetupAttendeesPayload {
+                event: Some(event.clone()),
+                recipients: 0,
+                user_errors: vec![problem(field, code, message)],
+            })
+        };
+        if let Some(problem) = accounts::check_text("message", "Message", &input.message, rsvps::MESSAGE_MAX, true) {
+            return Ok(MessageMeetupAttendeesPayload { event: Some(event), recipients: 0, user_errors: vec![problem] });
+        }
+        if event.status == EventStatus::Cancelled {
+            return refuse("eventId", UserErrorCode::Invalid, "It is cancelled: those going were told when it was.");
+        }
+        let state = ctx.state();
+        let recipients =
+            rsvps::message_recipients(&state.db, event.id, viewer.member.id, input.include_waitlist).await?;
+        if recipients == 0 {
+            return refuse(
+                "message",
+                UserErrorCode::Invalid,
+                "Nobody is going yet (but you), so there is nobody to tell.",
+            );
+        }
+        // Counted only once the message would go, so a mistake corrected costs nothing.
+        state.limiter.check(crate::limits::Limit::MeetupMessagesEvent, &event.id.to_string(), 1).await?;
+        rsvps::send_message(&state.db, event.id, viewer.member.id, input.message.trim(), input.include_waitlist)
+            .await?;
+        Ok(MessageMeetupAttendeesPayload { event: Some(event), recipients, user_errors: vec![] })
+    }
 }

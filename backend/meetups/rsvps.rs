@@ -32,6 +32,9 @@ pub enum Refusal {
     NoSuchEvent,
     Cancelled,
     Over,
+    /// An organiser took the member off this meetup; only an organiser can let them
+    /// answer "going" again ([`readmit`]).
+    Removed,
 }
 
 /// Answers for a member: going (a seat, or the waitlist when full) or not going.
@@ -48,6 +51,9 @@ pub async fn answer(db: &Db, event_id: i64, member_id: i64, going: bool) -> AppR
         return Ok(Err(Refusal::Over));
     }
     let current = status_in(&mut tx, event_id, member_id).await?;
+    if going && removed(&mut tx, event_id, member_id).await? {
+        return Ok(Err(Refusal::Removed));
+    }
     let next = match (going, current) {
         (true, Some(RsvpStatus::Going)) => RsvpStatus::Going,
         (true, Some(RsvpStatus::Waitlisted)) => RsvpStatus::Waitlisted,
@@ -96,6 +102,219 @@ pub async fn answer(db: &Db, event_id: i64, member_id: i64, going: bool) -> AppR
     }
     tx.commit().await?;
     Ok(Ok(next))
+}
+
+async fn removed(tx: &mut Tx, event_id: i64, member_id: i64) -> AppResult<bool> {
+    let at: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT removed_at FROM meetup_rsvps WHERE event_id = $1 AND member_id = $2")
+            .bind(event_id)
+            .bind(member_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(at.flatten().is_some())
+}
+
+/// Makes whoever scheduled an event going to it, inside the transaction that inserted it
+/// (so nobody else can have answered yet, and a capacity is at least one seat).
+pub async fn scheduler_going(tx: &mut Tx, event_id: i64, member_id: i64) -> AppResult<()> {
+    let now = db::now_millis();
+    sqlx::query(
+        "INSERT INTO meetup_rsvps (event_id, member_id, status, waitlisted_at, created_at, updated_at) \
+         VALUES ($1, $2, 'going', NULL, $3, $3)",
+    )
+    .bind(event_id)
+    .bind(member_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE meetup_events SET going_count = going_count + 1 WHERE id = $1")
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Why an organiser could not take someone off a meetup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRemoved {
+    NoSuchEvent,
+    /// It has ended: there is no seat left to free.
+    Over,
+    /// They are neither going nor waiting.
+    NotAnswered,
+}
+
+/// Takes a member off a meetup they are going to or waiting for: their answer becomes
+/// "not going", marked removed (so they cannot simply answer "going" again), a seat they
+/// held goes to the first on the waitlist, and they are told (`meetup.rsvp_removed`).
+/// One transaction, under the event's lock, like every answer. Returns the status they had.
+pub async fn remove(
+    db: &Db,
+    event_id: i64,
+    member_id: i64,
+    organiser_id: i64,
+) -> AppResult<Result<RsvpStatus, NotRemoved>> {
+    let mut tx = db.begin_write().await?;
+    let Some(event) = events::lock(&mut tx, db.dialect, event_id).await? else {
+        return Ok(Err(NotRemoved::NoSuchEvent));
+    };
+    let now = db::now_millis();
+    if event.ends_at <= now {
+        return Ok(Err(NotRemoved::Over));
+    }
+    let current = status_in(&mut tx, event_id, member_id).await?;
+    let Some(previous @ (RsvpStatus::Going | RsvpStatus::Waitlisted)) = current else {
+        return Ok(Err(NotRemoved::NotAnswered));
+    };
+    sqlx::query(
+        "UPDATE meetup_rsvps SET status = 'not_going', waitlisted_at = NULL, removed_at = $1, removed_by = $2, \
+         attended_at = NULL, updated_at = $1 WHERE event_id = $3 AND member_id = $4",
+    )
+    .bind(now)
+    .bind(organiser_id)
+    .bind(event_id)
+    .bind(member_id)
+    .execute(&mut *tx)
+    .await?;
+    let removed = outbox::MeetupRsvpRemoved { member_id, waitlisted: previous == RsvpStatus::Waitlisted };
+    outbox::record(&mut tx, ("MeetupEvent", event_id), Some(organiser_id), removed).await?;
+    if previous == RsvpStatus::Going {
+        sqlx::query("UPDATE meetup_events SET going_count = going_count - 1 WHERE id = $1")
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?;
+        promote_waiting(&mut tx, event_id).await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(previous))
+}
+
+/// Lets a removed member answer again (they are not put back: they answer for
+/// themselves, and take a seat or a place on the waitlist like anyone). False when they
+/// were not removed.
+pub async fn readmit(db: &Db, event_id: i64, member_id: i64) -> AppResult<bool> {
+    let mut tx = db.begin_write().await?;
+    let done = sqlx::query(
+        "UPDATE meetup_rsvps SET removed_at = NULL, removed_by = NULL \
+         WHERE event_id = $1 AND member_id = $2 AND removed_at IS NOT NULL",
+    )
+    .bind(event_id)
+    .bind(member_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(done > 0)
+}
+
+/// Members an organiser took off a meetup, most recent first (at most 1,000), with when.
+pub async fn removed_from(db: &Db, event_id: i64) -> AppResult<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT member_id, removed_at FROM meetup_rsvps WHERE event_id = $1 AND removed_at IS NOT NULL \
+         ORDER BY removed_at DESC, member_id LIMIT 1000",
+    )
+    .bind(event_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// Why attendance was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRecorded {
+    NoSuchEvent,
+    /// It has not started: nobody has come yet.
+    NotStarted,
+    /// These members are not going, so cannot be marked as having come.
+    NotGoing(Vec<i64>),
+}
+
+/// Records who of those going came: `attended` came, everyone else going did not (each
+/// marked with when the list was saved). One
+/// transaction, so a list saved twice at once ends as one of them, never a mix.
+pub async fn record_attendance(db: &Db, event_id: i64, attended: &[i64]) -> AppResult<Result<(), NotRecorded>> {
+    let mut tx = db.begin_write().await?;
+    let Some(event) = events::lock(&mut tx, db.dialect, event_id).await? else {
+        return Ok(Err(NotRecorded::NoSuchEvent));
+    };
+    let now = db::now_millis();
+    if event.starts_at > now {
+        return Ok(Err(NotRecorded::NotStarted));
+    }
+    let going: Vec<i64> =
+        sqlx::query_scalar("SELECT member_id FROM meetup_rsvps WHERE event_id = $1 AND status = 'going'")
+            .bind(event_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let going: std::collections::HashSet<i64> = going.into_iter().collect();
+    let strangers: Vec<i64> = attended.iter().copied().filter(|id| !going.contains(id)).collect();
+    if !strangers.is_empty() {
+        return Ok(Err(NotRecorded::NotGoing(strangers)));
+    }
+    // Who came is the list as saved last: cleared, then set for each one ticked.
+    sqlx::query("UPDATE meetup_rsvps SET attended_at = NULL WHERE event_id = $1 AND status = 'going'")
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+    for member_id in attended {
+        sqlx::query("UPDATE meetup_rsvps SET attended_at = $1 WHERE event_id = $2 AND member_id = $3")
+            .bind(now)
+            .bind(event_id)
+            .bind(*member_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+/// Of those going, who an organiser recorded as having come.
+pub async fn attended(db: &Db, event_id: i64) -> AppResult<std::collections::HashSet<i64>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT member_id FROM meetup_rsvps WHERE event_id = $1 AND status = 'going' AND attended_at IS NOT NULL",
+    )
+    .bind(event_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// The longest message organisers may send to those going, in characters (as long as a
+/// cancellation's message).
+pub const MESSAGE_MAX: usize = 1_000;
+
+/// How many members a message from `sender` would reach: those going (and, with
+/// `include_waitlist`, those waiting), the sender aside.
+pub async fn message_recipients(db: &Db, event_id: i64, sender: i64, include_waitlist: bool) -> AppResult<i64> {
+    let statuses = if include_waitlist { "('going', 'waitlisted')" } else { "('going')" };
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM meetup_rsvps WHERE event_id = $1 AND member_id <> $2 AND status IN {statuses}"
+    ))
+    .bind(event_id)
+    .bind(sender)
+    .fetch_one(&db.pool)
+    .await?)
+}
+
+/// Sends an organiser's message (checked by the caller, at most [`MESSAGE_MAX`]) to
+/// those going, through the outbox (`meetup.message_sent`): the dispatcher tells each
+/// one, and mail follows their choices, as for a cancellation.
+pub async fn send_message(db: &Db, event_id: i64, sender: i64, message: &str, include_waitlist: bool) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    let sent = outbox::MeetupMessageSent { message: message.to_string(), include_waitlist };
+    outbox::record(&mut tx, ("MeetupEvent", event_id), Some(sender), sent).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether an organiser took the member off the meetup (and has not let them back).
+pub async fn is_removed(db: &Db, event_id: i64, member_id: i64) -> AppResult<bool> {
+    let at: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT removed_at FROM meetup_rsvps WHERE event_id = $1 AND member_id = $2")
+            .bind(event_id)
+            .bind(member_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(at.flatten().is_some())
 }
 
 async fn status_in(tx: &mut Tx, event_id: i64, member_id: i64) -> AppResult<Option<RsvpStatus>> {

@@ -56,9 +56,12 @@ fn rule_from(value: &Value) -> AppResult<Rule> {
     })
 }
 
-/// What every occurrence starts with, as stored.
-fn template_json(fields: &Fields, html: &str, topic_ids: &[i64]) -> Value {
+/// What every occurrence starts with, as stored. `schedulerGoing`: whoever started the
+/// series is going to each occurrence as it is made (absent in series started before
+/// the choice existed, which read as not going).
+fn template_json(fields: &Fields, html: &str, topic_ids: &[i64], going: bool) -> Value {
     json!({
+        "schedulerGoing": going,
         "title": fields.title, "description": fields.description, "descriptionHtml": html,
         "venueName": fields.venue_name, "venueAddress": fields.venue_address,
         "venueDirections": fields.venue_directions, "onlineUrl": fields.online_url,
@@ -85,7 +88,8 @@ fn template_from(value: &Value, rule: &Rule) -> (Fields, String, Vec<i64>) {
 }
 
 /// Starts a series and makes its occurrences for the window ahead. Returns its id and
-/// the occurrences made.
+/// the occurrences made. With `going`, whoever starts it is going to every occurrence,
+/// those made now and those the window makes later (while they still organise the group).
 pub async fn create(
     db: &Db,
     group_id: i64,
@@ -93,6 +97,7 @@ pub async fn create(
     rule: &Rule,
     fields: &Fields,
     topic_ids: &[i64],
+    going: bool,
 ) -> AppResult<(i64, Vec<Event>)> {
     let rendered = markdown::render_linked(db, &fields.description).await?;
     let now = db::now_millis();
@@ -104,7 +109,7 @@ pub async fn create(
     )
     .bind(group_id)
     .bind(rule_json(rule).to_string())
-    .bind(template_json(fields, &rendered.html, topic_ids).to_string())
+    .bind(template_json(fields, &rendered.html, topic_ids, going).to_string())
     .bind(horizon)
     .bind(member_id)
     .bind(now)
@@ -119,7 +124,9 @@ pub async fn create(
             ends_at: occurrence.end.as_millisecond(),
         };
         let index = Some((id, i64::from(occurrence.index)));
-        made.push(events::insert(&mut tx, group_id, member_id, fields, &rendered.html, times, index, topic_ids).await?);
+        let event =
+            events::insert(&mut tx, group_id, member_id, fields, &rendered.html, times, index, topic_ids).await?;
+        made.push(if going { events::scheduler_going(&mut tx, event).await? } else { event });
     }
     tx.commit().await?;
     Ok((id, made))
@@ -162,6 +169,18 @@ pub async fn extend_windows(db: &Db, now: i64) -> AppResult<usize> {
         if claimed == 0 {
             continue;
         }
+        let (group_id, by): (i64, i64) = (row.try_get("group_id")?, row.try_get("created_by")?);
+        // Whoever started it goes to the new dates too, if they chose to and still
+        // organise the group (someone who left is not signed up for its meetups).
+        let going = template["schedulerGoing"].as_bool() == Some(true)
+            && sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM meetup_group_members WHERE group_id = $1 AND member_id = $2 AND role = 'organiser'",
+            )
+            .bind(group_id)
+            .bind(by)
+            .fetch_one(&mut *tx)
+            .await?
+                > 0;
         for occurrence in rule.occurrences_between(millis(from), millis(until.max(from))) {
             let times = Times {
                 local_start: occurrence.local_start,
@@ -169,9 +188,11 @@ pub async fn extend_windows(db: &Db, now: i64) -> AppResult<usize> {
                 starts_at: occurrence.start.as_millisecond(),
                 ends_at: occurrence.end.as_millisecond(),
             };
-            let (group_id, by) = (row.try_get("group_id")?, row.try_get("created_by")?);
             let index = Some((id, i64::from(occurrence.index)));
-            events::insert(&mut tx, group_id, by, &fields, &html, times, index, &topic_ids).await?;
+            let event = events::insert(&mut tx, group_id, by, &fields, &html, times, index, &topic_ids).await?;
+            if going {
+                events::scheduler_going(&mut tx, event).await?;
+            }
             made += 1;
         }
         tx.commit().await?;
@@ -258,15 +279,19 @@ pub async fn update_following(
         };
         events::update_in(&mut tx, db.dialect, *id, member_id, fields, &rendered.html, times, topic_ids).await?;
     }
-    let stored: String =
-        sqlx::query_scalar("SELECT rule FROM meetup_series WHERE id = $1").bind(series_id).fetch_one(&mut *tx).await?;
+    let (stored, template): (String, String) = sqlx::query_as("SELECT rule, template FROM meetup_series WHERE id = $1")
+        .bind(series_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    // The scheduler's choice to go is theirs, not the edit's: it is kept.
+    let going = serde_json::from_str::<Value>(&template).unwrap_or_default()["schedulerGoing"].as_bool() == Some(true);
     let mut rule = rule_from(&serde_json::from_str(&stored).unwrap_or_default())?;
     rule.start = rule.start.date().to_datetime(fields.local_start.time());
     rule.duration_minutes = length.as_mins();
     rule.time_zone = fields.time_zone.clone();
     sqlx::query("UPDATE meetup_series SET rule = $1, template = $2, updated_at = $3 WHERE id = $4")
         .bind(rule_json(&rule).to_string())
-        .bind(template_json(fields, &rendered.html, topic_ids).to_string())
+        .bind(template_json(fields, &rendered.html, topic_ids, going).to_string())
         .bind(db::now_millis())
         .bind(series_id)
         .execute(&mut *tx)

@@ -365,6 +365,8 @@ pub fn default_choice(kind: NotificationKind) -> MailChoice {
         | NotificationKind::MeetupChanged
         | NotificationKind::MeetupCancelled
         | NotificationKind::MeetupReminder
+        | NotificationKind::RsvpRemoved
+        | NotificationKind::MeetupMessage
         | NotificationKind::JoinRequested
         | NotificationKind::JoinDecided
         | NotificationKind::CoauthorInvited

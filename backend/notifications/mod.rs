@@ -43,6 +43,10 @@ crate::text_enum! {
         MeetupCancelled => "meetup_cancelled",
         /// A meetup you are going to starts within 24 hours.
         MeetupReminder => "meetup_reminder",
+        /// An organiser took you off a meetup you were going to or waiting for.
+        RsvpRemoved => "rsvp_removed",
+        /// An organiser wrote to those going to a meetup (or waiting for it).
+        MeetupMessage => "meetup_message",
         /// Someone asked to join an organisation you administer.
         JoinRequested => "join_requested",
         /// Your request to join an organisation was decided.

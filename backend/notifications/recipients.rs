@@ -87,6 +87,8 @@ pub async fn plan(db: &Db, event: &Recorded) -> AppResult<Plan> {
             planner.meetup_attendees(event.subject_id, NotificationKind::MeetupReminder, summary).await?
         }
         Event::MeetupRsvpPromoted(e) => planner.waitlist_promoted(event.subject_id, e.member_id).await?,
+        Event::MeetupRsvpRemoved(e) => planner.rsvp_removed(event.subject_id, e.member_id, e.waitlisted).await?,
+        Event::MeetupMessageSent(e) => planner.meetup_message(event.subject_id, &e.message, e.include_waitlist).await?,
         // An edit tells nobody: mentions are told once, when a case study is published.
         Event::CaseStudyUpdated(_) => {}
         Event::ReviewDecided(e) => planner.review_decided(e).await?,
@@ -476,6 +478,44 @@ impl<'a> Planner<'a> {
             &summary,
             &format!("/meetups/events/{id}"),
         );
+        Ok(())
+    }
+
+    /// Tells a member an organiser took them off a meetup, unless they were let back since.
+    async fn rsvp_removed(&mut self, id: i64, member_id: i64, waitlisted: bool) -> AppResult<()> {
+        let Some(event) = self.meetup(id).await? else { return Ok(()) };
+        let still_removed: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT removed_at FROM meetup_rsvps WHERE event_id = $1 AND member_id = $2")
+                .bind(id)
+                .bind(member_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        if still_removed.flatten().is_none() {
+            return Ok(());
+        }
+        let from = if waitlisted { "the waitlist for" } else { "the list of those going to" };
+        let summary =
+            format!("The organisers took you off {from} “{}”; ask them if you think this is a mistake", event.title);
+        self.tell(member_id, NotificationKind::RsvpRemoved, Channel::Inbox, &summary, &format!("/meetups/events/{id}"));
+        Ok(())
+    }
+
+    /// Tells those going (and, when the organiser chose, those waiting) what an organiser
+    /// wrote to them: the message is in the summary, so it reads the same on the site and
+    /// in the mail. Those who answered since are told as they are when it is dispatched.
+    async fn meetup_message(&mut self, id: i64, message: &str, include_waitlist: bool) -> AppResult<()> {
+        let Some(event) = self.meetup(id).await? else { return Ok(()) };
+        let statuses = if include_waitlist { "('going', 'waitlisted')" } else { "('going')" };
+        let rows =
+            sqlx::query(&format!("SELECT member_id FROM meetup_rsvps WHERE event_id = $1 AND status IN {statuses}"))
+                .bind(id)
+                .fetch_all(&self.db.pool)
+                .await?;
+        let summary = format!("{} wrote about “{}”: {}", self.actor_name, event.title, message);
+        let path = format!("/meetups/events/{id}");
+        for row in rows {
+            self.tell(row.try_get(0)?, NotificationKind::MeetupMessage, Channel::Inbox, &summary, &path);
+        }
         Ok(())
     }
 

@@ -392,8 +392,14 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ),
     (
         "meetup_rsvps.member_id",
-        "SELECT r.event_id, e.title, e.starts_at, r.status, r.waitlisted_at, r.created_at, r.updated_at \
-         FROM meetup_rsvps r JOIN meetup_events e ON e.id = r.event_id WHERE r.member_id = $1 ORDER BY r.event_id",
+        "SELECT r.event_id, e.title, e.starts_at, r.status, r.waitlisted_at, r.removed_at, r.attended_at, r.created_at, \
+         r.updated_at FROM meetup_rsvps r JOIN meetup_events e ON e.id = r.event_id WHERE r.member_id = $1 \
+         ORDER BY r.event_id",
+    ),
+    (
+        // Those this member, as an organiser, took off a meetup.
+        "meetup_rsvps.removed_by",
+        "SELECT event_id, member_id, removed_at FROM meetup_rsvps WHERE removed_by = $1 ORDER BY event_id, member_id",
     ),
     (
         "meetup_agenda_items.speaker_member_id",

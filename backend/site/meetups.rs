@@ -169,7 +169,9 @@ pub async fn schedule_form(request: &Request, Path(slug): Path<String>) -> Respo
                 let message = "Only the group's organisers can schedule its meetups.";
                 return Ok(visit.error_page(StatusCode::FORBIDDEN, "This is for organisers", message).await);
             }
-            let values = json!({ "timeZone": "Europe/London", "repeat": "NONE", "weekdayOrdinal": "2", "count": "6" });
+            let values = json!({
+                "timeZone": "Europe/London", "repeat": "NONE", "weekdayOrdinal": "2", "count": "6", "going": "1",
+            });
             render_event_form(&visit, StatusCode::OK, ("group", &slug), values, Value::Null).await
         }
         .await,
@@ -192,6 +194,7 @@ fn event_values(form: &Form) -> Value {
         "weekdayOrdinal",
         "count",
         "until",
+        "going",
     ];
     Value::Object(names.iter().map(|n| (n.to_string(), json!(form.text(n)))).collect())
 }
@@ -221,6 +224,8 @@ pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -
             let values = event_values(&form);
             let mut input = event_fields(&values);
             input["groupId"] = json!(group_id);
+            // An unticked box sends nothing: not going.
+            input["going"] = json!(values["going"] == "1");
             let repeat = values["repeat"].as_str().filter(|r| REPEATS.contains(r)).unwrap_or("NONE");
             let outcome = if repeat == "NONE" {
                 visit.mutate("schedule_meetup", json!({ "input": input })).await?
@@ -570,15 +575,174 @@ pub async fn attendees(request: &Request, Path(number): Path<String>) -> Respons
                 let zone = data["viewer"]["timeZone"].as_str().unwrap_or(crate::accounts::DEFAULT_TIME_ZONE);
                 return Ok(attendee_csv(&data["event"], &number, zone));
             }
-            Ok(visit.render(StatusCode::OK, "meetup_attendees.html", &data, json!({ "number": number })))
+            let params = query_params(request);
+            let note =
+                params.get("note").filter(|n| ["removed", "readmitted", "attendance", "sent"].contains(&n.as_str()));
+            let sent_to = params.get("to").and_then(|n| n.parse::<i64>().ok());
+            let context = json!({ "number": number, "note": note, "sent_to": sent_to, "values": {} });
+            Ok(visit.render(StatusCode::OK, "meetup_attendees.html", &data, context))
+        }
+        .await,
+    )
+}
+
+/// Errors shown at one place on the page: the API names its own fields (`eventId`,
+/// `memberId`), which these forms do not have.
+fn all_at(mut errors: Vec<Value>, field: &str) -> Value {
+    for error in &mut errors {
+        error["field"] = json!(field);
+    }
+    form_errors(&errors, field)
+}
+
+/// The attendee page again, with a failed form's errors and values (`extra`).
+async fn attendees_again(visit: &Visit, number: &str, extra: Value) -> Result<Response, Stop> {
+    let mut data = match organised(visit, number, "meetup_attendees").await? {
+        Ok(data) => data,
+        Err(page) => return Ok(page),
+    };
+    let mut context = json!({ "number": number, "values": {} });
+    if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
+        object.extend(more);
+    }
+    // Ticked boxes as sent, so a refused list is not lost.
+    if let Some(ticked) = context.get("ticked").and_then(Value::as_array).cloned() {
+        for answer in data["event"]["answers"].as_array_mut().into_iter().flatten() {
+            answer["attended"] = json!(ticked.contains(&answer["member"]["id"]));
+        }
+    }
+    Ok(visit.render(StatusCode::UNPROCESSABLE_ENTITY, "meetup_attendees.html", &data, context))
+}
+
+/// The page that asks an organiser before taking someone off a meetup: who, what happens
+/// to their seat, and that they are told.
+#[handler]
+pub async fn remove_form(request: &Request, Path((number, handle)): Path<(String, String)>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            render_remove(&visit, StatusCode::OK, &number, &handle, Value::Null).await
+        }
+        .await,
+    )
+}
+
+async fn render_remove(
+    visit: &Visit,
+    status: StatusCode,
+    number: &str,
+    handle: &str,
+    errors: Value,
+) -> Result<Response, Stop> {
+    let data = match organised(visit, number, "meetup_remove").await? {
+        Ok(data) => data,
+        Err(page) => return Ok(page),
+    };
+    let answers = data["event"]["answers"].as_array().cloned().unwrap_or_default();
+    let Some(answer) = answers.iter().find(|a| a["member"]["handle"] == handle).cloned() else {
+        // Not going nor waiting (any more): the list says who is.
+        return Ok(visit.redirect(&format!("/meetups/events/{number}/attendees")));
+    };
+    let next = answers.iter().find(|a| a["status"] == "WAITLISTED" && a["member"]["handle"] != handle).cloned();
+    let context = json!({ "number": number, "answer": answer, "next": next, "errors": errors });
+    Ok(visit.render(status, "meetup_remove.html", &data, context))
+}
+
+#[handler]
+pub async fn remove(request: &Request, body: Body, Path((number, handle)): Path<(String, String)>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let input = json!({ "eventId": id, "memberId": form.text("member") });
+            let errors = match visit.mutate("remove_meetup_attendee", json!({ "input": input })).await? {
+                Mutation::Done(_) => {
+                    return Ok(visit.redirect(&format!("/meetups/events/{number}/attendees?note=removed")))
+                }
+                Mutation::Invalid(errors) => all_at(errors, "remove-heading"),
+                Mutation::Refused(message) => refused(message, "remove-heading"),
+            };
+            render_remove(&visit, StatusCode::UNPROCESSABLE_ENTITY, &number, &handle, errors).await
+        }
+        .await,
+    )
+}
+
+/// Lets someone taken off the meetup answer again.
+#[handler]
+pub async fn readmit(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let input = json!({ "eventId": id, "memberId": form.text("member") });
+            let errors = match visit.mutate("readmit_meetup_member", json!({ "input": input })).await? {
+                Mutation::Done(_) => {
+                    return Ok(visit.redirect(&format!("/meetups/events/{number}/attendees?note=readmitted")))
+                }
+                Mutation::Invalid(errors) => all_at(errors, "removed-heading"),
+                Mutation::Refused(message) => refused(message, "removed-heading"),
+            };
+            attendees_again(&visit, &number, json!({ "errors": errors })).await
+        }
+        .await,
+    )
+}
+
+/// Saves who came: one form of checkboxes, one per member going.
+#[handler]
+pub async fn attendance(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let ticked = form.all("attended");
+            let input = json!({ "eventId": id, "attended": ticked });
+            let errors = match visit.mutate("record_meetup_attendance", json!({ "input": input })).await? {
+                Mutation::Done(_) => {
+                    return Ok(visit.redirect(&format!("/meetups/events/{number}/attendees?note=attendance")))
+                }
+                Mutation::Invalid(errors) => all_at(errors, "attendance-heading"),
+                Mutation::Refused(message) => refused(message, "attendance-heading"),
+            };
+            attendees_again(&visit, &number, json!({ "errors": errors, "ticked": ticked })).await
+        }
+        .await,
+    )
+}
+
+/// Writes to those going (and, if ticked, those waiting).
+#[handler]
+pub async fn send_message(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let waitlist = form.get("includeWaitlist") == Some("1");
+            let input = json!({ "eventId": id, "message": form.text("message"), "includeWaitlist": waitlist });
+            let errors = match visit.mutate("message_meetup_attendees", json!({ "input": input })).await? {
+                Mutation::Done(payload) => {
+                    let to = payload["recipients"].as_i64().unwrap_or(0);
+                    return Ok(visit.redirect(&format!("/meetups/events/{number}/attendees?note=sent&to={to}")));
+                }
+                Mutation::Invalid(errors) => all_at(errors, "message"),
+                Mutation::Refused(message) => refused(message, "message"),
+            };
+            let values = json!({ "message": form.text("message"), "includeWaitlist": waitlist });
+            attendees_again(&visit, &number, json!({ "errors": errors, "values": values })).await
         }
         .await,
     )
 }
 
 /// The attendee list as CSV: who is going, then the waitlist in order, with each one's
-/// organisations and when they answered (in `zone`, the organiser's). UTF-8 with a byte
-/// order mark, without which spreadsheet tools read names with accents as Latin-1.
+/// organisations, when they answered (in `zone`, the organiser's) and, once the meetup
+/// has started, whether they came (`yes` or `no` for those going; empty before, and for
+/// the waitlist). UTF-8 with a byte order mark, without which spreadsheet tools read
+/// names with accents as Latin-1.
 fn attendee_csv(meetup: &Value, number: &str, zone: &str) -> Response {
     // What the text policy refuses is left out (names stored before it existed may have
     // it); a cell a spreadsheet would run as a formula is prefixed with a quote; quotes
@@ -593,7 +757,8 @@ fn attendee_csv(meetup: &Value, number: &str, zone: &str) -> Response {
         format!("\"{}\"", text.replace('"', "\"\""))
     };
     let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let mut out = String::from("\u{feff}status,position,display name,handle,organisations,answered\r\n");
+    let mut out = String::from("\u{feff}status,position,display name,handle,organisations,answered,attended\r\n");
+    let started = meetup["started"] == true;
     let mut places = [0, 0];
     for answer in meetup["answers"].as_array().into_iter().flatten() {
         let (status, place) = match answer["status"].as_str() {
@@ -610,8 +775,13 @@ fn attendee_csv(meetup: &Value, number: &str, zone: &str) -> Response {
             .and_then(|at| at.parse::<jiff::Timestamp>().ok())
             .map(|at| at.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
+        let attended = match (started, status, answer["attended"] == true) {
+            (true, "going", true) => "yes",
+            (true, "going", false) => "no",
+            _ => "",
+        };
         out.push_str(&format!(
-            "{status},{place},{},{},{},{answered}\r\n",
+            "{status},{place},{},{},{},{answered},{attended}\r\n",
             cell(member["displayName"].as_str().unwrap_or_default()),
             cell(member["handle"].as_str().unwrap_or_default()),
             cell(&organisations.join("; ")),
@@ -700,11 +870,12 @@ mod tests {
     fn attendee_csv_emits_only_clean_quoted_cells() {
         let answer = |status: &str, name: &str, handle: &str, organisations: Value| {
             json!({
-                "status": status, "answeredAt": "2027-03-01T09:30:00Z",
+                "status": status, "answeredAt": "2027-03-01T09:30:00Z", "attended": handle == "ada",
                 "member": { "displayName": name, "handle": handle, "organisations": organisations },
             })
         };
         let meetup = json!({
+            "started": true,
             "answers": [
                 answer("GOING", "Ada \"the\" Lovelace", "ada", json!([{ "name": "Bath Council" }, { "name": "NHS Wales" }])),
                 answer("GOING", "=HYPERLINK(\"x\")", "eve", json!([])),
@@ -717,11 +888,11 @@ mod tests {
         let body = futures_util::FutureExt::now_or_never(response.into_body().into_string()).unwrap().unwrap();
         assert_eq!(
             body,
-            "\u{feff}status,position,display name,handle,organisations,answered\r\n\
-             going,1,\"Ada \"\"the\"\" Lovelace\",\"ada\",\"Bath Council; NHS Wales\",2027-03-01 10:30\r\n\
-             going,2,\"'=HYPERLINK(\"\"x\"\")\",\"eve\",\"\",2027-03-01 10:30\r\n\
-             going,3,\"Oldrow\",\"old\",\"'-Minus Ltd\",2027-03-01 10:30\r\n\
-             waitlisted,1,\"'\tTabbed\",\"tab\",\"\",2027-03-01 10:30\r\n"
+            "\u{feff}status,position,display name,handle,organisations,answered,attended\r\n\
+             going,1,\"Ada \"\"the\"\" Lovelace\",\"ada\",\"Bath Council; NHS Wales\",2027-03-01 10:30,yes\r\n\
+             going,2,\"'=HYPERLINK(\"\"x\"\")\",\"eve\",\"\",2027-03-01 10:30,no\r\n\
+             going,3,\"Oldrow\",\"old\",\"'-Minus Ltd\",2027-03-01 10:30,no\r\n\
+             waitlisted,1,\"'\tTabbed\",\"tab\",\"\",2027-03-01 10:30,\r\n"
         );
     }
 }

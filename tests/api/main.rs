@@ -20,6 +20,7 @@ mod mail_accounts;
 mod mail_delivery;
 mod mail_notifications;
 mod mailbox;
+mod meetup_people;
 mod meetups;
 mod moderation;
 mod notifications;
@@ -52,6 +53,7 @@ fn main() {
         artefacts::scenarios(),
         comments::scenarios(),
         meetups::scenarios(),
+        meetup_people::scenarios(),
         calendars::scenarios(),
         feeds::scenarios(),
         protocol::scenarios(),

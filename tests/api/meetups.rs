@@ -37,9 +37,12 @@ async fn group(organiser: &Client, name: &str) -> String {
     data["createMeetupGroup"]["group"]["id"].as_str().unwrap().to_string()
 }
 
+/// The organiser is not going (these scenarios are about members' answers; that the
+/// organiser goes unless they say no is `meetup_people`'s).
 fn event_input(group_id: &str, start: &str, end: &str, capacity: Option<i64>) -> Value {
     json!({
         "groupId": group_id,
+        "going": false,
         "title": "TeaCamp Manchester",
         "description": "Tea, cake and *talking shop*.",
         "timeZone": "Europe/London",
@@ -174,6 +177,7 @@ async fn a_full_event_waitlists_and_promotes_in_order(app: TestApp) {
     // The organiser raises the capacity: Cal is promoted too.
     let mut raised = event_input(&id, "2030-01-10T16:00", "2030-01-10T18:00", Some(3));
     raised.as_object_mut().unwrap().remove("groupId");
+    raised.as_object_mut().unwrap().remove("going");
     raised["id"] = json!(event_id);
     let updated = olu.data(UPDATE, json!({ "input": raised })).await;
     assert_eq!(updated["updateMeetup"]["event"]["goingCount"], 2, "{updated}");
@@ -257,6 +261,7 @@ async fn changes_bump_the_sequence_and_rearm_reminders(app: TestApp) {
     // Editing the title alone changes nothing calendars care about.
     let mut input = event_input(&id, &start, &end, None);
     input.as_object_mut().unwrap().remove("groupId");
+    input.as_object_mut().unwrap().remove("going");
     input["id"] = json!(event_id);
     input["title"] = json!("TeaCamp Manchester (with cake)");
     let retitled = olu.data(UPDATE, json!({ "input": input.clone() })).await;
@@ -336,6 +341,7 @@ async fn calendar_feeds_follow_changes_and_keep_cancellations(app: TestApp) {
     // higher SEQUENCE, the same UID, and the cancelled one kept as cancelled.
     let mut moved = event_input(&id, "2030-03-14T17:00", "2030-03-14T19:00", None);
     moved.as_object_mut().unwrap().remove("groupId");
+    moved.as_object_mut().unwrap().remove("going");
     moved["id"] = json!(first_id);
     olu.data(UPDATE, json!({ "input": moved })).await;
     olu.data(
@@ -418,6 +424,7 @@ async fn series_keep_wall_clock_time_and_roll_forward(app: TestApp) {
     let second = series["events"][1]["id"].as_str().unwrap();
     let mut later = event_input(&id, "2027-03-25T17:00", "2027-03-25T19:00", None);
     later.as_object_mut().unwrap().remove("groupId");
+    later.as_object_mut().unwrap().remove("going");
     later["id"] = json!(second);
     later["scope"] = json!("THIS_AND_FOLLOWING");
     let changed = olu.data(UPDATE, json!({ "input": later.clone() })).await;
@@ -539,7 +546,7 @@ async fn a_meetup_is_copied_to_a_new_date_with_its_agenda(app: TestApp) {
     const COPY: &str = "mutation($input: CopyMeetupInput!) { copyMeetup(input: $input) { event { id title status \
         localStart startsAt endsAt capacity goingCount series viewerRsvp { status } \
         agenda { kind title durationMinutes speaker { handle } } } userErrors { field code message } } }";
-    let copy = |start: &str, agenda: bool| json!({ "input": { "id": source_id, "start": start, "agenda": agenda } });
+    let copy = |start: &str, agenda: bool| json!({ "input": { "id": source_id, "start": start, "agenda": agenda, "going": false } });
     let events = || app.count("SELECT COUNT(*) FROM meetup_events");
     let scheduled = "SELECT COUNT(*) FROM outbox_events WHERE kind = 'meetup.scheduled'";
     let (before, announced) = (events().await, app.count(scheduled).await);
@@ -681,6 +688,7 @@ async fn the_meetup_journey_through_the_api(app: TestApp) {
 
     let mut moved = event_input(&id, &format!("{day}T17:00"), &format!("{day}T19:00"), Some(1));
     moved.as_object_mut().unwrap().remove("groupId");
+    moved.as_object_mut().unwrap().remove("going");
     moved["id"] = json!(first);
     olu.data(UPDATE, json!({ "input": moved })).await;
     let after = parse_feed(&reqwest::get(&feed).await.unwrap().text().await.unwrap());

@@ -446,7 +446,7 @@ async fn privacy_erasure_scan_finds_nothing_personal_and_others_content_reads(ap
             json!({ "input": {
                 "groupId": group_id, "title": "TeaCamp", "description": "Tea with @ada-lovelace.", "timeZone": "Europe/London",
                 "start": "2030-01-10T18:00", "end": "2030-01-10T20:00", "venueName": "", "venueAddress": "",
-                "onlineUrl": "https://meet.example.org/tea", "capacity": 1,
+                "onlineUrl": "https://meet.example.org/tea", "capacity": 1, "going": false,
             } }),
         )
         .await;

@@ -769,7 +769,7 @@ async fn search_page_shows_escaped_highlighted_results(app: TestApp) {
 
 /// Starts a group and schedules a one-off meetup through the forms; returns the meetup's
 /// page, such as `/meetups/events/1`.
-async fn organise_a_meetup(organiser: &mut Browser, group: &str, capacity: &str) -> String {
+pub(crate) async fn organise_a_meetup(organiser: &mut Browser, group: &str, capacity: &str) -> String {
     organiser.get("/meetups/new-group").await;
     let created = organiser.post("/meetups/new-group", &[("name", group), ("region", "North West")]).await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
@@ -1301,14 +1301,14 @@ async fn the_attendee_csv_defuses_formulas(app: TestApp) {
     let csv = String::from_utf8(bytes[3..].to_vec()).unwrap();
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(lines.len(), 4, "a header, one going, one waiting, and the last line's end: {csv:?}");
-    assert_eq!(lines[0], "status,position,display name,handle,organisations,answered");
+    assert_eq!(lines[0], "status,position,display name,handle,organisations,answered,attended");
     // The name a spreadsheet would run as a formula is quoted with a leading apostrophe,
     // and its double quotes doubled.
     assert!(lines[1].starts_with("going,1,\"'=HYPERLINK(\"\"https://evil.example\"\")\",\""), "{csv}");
     assert!(lines[2].starts_with("waitlisted,1,\"Pat \"\"Tea\"\", Esq.\",\""), "{csv}");
     // The handle as it is, no organisation, and when they answered, in the organiser's zone.
     assert!(lines[2].contains(",\"pat-tea-esq\",\"\","), "{csv}");
-    let answered = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", lines[2].rsplit(',').next().unwrap()).unwrap();
+    let answered = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", lines[2].rsplit(',').nth(1).unwrap()).unwrap();
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap()).datetime();
     assert!(answered <= now && now.duration_since(answered) < jiff::SignedDuration::from_mins(5), "{csv}");
     assert!(page.body.contains("<th scope=\"col\">Answered</th>") && page.body.contains("None given"), "{}", page.body);

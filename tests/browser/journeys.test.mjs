@@ -826,6 +826,9 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   await organiser.getByLabel("Venue", { exact: true }).fill("The Old Library");
   await organiser.getByLabel("Address", { exact: true }).fill("Cathedral Close, Barchester");
   await organiser.getByLabel("Seats (optional)").fill("1");
+  // "I'm going" is ticked unless unticked; this organiser leaves the one seat to others.
+  assert.equal(await organiser.getByLabel("I'm going").isChecked(), true, "the organiser goes unless they say no");
+  await organiser.getByLabel("I'm going").uncheck();
   await organiser.getByRole("button", { name: "Schedule", exact: true }).click();
   await organiser.getByText("The meetup is scheduled.").waitFor();
   await organiser.getByRole("heading", { level: 1, name: title }).waitFor();
@@ -949,6 +952,12 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   await organiser.getByRole("cell", { name: "Bea Waiting" }).waitFor();
   assert.equal(await organiser.getByRole("cell", { name: "Amir Early" }).count(), 0);
   await checkPage(organiser, "meetup-attendees");
+  // Taking someone off asks first, on its own page; keeping them changes nothing.
+  await organiser.getByRole("link", { name: "Take off Bea Waiting" }).click();
+  await organiser.getByRole("heading", { level: 1, name: "Take Bea Waiting off this meetup?" }).waitFor();
+  await checkPage(organiser, "meetup-remove-confirm");
+  await organiser.getByRole("link", { name: "No, keep them" }).click();
+  await organiser.getByRole("cell", { name: "Bea Waiting" }).waitFor();
   const csvHref = await organiser.getByRole("link", { name: "Download as CSV" }).getAttribute("href");
   const csv = await organiser.request.get(baseUrl + csvHref);
   assert.equal(csv.status(), 200);
@@ -957,8 +966,8 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], "UTF-8 with a byte order mark");
   const rows = bytes.subarray(3).toString("utf8").trim().split("\r\n");
   assert.equal(rows.length, 2, rows.join("\n"));
-  assert.equal(rows[0], "status,position,display name,handle,organisations,answered");
-  assert.match(rows[1], new RegExp(`^going,1,"Bea Waiting","${beaHandle}","",\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}$`));
+  assert.equal(rows[0], "status,position,display name,handle,organisations,answered,attended");
+  assert.match(rows[1], new RegExp(`^going,1,"Bea Waiting","${beaHandle}","",\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2},$`));
   // Only organisers see the list.
   assert.equal((await bea.request.get(baseUrl + csvHref)).status(), 403);
 
@@ -2006,7 +2015,7 @@ test("every page visited was checked", () => {
     "oauth-failure", "meetups", "meetup-group-new", "meetup-group-errors", "meetup-group", "meetup-schedule",
     "meetup-schedule-errors", "meetup-event-organiser", "meetup-event-waitlisted", "my-meetups-calendar",
     "calendar-reset-confirm",
-    "meetup-event-going", "meetup-edit", "meetup-attendees", "coauthor-invitations", "coauthor-accepted",
+    "meetup-event-going", "meetup-edit", "meetup-attendees", "meetup-remove-confirm", "coauthor-invitations", "coauthor-accepted",
     "topic-following", "notifications", "notifications-read", "notifications-new", "follows", "notification-settings",
     "notification-settings-saved", "notifications-empty-no-js", "member-following", "notifications-no-js",
     "check-email", "verify-email", "forgot-password", "forgot-password-errors", "forgot-password-sent", "reset-password",

@@ -1427,8 +1427,9 @@ impl MeetupPeopleMutation {
         Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
     }
 
-    /// Records who of those going came, once the meetup has started: those listed came,
-    /// everyone else going did not (saving again replaces the list). Organisers only.
+    /// Records who of those going came, once the meetup has started (not for a cancelled
+    /// one): those listed came, everyone else going did not (saving again replaces the
+    /// list). Organisers only.
     async fn record_meetup_attendance(
         &self,
         ctx: &Context<'_>,
@@ -1462,6 +1463,9 @@ impl MeetupPeopleMutation {
             Err(rsvps::NotRecorded::NotStarted) => {
                 return refuse("eventId", UserErrorCode::Invalid, "It has not started yet, so nobody has come.")
             }
+            Err(rsvps::NotRecorded::Cancelled) => {
+                return refuse("eventId", UserErrorCode::Invalid, "It was cancelled, so nobody came.")
+            }
             Err(rsvps::NotRecorded::NotGoing(_)) => {
                 return refuse(
                     "attended",
@@ -1475,8 +1479,8 @@ impl MeetupPeopleMutation {
 
     /// Writes to everyone going (and, with `includeWaitlist`, those waiting): each is
     /// told in their notifications, and by mail if they chose it. At most 3 messages a
-    /// day per meetup, whichever organiser writes (`RATE_LIMITED` past that). Not to a
-    /// cancelled meetup. Organisers only.
+    /// day per meetup, whichever organiser writes (`RATE_LIMITED` past that). Not from a
+    /// cancelled meetup, nor one the moderators hid. Organisers only.
     async fn message_meetup_attendees(
         &self,
         ctx: &Context<'_>,
@@ -1498,6 +1502,13 @@ impl MeetupPeopleMutation {
         }
         if event.status == EventStatus::Cancelled {
             return refuse("eventId", UserErrorCode::Invalid, "It is cancelled: those going were told when it was.");
+        }
+        if event.hidden_at.is_some() {
+            return refuse(
+                "eventId",
+                UserErrorCode::Invalid,
+                "The moderators hid this meetup, so it sends no messages.",
+            );
         }
         let state = ctx.state();
         let recipients =

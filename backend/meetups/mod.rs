@@ -5,7 +5,8 @@
 //!   venues, online links for those going, capacity, cancelling, and the outbox events
 //!   reminders and change notices will come from;
 //! - [`rsvps`]: going, not going, the waitlist, and promotion when a seat frees up, safe
-//!   however many members answer at once;
+//!   however many members answer at once; and what organisers do with the people at a
+//!   meetup (taking someone off, recording who came, writing to those going);
 //! - [`recurrence`]: the rules of recurring series ("second Thursday of each month at
 //!   16:00 Europe/London") and the occurrences they give, wall-clock time kept across
 //!   daylight-saving changes;

@@ -7,6 +7,12 @@
 //! or the capacity goes up) the first on the waitlist is promoted in the same transaction,
 //! exactly once, with a `meetup.rsvp_promoted` event so they can be told. The key on
 //! (event, member) allows one RSVP per member and event.
+//!
+//! Organisers' tools for the people at a meetup live here too, under the same lock:
+//! whoever schedules a meetup may be going from the start ([`scheduler_going`]); an
+//! organiser can take someone off ([`remove`]: the seat goes to the waitlist at once and
+//! their "going" is refused until [`readmit`]), record who came ([`record_attendance`]),
+//! and write to those going ([`send_message`], through the outbox).
 
 use sqlx::Row;
 
@@ -224,6 +230,8 @@ pub enum NotRecorded {
     NoSuchEvent,
     /// It has not started: nobody has come yet.
     NotStarted,
+    /// It was cancelled: nobody came to it.
+    Cancelled,
     /// These members are not going, so cannot be marked as having come.
     NotGoing(Vec<i64>),
 }
@@ -237,6 +245,9 @@ pub async fn record_attendance(db: &Db, event_id: i64, attended: &[i64]) -> AppR
         return Ok(Err(NotRecorded::NoSuchEvent));
     };
     let now = db::now_millis();
+    if event.status == EventStatus::Cancelled {
+        return Ok(Err(NotRecorded::Cancelled));
+    }
     if event.starts_at > now {
         return Ok(Err(NotRecorded::NotStarted));
     }

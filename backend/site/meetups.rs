@@ -1,6 +1,7 @@
 //! The meetup pages: groups, scheduling a meetup or a recurring series, a meetup with
 //! its RSVP (and waitlist place) and calendar link, the organiser's attendee list (and
-//! CSV), moving or cancelling a meetup, and "my meetups" with a personal calendar.
+//! CSV; taking someone off after asking, letting them back, ticking who came, writing to
+//! those going), moving or cancelling a meetup, and "my meetups" with a personal calendar.
 
 use poem::{
     handler,

@@ -429,6 +429,13 @@ async fn meetup_people_attendance_is_recorded_after_the_start_and_in_the_csv(app
     );
     let data = olu.data(ATTENDANCE, json!({ "e": event, "a": [olu_id, bea_id] })).await;
     assert_eq!(data["recordMeetupAttendance"]["userErrors"], json!([]), "{data}");
+    // A cancelled meetup had nobody come; what was saved before stays.
+    let other = schedule(&olu, fields(&id, None)).await["id"].as_str().unwrap().to_string();
+    started(&app, &other).await;
+    olu.data("mutation($id: ID!) { cancelMeetup(input: { id: $id }) { userErrors { code } } }", json!({ "id": other }))
+        .await;
+    let data = olu.data(ATTENDANCE, json!({ "e": other, "a": [olu_id] })).await;
+    assert_eq!(user_errors(&data["recordMeetupAttendance"]), vec![("eventId".into(), "INVALID".into())]);
 
     // The CSV says who came among those going, and nothing for the waitlist.
     let mut browser = Browser::new(&app);
@@ -502,6 +509,13 @@ async fn meetup_people_a_message_reaches_those_going_by_notification_and_mail_wi
     answer(&ada, &other, true).await;
     let data = olu.data(MESSAGE, json!({ "e": other, "m": "Hello", "w": false })).await;
     assert_eq!(data["messageMeetupAttendees"]["recipients"], 1, "{data}");
+    // One the moderators hid sends nothing.
+    let hidden = schedule(&olu, fields(&id, None)).await["id"].as_str().unwrap().to_string();
+    answer(&ada, &hidden, true).await;
+    let hidden_number = number("MeetupEvent", &json!(hidden));
+    app.execute_sql(&format!("UPDATE meetup_events SET hidden_at = 1 WHERE id = {hidden_number}")).await;
+    let data = olu.data(MESSAGE, json!({ "e": hidden, "m": "Hello", "w": false })).await;
+    assert_eq!(user_errors(&data["messageMeetupAttendees"]), vec![("eventId".into(), "INVALID".into())]);
     // A cancelled meetup told its people with the cancellation.
     let cancel = "mutation($id: ID!) { cancelMeetup(input: { id: $id }) { userErrors { code } } }";
     olu.data(cancel, json!({ "id": other })).await;

@@ -437,6 +437,37 @@ async fn meetup_people_attendance_is_recorded_after_the_start_and_in_the_csv(app
     let data = olu.data(ATTENDANCE, json!({ "e": other, "a": [olu_id] })).await;
     assert_eq!(user_errors(&data["recordMeetupAttendance"]), vec![("eventId".into(), "INVALID".into())]);
 
+    // A full hall: 1,200 going, 1,100 of whom came, saved in one go.
+    let big = schedule(&olu, fields(&id, None)).await["id"].as_str().unwrap().to_string();
+    let big_number = number("MeetupEvent", &json!(big));
+    let now = kettle::db::now_millis();
+    let members: Vec<String> = (0..1_200)
+        .map(|i| format!("('hall{i}@example.org', 'hall{i}@example.org', 'hall-{i}', 'Hall {i}', {now}, {now})"))
+        .collect();
+    app.execute_sql(&format!(
+        "INSERT INTO members (email, email_normalized, handle, display_name, created_at, updated_at) VALUES {}",
+        members.join(", ")
+    ))
+    .await;
+    app.execute_sql(&format!(
+        "INSERT INTO meetup_rsvps (event_id, member_id, status, created_at, updated_at) \
+         SELECT {big_number}, id, 'going', {now}, {now} FROM members WHERE email LIKE 'hall%@example.org'"
+    ))
+    .await;
+    started(&app, &big).await;
+    let hall: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM members WHERE email LIKE 'hall%@example.org' ORDER BY id LIMIT 1100")
+            .fetch_all(&app.state().db.pool)
+            .await
+            .unwrap();
+    let came: Vec<String> =
+        hall.iter().map(|id| kettle::graphql::relay::global_id("Member", *id).to_string()).collect();
+    let data = olu.data(ATTENDANCE, json!({ "e": big, "a": came })).await;
+    assert_eq!(data["recordMeetupAttendance"]["userErrors"], json!([]), "{data}");
+    let attended =
+        format!("SELECT COUNT(*) FROM meetup_rsvps WHERE event_id = {big_number} AND attended_at IS NOT NULL");
+    assert_eq!(app.count(&attended).await, 1_100);
+
     // The CSV says who came among those going, and nothing for the waitlist.
     let mut browser = Browser::new(&app);
     browser.sign_in("olu@example.org", crate::support::PASSWORD).await;

@@ -237,8 +237,8 @@ pub enum NotRecorded {
 }
 
 /// Records who of those going came: `attended` came, everyone else going did not (each
-/// marked with when the list was saved). One
-/// transaction, so a list saved twice at once ends as one of them, never a mix.
+/// marked with when the list was saved). One transaction, so a list saved twice at once
+/// ends as one of them, never a mix.
 pub async fn record_attendance(db: &Db, event_id: i64, attended: &[i64]) -> AppResult<Result<(), NotRecorded>> {
     let mut tx = db.begin_write().await?;
     let Some(event) = events::lock(&mut tx, db.dialect, event_id).await? else {

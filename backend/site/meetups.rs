@@ -3,6 +3,7 @@
 //! CSV; taking someone off after asking, letting them back, ticking who came, writing to
 //! those going), moving or cancelling a meetup, and "my meetups" with a personal calendar.
 
+use jiff::civil;
 use poem::{
     handler,
     http::{header, StatusCode},
@@ -184,8 +185,10 @@ fn event_values(form: &Form) -> Value {
         "title",
         "description",
         "timeZone",
-        "start",
-        "end",
+        "date",
+        "startTime",
+        "endTime",
+        "endDate",
         "venueName",
         "venueAddress",
         "venueDirections",
@@ -200,17 +203,79 @@ fn event_values(form: &Form) -> Value {
     Value::Object(names.iter().map(|n| (n.to_string(), json!(form.text(n)))).collect())
 }
 
-fn event_fields(values: &Value) -> Value {
+/// The event's fields as the API takes them, from the form's: the date and times become
+/// the API's local start and end (see [`local_times`]). Date and times the form cannot
+/// read go as a blank start and end, which the API refuses, so that the page shows its
+/// other problems too; [`on_form_fields`] puts the form's words for them in place of the
+/// API's.
+fn event_fields(values: &Value) -> (Value, Vec<Value>) {
     let text = |name: &str| values[name].as_str().unwrap_or_default().to_string();
     let optional = |name: &str| Some(text(name)).filter(|v| !v.trim().is_empty());
+    let (start, end, problems) = match local_times(values) {
+        Ok((start, end)) => (start, end, Vec::new()),
+        Err(problems) => (String::new(), String::new(), problems),
+    };
     // A capacity that is not a number is sent as one that fails validation, so the form
     // says so beside the field.
     let capacity = optional("capacity").map(|c| c.trim().parse::<i64>().unwrap_or(0));
-    json!({
+    let input = json!({
         "title": text("title"), "description": text("description"), "timeZone": text("timeZone"),
-        "start": text("start"), "end": text("end"), "venueName": text("venueName"), "venueAddress": text("venueAddress"),
+        "start": start, "end": end, "venueName": text("venueName"), "venueAddress": text("venueAddress"),
         "venueDirections": text("venueDirections"), "onlineUrl": optional("onlineUrl"), "capacity": capacity,
-    })
+    });
+    (input, problems)
+}
+
+/// The local start and end ("2027-03-11T18:30:00") from the form's date, start and end
+/// times (24-hour) and the day it ends on, which is the same day when left blank. A date
+/// input sends `2027-03-11` whatever the browser shows; a time input sends `18:30`.
+fn local_times(values: &Value) -> Result<(String, String), Vec<Value>> {
+    let text = |name: &str| values[name].as_str().unwrap_or_default().trim().to_string();
+    let mut problems = Vec::new();
+    let mut read = |name: &str, message: &str| -> Option<String> {
+        let value = text(name);
+        let parsed = match name {
+            "startTime" | "endTime" => value.parse::<civil::Time>().is_ok(),
+            _ => value.parse::<civil::Date>().is_ok(),
+        };
+        if !parsed {
+            problems.push(json!({ "field": name, "message": message }));
+        }
+        Some(value).filter(|_| parsed)
+    };
+    let date = read("date", "Enter the day it happens on, in the date picker or as your browser shows dates.");
+    let start = read("startTime", "Enter when it starts, in 24-hour time, such as 18:30.");
+    let end = read("endTime", "Enter when it ends, in 24-hour time, such as 20:00.");
+    let end_date = if text("endDate").is_empty() {
+        date.clone()
+    } else {
+        read("endDate", "Enter the day it ends on, or leave it blank when it ends the same day.")
+    };
+    match (date, start, end, end_date) {
+        (Some(date), Some(start), Some(end), Some(end_date)) => {
+            Ok((format!("{date}T{start}"), format!("{end_date}T{end}")))
+        }
+        _ => Err(problems),
+    }
+}
+
+/// The API's problems with the local start and end, on the form's fields for them; when
+/// the form could not read its date and times (`own`), its words instead.
+fn on_form_fields(errors: Vec<Value>, own: Vec<Value>) -> Vec<Value> {
+    let mut errors: Vec<Value> = errors
+        .into_iter()
+        .filter(|e| own.is_empty() || !matches!(e["field"].as_str(), Some("start" | "end")))
+        .map(|mut error| {
+            match error["field"].as_str() {
+                Some("start") => error["field"] = json!("date"),
+                Some("end") => error["field"] = json!("endTime"),
+                _ => {}
+            }
+            error
+        })
+        .collect();
+    errors.extend(own);
+    errors
 }
 
 #[handler]
@@ -223,7 +288,7 @@ pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -
                 return Ok(visit.not_found().await);
             };
             let values = event_values(&form);
-            let mut input = event_fields(&values);
+            let (mut input, own) = event_fields(&values);
             input["groupId"] = json!(group_id);
             // An unticked box sends nothing: not going.
             input["going"] = json!(values["going"] == "1");
@@ -250,7 +315,7 @@ pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -
                         None => visit.redirect(&format!("/meetups/groups/{slug}")),
                     });
                 }
-                Mutation::Invalid(errors) => form_errors(&errors, "title"),
+                Mutation::Invalid(errors) => form_errors(&on_form_fields(errors, own), "title"),
                 Mutation::Refused(message) => refused(message, "title"),
             };
             render_event_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, ("group", &slug), values, errors).await
@@ -520,10 +585,13 @@ pub async fn edit_form(request: &Request, Path(number): Path<String>) -> Respons
                 Err(page) => return Ok(page),
             };
             let e = &data["event"];
-            let minutes = |text: &Value| text.as_str().map(|t| t.get(..16).unwrap_or(t).to_string());
+            // "2027-03-11T16:00:00": the date, and the time to the minute.
+            let part = |text: &Value, range: std::ops::Range<usize>| text.as_str().and_then(|t| t.get(range)).map(str::to_string);
+            let (start_date, end_date) = (part(&e["localStart"], 0..10), part(&e["localEnd"], 0..10));
             let values = json!({
                 "title": e["title"], "description": e["description"], "timeZone": e["timeZone"],
-                "start": minutes(&e["localStart"]), "end": minutes(&e["localEnd"]),
+                "date": start_date, "startTime": part(&e["localStart"], 11..16), "endTime": part(&e["localEnd"], 11..16),
+                "endDate": if end_date != start_date { end_date } else { None },
                 "venueName": e["venue"]["name"], "venueAddress": e["venue"]["address"],
                 "venueDirections": e["venue"]["directions"], "onlineUrl": e["onlineUrl"],
                 "capacity": e["capacity"].as_i64().map(|c| c.to_string()),
@@ -542,15 +610,16 @@ pub async fn edit(request: &Request, body: Body, Path(number): Path<String>) -> 
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
             let mut values = event_values(&form);
-            let mut input = event_fields(&values);
-            input["id"] = json!(id);
             let following = form.get("scope") == Some("THIS_AND_FOLLOWING");
-            input["scope"] = json!(if following { "THIS_AND_FOLLOWING" } else { "THIS" });
+            let scope = if following { "THIS_AND_FOLLOWING" } else { "THIS" };
             values["series"] = json!(form.text("series"));
-            values["scope"] = input["scope"].clone();
+            values["scope"] = json!(scope);
+            let (mut input, own) = event_fields(&values);
+            input["id"] = json!(id);
+            input["scope"] = json!(scope);
             let errors = match visit.mutate("update_meetup", json!({ "input": input })).await? {
                 Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}?changed=1"))),
-                Mutation::Invalid(errors) => form_errors(&errors, "title"),
+                Mutation::Invalid(errors) => form_errors(&on_form_fields(errors, own), "title"),
                 Mutation::Refused(message) => refused(message, "title"),
             };
             render_event_form(&visit, StatusCode::UNPROCESSABLE_ENTITY, ("event", &number), values, errors).await

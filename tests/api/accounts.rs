@@ -27,6 +27,7 @@ pub fn scenarios() -> Vec<(&'static str, Scenario)> {
         the_member_directory_finds_handles_by_their_start,
         the_member_directory_reads_one_range_of_an_index,
         a_changed_handle_keeps_the_old_one_leading_to_its_member,
+        members_asking_for_one_handle_at_once_get_it_once,
     ]
 }
 
@@ -611,4 +612,23 @@ async fn a_changed_handle_keeps_the_old_one_leading_to_its_member(app: TestApp) 
     // Signed out, there is nobody to change.
     let anonymous: serde_json::Value = app.anonymous().post(CHANGE_HANDLE, change("x-y")).await.json().await.unwrap();
     assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+}
+
+/// Several members asking for the same free handle at once: exactly one gets it, the
+/// others are told it is taken, and nobody's own handle is lost on the way.
+async fn members_asking_for_one_handle_at_once_get_it_once(app: TestApp) {
+    let mut members = Vec::new();
+    for i in 0..6 {
+        members.push(app.member(&format!("m{i}@example.org"), &format!("Member {i}")).await);
+    }
+    let asks = members.iter().map(|member| member.data(CHANGE_HANDLE, json!({ "handle": "the-one" })));
+    let results = futures_util::future::join_all(asks).await;
+    let won = results.iter().filter(|r| r["changeHandle"]["userErrors"] == json!([])).count();
+    let taken =
+        results.iter().filter(|r| user_errors(&r["changeHandle"]) == vec![("handle".into(), "TAKEN".into())]).count();
+    assert_eq!((won, taken), (1, 5), "{results:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM members WHERE handle = 'the-one'").await, 1);
+    // Only the winner gave a handle up; the others keep theirs, with no history.
+    assert_eq!(app.count("SELECT COUNT(*) FROM member_handle_history").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM members WHERE handle LIKE 'member-%'").await, 5);
 }

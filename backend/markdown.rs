@@ -271,7 +271,7 @@ pub fn mention_candidates(source: &str) -> Vec<String> {
 
 /// The parser's options, for every parse of member-authored Markdown (and the benches).
 pub fn options() -> Options {
-    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH
+    Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES
 }
 
 /// The level below `level` (H6 stays H6).
@@ -372,6 +372,7 @@ impl Draft {
             in_link: 0,
             unlinked: 0,
             images: Vec::new(),
+            footnotes: Footnotes { source, ..Footnotes::default() },
             finished: false,
         };
         let mut html = String::with_capacity(source.len() * 3 / 2);
@@ -580,6 +581,7 @@ struct Rendering<'a> {
     image: Option<OpenImage>,
     /// The level of the heading written last (or open): see [`fitted`].
     heading: HeadingLevel,
+    footnotes: Footnotes<'a>,
     finished: bool,
 }
 
@@ -667,6 +669,32 @@ impl<'a> Rendering<'a> {
                     out.push(Event::Text(CowStr::Borrowed("image")));
                 }
                 out.end(TagEnd::Link);
+            }
+            Event::FootnoteReference(label) => {
+                let (name, n, times) = self.footnotes.referred(&label);
+                let id = if times == 1 { format!("ref-{name}") } else { format!("ref-{name}-{times}") };
+                // Ids get the sanitiser's prefix, links to them do not: it is written here.
+                // Inside a link, which cannot hold another, the number alone.
+                let html = if self.in_link > 0 {
+                    format!("<sup class=\"footnote-reference\" id=\"{id}\">{n}</sup>")
+                } else {
+                    format!(
+                        "<sup class=\"footnote-reference\"><a href=\"#{ID_PREFIX}{name}\" id=\"{id}\">{n}</a></sup>"
+                    )
+                };
+                out.push(Event::InlineHtml(CowStr::from(html)));
+            }
+            Event::Start(Tag::FootnoteDefinition(label)) => {
+                let name = self.footnotes.defined(&label);
+                self.footnotes.open.push(name.clone());
+                out.start(Tag::FootnoteDefinition(CowStr::from(name)));
+            }
+            Event::End(TagEnd::FootnoteDefinition) => {
+                if let Some(name) = self.footnotes.open.pop() {
+                    let html = format!(" <a href=\"#{ID_PREFIX}ref-{name}\">Back to the text</a>");
+                    out.push(Event::InlineHtml(CowStr::from(html)));
+                }
+                out.end(TagEnd::FootnoteDefinition);
             }
             Event::Start(tag) => {
                 match tag {
@@ -1447,6 +1475,57 @@ pub fn plain_text(source: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// What the sanitiser puts before every id in a member's text, so that none can take the
+/// page's own.
+const ID_PREFIX: &str = "user-content-";
+
+/// The footnotes of one text. Each is named `fn<key>-<n>`: `n` counts them in the order
+/// they first appear, as their numbers do, and `key` comes from the text, so that two
+/// texts on one page (a case study and its comments) do not share ids. The label a
+/// member wrote is never written out.
+#[derive(Default)]
+struct Footnotes<'a> {
+    source: &'a str,
+    key: Option<String>,
+    /// Labels in the order they first appeared, each with how often it was referred to.
+    labels: Vec<(CowStr<'a>, usize)>,
+    /// The names of the definitions open (one, unless a definition holds another).
+    open: Vec<String>,
+}
+
+impl<'a> Footnotes<'a> {
+    /// The footnote labelled `label`: its name and number, counted in if new.
+    fn number(&mut self, label: &CowStr<'a>) -> (String, usize) {
+        let key = self.key.get_or_insert_with(|| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            self.source.hash(&mut hasher);
+            format!("{:08x}", hasher.finish() as u32)
+        });
+        let n = match self.labels.iter().position(|(l, _)| l == label) {
+            Some(at) => at + 1,
+            None => {
+                self.labels.push((label.clone(), 0));
+                self.labels.len()
+            }
+        };
+        (format!("fn{key}-{n}"), n)
+    }
+
+    /// A reference to `label`: its footnote's name and number, and which reference to it
+    /// this is (1 for the first).
+    fn referred(&mut self, label: &CowStr<'a>) -> (String, usize, usize) {
+        let (name, n) = self.number(label);
+        let times = &mut self.labels[n - 1].1;
+        *times += 1;
+        (name, n, *times)
+    }
+
+    fn defined(&mut self, label: &CowStr<'a>) -> String {
+        self.number(label).0
+    }
+}
+
 /// The sanitiser, built once: building one makes its allow-lists afresh.
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let tags: HashSet<&str> = ALLOWED_TAGS.into_iter().chain(["img"]).collect();
@@ -1468,6 +1547,14 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
             }
             _ => Some(value.into()),
         })
+        // Footnotes (see `Footnotes`): only Kettle writes these elements; a member's own
+        // `<sup>` and `<div>` are filtered out before.
+        .add_tags(["sup", "div"])
+        .add_tag_attributes("a", ["id"])
+        .add_tag_attributes("div", ["id"])
+        .add_tag_attributes("sup", ["id"])
+        .add_allowed_classes("sup", ["footnote-reference", "footnote-definition-label"])
+        .add_allowed_classes("div", ["footnote-definition"])
         .add_tag_attributes("ol", ["start"])
         .add_tag_attributes("th", ["align"])
         .add_tag_attributes("td", ["align"])
@@ -1475,7 +1562,7 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .url_relative(ammonia::UrlRelative::PassThrough)
         .link_rel(Some("nofollow ugc noopener noreferrer"))
-        .id_prefix(Some("user-content-"))
+        .id_prefix(Some(ID_PREFIX))
         .strip_comments(true);
     builder
 });
@@ -1707,6 +1794,51 @@ mod tests {
             .contains("<img"));
         assert!(unsafe_markup("<img src=\"https://example.org/x.png\">").is_some());
         assert!(unsafe_markup("<img src=\"/uploads/x.png\" srcset=\"//example.org/a.png 1w\">").is_some());
+    }
+
+    #[test]
+    fn footnotes_link_to_their_notes_and_back_with_ids_of_their_own() {
+        let html = |source: &str| render(source, &HashSet::new()).html;
+        let attributes = |out: &str, name: &str| -> Vec<String> {
+            out.match_indices(&format!(" {name}=\""))
+                .map(|(at, m)| {
+                    let rest = &out[at + m.len()..];
+                    rest[..rest.find('"').unwrap()].to_string()
+                })
+                .collect()
+        };
+        let source = "Bins went online[^bins], twice[^bins]. Parking[^\"><b>x</b>] too.\n\n\
+                      [^bins]: In *2024*.\n\n[^\"><b>x</b>]: See the council's page.\n";
+        let out = html(source);
+        // Numbered in order, each reference linking to its note and each note back.
+        assert_eq!(out.matches("<sup class=\"footnote-reference\">").count(), 3, "{out}");
+        assert_eq!(out.matches("<div class=\"footnote-definition\"").count(), 2, "{out}");
+        assert!(out.contains("<sup class=\"footnote-definition-label\">2</sup>"), "{out}");
+        let ids = attributes(&out, "id");
+        assert_eq!(ids.len(), 5, "three references and two notes: {out}");
+        let unique: HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "{out}");
+        let targets: Vec<String> =
+            attributes(&out, "href").into_iter().filter_map(|h| h.strip_prefix('#').map(str::to_string)).collect();
+        assert_eq!(targets.len(), 5, "{out}");
+        for target in &targets {
+            assert!(ids.contains(target), "#{target} has no element: {out}");
+        }
+        // What the member wrote as a label is never written out.
+        assert!(!out.contains("<b>") && !out.contains("bins\"") && !out.contains("-bins"), "{out}");
+        // Another text's notes have other ids, so both can share a page.
+        let other = html("Another[^bins].\n\n[^bins]: Note.\n");
+        assert!(attributes(&other, "id").iter().all(|id| !ids.contains(id)), "{other}");
+        // A reference to no note stays as written.
+        assert_eq!(html("No note[^none]."), "<p>No note[^none].</p>\n");
+        // In link text a reference comes first: the brackets around it stay text, and
+        // every link in the page still finds its target.
+        let linked = html("[a link[^n]](https://example.org/)\n\n[^n]: Note.\n");
+        let ids = attributes(&linked, "id");
+        let targets: Vec<String> =
+            attributes(&linked, "href").into_iter().filter_map(|h| h.strip_prefix('#').map(str::to_string)).collect();
+        assert_eq!(targets.len(), 2, "{linked}");
+        assert!(targets.iter().all(|t| ids.contains(t)), "{linked}");
     }
 
     #[test]

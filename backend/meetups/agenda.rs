@@ -36,18 +36,32 @@ pub struct AgendaItem {
     pub speaker_name: String,
     pub duration_minutes: i64,
     pub case_study_id: Option<i64>,
+    /// When it starts (UTC milliseconds): the meetup's start and the lengths of the items
+    /// before it. Set by [`of_events`], the one way agendas are shown.
+    #[sqlx(skip)]
+    pub starts_at: i64,
 }
 
 const COLUMNS: &str =
     "id, event_id, position, kind, title, speaker_member_id, speaker_name, duration_minutes, case_study_id";
 
-/// Each event's agenda, in order (served by `meetup_agenda_items_event`).
+/// Each event's agenda, in order, each item with its start (served by
+/// `meetup_agenda_items_event`).
 pub async fn of_events(db: &Db, ids: &[i64]) -> AppResult<HashMap<i64, Vec<AgendaItem>>> {
     let mut map: HashMap<i64, Vec<AgendaItem>> = ids.iter().map(|id| (*id, Vec::new())).collect();
-    let select = format!("SELECT {COLUMNS} FROM meetup_agenda_items WHERE event_id IN");
+    let select = format!(
+        "SELECT {COLUMNS}, (SELECT starts_at FROM meetup_events e WHERE e.id = event_id) AS event_starts_at \
+         FROM meetup_agenda_items WHERE event_id IN"
+    );
     for row in db::rows_by_ids_grouped(db, &select, ids, "ORDER BY event_id, position, id").await? {
-        let item = AgendaItem::from_row(&row)?;
-        map.entry(item.event_id).or_default().push(item);
+        let mut item = AgendaItem::from_row(&row)?;
+        let list = map.entry(item.event_id).or_default();
+        // Real elapsed minutes, as the meetup's own length is.
+        item.starts_at = match list.last() {
+            Some(before) => before.starts_at + before.duration_minutes * 60_000,
+            None => row.try_get("event_starts_at")?,
+        };
+        list.push(item);
     }
     Ok(map)
 }
@@ -122,6 +136,66 @@ async fn touch_event(tx: &mut db::Tx, event_id: i64) -> AppResult<()> {
         .bind(event_id)
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// Changes an item in place (it keeps its position).
+pub async fn update(db: &Db, item: &AgendaItem, fields: &NewItem<'_>) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE meetup_agenda_items SET kind = $1, title = $2, speaker_member_id = $3, speaker_name = $4, \
+         duration_minutes = $5, case_study_id = $6 WHERE id = $7",
+    )
+    .bind(fields.kind.as_str())
+    .bind(fields.title.trim())
+    .bind(fields.speaker_member_id)
+    .bind(fields.speaker_name.trim())
+    .bind(fields.duration_minutes)
+    .bind(fields.case_study_id)
+    .bind(item.id)
+    .execute(&mut *tx)
+    .await?;
+    touch_event(&mut tx, item.event_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Adds a copy of `from`'s agenda after `to`'s own items; `None`, adding nothing, when
+/// the two together would have more than [`ITEMS_MAX`]. Returns how many were added.
+/// Locked as [`add`] is.
+pub async fn copy(db: &Db, from: i64, to: i64) -> AppResult<Option<i64>> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(&format!("SELECT id FROM meetup_events WHERE id = $1{}", db.dialect.for_update()))
+        .bind(to)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let count = "SELECT COUNT(*), MAX(position) FROM meetup_agenda_items WHERE event_id = $1";
+    let (has, last): (i64, Option<i64>) = sqlx::query_as(count).bind(to).fetch_one(&mut *tx).await?;
+    let (adds, _): (i64, Option<i64>) = sqlx::query_as(count).bind(from).fetch_one(&mut *tx).await?;
+    if has + adds > ITEMS_MAX {
+        return Ok(None);
+    }
+    copy_in(&mut tx, from, to, last.unwrap_or(0)).await?;
+    if adds > 0 {
+        touch_event(&mut tx, to).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(adds))
+}
+
+/// Copies `from`'s items onto `to` in the caller's transaction, in order, after
+/// position `after`.
+pub(super) async fn copy_in(tx: &mut db::Tx, from: i64, to: i64, after: i64) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO meetup_agenda_items (event_id, position, kind, title, speaker_member_id, speaker_name, \
+         duration_minutes, case_study_id) SELECT $1, $2 + position, kind, title, speaker_member_id, speaker_name, \
+         duration_minutes, case_study_id FROM meetup_agenda_items WHERE event_id = $3",
+    )
+    .bind(to)
+    .bind(after)
+    .bind(from)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

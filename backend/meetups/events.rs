@@ -266,15 +266,7 @@ pub async fn copy(
     let event =
         insert(&mut tx, source.group_id, member_id, &fields, &source.description_html, times, None, &topic_ids).await?;
     if agenda {
-        sqlx::query(
-            "INSERT INTO meetup_agenda_items (event_id, position, kind, title, speaker_member_id, speaker_name, \
-             duration_minutes, case_study_id) SELECT $1, position, kind, title, speaker_member_id, speaker_name, \
-             duration_minutes, case_study_id FROM meetup_agenda_items WHERE event_id = $2",
-        )
-        .bind(event.id)
-        .bind(source.id)
-        .execute(&mut *tx)
-        .await?;
+        super::agenda::copy_in(&mut tx, source.id, event.id, 0).await?;
     }
     let event = if going { scheduler_going(&mut tx, event).await? } else { event };
     tx.commit().await?;
@@ -434,6 +426,20 @@ pub(super) async fn update_in(
 /// and waiting, who are told through the outbox. `None` when it was already cancelled.
 pub async fn cancel(db: &Db, id: i64, member_id: i64, message: Option<&str>) -> AppResult<Option<Event>> {
     let mut tx = db.begin_write().await?;
+    let Some(event) = cancel_in(&mut tx, id, member_id, message, None).await? else { return Ok(None) };
+    tx.commit().await?;
+    Ok(Some(event))
+}
+
+/// [`cancel`] inside the caller's transaction; `series_id` when it goes with others of
+/// its series, so their notices can be told apart from a one-off's.
+pub(super) async fn cancel_in(
+    tx: &mut Tx,
+    id: i64,
+    member_id: i64,
+    message: Option<&str>,
+    series_id: Option<i64>,
+) -> AppResult<Option<Event>> {
     let row = sqlx::query(&format!(
         "UPDATE meetup_events SET status = 'cancelled', sequence = sequence + 1, updated_at = $1, cancelled_at = $1, \
          cancel_message = $2 WHERE id = $3 AND status = 'scheduled' RETURNING {COLUMNS}"
@@ -441,12 +447,36 @@ pub async fn cancel(db: &Db, id: i64, member_id: i64, message: Option<&str>) -> 
     .bind(db::now_millis())
     .bind(message)
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    outbox::record(&mut tx, ("MeetupEvent", id), Some(member_id), outbox::MeetupCancelled { series_id: None }).await?;
-    tx.commit().await?;
+    outbox::record(tx, ("MeetupEvent", id), Some(member_id), outbox::MeetupCancelled { series_id }).await?;
     Ok(Some(Event::from_row(&row)?))
+}
+
+/// A series' meetups from `from` on (UTC milliseconds), whatever their status, in time
+/// order, read inside the caller's transaction.
+pub(super) async fn of_series_from(tx: &mut Tx, series_id: i64, from: i64) -> AppResult<Vec<Event>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM meetup_events WHERE series_id = $1 AND starts_at >= $2 ORDER BY starts_at, id"
+    ))
+    .bind(series_id)
+    .bind(from)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.iter().map(Event::from_row).collect::<sqlx::Result<_>>()?)
+}
+
+/// Every meetup of a series that is not hidden, in time order, at most `limit`.
+pub async fn of_series(db: &Db, series_id: i64, limit: i64) -> AppResult<Vec<Event>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM meetup_events WHERE series_id = $1 AND hidden_at IS NULL ORDER BY starts_at, id LIMIT $2"
+    ))
+    .bind(series_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.iter().map(Event::from_row).collect::<sqlx::Result<_>>()?)
 }
 
 /// Why a cancelled event cannot be put back on.

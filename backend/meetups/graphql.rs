@@ -21,6 +21,9 @@ use crate::{
     topics::{self, Topic},
 };
 
+/// Most meetups `seriesEvents` lists: more than a five-year weekly series makes.
+const SERIES_EVENTS_MAX: i64 = 500;
+
 async fn viewer_role(ctx: &Context<'_>, group_id: i64) -> AppResult<Option<GroupRole>> {
     match ctx.viewer() {
         Some(viewer) => super::role(&ctx.state().db, group_id, viewer.member.id).await,
@@ -275,6 +278,28 @@ impl Event {
             None => Ok(None),
         }
     }
+    /// The rule of its series, as a form would show it; null for a one-off.
+    async fn series_rule(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MeetupSeriesRule>> {
+        let Some(id) = self.series_id else { return Ok(None) };
+        let Some(rule) = super::series::rule_of(&ctx.state().db, id).await? else { return Ok(None) };
+        let (until, count) = match rule.end {
+            super::recurrence::SeriesEnd::Until(date) => (Some(date.to_string()), None),
+            super::recurrence::SeriesEnd::Count(count) => (None, Some(count as i32)),
+        };
+        Ok(Some(MeetupSeriesRule {
+            frequency: rule.frequency,
+            weekday_ordinal: rule.weekday_ordinal.map(i32::from),
+            first_date: rule.start.date().to_string(),
+            until,
+            count,
+        }))
+    }
+    /// Every meetup of its series, past and to come, cancelled or not, in time order
+    /// (at most 500); empty for a one-off.
+    async fn series_events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
+        let Some(id) = self.series_id else { return Ok(vec![]) };
+        Ok(events::of_series(&ctx.state().db, id, SERIES_EVENTS_MAX).await?)
+    }
     /// The agenda, in order.
     async fn agenda(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AgendaItem>> {
         Ok(agenda::of_events(&ctx.state().db, &[self.id]).await?.remove(&self.id).unwrap_or_default())
@@ -378,6 +403,10 @@ impl AgendaItem {
     }
     async fn duration_minutes(&self) -> i64 {
         self.duration_minutes
+    }
+    /// When it starts: the meetup's start and the lengths of the items before it.
+    async fn starts_at(&self) -> DateTime {
+        DateTime(self.starts_at)
     }
     /// The case study it is about, if the viewer may see it.
     async fn case_study(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::case_studies::CaseStudy>> {
@@ -604,6 +633,55 @@ pub struct RecurrenceInput {
     pub count: Option<i32>,
 }
 
+/// When a series given by `recurrence` ends, or why that cannot be.
+fn series_end(recurrence: &RecurrenceInput, time_zone: &str) -> Result<super::recurrence::SeriesEnd, String> {
+    match (recurrence.until.as_deref(), recurrence.count) {
+        (Some(until), None) => {
+            let date =
+                until.trim().parse::<civil::Date>().map_err(|_| "Enter the series' last date such as 2027-12-31.")?;
+            let zone = TimeZone::get(time_zone).unwrap_or(TimeZone::UTC);
+            let today = jiff::Timestamp::now().to_zoned(zone).datetime();
+            if date > events::latest_from(today).date() {
+                return Err(format!(
+                    "The series' last date can be at most {} years from now.",
+                    events::AHEAD_MAX_YEARS
+                ));
+            }
+            Ok(super::recurrence::SeriesEnd::Until(date))
+        }
+        (None, Some(count)) => Ok(super::recurrence::SeriesEnd::Count(u32::try_from(count).unwrap_or(0))),
+        _ => Err("Say when the series ends: a last date or a number of meetups, not both.".into()),
+    }
+}
+
+#[derive(InputObject)]
+pub struct ChangeMeetupSeriesInput {
+    /// The meetup of the series from which the new rule applies; it has not started.
+    pub id: ID,
+    /// The new rule's first date (`2027-03-11`), on or after that meetup's; that
+    /// meetup's date when left out. The time of day, length and zone stay the series'.
+    pub first_date: Option<String>,
+    pub recurrence: RecurrenceInput,
+    /// For those going to or waiting for a meetup the change cancels. Plain text, up to
+    /// 1,000 characters; optional.
+    #[graphql(default)]
+    pub message: String,
+}
+
+/// A series' rule, for a form that changes it.
+#[derive(SimpleObject)]
+pub struct MeetupSeriesRule {
+    pub frequency: super::recurrence::Frequency,
+    /// 1 to 4, or -1 for the last; for MONTHLY_BY_WEEKDAY only.
+    pub weekday_ordinal: Option<i32>,
+    /// The first meetup's date under this rule (`2027-01-14`).
+    pub first_date: String,
+    /// The last date a meetup may start on; null when `count` is set.
+    pub until: Option<String>,
+    /// How many meetups in all from `firstDate`; null when `until` is set.
+    pub count: Option<i32>,
+}
+
 #[derive(InputObject)]
 pub struct ScheduleMeetupSeriesInput {
     pub group_id: ID,
@@ -621,8 +699,12 @@ pub struct ScheduleMeetupSeriesInput {
 pub struct MeetupSeriesPayload {
     /// "Second Thursday of each month at 16:00 (Europe/London), 12 times".
     pub description: Option<String>,
-    /// The occurrences made so far (those in the next six months).
+    /// The occurrences made so far (those in the next six months). After a change of
+    /// rule: those from the chosen meetup on, kept or made.
     pub events: Vec<Event>,
+    /// After a change of rule: the meetups it cancelled, being on dates the new rule
+    /// does not have.
+    pub cancelled: Vec<Event>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -944,29 +1026,14 @@ impl MeetupMutation {
             user_errors: vec![problem("recurrence", UserErrorCode::Invalid, message)],
             ..Default::default()
         };
-        let recurrence = &input.recurrence;
-        let end = match (recurrence.until.as_deref(), recurrence.count) {
-            (Some(until), None) => match until.trim().parse::<civil::Date>() {
-                Ok(date) => {
-                    let zone = TimeZone::get(&fields.time_zone).unwrap_or(TimeZone::UTC);
-                    let today = jiff::Timestamp::now().to_zoned(zone).datetime();
-                    if date > events::latest_from(today).date() {
-                        return Ok(refuse(&format!(
-                            "The series' last date can be at most {} years from now.",
-                            events::AHEAD_MAX_YEARS
-                        )));
-                    }
-                    super::recurrence::SeriesEnd::Until(date)
-                }
-                Err(_) => return Ok(refuse("Enter the series' last date such as 2027-12-31.")),
-            },
-            (None, Some(count)) => super::recurrence::SeriesEnd::Count(u32::try_from(count).unwrap_or(0)),
-            _ => return Ok(refuse("Say when the series ends: a last date or a number of meetups, not both.")),
+        let end = match series_end(&input.recurrence, &fields.time_zone) {
+            Ok(end) => end,
+            Err(message) => return Ok(refuse(&message)),
         };
         let minutes = fields.local_start.until(fields.local_end).ok().and_then(|s| s.total(jiff::Unit::Minute).ok());
         let rule = super::recurrence::Rule {
-            frequency: recurrence.frequency,
-            weekday_ordinal: recurrence.weekday_ordinal.map(|n| n.clamp(-128, 127) as i8),
+            frequency: input.recurrence.frequency,
+            weekday_ordinal: input.recurrence.weekday_ordinal.map(|n| n.clamp(-128, 127) as i8),
             start: fields.local_start,
             duration_minutes: minutes.unwrap_or(0.0) as i64,
             time_zone: fields.time_zone.clone(),
@@ -978,7 +1045,85 @@ impl MeetupMutation {
         let db = &ctx.state().db;
         let (_, made) =
             super::series::create(db, group.id, viewer.member.id, &rule, &fields, &topic_ids, input.going).await?;
-        Ok(MeetupSeriesPayload { description: Some(rule.describe()), events: made, user_errors: vec![] })
+        Ok(MeetupSeriesPayload { description: Some(rule.describe()), events: made, ..Default::default() })
+    }
+
+    /// Changes how often a series meets, from one of its meetups on: how often, which
+    /// weekday of the month, the first date and when it ends (the time of day, length
+    /// and place stay; change those by editing a meetup with `THIS_AND_FOLLOWING`).
+    /// Earlier meetups stay as they were. From that meetup on, those on the new dates
+    /// stay, with who is going and their agenda; the others are cancelled, and those going
+    /// and waiting are told, with `message`; the new dates get meetups. Organisers only.
+    async fn change_meetup_series(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeMeetupSeriesInput,
+    ) -> async_graphql::Result<MeetupSeriesPayload> {
+        let viewer = ctx.require_viewer()?;
+        let Some(event) = event_of(ctx, &input.id).await? else {
+            return Ok(MeetupSeriesPayload { user_errors: vec![no_event()], ..Default::default() });
+        };
+        if !is_organiser(ctx, event.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let refuse = |field: &str, message: &str| {
+            Ok(MeetupSeriesPayload {
+                user_errors: vec![problem(field, UserErrorCode::Invalid, message)],
+                ..Default::default()
+            })
+        };
+        let db = &ctx.state().db;
+        let Some(current) = (match event.series_id {
+            Some(id) => super::series::rule_of(db, id).await?,
+            None => None,
+        }) else {
+            return refuse("id", "This meetup does not repeat, so it has no series to change.");
+        };
+        let now = jiff::Timestamp::now();
+        if event.starts_at <= now.as_millisecond() {
+            return refuse("id", "This meetup has started: change the series from one still to come.");
+        }
+        let label = "The message to attendees";
+        if let Some(problem) = accounts::check_text("message", label, &input.message, events::CANCEL_MESSAGE_MAX, false)
+        {
+            return Ok(MeetupSeriesPayload { user_errors: vec![problem], ..Default::default() });
+        }
+        let from: civil::DateTime = event.local_start.parse().map_err(anyhow::Error::from)?;
+        let first_date = match input.first_date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            None => from.date(),
+            Some(text) => match text.parse::<civil::Date>() {
+                Ok(date) if date >= from.date() => date,
+                Ok(_) => return refuse("firstDate", "The first date must be on or after this meetup's."),
+                Err(_) => return refuse("firstDate", "Enter the first date such as 2027-03-11."),
+            },
+        };
+        let end = match series_end(&input.recurrence, &current.time_zone) {
+            Ok(end) => end,
+            Err(message) => return refuse("recurrence", &message),
+        };
+        let rule = super::recurrence::Rule {
+            frequency: input.recurrence.frequency,
+            weekday_ordinal: input.recurrence.weekday_ordinal.map(|n| n.clamp(-128, 127) as i8),
+            start: first_date.to_datetime(current.start.time()),
+            duration_minutes: current.duration_minutes,
+            time_zone: current.time_zone.clone(),
+            end,
+        };
+        if let Err(error) = rule.check() {
+            return refuse("recurrence", &error.to_string());
+        }
+        let zone = TimeZone::get(&rule.time_zone).unwrap_or(TimeZone::UTC);
+        if events::instant(rule.start, &zone)? <= now {
+            return refuse("firstDate", "The first date has passed: choose one to come.");
+        }
+        let message = Some(input.message.trim()).filter(|m| !m.is_empty());
+        let done = super::series::change_rule(db, &event, viewer.member.id, &rule, message).await?;
+        Ok(MeetupSeriesPayload {
+            description: Some(rule.describe()),
+            events: done.events,
+            cancelled: done.cancelled,
+            user_errors: vec![],
+        })
     }
 
     /// Cancels an event (and, with `scope: THIS_AND_FOLLOWING`, every later occurrence of
@@ -1119,6 +1264,13 @@ impl MeetupMutation {
 #[derive(InputObject)]
 pub struct AddAgendaItemInput {
     pub event_id: ID,
+    #[graphql(flatten)]
+    pub item: AgendaItemFields,
+}
+
+/// What an agenda item says.
+#[derive(InputObject)]
+pub struct AgendaItemFields {
     pub kind: AgendaItemKind,
     pub title: String,
     /// A member's handle, for a speaker who is a member.
@@ -1129,6 +1281,88 @@ pub struct AddAgendaItemInput {
     pub duration_minutes: i64,
     /// The case study the item is about; it then shows "talked about at" this meetup.
     pub case_study_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateAgendaItemInput {
+    pub id: ID,
+    #[graphql(flatten)]
+    pub item: AgendaItemFields,
+}
+
+#[derive(InputObject)]
+pub struct CopyMeetupAgendaInput {
+    /// The meetup whose agenda is copied.
+    pub from_id: ID,
+    /// The meetup that gets the copy, after any items it has; one of the same group's.
+    pub to_id: ID,
+}
+
+/// The speaker member and case study `fields` name, checked; or what is wrong with them.
+async fn checked_item(
+    ctx: &Context<'_>,
+    fields: &AgendaItemFields,
+) -> AppResult<Result<(Option<i64>, Option<i64>), Vec<UserError>>> {
+    let db = &ctx.state().db;
+    let mut problems: Vec<UserError> = [
+        crate::text::check_line("title", "Title", &fields.title, agenda::TITLE_MAX, true),
+        crate::text::check_name(
+            "speakerName",
+            "The speaker's name",
+            &fields.speaker_name,
+            agenda::SPEAKER_NAME_MAX,
+            false,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !(1..=agenda::DURATION_MAX_MINUTES).contains(&fields.duration_minutes) {
+        problems.push(problem(
+            "durationMinutes",
+            UserErrorCode::Invalid,
+            "The duration must be between 1 and 480 minutes.",
+        ));
+    }
+    let mut speaker_member_id = None;
+    if let Some(handle) = fields.speaker_handle.as_deref().filter(|h| !h.trim().is_empty()) {
+        match accounts::member_by_handle(db, handle).await? {
+            Some(member) => speaker_member_id = Some(member.id),
+            None => {
+                problems.push(problem("speakerHandle", UserErrorCode::NotFound, "There is no member with that handle."))
+            }
+        }
+    }
+    let mut case_study_id = None;
+    if let Some(id) = &fields.case_study_id {
+        let found = match relay::parse_global_id_of("CaseStudy", id) {
+            Ok(number) => crate::case_studies::graphql::visible(ctx, number)
+                .await?
+                .filter(|c| c.status == crate::case_studies::CaseStudyStatus::Published),
+            Err(_) => None,
+        };
+        match found {
+            Some(case_study) => case_study_id = Some(case_study.id),
+            None => {
+                problems.push(problem("caseStudyId", UserErrorCode::NotFound, "There is no such published case study."))
+            }
+        }
+    }
+    Ok(if problems.is_empty() { Ok((speaker_member_id, case_study_id)) } else { Err(problems) })
+}
+
+fn new_item(
+    fields: &AgendaItemFields,
+    (speaker_member_id, case_study_id): (Option<i64>, Option<i64>),
+) -> agenda::NewItem<'_> {
+    agenda::NewItem {
+        kind: fields.kind,
+        title: &fields.title,
+        speaker_member_id,
+        speaker_name: &fields.speaker_name,
+        duration_minutes: fields.duration_minutes,
+        case_study_id,
+    }
 }
 
 #[derive(InputObject)]
@@ -1173,66 +1407,12 @@ impl AgendaMutation {
         if !is_organiser(ctx, event.group_id).await? {
             return Err(AppError::Forbidden.into());
         }
-        let db = &ctx.state().db;
-        let mut problems: Vec<UserError> = [
-            crate::text::check_line("title", "Title", &input.title, agenda::TITLE_MAX, true),
-            crate::text::check_name(
-                "speakerName",
-                "The speaker's name",
-                &input.speaker_name,
-                agenda::SPEAKER_NAME_MAX,
-                false,
-            ),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if !(1..=agenda::DURATION_MAX_MINUTES).contains(&input.duration_minutes) {
-            problems.push(problem(
-                "durationMinutes",
-                UserErrorCode::Invalid,
-                "The duration must be between 1 and 480 minutes.",
-            ));
-        }
-        let mut speaker_member_id = None;
-        if let Some(handle) = input.speaker_handle.as_deref().filter(|h| !h.trim().is_empty()) {
-            match accounts::member_by_handle(db, handle).await? {
-                Some(member) => speaker_member_id = Some(member.id),
-                None => problems.push(problem(
-                    "speakerHandle",
-                    UserErrorCode::NotFound,
-                    "There is no member with that handle.",
-                )),
-            }
-        }
-        let mut case_study_id = None;
-        if let Some(id) = &input.case_study_id {
-            let found = match relay::parse_global_id_of("CaseStudy", id) {
-                Ok(number) => crate::case_studies::graphql::visible(ctx, number)
-                    .await?
-                    .filter(|c| c.status == crate::case_studies::CaseStudyStatus::Published),
-                Err(_) => None,
-            };
-            match found {
-                Some(case_study) => case_study_id = Some(case_study.id),
-                None => problems.push(problem(
-                    "caseStudyId",
-                    UserErrorCode::NotFound,
-                    "There is no such published case study.",
-                )),
-            }
-        }
-        if !problems.is_empty() {
-            return Ok(MeetupEventPayload { event: Some(event), user_errors: problems });
-        }
-        let item = agenda::NewItem {
-            kind: input.kind,
-            title: &input.title,
-            speaker_member_id,
-            speaker_name: &input.speaker_name,
-            duration_minutes: input.duration_minutes,
-            case_study_id,
+        let checked = match checked_item(ctx, &input.item).await? {
+            Ok(checked) => checked,
+            Err(problems) => return Ok(MeetupEventPayload { event: Some(event), user_errors: problems }),
         };
+        let db = &ctx.state().db;
+        let item = new_item(&input.item, checked);
         if agenda::add(db, event.id, &item).await?.is_none() {
             let full = problem("eventId", UserErrorCode::LimitReached, "An agenda can have at most 50 items.");
             return Ok(MeetupEventPayload { event: Some(event), user_errors: vec![full] });
@@ -1266,6 +1446,57 @@ impl AgendaMutation {
         };
         agenda::shift(&ctx.state().db, &item, input.up).await?;
         Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
+    }
+
+    /// Changes what an agenda item says; it keeps its place. Organisers only.
+    async fn update_agenda_item(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAgendaItemInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        ctx.require_viewer()?;
+        let Some((item, event)) = organised_item(ctx, &input.id).await? else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_item()] });
+        };
+        let checked = match checked_item(ctx, &input.item).await? {
+            Ok(checked) => checked,
+            Err(problems) => return Ok(MeetupEventPayload { event: Some(event), user_errors: problems }),
+        };
+        agenda::update(&ctx.state().db, &item, &new_item(&input.item, checked)).await?;
+        Ok(MeetupEventPayload { event: Some(event), user_errors: vec![] })
+    }
+
+    /// Copies one meetup's agenda onto another of the same group's, after the items it
+    /// has (at most 50 in all, or nothing is copied). Organisers only.
+    async fn copy_meetup_agenda(
+        &self,
+        ctx: &Context<'_>,
+        input: CopyMeetupAgendaInput,
+    ) -> async_graphql::Result<MeetupEventPayload> {
+        ctx.require_viewer()?;
+        let (Some(from), Some(to)) = (event_of(ctx, &input.from_id).await?, event_of(ctx, &input.to_id).await?) else {
+            return Ok(MeetupEventPayload { event: None, user_errors: vec![no_event()] });
+        };
+        if !is_organiser(ctx, to.group_id).await? {
+            return Err(AppError::Forbidden.into());
+        }
+        let refuse = |field: &str, code: UserErrorCode, message: &str| MeetupEventPayload {
+            event: Some(to.clone()),
+            user_errors: vec![problem(field, code, message)],
+        };
+        if from.group_id != to.group_id {
+            return Ok(refuse("fromId", UserErrorCode::Invalid, "Copy an agenda from one of this group's meetups."));
+        }
+        if from.id == to.id {
+            return Ok(refuse("toId", UserErrorCode::Invalid, "Choose another meetup to copy the agenda to."));
+        }
+        if to.status == EventStatus::Cancelled {
+            return Ok(refuse("toId", UserErrorCode::Invalid, "That meetup is cancelled: put it back on first."));
+        }
+        if agenda::copy(&ctx.state().db, from.id, to.id).await?.is_none() {
+            return Ok(refuse("toId", UserErrorCode::LimitReached, "An agenda can have at most 50 items."));
+        }
+        Ok(MeetupEventPayload { event: Some(to), user_errors: vec![] })
     }
 }
 

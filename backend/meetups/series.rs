@@ -10,50 +10,79 @@ use sqlx::Row;
 
 use super::{
     events::{self, Event, Fields, Times},
-    recurrence::{Frequency, Rule, SeriesEnd},
+    recurrence::{Frequency, Occurrence, Rule, SeriesEnd},
 };
 use crate::{
     db::{self, Db},
     error::{AppError, AppResult},
-    markdown, outbox,
+    markdown,
 };
 
 /// How far ahead occurrences exist: about six months.
 pub const WINDOW_MS: i64 = 183 * 24 * 60 * 60 * 1000;
 
-/// A rule as stored: plain JSON fields (jiff's dates as their ISO text).
-fn rule_json(rule: &Rule) -> Value {
-    let (until, count) = match rule.end {
-        SeriesEnd::Until(date) => (Some(date.to_string()), None),
-        SeriesEnd::Count(count) => (None, Some(count)),
-    };
-    json!({
-        "frequency": rule.frequency.as_str(),
-        "weekdayOrdinal": rule.weekday_ordinal,
-        "start": rule.start.to_string(),
-        "durationMinutes": rule.duration_minutes,
-        "timeZone": rule.time_zone,
-        "until": until,
-        "count": count,
-    })
+/// A rule as stored, with the index its first occurrence takes: 0, until the rule is
+/// changed; then past the indices already used, so that the meetups kept from before
+/// keep theirs and `(series_id, series_index)` stays unique.
+struct Stored {
+    rule: Rule,
+    index_base: i64,
 }
 
-fn rule_from(value: &Value) -> AppResult<Rule> {
-    let text = |name: &str| value[name].as_str().unwrap_or_default().to_string();
-    let bad = |what: &str| AppError::from(anyhow::anyhow!("a stored series rule has a bad {what}"));
-    let end = match (value["until"].as_str(), value["count"].as_u64()) {
-        (Some(until), _) => SeriesEnd::Until(until.parse::<civil::Date>().map_err(|_| bad("until"))?),
-        (None, Some(count)) => SeriesEnd::Count(u32::try_from(count).map_err(|_| bad("count"))?),
-        (None, None) => return Err(bad("end")),
-    };
-    Ok(Rule {
-        frequency: text("frequency").parse::<Frequency>().map_err(|_| bad("frequency"))?,
-        weekday_ordinal: value["weekdayOrdinal"].as_i64().map(|n| n as i8),
-        start: text("start").parse().map_err(|_| bad("start"))?,
-        duration_minutes: value["durationMinutes"].as_i64().ok_or_else(|| bad("duration"))?,
-        time_zone: text("timeZone"),
-        end,
-    })
+impl Stored {
+    /// Plain JSON fields (jiff's dates as their ISO text).
+    fn json(&self) -> String {
+        let rule = &self.rule;
+        let (until, count) = match rule.end {
+            SeriesEnd::Until(date) => (Some(date.to_string()), None),
+            SeriesEnd::Count(count) => (None, Some(count)),
+        };
+        json!({
+            "frequency": rule.frequency.as_str(),
+            "weekdayOrdinal": rule.weekday_ordinal,
+            "start": rule.start.to_string(),
+            "durationMinutes": rule.duration_minutes,
+            "timeZone": rule.time_zone,
+            "until": until,
+            "count": count,
+            "indexBase": self.index_base,
+        })
+        .to_string()
+    }
+
+    fn parse(text: &str) -> AppResult<Stored> {
+        let value: Value = serde_json::from_str(text).unwrap_or_default();
+        let text = |name: &str| value[name].as_str().unwrap_or_default().to_string();
+        let bad = |what: &str| AppError::from(anyhow::anyhow!("a stored series rule has a bad {what}"));
+        let end = match (value["until"].as_str(), value["count"].as_u64()) {
+            (Some(until), _) => SeriesEnd::Until(until.parse::<civil::Date>().map_err(|_| bad("until"))?),
+            (None, Some(count)) => SeriesEnd::Count(u32::try_from(count).map_err(|_| bad("count"))?),
+            (None, None) => return Err(bad("end")),
+        };
+        let rule = Rule {
+            frequency: text("frequency").parse::<Frequency>().map_err(|_| bad("frequency"))?,
+            weekday_ordinal: value["weekdayOrdinal"].as_i64().map(|n| n as i8),
+            start: text("start").parse().map_err(|_| bad("start"))?,
+            duration_minutes: value["durationMinutes"].as_i64().ok_or_else(|| bad("duration"))?,
+            time_zone: text("timeZone"),
+            end,
+        };
+        Ok(Stored { rule, index_base: value["indexBase"].as_i64().unwrap_or(0) })
+    }
+
+    /// The occurrence's key in `meetup_events`.
+    fn key(&self, series_id: i64, occurrence: &Occurrence) -> (i64, i64) {
+        (series_id, self.index_base + i64::from(occurrence.index))
+    }
+}
+
+fn times_of(occurrence: &Occurrence) -> Times {
+    Times {
+        local_start: occurrence.local_start,
+        local_end: occurrence.local_end,
+        starts_at: occurrence.start.as_millisecond(),
+        ends_at: occurrence.end.as_millisecond(),
+    }
 }
 
 /// What every occurrence starts with, as stored. `schedulerGoing`: whoever started the
@@ -108,7 +137,7 @@ pub async fn create(
          VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
     )
     .bind(group_id)
-    .bind(rule_json(rule).to_string())
+    .bind(Stored { rule: rule.clone(), index_base: 0 }.json())
     .bind(template_json(fields, &rendered.html, topic_ids, going).to_string())
     .bind(horizon)
     .bind(member_id)
@@ -117,13 +146,8 @@ pub async fn create(
     .await?;
     let mut made = Vec::new();
     for occurrence in rule.occurrences_between(Timestamp::UNIX_EPOCH, millis(horizon)) {
-        let times = Times {
-            local_start: occurrence.local_start,
-            local_end: occurrence.local_end,
-            starts_at: occurrence.start.as_millisecond(),
-            ends_at: occurrence.end.as_millisecond(),
-        };
         let index = Some((id, i64::from(occurrence.index)));
+        let times = times_of(&occurrence);
         let event =
             events::insert(&mut tx, group_id, member_id, fields, &rendered.html, times, index, topic_ids).await?;
         made.push(if going { events::scheduler_going(&mut tx, event).await? } else { event });
@@ -151,9 +175,9 @@ pub async fn extend_windows(db: &Db, now: i64) -> AppResult<usize> {
     let mut made = 0;
     for row in rows {
         let id: i64 = row.try_get("id")?;
-        let rule = rule_from(&serde_json::from_str(&row.try_get::<String, _>("rule")?).unwrap_or_default())?;
+        let stored = Stored::parse(&row.try_get::<String, _>("rule")?)?;
         let template: Value = serde_json::from_str(&row.try_get::<String, _>("template")?).unwrap_or_default();
-        let (fields, html, topic_ids) = template_from(&template, &rule);
+        let (fields, html, topic_ids) = template_from(&template, &stored.rule);
         let from: i64 = row.try_get("generated_until")?;
         let until = row.try_get::<Option<i64>, _>("stopped_from")?.map_or(horizon, |stop| stop.min(horizon));
         let mut tx = db.begin_write().await?;
@@ -170,25 +194,10 @@ pub async fn extend_windows(db: &Db, now: i64) -> AppResult<usize> {
             continue;
         }
         let (group_id, by): (i64, i64) = (row.try_get("group_id")?, row.try_get("created_by")?);
-        // Whoever started it goes to the new dates too, if they chose to and still
-        // organise the group (someone who left is not signed up for its meetups).
-        let going = template["schedulerGoing"].as_bool() == Some(true)
-            && sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM meetup_group_members WHERE group_id = $1 AND member_id = $2 AND role = 'organiser'",
-            )
-            .bind(group_id)
-            .bind(by)
-            .fetch_one(&mut *tx)
-            .await?
-                > 0;
-        for occurrence in rule.occurrences_between(millis(from), millis(until.max(from))) {
-            let times = Times {
-                local_start: occurrence.local_start,
-                local_end: occurrence.local_end,
-                starts_at: occurrence.start.as_millisecond(),
-                ends_at: occurrence.end.as_millisecond(),
-            };
-            let index = Some((id, i64::from(occurrence.index)));
+        let going = scheduler_goes(&mut tx, &template, group_id, by).await?;
+        for occurrence in stored.rule.occurrences_between(millis(from), millis(until.max(from))) {
+            let index = Some(stored.key(id, &occurrence));
+            let times = times_of(&occurrence);
             let event = events::insert(&mut tx, group_id, by, &fields, &html, times, index, &topic_ids).await?;
             if going {
                 events::scheduler_going(&mut tx, event).await?;
@@ -198,6 +207,22 @@ pub async fn extend_windows(db: &Db, now: i64) -> AppResult<usize> {
         tx.commit().await?;
     }
     Ok(made)
+}
+
+/// Whether whoever started the series goes to the meetups it makes now: if they chose
+/// to, and still organise the group (someone who left is not signed up for its meetups).
+async fn scheduler_goes(tx: &mut db::Tx, template: &Value, group_id: i64, by: i64) -> AppResult<bool> {
+    if template["schedulerGoing"].as_bool() != Some(true) {
+        return Ok(false);
+    }
+    let organises: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM meetup_group_members WHERE group_id = $1 AND member_id = $2 AND role = 'organiser'",
+    )
+    .bind(group_id)
+    .bind(by)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(organises > 0)
 }
 
 /// Cancels an occurrence and every later one of its series, and stops the series making
@@ -213,34 +238,28 @@ pub async fn cancel_from(db: &Db, event: &Event, member_id: i64, message: Option
         .bind(series_id)
         .execute(&mut *tx)
         .await?;
-    let cancelled: Vec<i64> = sqlx::query_scalar(
-        "UPDATE meetup_events SET status = 'cancelled', sequence = sequence + 1, updated_at = $1, cancelled_at = $1, \
-         cancel_message = $2 WHERE series_id = $3 AND starts_at >= $4 AND status = 'scheduled' RETURNING id",
-    )
-    .bind(now)
-    .bind(message)
-    .bind(series_id)
-    .bind(event.starts_at)
-    .fetch_all(&mut *tx)
-    .await?;
-    for id in &cancelled {
-        let event = outbox::MeetupCancelled { series_id: Some(series_id) };
-        outbox::record(&mut tx, ("MeetupEvent", *id), Some(member_id), event).await?;
+    let mut cancelled = 0;
+    for later in events::of_series_from(&mut tx, series_id, event.starts_at).await? {
+        if events::cancel_in(&mut tx, later.id, member_id, message, Some(series_id)).await?.is_some() {
+            cancelled += 1;
+        }
     }
     tx.commit().await?;
-    Ok(cancelled.len() as u64)
+    Ok(cancelled)
+}
+
+/// A series' rule; `None` when there is no such series.
+pub async fn rule_of(db: &Db, series_id: i64) -> AppResult<Option<Rule>> {
+    let text: Option<String> = sqlx::query_scalar("SELECT rule FROM meetup_series WHERE id = $1")
+        .bind(series_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(text.map(|text| Stored::parse(&text)).transpose()?.map(|stored| stored.rule))
 }
 
 /// A series' rule, described for people ("Second Thursday of each month at 16:00 …").
 pub async fn describe(db: &Db, series_id: i64) -> AppResult<Option<String>> {
-    let rule: Option<String> = sqlx::query_scalar("SELECT rule FROM meetup_series WHERE id = $1")
-        .bind(series_id)
-        .fetch_optional(&db.pool)
-        .await?;
-    match rule {
-        Some(text) => Ok(Some(rule_from(&serde_json::from_str(&text).unwrap_or_default())?.describe())),
-        None => Ok(None),
-    }
+    Ok(rule_of(db, series_id).await?.map(|rule| rule.describe()))
 }
 
 /// Applies an edit to an occurrence and every later one of its series, in one
@@ -285,12 +304,13 @@ pub async fn update_following(
         .await?;
     // The scheduler's choice to go is theirs, not the edit's: it is kept.
     let going = serde_json::from_str::<Value>(&template).unwrap_or_default()["schedulerGoing"].as_bool() == Some(true);
-    let mut rule = rule_from(&serde_json::from_str(&stored).unwrap_or_default())?;
+    let mut stored = Stored::parse(&stored)?;
+    let rule = &mut stored.rule;
     rule.start = rule.start.date().to_datetime(fields.local_start.time());
     rule.duration_minutes = length.as_mins();
     rule.time_zone = fields.time_zone.clone();
     sqlx::query("UPDATE meetup_series SET rule = $1, template = $2, updated_at = $3 WHERE id = $4")
-        .bind(rule_json(&rule).to_string())
+        .bind(stored.json())
         .bind(template_json(fields, &rendered.html, topic_ids, going).to_string())
         .bind(db::now_millis())
         .bind(series_id)
@@ -298,4 +318,91 @@ pub async fn update_following(
         .await?;
     tx.commit().await?;
     Ok(rows.len())
+}
+
+/// What changing a series' rule did to its meetups from the chosen one on.
+pub struct Rescheduled {
+    /// Those on the new rule's dates: kept (with their answers, agenda and any change
+    /// made to them alone) or made, in time order.
+    pub events: Vec<Event>,
+    /// Those on dates the new rule does not have, now cancelled.
+    pub cancelled: Vec<Event>,
+}
+
+/// Gives `from`'s series a new rule from `from` on (`rule` starts on or after its date,
+/// keeping the series' time of day, length and zone; checked by the caller). Meetups
+/// before `from` stay as they were. From `from` on, a meetup on one of the new rule's
+/// dates stays, with its answers and agenda, cancelled or not; any other that was on is
+/// cancelled, with `message`, and those going and waiting are told; the new rule's
+/// other dates in the window get new meetups, as the series' first did. Later windows
+/// follow the new rule. A series cancelled from some date on makes nothing after it.
+pub async fn change_rule(
+    db: &Db,
+    from: &Event,
+    member_id: i64,
+    rule: &Rule,
+    message: Option<&str>,
+) -> AppResult<Rescheduled> {
+    let Some(series_id) = from.series_id else { return Ok(Rescheduled { events: vec![], cancelled: vec![] }) };
+    let now = db::now_millis();
+    let horizon = now + WINDOW_MS;
+    let mut tx = db.begin_write().await?;
+    // Locked first: a window being extended at the same time waits, then finds the
+    // series extended by the new rule and does nothing.
+    let row = sqlx::query(&format!(
+        "SELECT group_id, template, stopped_from, created_by FROM meetup_series WHERE id = $1{}",
+        db.dialect.for_update()
+    ))
+    .bind(series_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let (group_id, by): (i64, i64) = (row.try_get("group_id")?, row.try_get("created_by")?);
+    let template: Value = serde_json::from_str(&row.try_get::<String, _>("template")?).unwrap_or_default();
+    let until = row.try_get::<Option<i64>, _>("stopped_from")?.map_or(horizon, |stop| stop.min(horizon));
+    let used: Option<i64> = sqlx::query_scalar("SELECT MAX(series_index) FROM meetup_events WHERE series_id = $1")
+        .bind(series_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let stored = Stored { rule: rule.clone(), index_base: used.map_or(0, |last| last + 1) };
+
+    let mut existing: Vec<Option<Event>> =
+        events::of_series_from(&mut tx, series_id, from.starts_at).await?.into_iter().map(Some).collect();
+    let date_of = |event: &Event| event.local_start.get(..10).map(str::to_string);
+    let (fields, html, topic_ids) = template_from(&template, rule);
+    let going = scheduler_goes(&mut tx, &template, group_id, by).await?;
+    let mut kept_or_made = Vec::new();
+    for occurrence in rule.occurrences_between(Timestamp::UNIX_EPOCH, millis(until)) {
+        let (_, index) = stored.key(series_id, &occurrence);
+        let date = Some(occurrence.local_start.date().to_string());
+        let same_day = existing.iter_mut().find(|slot| slot.as_ref().is_some_and(|e| date_of(e) == date));
+        if let Some(event) = same_day.and_then(Option::take) {
+            sqlx::query("UPDATE meetup_events SET series_index = $1 WHERE id = $2")
+                .bind(index)
+                .bind(event.id)
+                .execute(&mut *tx)
+                .await?;
+            kept_or_made.push(event);
+            continue;
+        }
+        let times = times_of(&occurrence);
+        let event =
+            events::insert(&mut tx, group_id, by, &fields, &html, times, Some((series_id, index)), &topic_ids).await?;
+        kept_or_made.push(if going { events::scheduler_going(&mut tx, event).await? } else { event });
+    }
+    let mut cancelled = Vec::new();
+    for event in existing.into_iter().flatten() {
+        if let Some(event) = events::cancel_in(&mut tx, event.id, member_id, message, Some(series_id)).await? {
+            cancelled.push(event);
+        }
+    }
+    sqlx::query("UPDATE meetup_series SET rule = $1, generated_until = $2, updated_at = $3 WHERE id = $4")
+        .bind(stored.json())
+        .bind(horizon)
+        .bind(now)
+        .bind(series_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    kept_or_made.sort_by_key(|event| (event.starts_at, event.id));
+    Ok(Rescheduled { events: kept_or_made, cancelled })
 }

@@ -345,6 +345,7 @@ async fn event_page(request: &Request, number: &str, status: StatusCode, extra: 
         "changed": params.contains_key("changed"),
         "cancelled": params.contains_key("cancelled"),
         "reinstated": params.contains_key("reinstated"),
+        "agenda_copied": params.contains_key("agenda-copied"),
         "json_ld": crate::open_data::json_ld::meetup_event(&data, &base, &|id| super::page_url(&base, id)),
     });
     if let (Some(object), Value::Object(more)) = (context.as_object_mut(), extra) {
@@ -353,40 +354,193 @@ async fn event_page(request: &Request, number: &str, status: StatusCode, extra: 
     Ok(visit.render(status, "meetup_event.html", &data, context))
 }
 
+/// What an agenda form's case study field names.
+enum Named {
+    /// A case study (its id), or none.
+    CaseStudy(Option<String>),
+    /// Several match the words given: the form offers them to choose from.
+    Choose(Vec<Value>),
+    /// None matches; the message says so.
+    Unknown(String),
+}
+
+/// The case study an agenda form names: one chosen from those a search offered
+/// (`caseStudyChoice`), or the `caseStudy` field: blank for none, a case study's address
+/// or number, or words from its title, which are searched for.
+async fn named_case_study(visit: &Visit, form: &Form) -> Result<Named, Stop> {
+    if let Some(choice) = form.get("caseStudyChoice").filter(|c| !c.is_empty()) {
+        return Ok(Named::CaseStudy(Some(choice.to_string())));
+    }
+    let written = form.text("caseStudy");
+    let words = written.trim();
+    if words.is_empty() {
+        return Ok(Named::CaseStudy(None));
+    }
+    let number = words.rsplit("/case-studies/").next().unwrap_or(words).trim_start_matches('#');
+    if let Some(id) = page_id("CaseStudy", number.trim_end_matches('/')) {
+        return Ok(Named::CaseStudy(Some(id)));
+    }
+    // A search reads at most a few hundred characters; a title needs far fewer.
+    let words: String = words.chars().take(100).collect();
+    let data = visit.query("agenda_case_studies", json!({ "words": words })).await?;
+    let mut hits: Vec<Value> = data["hits"].as_array().cloned().unwrap_or_default();
+    hits.retain(|hit| hit["node"]["title"].is_string());
+    Ok(match hits.len() {
+        0 => Named::Unknown(format!("No published case study matches “{words}”: try other words from its title.")),
+        1 => Named::CaseStudy(hits[0]["node"]["id"].as_str().map(str::to_string)),
+        _ => Named::Choose(hits),
+    })
+}
+
+/// An agenda form's fields as the API takes them (but the case study), and as the form
+/// shows them again.
+fn agenda_fields(form: &Form) -> (Value, Value) {
+    let kind = form.get("kind").filter(|k| ["TALK", "DISCUSSION", "BREAK"].contains(k)).unwrap_or("TALK");
+    let speaker = form.text("speaker");
+    let (handle, name) = match speaker.trim().strip_prefix('@') {
+        Some(handle) => (Some(handle.to_string()), String::new()),
+        None => (None, speaker.trim().to_string()),
+    };
+    let input = json!({
+        "kind": kind, "title": form.text("title"), "speakerHandle": handle, "speakerName": name,
+        "durationMinutes": form.text("durationMinutes").trim().parse::<i64>().unwrap_or(0),
+    });
+    let values = json!({
+        "kind": kind, "title": form.text("title"), "speaker": speaker,
+        "durationMinutes": form.text("durationMinutes"), "caseStudy": form.text("caseStudy"),
+    });
+    (input, values)
+}
+
+/// Saves an agenda form with `document` (adding or changing an item), once its case
+/// study is known; otherwise, or when the API refuses it, the errors to show and the
+/// case studies to choose from.
+async fn save_agenda_item(
+    visit: &mut Visit,
+    form: &Form,
+    document: &str,
+    mut input: Value,
+) -> Result<Result<(), (Value, Value)>, Stop> {
+    input["caseStudyId"] = match named_case_study(visit, form).await? {
+        Named::CaseStudy(id) => json!(id),
+        Named::Choose(hits) => {
+            let message = "Several case studies match: choose the one it is about.";
+            let errors = if form.get("caseStudyChoice").is_some() {
+                refused(message.into(), "caseStudyChoice")
+            } else {
+                Value::Null
+            };
+            return Ok(Err((errors, json!(hits))));
+        }
+        Named::Unknown(message) => return Ok(Err((refused(message, "caseStudy"), Value::Null))),
+    };
+    Ok(match visit.mutate(document, json!({ "input": input })).await? {
+        Mutation::Done(_) => Ok(()),
+        Mutation::Invalid(mut errors) => {
+            for error in errors.iter_mut().filter(|e| e["field"] == "caseStudyId" || e["field"] == "speakerHandle") {
+                error["field"] = json!(if error["field"] == "caseStudyId" { "caseStudy" } else { "speaker" });
+            }
+            Err((form_errors(&errors, "title"), Value::Null))
+        }
+        Mutation::Refused(message) => Err((refused(message, "title"), Value::Null)),
+    })
+}
+
 #[handler]
 pub async fn add_agenda_item(request: &Request, body: Body, Path(number): Path<String>) -> Response {
     respond(
         async {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
-            let kind = form.get("kind").filter(|k| ["TALK", "DISCUSSION", "BREAK"].contains(k)).unwrap_or("TALK");
-            let speaker = form.text("speaker");
-            let (handle, name) = match speaker.trim().strip_prefix('@') {
-                Some(handle) => (Some(handle.to_string()), String::new()),
-                None => (None, speaker.trim().to_string()),
+            let (mut input, values) = agenda_fields(&form);
+            input["eventId"] = json!(id);
+            let (errors, choices) = match save_agenda_item(&mut visit, &form, "add_agenda_item", input).await? {
+                Ok(()) => return Ok(visit.redirect(&format!("/meetups/events/{number}#agenda"))),
+                Err(problems) => problems,
             };
-            let case_study = form.get("caseStudy").and_then(|n| page_id("CaseStudy", n.trim().trim_start_matches('#')));
-            let input = json!({
-                "eventId": id, "kind": kind, "title": form.text("title"), "speakerHandle": handle, "speakerName": name,
-                "durationMinutes": form.text("durationMinutes").trim().parse::<i64>().unwrap_or(0),
-                "caseStudyId": case_study,
-            });
-            let errors = match visit.mutate("add_agenda_item", json!({ "input": input })).await? {
-                Mutation::Done(_) => return Ok(visit.redirect(&format!("/meetups/events/{number}#agenda"))),
-                Mutation::Invalid(errors) => form_errors(&errors, "title"),
-                Mutation::Refused(message) => refused(message, "title"),
+            let status = if choices.is_null() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let extra = json!({ "errors": errors, "agenda": values, "choices": choices });
+            event_page(request, &number, status, extra).await
+        }
+        .await,
+    )
+}
+
+/// The page that changes one agenda item; `values`, `errors` and `choices` from a form
+/// sent before, or the item as it is.
+async fn agenda_item_page(
+    visit: &Visit,
+    number: &str,
+    item_number: &str,
+    status: StatusCode,
+    sent: Option<(Value, Value, Value)>,
+) -> Result<Response, Stop> {
+    let data = match organised(visit, number, "meetup_event").await? {
+        Ok(data) => data,
+        Err(page) => return Ok(page),
+    };
+    let item = data["event"]["agenda"]
+        .as_array()
+        .and_then(|items| {
+            items.iter().find(|i| i["id"].as_str().and_then(page_id_number) == Some(item_number.to_string()))
+        })
+        .cloned();
+    let Some(item) = item else { return Ok(visit.not_found().await) };
+    let (values, errors, choices) = sent.unwrap_or_else(|| {
+        let speaker = match item["speaker"]["handle"].as_str() {
+            Some(handle) => format!("@{handle}"),
+            None => item["speakerName"].as_str().unwrap_or_default().to_string(),
+        };
+        let case_study = item["caseStudy"]["id"].as_str().map(super::node_path).unwrap_or_default();
+        let values = json!({
+            "kind": item["kind"], "title": item["title"], "speaker": speaker,
+            "durationMinutes": item["durationMinutes"].to_string(), "caseStudy": case_study,
+        });
+        (values, Value::Null, Value::Null)
+    });
+    let context = json!({
+        "number": number, "item_number": item_number, "item": item, "values": values, "errors": errors, "choices": choices,
+    });
+    Ok(visit.render(status, "meetup_agenda_item.html", &data, context))
+}
+
+/// The number in a global id (`AgendaItem:12` → `12`).
+fn page_id_number(id: &str) -> Option<String> {
+    crate::graphql::relay::parse_global_id(id).ok().map(|(_, number)| number.to_string())
+}
+
+#[handler]
+pub async fn agenda_item_form(request: &Request, Path((number, item)): Path<(String, String)>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            if !visit.signed_in() {
+                return Ok(visit.sign_in_first());
+            }
+            agenda_item_page(&visit, &number, &item, StatusCode::OK, None).await
+        }
+        .await,
+    )
+}
+
+#[handler]
+pub async fn update_agenda_item(
+    request: &Request,
+    body: Body,
+    Path((number, item)): Path<(String, String)>,
+) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("AgendaItem", &item) else { return Ok(visit.not_found().await) };
+            let (mut input, values) = agenda_fields(&form);
+            input["id"] = json!(id);
+            let (errors, choices) = match save_agenda_item(&mut visit, &form, "update_agenda_item", input).await? {
+                Ok(()) => return Ok(visit.redirect(&format!("/meetups/events/{number}#agenda"))),
+                Err(problems) => problems,
             };
-            let values = json!({
-                "kind": kind, "title": form.text("title"), "speaker": speaker,
-                "durationMinutes": form.text("durationMinutes"), "caseStudy": form.text("caseStudy"),
-            });
-            event_page(
-                request,
-                &number,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                json!({ "errors": errors, "agenda": values }),
-            )
-            .await
+            let status = if choices.is_null() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            agenda_item_page(&visit, &number, &item, status, Some((values, errors, choices))).await
         }
         .await,
     )
@@ -403,6 +557,55 @@ pub async fn remove_agenda_item(request: &Request, body: Body, Path(number): Pat
             let item = json!({ "input": { "id": form.text("item") } });
             visit.mutate("remove_agenda_item", item).await?;
             Ok(visit.redirect(&format!("/meetups/events/{number}#agenda")))
+        }
+        .await,
+    )
+}
+
+/// Moves an agenda item one place up or down: a button per direction, which works
+/// without JavaScript.
+#[handler]
+pub async fn move_agenda_item(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            if page_id("MeetupEvent", &number).is_none() {
+                return Ok(visit.not_found().await);
+            }
+            let input = json!({ "input": { "id": form.text("item"), "up": form.get("direction") == Some("up") } });
+            visit.mutate("move_agenda_item", input).await?;
+            Ok(visit.redirect(&format!("/meetups/events/{number}#agenda")))
+        }
+        .await,
+    )
+}
+
+/// Copies this meetup's agenda onto another of the group's, chosen from those to come.
+#[handler]
+pub async fn copy_agenda(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let input = json!({ "input": { "fromId": id, "toId": form.text("to") } });
+            let errors = match visit.mutate("copy_meetup_agenda", input).await? {
+                Mutation::Done(payload) => {
+                    let to = payload["event"]["id"].as_str().map(super::node_path);
+                    return Ok(visit.redirect(&format!("{}?agenda-copied=1#agenda", to.unwrap_or_default())));
+                }
+                Mutation::Invalid(errors) => {
+                    let errors: Vec<Value> = errors
+                        .into_iter()
+                        .map(|mut e| {
+                            e["field"] = json!("to");
+                            e
+                        })
+                        .collect();
+                    form_errors(&errors, "to")
+                }
+                Mutation::Refused(message) => refused(message, "to"),
+            };
+            event_page(request, &number, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors })).await
         }
         .await,
     )
@@ -553,6 +756,82 @@ pub async fn copy(request: &Request, body: Body, Path(number): Path<String>) -> 
             let values = json!({ "date": date, "time": time, "agenda": form.get("agenda") == Some("1") });
             event_page(request, &number, StatusCode::UNPROCESSABLE_ENTITY, json!({ "errors": errors, "copy": values }))
                 .await
+        }
+        .await,
+    )
+}
+
+/// Every date of a meetup's series, and for its organisers a form that changes how often
+/// it meets from this meetup on.
+#[handler]
+pub async fn series(request: &Request, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let visit = Visit::new(request).await?;
+            let Some(data) = series_of(&visit, &number).await? else { return Ok(visit.not_found().await) };
+            let rule = &data["event"]["seriesRule"];
+            let values = json!({
+                "repeat": rule["frequency"],
+                "weekdayOrdinal": rule["weekdayOrdinal"].as_i64().unwrap_or(2).to_string(),
+                "firstDate": data["event"]["localStart"].as_str().and_then(|s| s.get(..10)),
+                "count": rule["count"].as_i64().map(|c| c.to_string()),
+                "until": rule["until"],
+            });
+            let changed = query_params(request).remove("changed").filter(|c| c.parse::<u32>().is_ok());
+            let context = json!({ "number": number, "values": values, "changed": changed });
+            Ok(visit.render(StatusCode::OK, "meetup_series.html", &data, context))
+        }
+        .await,
+    )
+}
+
+/// The meetup `number` with its series; `None` when there is no such meetup or it does
+/// not repeat.
+async fn series_of(visit: &Visit, number: &str) -> Result<Option<Value>, Stop> {
+    let Some(id) = page_id("MeetupEvent", number) else { return Ok(None) };
+    let data = visit.query("meetup_series", json!({ "id": id })).await?;
+    Ok(Some(data).filter(|d| !d["event"]["seriesRule"].is_null()))
+}
+
+#[handler]
+pub async fn change_series(request: &Request, body: Body, Path(number): Path<String>) -> Response {
+    respond(
+        async {
+            let (mut visit, form) = Visit::posted(request, body).await?;
+            let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
+            let repeat = form.text("repeat");
+            let count = form.text("count").trim().parse::<i64>().ok();
+            let until = Some(form.text("until")).filter(|u| !u.trim().is_empty());
+            let input = json!({
+                "id": id,
+                "firstDate": form.text("firstDate"),
+                "recurrence": {
+                    "frequency": if REPEATS[1..].contains(&repeat.as_str()) { repeat.as_str() } else { "WEEKLY" },
+                    "weekdayOrdinal": if repeat == "MONTHLY_BY_WEEKDAY" { form.text("weekdayOrdinal").parse::<i64>().ok() } else { None },
+                    "count": if until.is_some() { None } else { count },
+                    "until": until,
+                },
+                "message": form.text("message"),
+            });
+            let errors = match visit.mutate("change_meetup_series", json!({ "input": input })).await? {
+                Mutation::Done(payload) => {
+                    let cancelled = payload["cancelled"].as_array().map_or(0, Vec::len);
+                    return Ok(visit.redirect(&format!("/meetups/events/{number}/series?changed={cancelled}")));
+                }
+                // A problem with the meetup itself (it has started) is shown at the rule.
+                Mutation::Invalid(mut errors) => {
+                    for error in errors.iter_mut().filter(|e| e["field"] == "id") {
+                        error["field"] = json!("recurrence");
+                    }
+                    form_errors(&errors, "recurrence")
+                }
+                Mutation::Refused(message) => refused(message, "recurrence"),
+            };
+            let Some(data) = series_of(&visit, &number).await? else { return Ok(visit.not_found().await) };
+            let names = ["repeat", "weekdayOrdinal", "firstDate", "count", "until", "message"];
+            let values: serde_json::Map<String, Value> = names.iter().map(|n| (n.to_string(), json!(form.text(n)))).collect();
+            let context = json!({ "number": number, "values": values, "errors": errors });
+            Ok(visit.render(StatusCode::UNPROCESSABLE_ENTITY, "meetup_series.html", &data, context))
         }
         .await,
     )

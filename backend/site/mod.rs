@@ -145,7 +145,11 @@ pub fn routes() -> Route {
         .at("/meetups/events/:number/copy", post(meetups::copy))
         .at("/meetups/events/:number/agenda", post(meetups::add_agenda_item))
         .at("/meetups/events/:number/agenda/remove", post(meetups::remove_agenda_item))
+        .at("/meetups/events/:number/agenda/move", post(meetups::move_agenda_item))
+        .at("/meetups/events/:number/agenda/copy", post(meetups::copy_agenda))
+        .at("/meetups/events/:number/agenda/:item", get(meetups::agenda_item_form).post(meetups::update_agenda_item))
         .at("/meetups/events/:number/edit", get(meetups::edit_form).post(meetups::edit))
+        .at("/meetups/events/:number/series", get(meetups::series).post(meetups::change_series))
         .at("/meetups/events/:number/attendees", get(meetups::attendees))
         .at("/meetups/events/:number/attendees.csv", get(meetups::attendees))
         .at("/meetups/events/:number/remove/:handle", get(meetups::remove_form).post(meetups::remove))
@@ -182,6 +186,7 @@ pub(crate) fn node_path(id: &str) -> String {
     match relay::parse_global_id(id) {
         Ok((kind, number)) if kind == "CaseStudy" => format!("/case-studies/{number}"),
         Ok((kind, number)) if kind == "Artefact" => format!("/artefacts/{number}"),
+        Ok((kind, number)) if kind == "MeetupEvent" => format!("/meetups/events/{number}"),
         _ => "/".to_string(),
     }
 }

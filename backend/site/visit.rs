@@ -585,6 +585,7 @@ fn environment() -> Environment<'static> {
     env.add_filter("date", |value: &str, zone: &str| format_instant(value, zone, "%-d %B %Y"));
     // For a moment to plan around (a meetup, the next digest): the day's name is what
     // the reader checks.
+    env.add_filter("clock", |value: &str, zone: &str| format_instant(value, zone, "%H:%M"));
     env.add_filter("day_datetime", |value: &str, zone: &str| format_instant(value, zone, text::DAY_DATE_TIME));
     env.add_filter("time_span", |start: &str, end: &str, zone: &str| time_span(start, end, zone));
     env.add_filter("node_path", super::node_path);

@@ -20,7 +20,9 @@ mod mail_accounts;
 mod mail_delivery;
 mod mail_notifications;
 mod mailbox;
+mod meetup_agenda;
 mod meetup_people;
+mod meetup_series;
 mod meetups;
 mod moderation;
 mod notifications;
@@ -53,7 +55,9 @@ fn main() {
         artefacts::scenarios(),
         comments::scenarios(),
         meetups::scenarios(),
+        meetup_agenda::scenarios(),
         meetup_people::scenarios(),
+        meetup_series::scenarios(),
         calendars::scenarios(),
         feeds::scenarios(),
         protocol::scenarios(),

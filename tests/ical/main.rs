@@ -506,6 +506,7 @@ fn the_agenda_is_listed_in_order_with_times_and_speakers() {
         speaker_name: speaker_name.to_string(),
         duration_minutes,
         case_study_id: None,
+        starts_at: 0,
     };
     let items = [
         item(1, AgendaItemKind::Talk, "Bins", Some(7), "", 25),

@@ -25,11 +25,15 @@ const kettleBinary =
   process.env.KETTLE_BIN ??
   path.join(process.env.CARGO_TARGET_DIR ?? path.join(repository, "target"), "release", "kettle");
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-// Every journey runs at one window size: KETTLE_VIEWPORT, as WIDTHxHEIGHT (package.json
-// runs them all at 1280x800, a laptop, and again at 375x812, a phone).
+// Every journey runs at one window size: KETTLE_VIEWPORT, as WIDTHxHEIGHT, 1280x800 unless
+// given. `npm test` runs them all at 1280x800, a laptop (`npm run test:wide`), and again at
+// 375x812, a phone (`npm run test:narrow`): each journey must pass, axe and reflow clean,
+// at both.
 const [viewportWidth, viewportHeight] = (process.env.KETTLE_VIEWPORT ?? "1280x800").split("x").map(Number);
 const VIEWPORT = { width: viewportWidth, height: viewportHeight };
-const NARROW = VIEWPORT.width < 640;
+// Narrower than app.css's breakpoint (48.0625em, 769px), the header's links are folded
+// behind "Menu"; journeys open it (openMenu) before they use them.
+const NARROW = VIEWPORT.width < 769;
 const screenshots = path.join(here, "screenshots", `${VIEWPORT.width}`);
 const PASSWORD = "kettle whistles over marmalade";
 
@@ -110,6 +114,20 @@ async function newPage({ javaScriptEnabled = true } = {}) {
     if (message.text().includes("Content Security Policy")) page.cspViolations.push(message.text());
   });
   return page;
+}
+
+/**
+ * Shows the header's links, as a member on a narrow screen would: there they are behind
+ * "Menu", a disclosure, closed on every page load, and a hidden link can be neither
+ * clicked nor counted. Does nothing on a wide screen, where they always show, or when the
+ * menu is already open. Works without JavaScript (a <details> needs none).
+ */
+async function openMenu(page) {
+  if (!NARROW) return;
+  const nav = page.getByRole("navigation", { name: "Main" });
+  if (await nav.isVisible()) return;
+  await page.locator(".site-menu > summary").click();
+  await nav.waitFor();
 }
 
 const checked = new Set();
@@ -274,8 +292,10 @@ test("register, sign out, sign in, edit the profile, manage tokens, see errors",
   await checkPage(page, "home-signed-in");
 
   // Sign out, then back in.
+  await openMenu(page);
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByText("You have signed out.").waitFor();
+  await openMenu(page);
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Sign in" }).click();
   await checkPage(page, "sign-in");
   await page.getByLabel("Email address").fill(email);
@@ -288,6 +308,7 @@ test("register, sign out, sign in, edit the profile, manage tokens, see errors",
   await page.getByRole("heading", { name: "Welcome back, Ada Lovelace" }).waitFor();
 
   // Edit the profile.
+  await openMenu(page);
   await page.getByRole("link", { name: "Settings" }).click();
   await checkPage(page, "settings");
   await page.getByLabel("Display name").fill("");
@@ -300,6 +321,7 @@ test("register, sign out, sign in, edit the profile, manage tokens, see errors",
   await page.getByRole("button", { name: "Save profile" }).click();
   await page.getByText("Your profile has been saved.").waitFor();
   assert.equal(await page.getByLabel("Time zone").inputValue(), "America/New_York");
+  await openMenu(page);
   await page.getByRole("link", { name: "Ada King" }).click();
   await page.getByRole("heading", { name: "Ada King" }).waitFor();
   await page.getByText("Service designer at a county council.").waitFor();
@@ -348,6 +370,7 @@ test("everything works with JavaScript turned off", async () => {
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Welcome back, Grace Hopper" }).waitFor();
 
+  await openMenu(page);
   await page.getByRole("link", { name: "Settings" }).click();
   await page.getByLabel("Token name").fill("cron job");
   await page.getByRole("button", { name: "Create token" }).click();
@@ -357,6 +380,7 @@ test("everything works with JavaScript turned off", async () => {
   await page.getByRole("button", { name: "Revoke cron job" }).click();
   await page.getByText("You have no access tokens.").waitFor();
 
+  await openMenu(page);
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByText("You have signed out.").waitFor();
   await page.context().close();
@@ -429,9 +453,13 @@ test("write, preview and publish a case study; another member finds it", async (
   await chart.waitFor();
   await chart.scrollIntoViewIfNeeded();
   await page.waitForFunction(() => document.querySelector(".preview img").complete);
-  // It loads; the column is 608px wide here, so of the 480 and 900px widths the 900 is chosen.
+  // It loads, at the width that fills the column: `sizes` makes the column 608px from 640px
+  // up, so of the 480 and 900px widths the 900 (no suffix) is chosen; narrower, it is the
+  // screen's width, and at 480px or less (a phone's 375) the 480 (`-480`) fills it.
   assert.ok(await chart.evaluate((img) => img.naturalWidth > 0), "the image loads");
-  assert.match(await chart.evaluate((img) => img.currentSrc), /\/uploads\/[0-9a-f]{32}\.png$/);
+  const column = VIEWPORT.width >= 640 ? 608 : VIEWPORT.width;
+  const rendition = column <= 480 ? "-480" : "";
+  assert.match(await chart.evaluate((img) => img.currentSrc), new RegExp(`/uploads/[0-9a-f]{32}${rendition}\\.png$`));
   assert.match(await page.getByLabel("Case study", { exact: true }).inputValue(), /\n\n!\[Chart of missed collections falling by a third\]\(\/uploads\/[0-9a-f]{32}\.png\)\n$/);
   await checkPage(page, "case-study-image");
   await page.getByLabel("Live").check();
@@ -487,6 +515,7 @@ test("write, preview and publish a case study; another member finds it", async (
   await reader.getByRole("heading", { name: "Moving bin reminders online" }).waitFor();
   await reader.getByRole("link", { name: "Bin collection" }).click();
   await checkPage(reader, "topic");
+  await openMenu(reader);
   await reader.getByRole("link", { name: "Search" }).click();
   await reader.getByLabel("Search case studies, artefacts and organisations").fill("night before");
   await reader.getByRole("button", { name: "Search" }).click();
@@ -538,6 +567,7 @@ test("share an artefact from a case study; another organisation finds it, reuses
   const keeper = await newPage();
   const keeperEmail = await registerOnSite(keeper, "Topic Keeper");
   await promoteToAdmin(keeperEmail);
+  await openMenu(keeper);
   await keeper.getByRole("link", { name: "Topics" }).click();
   await keeper.getByRole("button", { name: "Add topic" }).click();
   await keeper.locator(".error-summary").waitFor();
@@ -559,6 +589,7 @@ test("share an artefact from a case study; another organisation finds it, reuses
   // The author adds their organisation, publishes a case study and shares what they built.
   const author = await newPage();
   await registerOnSite(author, "Ava Author");
+  await openMenu(author);
   await author.getByRole("link", { name: "Organisations" }).click();
   await checkPage(author, "organisations");
   await author.getByRole("link", { name: "Add your organisation" }).click();
@@ -620,6 +651,7 @@ test("share an artefact from a case study; another organisation finds it, reuses
   await reader.getByLabel("Name").fill("Wessex Council");
   await reader.getByRole("button", { name: "Add organisation" }).click();
   await reader.getByText("Your organisation is on Kettle, with you as its admin.").waitFor();
+  await openMenu(reader);
   await reader.getByRole("link", { name: "Search" }).click();
   await reader.getByLabel("Search case studies, artefacts and organisations").fill("reminder service");
   await reader.getByLabel("Show").selectOption("ARTEFACT");
@@ -713,6 +745,7 @@ test("sign in with a provider, then link a second one", async () => {
   // From a page, to the sign-in page (which remembers it), out to the provider and back.
   const page = await newPage();
   await page.goto(baseUrl + "/case-studies");
+  await openMenu(page);
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Sign in" }).click();
   await page.waitForURL("**/sign-in?return_to=*");
   const button = page.getByRole("link", { name: "Sign in with Local ID" });
@@ -722,6 +755,7 @@ test("sign in with a provider, then link a second one", async () => {
   await button.click();
   await page.getByRole("button", { name: "Continue as Olive Oakley" }).click();
   await page.waitForURL(baseUrl + "/case-studies");
+  await openMenu(page);
   await page.getByRole("link", { name: "Olive Oakley" }).waitFor();
   assert.equal(localProvider.received.exchangesVerified, 1, "the provider checked the PKCE verifier");
 
@@ -778,6 +812,7 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   // The organiser starts a group.
   const organiser = await newPage();
   await registerOnSite(organiser, "Orla Organiser");
+  await openMenu(organiser);
   await organiser.getByRole("navigation").getByRole("link", { name: "Meetups", exact: true }).click();
   await organiser.getByRole("heading", { level: 1, name: "Meetups" }).waitFor();
   await checkPage(organiser, "meetups");
@@ -875,6 +910,7 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   await bea.getByRole("button", { name: "Join the waitlist" }).click();
   await bea.getByText("you are number 1 on the waitlist").waitFor();
   await checkPage(bea, "meetup-event-waitlisted");
+  await openMenu(bea);
   const profile = await bea.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Bea Waiting" })
     .getAttribute("href");
   const beaHandle = profile.replace(/^\/members\/@/, "");
@@ -1017,6 +1053,108 @@ test("an organiser runs a monthly series; the waitlist moves up; calendars follo
   for (const page of [organiser, amir, bea]) await page.context().close();
 });
 
+test("an organiser builds an agenda, reorders it, copies it, and changes how often the series meets", async () => {
+  // A case study to talk about, published by another member through the API.
+  const adminToken = await registerAdmin("Agenda Admin");
+  const topic = await journeyTopic(adminToken, "Parking and permits");
+  await publishCaseStudy(adminToken, topic, {
+    title: "Parking permits in a day",
+    summary: "Permits issued online the same day.",
+    body: "## What we did\n\nWe asked drivers.",
+  });
+
+  // A weekly series from a fortnight today, four times.
+  const first = new Date(Date.now() + 14 * 86400000).toISOString().slice(0, 10);
+  const page = await newPage();
+  await registerOnSite(page, "Gus Organiser");
+  await page.goto(baseUrl + "/meetups/new-group");
+  await page.getByLabel("Name", { exact: true }).fill("Parking Practitioners");
+  await page.getByLabel("Region", { exact: true }).fill("Online");
+  await page.getByRole("button", { name: "Start the group" }).click();
+  await page.getByRole("link", { name: "Schedule a meetup" }).click();
+  await page.getByLabel("Title", { exact: true }).fill("Parking Tea");
+  await page.getByLabel("Date", { exact: true }).fill(first);
+  await page.getByLabel("Starts at", { exact: true }).fill("18:00");
+  await page.getByLabel("Ends at", { exact: true }).fill("19:30");
+  await page.getByRole("radio", { name: "Weekly" }).check();
+  await page.getByLabel("How many times (for a repeating meetup)").fill("4");
+  await page.getByLabel("Venue", { exact: true }).fill("The Depot");
+  await page.getByRole("button", { name: "Schedule", exact: true }).click();
+  await page.getByText("The meetup is scheduled.").waitFor();
+  const eventUrl = page.url().replace(/\?.*$/, "");
+
+  // The agenda: items start when the one before ends; the case study is found by words.
+  const agenda = page.locator("#agenda");
+  async function addItem(title, minutes, caseStudy = "") {
+    await agenda.getByLabel("Title", { exact: true }).fill(title);
+    await agenda.getByLabel("Minutes", { exact: true }).fill(String(minutes));
+    await agenda.getByLabel("Case study it is about (optional)").fill(caseStudy);
+    await agenda.getByRole("button", { name: "Add to the agenda" }).click();
+  }
+  await addItem("Welcome", 10);
+  await page.getByText("Welcome", { exact: true }).waitFor();
+  await addItem("Permits in a day", 30, "parking permits");
+  await page.getByText("Permits in a day", { exact: true }).waitFor();
+  await addItem("Tea", 15);
+  await page.getByText("Tea", { exact: true }).waitFor();
+  const times = () => agenda.locator(".agenda__time").allTextContents();
+  assert.deepEqual(await times(), ["18:00", "18:10", "18:40"]);
+  await agenda.getByRole("link", { name: "Parking permits in a day" }).waitFor();
+  await checkPage(page, "meetup-agenda");
+  // Words that match nothing are pointed out, beside the field.
+  await addItem("Ghost talk", 5, "haunted libraries");
+  assert.deepEqual(await errorSummary(page), ["No published case study matches “haunted libraries”: try other words from its title."]);
+  await checkPage(page, "meetup-agenda-errors");
+
+  // Reordering with buttons (forms that work without JavaScript): tea before the talk.
+  await page.goto(eventUrl);
+  await agenda.getByRole("button", { name: /^Move up\W+Tea$/ }).click();
+  await page.waitForURL(/#agenda$/);
+  assert.deepEqual(await agenda.locator(".agenda__item strong").allTextContents(), ["Welcome", "Tea", "Permits in a day"]);
+  assert.deepEqual(await times(), ["18:00", "18:10", "18:25"]);
+  // Changing an item on its own page: the welcome grows, and the rest move on.
+  await agenda.getByRole("link", { name: /^Change\W+Welcome$/ }).click();
+  await page.getByRole("heading", { level: 1, name: "Change an agenda item" }).waitFor();
+  assert.equal(await page.getByLabel("Title", { exact: true }).inputValue(), "Welcome");
+  await checkPage(page, "meetup-agenda-item");
+  await page.getByLabel("Minutes", { exact: true }).fill("20");
+  await page.getByRole("button", { name: "Save the item" }).click();
+  await page.waitForURL(/#agenda$/);
+  assert.deepEqual(await times(), ["18:00", "18:20", "18:35"]);
+
+  // Copying the agenda onto the next meetup of the series.
+  await agenda.getByLabel("Meetup", { exact: true }).selectOption({ index: 0 });
+  await agenda.getByRole("button", { name: "Copy the agenda" }).click();
+  await page.getByText("The agenda is copied onto this meetup").waitFor();
+  assert.notEqual(page.url().replace(/[?#].*$/, ""), eventUrl);
+  assert.deepEqual(await agenda.locator(".agenda__item strong").allTextContents(), ["Welcome", "Tea", "Permits in a day"]);
+
+  // The series as a whole, and a new rule from the second meetup on: every two weeks.
+  const second = page.url().replace(/[?#].*$/, "");
+  await page.getByRole("link", { name: "See every date" }).click();
+  await page.getByRole("heading", { level: 1, name: "Every date of “Parking Tea”" }).waitFor();
+  assert.equal(await page.locator(".series-dates li").count(), 4);
+  assert.equal(await page.getByRole("radio", { name: "Weekly" }).isChecked(), true, "the form shows the rule as it is");
+  await checkPage(page, "meetup-series");
+  await page.getByRole("radio", { name: "Fortnightly" }).check();
+  await page.getByLabel("How many times, from the first date").fill("2");
+  await page.getByLabel("Message to those whose meetup is cancelled (optional)").fill("We meet every other week now.");
+  await page.getByRole("button", { name: "Change the series" }).click();
+  await page.getByText("The series is changed: Every two weeks").waitFor();
+  await page.getByText("1 meetup on a date it no longer has is cancelled").waitFor();
+  assert.equal(await page.locator(".series-dates .tag--cancelled").count(), 1);
+  await checkPage(page, "meetup-series-changed");
+  // The meetup with the copied agenda kept it.
+  await page.goto(second);
+  assert.equal(await agenda.locator(".agenda__item").count(), 3);
+  // Its change form asks which meetups to change.
+  await page.getByRole("link", { name: "Change this meetup" }).click();
+  assert.equal(await page.getByLabel("Only this one").isChecked(), true);
+  await page.getByLabel("This one and all later ones (each keeps its own date)").waitFor();
+  await checkPage(page, "meetup-edit-series");
+  await page.context().close();
+});
+
 test("follow a topic; the header count rises live when another member publishes in it; read it", async () => {
   const admin = await registerAdmin("Lamp Admin");
   await api(admin, "mutation { createTopic(input: { name: \"Street lighting\" }) { topic { id } } }");
@@ -1027,6 +1165,10 @@ test("follow a topic; the header count rises live when another member publishes 
   const ada = await newPage();
   await registerOnSite(ada, "Ada Follower");
   const header = ada.getByRole("navigation", { name: "Main" });
+  // On a narrow screen the count shows on "Menu" too, as the folded header shows nothing else.
+  const menuUnread = ada.locator(".site-menu__unread");
+  if (NARROW) assert.equal(await menuUnread.isVisible(), false, "no unread count on Menu yet");
+  await openMenu(ada);
   assert.equal(await header.getByRole("link", { name: "Notifications", exact: true }).count(), 1, "no unread count yet");
   await ada.goto(`${baseUrl}/topics/${topic.slug}`);
   await ada.getByText("You are not following this.").waitFor();
@@ -1058,7 +1200,10 @@ test("follow a topic; the header count rises live when another member publishes 
   const caseStudyId = created.createCaseStudy.caseStudy.id;
   await api(writerToken, "mutation($id: ID!) { publishCaseStudy(input: { id: $id }) { userErrors { message } } }", { id: caseStudyId });
 
-  // A's header count rises without a reload, and screen readers hear of it.
+  // A's header count rises without a reload, and screen readers hear of it. On a narrow
+  // screen, with the menu folded, it rises on "Menu"; then on the link, once open.
+  if (NARROW) await menuUnread.filter({ hasText: /^, 1 unread$/ }).waitFor({ timeout: 20_000 });
+  await openMenu(ada);
   await header.getByRole("link", { name: /^Notifications ?, 1 unread$/ }).waitFor({ timeout: 20_000 });
   await ada.locator("[data-notifications-announcer]").filter({ hasText: "1 new notification" }).waitFor();
   assert.equal(await ada.evaluate(() => globalThis.notReloaded), true, "the page was not reloaded");
@@ -1075,10 +1220,13 @@ test("follow a topic; the header count rises live when another member publishes 
   await ada.getByRole("heading", { level: 1, name: "Dimming street lights after midnight" }).waitFor();
 
   // Back in the list, A marks everything read; the count goes.
+  await openMenu(ada);
   await header.getByRole("link", { name: /^Notifications/ }).click();
   await ada.getByRole("button", { name: "Mark all as read" }).click();
   await ada.getByText("Your notifications are marked as read.").waitFor();
   await ada.getByText("You have no unread notifications.").waitFor();
+  if (NARROW) assert.equal(await menuUnread.isVisible(), false, "no unread count on Menu");
+  await openMenu(ada);
   assert.equal(await header.getByRole("link", { name: "Notifications", exact: true }).count(), 1, "no unread count");
   assert.equal(await ada.locator("[data-unread]").isVisible(), false);
   assert.equal(await entry.innerText().then((text) => text.includes("Unread")), false);
@@ -1163,13 +1311,20 @@ test("the follow control and the unread count work with JavaScript turned off", 
     },
   });
 
-  // Each page load shows the count, written by the server.
+  // Each page load shows the count, written by the server: on the link, and on a narrow
+  // screen on "Menu" too, which is all the folded header shows.
   const unread = page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: /^Notifications ?, 1 unread$/ });
+  await openMenu(page);
   for (let i = 0; i < 40 && (await unread.count()) === 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     await page.reload();
+    await openMenu(page);
   }
   assert.equal(await unread.count(), 1, "the header shows one unread notification");
+  if (NARROW) {
+    const onMenu = page.locator(".site-menu__unread:visible").filter({ hasText: /^, 1 unread$/ });
+    assert.equal(await onMenu.count(), 1, "Menu shows one unread notification");
+  }
   await page.getByText("You have 1 unread notification.").waitFor();
   await checkPage(page, "notifications-no-js");
   await page.getByRole("button", { name: /^Mark as read/ }).click();
@@ -1524,6 +1679,7 @@ test("unsubscribe from a digest's link while signed out", async () => {
   await page.goto(link);
   await page.getByRole("heading", { level: 1, name: "Unsubscribe from the digest?" }).waitFor();
   await page.getByText("We will stop sending you the digest.").waitFor();
+  await openMenu(page);
   assert.equal(await page.getByRole("link", { name: "Sign in" }).count() > 0, true, "the browser is signed out");
   await checkPage(page, "unsubscribe-confirm");
   const untouched = await digestSettings();
@@ -1647,6 +1803,7 @@ test("a member reports a case study; a moderator hides it with a reason; its aut
 
   // The moderator finds it in the queue and opens the review.
   await moderator.goto(baseUrl + "/");
+  await openMenu(moderator);
   await moderator.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Moderation" }).click();
   await moderator.waitForURL("**/moderation");
   const queue = moderator.locator("#moderation-queue");
@@ -1654,6 +1811,10 @@ test("a member reports a case study; a moderator hides it with a reason; its aut
   const row = queue.locator("tbody tr").filter({ hasText: title });
   assert.equal(await row.count(), 1, "the case study is in the queue once");
   assert.match(await row.innerText(), /Personal data/);
+  // On a phone the rows stack and the headings are off screen: each value names its column.
+  const labels = await row.locator("td").evaluateAll((cells) => cells.map((td) => getComputedStyle(td, "::before").content));
+  if (VIEWPORT.width < 640) assert.match(labels.join(" "), /Flags.*Weight.*Reasons/);
+  else assert.ok(labels.every((label) => label === "none" || label === "normal"), labels.join(" "));
   await checkPage(moderator, "moderation-queue");
   await row.getByRole("link").click();
   await moderator.waitForURL(/\/moderation\/reviews\/\d+$/);
@@ -1745,6 +1906,7 @@ test("a member asks for a copy of their data and downloads it", async () => {
     body: "We *asked* residents first.",
   });
 
+  await openMenu(page);
   await page.getByRole("link", { name: "Settings" }).click();
   await page.getByRole("link", { name: "Download a copy of your data" }).click();
   await page.waitForURL("**/settings/data");
@@ -1823,6 +1985,7 @@ test("a member deletes their account; what they published stays, by a former mem
   await page.waitForURL(baseUrl + "/?account_deleted=1");
   await page.getByRole("status").filter({ hasText: /account (has been|is) deleted/i }).waitFor();
   const account = page.getByRole("navigation", { name: "Main" });
+  await openMenu(page);
   await account.getByRole("link", { name: "Sign in" }).waitFor();
   assert.equal(await account.getByRole("link", { name: "Settings" }).count(), 0, "signed out");
   await checkPage(page, "account-deleted");
@@ -1836,6 +1999,8 @@ test("a member deletes their account; what they published stays, by a former mem
   // Signing in again fails.
   await signInOnSite(page, email, PASSWORD);
   await page.locator(".error-summary").waitFor();
+  await openMenu(page);
+  await account.getByRole("link", { name: "Sign in" }).waitFor();
   assert.equal(await account.getByRole("link", { name: "Settings" }).count(), 0, "not signed in");
 
   // The case study still reads, by a former member.
@@ -1972,11 +2137,12 @@ test("the header is one row at 1280px; at 320px its menu opens and closes withou
   const nav = page.getByRole("navigation", { name: "Main" });
   const links = nav.getByRole("link");
   const caseStudies = nav.getByRole("link", { name: "Case studies", exact: true });
+
+  // Wide: every link shows, beside the name, in one row; no "Menu". (Read at 1280px
+  // whatever size the journeys run at: narrower, the links are folded away.)
+  await page.setViewportSize({ width: 1280, height: 800 });
   const names = await links.allTextContents();
   assert.deepEqual(names.slice(0, 3), ["Case studies", "Artefacts", "Meetups"]);
-
-  // Wide: every link shows, beside the name, in one row; no "Menu".
-  await page.setViewportSize({ width: 1280, height: 800 });
   assert.equal(await menu.isVisible(), false, "no Menu button at 1280px");
   const name = await page.locator(".site-header__name").boundingBox();
   for (const link of await links.all()) {
@@ -2031,7 +2197,8 @@ test("every page visited was checked", () => {
     "settings-data-ready", "settings-delete", "settings-delete-errors", "account-deleted", "case-study-former-member",
     "privacy", "member-moderation", "member-suspend-errors", "member-suspended", "admin-audit", "sign-in-suspended",
     "case-study-reflow", "header-menu-open", "case-study-history", "case-study-compare", "meetup-give-up",
-    "meetup-cancel-series", "meetup-cancelled", "case-study-delete", "comment-delete", "case-study-image", "settings-images", "image-delete"]) {
+    "meetup-cancel-series", "meetup-cancelled", "meetup-agenda", "meetup-agenda-errors", "meetup-agenda-item",
+    "meetup-series", "meetup-series-changed", "meetup-edit-series", "case-study-delete", "comment-delete", "case-study-image", "settings-images", "image-delete"]) {
     assert.ok(checked.has(name), `${name} was checked with axe`);
   }
 });

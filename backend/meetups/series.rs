@@ -132,12 +132,13 @@ pub async fn create(
     let now = db::now_millis();
     let mut tx = db.begin_write().await?;
     let horizon = now + WINDOW_MS;
+    let stored = Stored { rule: rule.clone(), index_base: 0 };
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO meetup_series (group_id, rule, template, generated_until, created_by, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
     )
     .bind(group_id)
-    .bind(Stored { rule: rule.clone(), index_base: 0 }.json())
+    .bind(stored.json())
     .bind(template_json(fields, &rendered.html, topic_ids, going).to_string())
     .bind(horizon)
     .bind(member_id)
@@ -146,7 +147,7 @@ pub async fn create(
     .await?;
     let mut made = Vec::new();
     for occurrence in rule.occurrences_between(Timestamp::UNIX_EPOCH, millis(horizon)) {
-        let index = Some((id, i64::from(occurrence.index)));
+        let index = Some(stored.key(id, &occurrence));
         let times = times_of(&occurrence);
         let event =
             events::insert(&mut tx, group_id, member_id, fields, &rendered.html, times, index, topic_ids).await?;

@@ -278,6 +278,20 @@ fn on_form_fields(errors: Vec<Value>, own: Vec<Value>) -> Vec<Value> {
     errors
 }
 
+/// The API's recurrence from a form's `weekdayOrdinal`, `count` and `until` (a last date
+/// wins over a count) for `repeat`, one of [`REPEATS`] but `NONE`.
+fn recurrence(repeat: &str, values: &Value) -> Value {
+    let count = values["count"].as_str().and_then(|c| c.trim().parse::<i64>().ok());
+    let until = values["until"].as_str().filter(|u| !u.trim().is_empty());
+    let ordinal = values["weekdayOrdinal"].as_str().and_then(|o| o.parse::<i64>().ok());
+    json!({
+        "frequency": repeat,
+        "weekdayOrdinal": if repeat == "MONTHLY_BY_WEEKDAY" { ordinal } else { None },
+        "count": if until.is_some() { None } else { count },
+        "until": until,
+    })
+}
+
 #[handler]
 pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -> Response {
     respond(
@@ -296,15 +310,7 @@ pub async fn schedule(request: &Request, body: Body, Path(slug): Path<String>) -
             let outcome = if repeat == "NONE" {
                 visit.mutate("schedule_meetup", json!({ "input": input })).await?
             } else {
-                let count = values["count"].as_str().and_then(|c| c.trim().parse::<i64>().ok());
-                let until = values["until"].as_str().filter(|u| !u.trim().is_empty());
-                let ordinal = values["weekdayOrdinal"].as_str().and_then(|o| o.parse::<i64>().ok());
-                input["recurrence"] = json!({
-                    "frequency": repeat,
-                    "weekdayOrdinal": if repeat == "MONTHLY_BY_WEEKDAY" { ordinal } else { None },
-                    "count": if until.is_some() { None } else { count },
-                    "until": until,
-                });
+                input["recurrence"] = recurrence(repeat, &values);
                 visit.mutate("schedule_meetup_series", json!({ "input": input })).await?
             };
             let errors = match outcome {
@@ -482,7 +488,7 @@ async fn agenda_item_page(
     let item = data["event"]["agenda"]
         .as_array()
         .and_then(|items| {
-            items.iter().find(|i| i["id"].as_str().and_then(page_id_number) == Some(item_number.to_string()))
+            items.iter().find(|i| i["id"].as_str().and_then(super::node_number) == item_number.parse::<i64>().ok())
         })
         .cloned();
     let Some(item) = item else { return Ok(visit.not_found().await) };
@@ -502,11 +508,6 @@ async fn agenda_item_page(
         "number": number, "item_number": item_number, "item": item, "values": values, "errors": errors, "choices": choices,
     });
     Ok(visit.render(status, "meetup_agenda_item.html", &data, context))
-}
-
-/// The number in a global id (`AgendaItem:12` → `12`).
-fn page_id_number(id: &str) -> Option<String> {
-    crate::graphql::relay::parse_global_id(id).ok().map(|(_, number)| number.to_string())
 }
 
 #[handler]
@@ -799,19 +800,12 @@ pub async fn change_series(request: &Request, body: Body, Path(number): Path<Str
         async {
             let (mut visit, form) = Visit::posted(request, body).await?;
             let Some(id) = page_id("MeetupEvent", &number) else { return Ok(visit.not_found().await) };
-            let repeat = form.text("repeat");
-            let count = form.text("count").trim().parse::<i64>().ok();
-            let until = Some(form.text("until")).filter(|u| !u.trim().is_empty());
+            let names = ["repeat", "weekdayOrdinal", "firstDate", "count", "until", "message"];
+            let values: Value = names.iter().map(|n| (n.to_string(), json!(form.text(n)))).collect();
+            let repeat = values["repeat"].as_str().filter(|r| REPEATS[1..].contains(r)).unwrap_or("WEEKLY");
             let input = json!({
-                "id": id,
-                "firstDate": form.text("firstDate"),
-                "recurrence": {
-                    "frequency": if REPEATS[1..].contains(&repeat.as_str()) { repeat.as_str() } else { "WEEKLY" },
-                    "weekdayOrdinal": if repeat == "MONTHLY_BY_WEEKDAY" { form.text("weekdayOrdinal").parse::<i64>().ok() } else { None },
-                    "count": if until.is_some() { None } else { count },
-                    "until": until,
-                },
-                "message": form.text("message"),
+                "id": id, "firstDate": values["firstDate"], "recurrence": recurrence(repeat, &values),
+                "message": values["message"],
             });
             let errors = match visit.mutate("change_meetup_series", json!({ "input": input })).await? {
                 Mutation::Done(payload) => {
@@ -828,8 +822,6 @@ pub async fn change_series(request: &Request, body: Body, Path(number): Path<Str
                 Mutation::Refused(message) => refused(message, "recurrence"),
             };
             let Some(data) = series_of(&visit, &number).await? else { return Ok(visit.not_found().await) };
-            let names = ["repeat", "weekdayOrdinal", "firstDate", "count", "until", "message"];
-            let values: serde_json::Map<String, Value> = names.iter().map(|n| (n.to_string(), json!(form.text(n)))).collect();
             let context = json!({ "number": number, "values": values, "errors": errors });
             Ok(visit.render(StatusCode::UNPROCESSABLE_ENTITY, "meetup_series.html", &data, context))
         }

@@ -180,6 +180,11 @@ pub(crate) fn page_id(type_name: &str, number: &str) -> Option<String> {
     number.parse::<i64>().ok().filter(|n| *n > 0).map(|n| relay::global_id(type_name, n).0)
 }
 
+/// The number in a global id (`AgendaItem:12` → 12), as pages' addresses show it.
+pub(crate) fn node_number(id: &str) -> Option<i64> {
+    relay::parse_global_id(id).ok().map(|(_, number)| number)
+}
+
 /// The page of a case study, an artefact or a comment (on its subject's page) by global
 /// id; the home page for anything else.
 pub(crate) fn node_path(id: &str) -> String {

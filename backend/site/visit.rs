@@ -599,9 +599,7 @@ fn environment() -> Environment<'static> {
     env.add_filter("label", label);
     env.add_filter("full_stop", full_stop);
     // The number in a page address (`/comments/12/edit`) for a global id.
-    env.add_filter("node_number", |id: &str| {
-        crate::graphql::relay::parse_global_id(id).map(|(_, number)| number.to_string()).unwrap_or_default()
-    });
+    env.add_filter("node_number", |id: &str| super::node_number(id).map(|n| n.to_string()).unwrap_or_default());
     env.add_filter("webcal", super::calendars::webcal);
     env.add_filter("urlencode_path", |value: &str| {
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()

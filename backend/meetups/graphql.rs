@@ -633,6 +633,24 @@ pub struct RecurrenceInput {
     pub count: Option<i32>,
 }
 
+/// The rule `recurrence` gives a series whose first meetup starts at `start` (wall-clock
+/// time in `time_zone`) and lasts `duration_minutes`, checked; or why it cannot be.
+fn checked_rule(
+    recurrence: &RecurrenceInput,
+    (start, duration_minutes, time_zone): (civil::DateTime, i64, &str),
+) -> Result<super::recurrence::Rule, String> {
+    let rule = super::recurrence::Rule {
+        frequency: recurrence.frequency,
+        weekday_ordinal: recurrence.weekday_ordinal.map(|n| n.clamp(-128, 127) as i8),
+        start,
+        duration_minutes,
+        time_zone: time_zone.to_string(),
+        end: series_end(recurrence, time_zone)?,
+    };
+    rule.check().map_err(|error| error.to_string())?;
+    Ok(rule)
+}
+
 /// When a series given by `recurrence` ends, or why that cannot be.
 fn series_end(recurrence: &RecurrenceInput, time_zone: &str) -> Result<super::recurrence::SeriesEnd, String> {
     match (recurrence.until.as_deref(), recurrence.count) {
@@ -1026,22 +1044,12 @@ impl MeetupMutation {
             user_errors: vec![problem("recurrence", UserErrorCode::Invalid, message)],
             ..Default::default()
         };
-        let end = match series_end(&input.recurrence, &fields.time_zone) {
-            Ok(end) => end,
+        let minutes = fields.local_start.until(fields.local_end).ok().and_then(|s| s.total(jiff::Unit::Minute).ok());
+        let when = (fields.local_start, minutes.unwrap_or(0.0) as i64, fields.time_zone.as_str());
+        let rule = match checked_rule(&input.recurrence, when) {
+            Ok(rule) => rule,
             Err(message) => return Ok(refuse(&message)),
         };
-        let minutes = fields.local_start.until(fields.local_end).ok().and_then(|s| s.total(jiff::Unit::Minute).ok());
-        let rule = super::recurrence::Rule {
-            frequency: input.recurrence.frequency,
-            weekday_ordinal: input.recurrence.weekday_ordinal.map(|n| n.clamp(-128, 127) as i8),
-            start: fields.local_start,
-            duration_minutes: minutes.unwrap_or(0.0) as i64,
-            time_zone: fields.time_zone.clone(),
-            end,
-        };
-        if let Err(error) = rule.check() {
-            return Ok(refuse(&error.to_string()));
-        }
         let db = &ctx.state().db;
         let (_, made) =
             super::series::create(db, group.id, viewer.member.id, &rule, &fields, &topic_ids, input.going).await?;
@@ -1097,21 +1105,11 @@ impl MeetupMutation {
                 Err(_) => return refuse("firstDate", "Enter the first date such as 2027-03-11."),
             },
         };
-        let end = match series_end(&input.recurrence, &current.time_zone) {
-            Ok(end) => end,
+        let when = (first_date.to_datetime(current.start.time()), current.duration_minutes, current.time_zone.as_str());
+        let rule = match checked_rule(&input.recurrence, when) {
+            Ok(rule) => rule,
             Err(message) => return refuse("recurrence", &message),
         };
-        let rule = super::recurrence::Rule {
-            frequency: input.recurrence.frequency,
-            weekday_ordinal: input.recurrence.weekday_ordinal.map(|n| n.clamp(-128, 127) as i8),
-            start: first_date.to_datetime(current.start.time()),
-            duration_minutes: current.duration_minutes,
-            time_zone: current.time_zone.clone(),
-            end,
-        };
-        if let Err(error) = rule.check() {
-            return refuse("recurrence", &error.to_string());
-        }
         let zone = TimeZone::get(&rule.time_zone).unwrap_or(TimeZone::UTC);
         if events::instant(rule.start, &zone)? <= now {
             return refuse("firstDate", "The first date has passed: choose one to come.");
